@@ -1,0 +1,100 @@
+"""The exception tree of papertrade. No other module defines exceptions.
+
+Each class says whose fault the error is, so the CLI can print one line a user can act on::
+
+    PapertradeError                 base; the CLI prints "TypeName: message" and exits non-zero
+     +- ConfigError                 the user's input: config file, --set, a path, a strategy spec
+     +- RecordingError              a recording that cannot be read (bad header, not JSON Lines)
+     +- ProviderError               a market-data provider
+     |   +- ProviderProtocolError   the provider broke its own documentation (a frame we cannot
+     |   |                          decode); carries provider, a redacted excerpt and the $.path
+     |   +- ProviderConnectionError the connection could not be (re)established; retries exhausted
+     +- StrategyError               a user's strategy callback raised; names strategy, callback, event
+
+Order rejections are *events* (``framework.events.OrderRejected``), never exceptions.
+"""
+
+from __future__ import annotations
+
+from framework.redact import redact
+
+__all__ = [
+    "ConfigError",
+    "PapertradeError",
+    "ProviderConnectionError",
+    "ProviderError",
+    "ProviderProtocolError",
+    "RecordingError",
+    "StrategyError",
+]
+
+_EXCERPT_CHARS = 200
+
+
+class PapertradeError(Exception):
+    """Base of every error papertrade raises on purpose."""
+
+
+class ConfigError(PapertradeError):
+    """The user's input is wrong: a config file, a ``--set`` pair, a path, a strategy spec."""
+
+
+class RecordingError(PapertradeError):
+    """A recording cannot be read: missing, not a papertrade recording, or a corrupt header."""
+
+
+class ProviderError(PapertradeError):
+    """Something about a market-data provider went wrong."""
+
+
+class ProviderProtocolError(ProviderError):
+    """A provider sent a frame that breaks its documentation.
+
+    Attributes:
+        provider: the provider's registry name (``"cryptomus"``...).
+        excerpt: at most 200 characters of the frame, with secrets redacted.
+        path: the msgspec JSON path of the offending field (``"$.data.price"``), or "".
+        reason: what is wrong, in words.
+    """
+
+    def __init__(self, provider: str, frame: bytes | str, reason: str, path: str = "") -> None:
+        self.provider = provider
+        self.excerpt = _excerpt(frame)
+        self.reason = reason
+        self.path = path
+        where = f" at {path}" if path else ""
+        super().__init__(f"{provider}: {reason}{where}; frame: {self.excerpt!r}")
+
+
+class ProviderConnectionError(ProviderError):
+    """A provider connection could not be established or kept; retries are exhausted."""
+
+
+class StrategyError(PapertradeError):
+    """A user's strategy raised inside a callback.
+
+    Attributes:
+        strategy: the strategy's name.
+        callback: the callback that raised (``"on_trade"``).
+        event: a short description of the event being delivered.
+    """
+
+    def __init__(self, strategy: str, callback: str, event: str, cause: BaseException) -> None:
+        self.strategy = strategy
+        self.callback = callback
+        self.event = event
+        super().__init__(
+            f"strategy {strategy!r} raised {type(cause).__name__}: {cause} "
+            f"in {callback}({event})"
+        )
+
+
+def _excerpt(frame: bytes | str) -> str:
+    if isinstance(frame, bytes | bytearray | memoryview):
+        text = bytes(frame[: _EXCERPT_CHARS * 4]).decode("utf-8", errors="replace")
+    else:
+        text = frame[: _EXCERPT_CHARS * 4]
+    text = redact(text)
+    if len(text) > _EXCERPT_CHARS:
+        return text[:_EXCERPT_CHARS] + "..."
+    return text

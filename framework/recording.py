@@ -1,0 +1,291 @@
+"""Recordings: JSON Lines of what the loop consumed, in the order it consumed it.
+
+The format is specified in ``docs/recording-format.md``; in short, a :class:`Header` line, then
+one line per :data:`Line`: a :class:`Frame` (an inbound provider frame, byte-exact, with its
+receive time and connection id), a connection event (:class:`ConnectedLine`,
+:class:`DisconnectedLine`, :class:`SubscribedLine`) or a :class:`Tick` (a clock tick that fired
+timers in a quiet market).
+
+A frame that is one line of valid JSON is embedded as JSON (``"f"``) and read back as
+``msgspec.Raw``: its exact bytes, undecoded until its provider's codec decodes it. Any other text
+frame (invalid JSON, several lines, surrounding white space) is kept as a JSON string (``"s"``),
+and a binary frame as base64 (``"b"``), so nothing a provider sent is ever lost or altered.
+
+The reader streams in constant memory, reads ``.gz`` transparently (by its magic bytes), and
+reports corrupt lines and a truncated last line through :class:`ReadStats` instead of failing.
+The writer flushes after every write, so a crash loses at most the line being written.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import zlib
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import IO, Any, Final
+
+import msgspec
+
+from framework.errors import RecordingError
+from framework.providers.base import Subscription
+
+__all__ = [
+    "FORMAT",
+    "VERSION",
+    "ConnectedLine",
+    "DisconnectedLine",
+    "Frame",
+    "Header",
+    "Line",
+    "ProviderSpec",
+    "ReadStats",
+    "RecordingReader",
+    "RecordingWriter",
+    "SubscribedLine",
+    "Tick",
+    "frame_from_wire",
+]
+
+FORMAT: Final = "papertrade-recording"
+VERSION: Final = 1
+_CHUNK: Final = 1 << 20
+_GZIP_MAGIC: Final = b"\x1f\x8b"
+_NO_RAW: Final = msgspec.Raw()
+
+
+class ProviderSpec(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """One provider connection's setup, as the header records it."""
+
+    name: str  # registry name: "cryptomus", "alltick", "finazon"
+    subscriptions: tuple[Subscription, ...] = ()
+    options: dict[str, str] = {}  # provider options that shape decoding (Finazon "dataset")
+
+
+class Header(msgspec.Struct, frozen=True, tag_field="k", tag="header"):
+    """The first line of every recording."""
+
+    format: str
+    version: int
+    providers: tuple[ProviderSpec, ...]
+    meta: dict[str, Any] = {}  # free-form: generator and seed, papertrade version, config hash
+
+
+class Frame(msgspec.Struct, frozen=True, gc=False, omit_defaults=True, tag_field="k", tag="frame"):
+    """One inbound provider frame. Exactly one of ``f``, ``s``, ``b`` carries it."""
+
+    t: int  # receive time, integer ns since the Unix epoch
+    p: str  # provider registry name
+    c: int  # connection id within the recording, from 1
+    f: msgspec.Raw = _NO_RAW  # the frame, when it is one line of valid JSON: byte-exact
+    s: str | None = None  # a text frame that is not (invalid JSON, several lines...)
+    b: bytes | None = None  # a binary frame (base64 on disk)
+
+    def payload(self) -> msgspec.Raw | str | bytes:
+        """The frame as the provider sent it, ready for its codec's ``decode``."""
+        if self.f:
+            return self.f
+        if self.s is not None:
+            return self.s
+        return self.b if self.b is not None else b""
+
+
+class ConnectedLine(msgspec.Struct, frozen=True, gc=False, tag_field="k", tag="connected"):
+    t: int
+    p: str
+    c: int
+    url: str  # redacted
+
+
+class DisconnectedLine(msgspec.Struct, frozen=True, gc=False, tag_field="k", tag="disconnected"):
+    t: int
+    p: str
+    c: int
+    reason: str
+
+
+class SubscribedLine(msgspec.Struct, frozen=True, gc=False, tag_field="k", tag="subscribed"):
+    t: int
+    p: str
+    c: int
+    subscriptions: tuple[Subscription, ...]
+
+
+class Tick(msgspec.Struct, frozen=True, gc=False, tag_field="k", tag="tick"):
+    """A clock tick recorded live so that timers fire at the same moments in replay."""
+
+    t: int
+
+
+Line = Frame | ConnectedLine | DisconnectedLine | SubscribedLine | Tick
+
+_LINE_DECODER: Final = msgspec.json.Decoder(Line)
+_HEADER_DECODER: Final = msgspec.json.Decoder(Header)
+_ENCODER: Final = msgspec.json.Encoder()
+_JSON_CHECK: Final = msgspec.json.Decoder(msgspec.Raw)
+
+
+def frame_from_wire(provider: str, conn: int, ts_recv_ns: int, message: str | bytes) -> Frame:
+    """Wrap a WebSocket message as a :class:`Frame`, choosing the lossless representation."""
+    if isinstance(message, bytes | bytearray):
+        return Frame(ts_recv_ns, provider, conn, b=bytes(message))
+    data = message.encode("utf-8", errors="surrogatepass")
+    if data and b"\n" not in data and b"\r" not in data and data == data.strip():
+        try:
+            raw = _JSON_CHECK.decode(data)
+        except msgspec.DecodeError:
+            pass
+        else:
+            return Frame(ts_recv_ns, provider, conn, f=raw)
+    return Frame(ts_recv_ns, provider, conn, s=message)
+
+
+class ReadStats(msgspec.Struct):
+    """What the reader skipped. ``corrupt_lines`` holds the first 100 bad line numbers."""
+
+    lines: int = 0
+    corrupt: int = 0
+    corrupt_lines: list[int] = []
+    truncated_tail: bool = False
+
+
+class RecordingReader:
+    """Stream the lines of a recording in constant memory.
+
+    Args:
+        path: a ``.jsonl`` file, gzip-compressed or not (detected by content, not by name).
+
+    Raises:
+        RecordingError: the file is missing, unreadable, or its first line is not a header.
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.stats = ReadStats()
+        self._fh = _open_binary(self.path)
+        first = self._fh.readline()
+        try:
+            self.header = _HEADER_DECODER.decode(first)
+        except (msgspec.DecodeError, UnicodeDecodeError) as exc:
+            self._fh.close()
+            raise RecordingError(f"{self.path}: not a papertrade recording (line 1: {exc})") from exc
+        if self.header.format != FORMAT or self.header.version > VERSION:
+            self._fh.close()
+            raise RecordingError(
+                f"{self.path}: format {self.header.format!r} version {self.header.version} "
+                f"is not {FORMAT!r} version <= {VERSION}"
+            )
+        self.stats.lines = 1
+
+    def __enter__(self) -> RecordingReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._fh.close()
+
+    def __iter__(self) -> Iterator[Line]:
+        for batch in self.batches():
+            yield from batch
+
+    def batches(self) -> Iterator[list[Line]]:
+        """Yield lists of decoded lines, about 1 MB of file each: the replay fast path."""
+        rest = b""
+        try:
+            while chunk := self._fh.read(_CHUNK):
+                buf = rest + chunk if rest else chunk
+                cut = buf.rfind(b"\n") + 1
+                rest = buf[cut:]
+                if cut:
+                    yield self._decode_block(buf[:cut])
+        except (OSError, EOFError, zlib.error) as exc:
+            raise RecordingError(f"{self.path}: read failed after line {self.stats.lines}: {exc}") from exc
+        if rest.strip():
+            self.stats.lines += 1
+            try:
+                yield [_LINE_DECODER.decode(rest)]
+            except msgspec.DecodeError:
+                self.stats.truncated_tail = True
+
+    def _decode_block(self, block: bytes) -> list[Line]:
+        try:
+            lines = _LINE_DECODER.decode_lines(block)
+        except msgspec.DecodeError:
+            return self._decode_slowly(block)
+        self.stats.lines += len(lines)
+        return lines
+
+    def _decode_slowly(self, block: bytes) -> list[Line]:
+        out: list[Line] = []
+        for raw in block.split(b"\n")[:-1]:
+            self.stats.lines += 1
+            if not raw.strip():
+                continue
+            try:
+                out.append(_LINE_DECODER.decode(raw))
+            except msgspec.DecodeError:
+                self.stats.corrupt += 1
+                if len(self.stats.corrupt_lines) < 100:
+                    self.stats.corrupt_lines.append(self.stats.lines)
+        return out
+
+
+class RecordingWriter:
+    """Append lines to a recording, flushing after every write.
+
+    A ``.gz`` path is written gzip-compressed, with a sync flush after every write so that
+    a crash leaves a readable file.
+    """
+
+    def __init__(self, path: str | Path, header: Header) -> None:
+        self.path = Path(path)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            raw = open(self.path, "wb")  # noqa: SIM115 - closed in close()
+        except OSError as exc:
+            raise RecordingError(f"cannot write recording {self.path}: {exc.strerror}") from exc
+        self._gz: gzip.GzipFile | None = None
+        self._fh: IO[bytes] = raw
+        if self.path.suffix == ".gz":
+            self._gz = gzip.GzipFile(fileobj=raw, mode="wb", mtime=0)
+            self._fh = self._gz
+        self._raw = raw
+        self.write([header])
+
+    def __enter__(self) -> RecordingWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def write(self, lines: Sequence[Line | Header]) -> None:
+        """Write lines and flush them to the operating system."""
+        buf = bytearray()
+        for line in lines:
+            _ENCODER.encode_into(line, buf, len(buf))
+            buf += b"\n"
+        self._fh.write(buf)
+        if self._gz is not None:
+            self._gz.flush(zlib.Z_SYNC_FLUSH)
+        self._raw.flush()
+
+    def close(self) -> None:
+        if self._gz is not None:
+            self._gz.close()
+        self._raw.close()
+
+
+def _open_binary(path: Path) -> IO[bytes]:
+    try:
+        fh = open(path, "rb")  # noqa: SIM115 - returned to the caller
+    except FileNotFoundError as exc:
+        raise RecordingError(f"recording not found: {path}") from exc
+    except IsADirectoryError as exc:
+        raise RecordingError(f"recording is a directory, not a file: {path}") from exc
+    except OSError as exc:
+        raise RecordingError(f"cannot open recording {path}: {exc.strerror}") from exc
+    if fh.peek(2)[:2] == _GZIP_MAGIC if isinstance(fh, io.BufferedReader) else False:
+        return gzip.GzipFile(fileobj=fh, mode="rb")  # type: ignore[return-value]
+    return fh
