@@ -199,7 +199,7 @@ class OrderUpdateData(msgspec.Struct, frozen=True, gc=False):
 class OrderUpdate(msgspec.Struct, frozen=True, gc=False, kw_only=True):
     """A full ``order_update`` frame."""
 
-    id: str
+    id: str | int  # request id; papertrade writes a string, as the documented examples do
     method: Literal["order_update"] = "order_update"
     data: OrderUpdateData
     error: None = None
@@ -228,7 +228,7 @@ class DealUpdateData(msgspec.Struct, frozen=True, gc=False):
 class DealUpdate(msgspec.Struct, frozen=True, gc=False, kw_only=True):
     """A full ``deal_update`` frame."""
 
-    id: str
+    id: str | int  # request id; papertrade writes a string, as the documented examples do
     method: Literal["deal_update"] = "deal_update"
     data: DealUpdateData
     error: None = None
@@ -251,7 +251,7 @@ class BalanceUpdateData(msgspec.Struct, frozen=True, gc=False):
 class BalanceUpdate(msgspec.Struct, frozen=True, gc=False, kw_only=True):
     """A full ``balance_update`` frame."""
 
-    id: str
+    id: str | int  # request id; papertrade writes a string, as the documented examples do
     method: Literal["balance_update"] = "balance_update"
     data: BalanceUpdateData
     error: None = None
@@ -281,7 +281,7 @@ class OrderRejectedData(msgspec.Struct, frozen=True, gc=False):
 class OrderRejected(msgspec.Struct, frozen=True, gc=False, kw_only=True):
     """The framework's own ``order_rejected`` frame, shaped like the Cryptomus private frames."""
 
-    id: str
+    id: str | int  # request id; papertrade writes a string, as the documented examples do
     method: Literal["order_rejected"] = "order_rejected"
     data: OrderRejectedData
     error: None = None

@@ -84,7 +84,7 @@ class ErrorReply(msgspec.Struct, frozen=True, gc=False, tag="error"):
 
 
 Control = Ack | Pong | ErrorReply
-Decoded = ev.MarketEvent | Control
+Decoded = ev.MarketEvent | ev.PrivateEvent | Control
 
 
 class Codec(Protocol):
