@@ -52,6 +52,7 @@ VERSION: Final = 1
 _CHUNK: Final = 1 << 20
 _GZIP_MAGIC: Final = b"\x1f\x8b"
 _NO_RAW: Final = msgspec.Raw()
+_MAX_HEADER: Final = 1 << 20
 
 
 class ProviderSpec(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -162,15 +163,19 @@ class RecordingReader:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self.stats = ReadStats()
-        self._fh = _open_binary(self.path)
-        first = self._fh.readline()
+        self._raw, self._fh = _open_binary(self.path)
         try:
+            # A header is small; a "first line" of megabytes is not a recording.
+            first = self._fh.readline(_MAX_HEADER)
             self.header = _HEADER_DECODER.decode(first)
+        except (OSError, EOFError, zlib.error) as exc:
+            self.close()
+            raise RecordingError(f"{self.path}: cannot read: {exc}") from exc
         except (msgspec.DecodeError, UnicodeDecodeError) as exc:
-            self._fh.close()
+            self.close()
             raise RecordingError(f"{self.path}: not a papertrade recording (line 1: {exc})") from exc
         if self.header.format != FORMAT or self.header.version > VERSION:
-            self._fh.close()
+            self.close()
             raise RecordingError(
                 f"{self.path}: format {self.header.format!r} version {self.header.version} "
                 f"is not {FORMAT!r} version <= {VERSION}"
@@ -185,6 +190,15 @@ class RecordingReader:
 
     def close(self) -> None:
         self._fh.close()
+        self._raw.close()
+
+    def size(self) -> int:
+        """The file's size on disk, in bytes."""
+        return self.path.stat().st_size
+
+    def position(self) -> int:
+        """How far into the file (on disk, compressed or not) reading has got, in bytes."""
+        return self._raw.tell()
 
     def __iter__(self) -> Iterator[Line]:
         for batch in self.batches():
@@ -249,7 +263,7 @@ class RecordingWriter:
         self._gz: gzip.GzipFile | None = None
         self._fh: IO[bytes] = raw
         if self.path.suffix == ".gz":
-            self._gz = gzip.GzipFile(fileobj=raw, mode="wb", mtime=0)
+            self._gz = gzip.GzipFile(filename="", fileobj=raw, mode="wb", mtime=0)
             self._fh = self._gz
         self._raw = raw
         self.write([header])
@@ -277,7 +291,8 @@ class RecordingWriter:
         self._raw.close()
 
 
-def _open_binary(path: Path) -> IO[bytes]:
+def _open_binary(path: Path) -> tuple[IO[bytes], IO[bytes]]:
+    """(the file on disk, the stream of its lines: the same file, or a gzip reader over it)."""
     try:
         fh = open(path, "rb")  # noqa: SIM115 - returned to the caller
     except FileNotFoundError as exc:
@@ -286,6 +301,6 @@ def _open_binary(path: Path) -> IO[bytes]:
         raise RecordingError(f"recording is a directory, not a file: {path}") from exc
     except OSError as exc:
         raise RecordingError(f"cannot open recording {path}: {exc.strerror}") from exc
-    if fh.peek(2)[:2] == _GZIP_MAGIC if isinstance(fh, io.BufferedReader) else False:
-        return gzip.GzipFile(fileobj=fh, mode="rb")  # type: ignore[return-value]
-    return fh
+    if isinstance(fh, io.BufferedReader) and fh.peek(2)[:2] == _GZIP_MAGIC:
+        return fh, gzip.GzipFile(fileobj=fh, mode="rb")  # type: ignore[return-value]
+    return fh, fh

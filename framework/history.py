@@ -1,0 +1,121 @@
+"""Recent trades and bars per instrument as numpy arrays, without copying the history.
+
+Each buffer is a column-per-field float64 array twice its capacity. Appends write at the cursor;
+when the cursor reaches the end, the newest ``capacity`` rows move to the front (amortised O(1)
+per append). Reading the last ``n`` rows is then a contiguous slice: a read-only *view*, not a
+copy, valid until the next append (copy it if you keep it).
+"""
+
+from __future__ import annotations
+
+from typing import Final, NamedTuple
+
+import numpy as np
+import numpy.typing as npt
+
+__all__ = ["BarArrays", "BarHistory", "TradeArrays", "TradeHistory"]
+
+Floats = npt.NDArray[np.float64]
+Ints = npt.NDArray[np.int64]
+_SIDE: Final = {"buy": 1.0, "sell": -1.0, "": 0.0}
+
+
+class TradeArrays(NamedTuple):
+    """The last trades, oldest first. ``side`` is +1 buy, -1 sell, 0 unknown."""
+
+    ts_ns: Ints
+    price: Floats
+    size: Floats
+    side: Floats
+
+
+class BarArrays(NamedTuple):
+    """The last closed bars, oldest first; ``ts_ns`` is each bar's open time."""
+
+    ts_ns: Ints
+    open: Floats
+    high: Floats
+    low: Floats
+    close: Floats
+    volume: Floats
+
+
+class _Ring:
+    """Integer nanosecond stamps (float64 would round them) plus float value columns."""
+
+    __slots__ = ("_cols", "_data", "_ts", "capacity", "count", "cursor")
+
+    def __init__(self, fields: int, capacity: int) -> None:
+        if capacity < 1:
+            raise ValueError(f"history capacity must be at least 1, got {capacity}")
+        self.capacity = capacity
+        self._ts: Ints = np.zeros(2 * capacity, dtype=np.int64)
+        self._data = np.zeros((fields, 2 * capacity), dtype=np.float64)
+        self._cols = list(self._data)
+        self.cursor = 0
+        self.count = 0
+
+    def _advance(self) -> None:
+        self.cursor += 1
+        if self.count < self.capacity:
+            self.count += 1
+        if self.cursor == 2 * self.capacity:
+            cap = self.capacity
+            self._data[:, :cap] = self._data[:, cap:]
+            self._ts[:cap] = self._ts[cap:]
+            self.cursor = cap
+
+    def _view(self, n: int | None) -> tuple[Ints, list[Floats]]:
+        n = self.count if n is None else max(0, min(n, self.count))
+        lo, hi = self.cursor - n, self.cursor
+        ts = self._ts[lo:hi]
+        block = self._data[:, lo:hi]
+        ts.flags.writeable = False
+        block.flags.writeable = False
+        return ts, list(block)
+
+
+class TradeHistory(_Ring):
+    """The last ``capacity`` trades of one instrument."""
+
+    __slots__ = ()
+
+    def __init__(self, capacity: int) -> None:
+        super().__init__(3, capacity)
+
+    def append(self, ts_ns: int, price: float, size: float, side: str) -> None:
+        px, sz, sd = self._cols
+        i = self.cursor
+        self._ts[i] = ts_ns
+        px[i] = price
+        sz[i] = size
+        sd[i] = _SIDE.get(side, 0.0)
+        self._advance()
+
+    def last(self, n: int | None = None) -> TradeArrays:
+        """The last ``n`` trades (all kept, if ``n`` is None) as read-only views."""
+        ts, cols = self._view(n)
+        return TradeArrays(ts, *cols)
+
+
+class BarHistory(_Ring):
+    """The last ``capacity`` closed bars of one instrument."""
+
+    __slots__ = ()
+
+    def __init__(self, capacity: int) -> None:
+        super().__init__(5, capacity)
+
+    def append(
+        self, ts_ns: int, open_: float, high: float, low: float, close: float, volume: float
+    ) -> None:
+        i = self.cursor
+        self._ts[i] = ts_ns
+        for col, value in zip(self._cols, (open_, high, low, close, volume), strict=True):
+            col[i] = value
+        self._advance()
+
+    def last(self, n: int | None = None) -> BarArrays:
+        """The last ``n`` closed bars (all kept, if ``n`` is None) as read-only views."""
+        ts, cols = self._view(n)
+        return BarArrays(ts, *cols)

@@ -1,0 +1,28 @@
+"""Money: exact Decimal, rendered as Cryptomus renders it."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from framework import money
+
+
+def test_render_is_sixteen_decimals_without_exponent() -> None:
+    assert money.render(Decimal("0.22")) == "0.2200000000000000"
+    assert money.render(Decimal(0)) == "0.0000000000000000"  # str() would say 0E-16
+    assert money.render(Decimal("10000000000")) == "10000000000.0000000000000000"
+
+
+def test_render8_matches_the_documented_new_balance() -> None:
+    assert money.render8(Decimal("39950")) == "39950.00000000"
+
+
+def test_from_float_uses_the_shortest_repr() -> None:
+    assert money.from_float(0.1) == Decimal("0.1")
+    assert money.from_float(107100.01) == Decimal("107100.01")
+
+
+def test_quantize_half_even_and_down() -> None:
+    assert money.quantize(Decimal("1.23455"), 4) == Decimal("1.2346")
+    assert money.quantize(Decimal("1.23445"), 4) == Decimal("1.2344")
+    assert money.quantize(Decimal("1.23459"), 4, down=True) == Decimal("1.2345")
