@@ -16,6 +16,8 @@ Order rejections are *events* (``framework.events.OrderRejected``), never except
 
 from __future__ import annotations
 
+import msgspec
+
 from framework.redact import redact
 
 __all__ = [
@@ -30,6 +32,7 @@ __all__ = [
 
 _EXCERPT_CHARS = 200
 
+Buffer = bytes | bytearray | memoryview | msgspec.Raw
 
 class PapertradeError(Exception):
     """Base of every error papertrade raises on purpose."""
@@ -57,7 +60,7 @@ class ProviderProtocolError(ProviderError):
         reason: what is wrong, in words.
     """
 
-    def __init__(self, provider: str, frame: bytes | str, reason: str, path: str = "") -> None:
+    def __init__(self, provider: str, frame: Buffer | str, reason: str, path: str = "") -> None:
         self.provider = provider
         self.excerpt = _excerpt(frame)
         self.reason = reason
@@ -89,11 +92,11 @@ class StrategyError(PapertradeError):
         )
 
 
-def _excerpt(frame: bytes | str) -> str:
-    if isinstance(frame, bytes | bytearray | memoryview):
-        text = bytes(frame[: _EXCERPT_CHARS * 4]).decode("utf-8", errors="replace")
-    else:
+def _excerpt(frame: Buffer | str) -> str:
+    if isinstance(frame, str):
         text = frame[: _EXCERPT_CHARS * 4]
+    else:  # bytes, bytearray, memoryview, msgspec.Raw: anything with the buffer protocol
+        text = bytes(memoryview(frame)[: _EXCERPT_CHARS * 4]).decode("utf-8", errors="replace")
     text = redact(text)
     if len(text) > _EXCERPT_CHARS:
         return text[:_EXCERPT_CHARS] + "..."
