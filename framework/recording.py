@@ -261,7 +261,7 @@ class RecordingWriter:
         except OSError as exc:
             raise RecordingError(f"cannot write recording {self.path}: {exc.strerror}") from exc
         self._gz: gzip.GzipFile | None = None
-        self._fh: IO[bytes] = raw
+        self._fh: IO[bytes] | gzip.GzipFile = raw
         if self.path.suffix == ".gz":
             self._gz = gzip.GzipFile(filename="", fileobj=raw, mode="wb", mtime=0)
             self._fh = self._gz
