@@ -235,7 +235,7 @@ class DealUpdate(msgspec.Struct, frozen=True, gc=False, kw_only=True):
 
 
 class BalanceInfo(msgspec.Struct, frozen=True, gc=False, kw_only=True):
-    """``balance_update.data.info``: one change of one currency's total balance."""
+    """``balance_update.data.info``: one change of one currency's available balance."""
 
     walletId: str
     currencyCode: str
@@ -270,7 +270,7 @@ class OrderRejectedInfo(msgspec.Struct, frozen=True, gc=False, kw_only=True):
     direction: str  # "" for a cancel
     orderType: str  # "limit" | "market" | "cancel"
     clientOid: str | None
-    orderId: str | None  # the order a cancel named
+    orderId: str | None  # the order a cancel named, or the id submit() gave the refused order
     ts: int  # Unix seconds
 
 

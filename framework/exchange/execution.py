@@ -1,0 +1,332 @@
+"""Order life at the venue: arrival checks, holds, fills, and the end of an order.
+
+Rule: every change of a balance or an order state that the strategy can see goes through here,
+and each one emits its event at once, in this order:
+
+* an order that arrives: ``order_update`` ``created`` (the first event of every order), then
+  the ``balance_update`` of its hold;
+* each fill: ``deal_update``, then the ``balance_update`` of what the order received, then (on a
+  sell) of the fee, then, if the fill ends the order, of the release of what is left of its
+  hold, then ``order_update`` (``updated``, or ``finished`` for the fill that completes it);
+* an order that ends unfilled or part filled: the release of its hold, then ``finished``.
+
+So after ``created``, an ``order_update`` comes after the balance changes it accounts for, and
+every ``deal_update`` is followed by its own order's ``order_update`` before any other deal.
+
+What an order holds when it arrives: a sell holds its base quantity; a limit buy holds price x
+quantity plus the fee at the higher of the maker and taker rates; a market buy by value holds
+the value plus the taker fee on it; a market buy by quantity holds the cost the book (or the
+last trade price with slippage, or the last close with bars) says it will have, plus the taker
+fee. If a fill costs more than the order still holds (a rounding, or a bar opening higher than
+the last close), the difference is held from available first (its ``balance_update`` comes
+before the fill's ``deal_update``); if that is not there, the fill is cut to what the order can
+pay for.
+
+This module does not decide which orders fill on market data (``matching`` does, driven by
+``venue``); it applies what was decided.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Final
+
+from framework.exchange.accounts import Account, BalanceChange, fee_for, hold_fee
+from framework.exchange.book import Market
+from framework.exchange.frames import Frames, seconds
+from framework.exchange.matching import (
+    Fill,
+    Role,
+    commit_walk,
+    quantity_for_value,
+    slipped_price,
+    walk_book,
+    would_take,
+)
+from framework.exchange.orders import Order, OrderRequest, transition
+from framework.exchange.rules import ExchangeConfig
+from framework.exchange.validation import (
+    MARKET,
+    VALIDATION,
+    Rejection,
+    check_request,
+    duplicate_client_id,
+    insufficient_funds,
+    not_found,
+)
+from framework.ids import UlidGenerator
+from framework.instruments import to_cryptomus
+from framework.money import ZERO, from_float, quantize, step
+
+__all__ = ["Executor"]
+
+_IMMEDIATE: Final = ("ioc", "fok")
+_HUNDRED: Final = Decimal(100)
+
+
+class Executor:
+    """Applies commands and fills to orders and the account, emitting every event."""
+
+    def __init__(
+        self,
+        config: ExchangeConfig,
+        markets: dict[str, Market],
+        account: Account,
+        frames: Frames,
+        ids: UlidGenerator,
+    ) -> None:
+        self._markets = markets
+        self._account = account
+        self._frames = frames
+        self._ids = ids
+        self._maker = config.maker_fee_percent
+        self._taker = config.taker_fee_percent
+        self._slippage = config.slippage_bps
+        self.orders: dict[str, Order] = {}  # every order accepted, in arrival order
+        self.deal_orders: dict[str, str] = {}  # deal id -> order id
+        self._client_ids: set[str] = set()  # membership only, never iterated
+
+    # --- commands --------------------------------------------------------------------------
+
+    def arrive(self, order_id: str, req: OrderRequest, seq: int, sent_ns: int, now_ns: int) -> None:
+        """An order reaches the venue: check it, hold its funds, and fill what fills at once."""
+        market = self._markets.get(req.instrument)
+        rejection = check_request(req, market.rules if market else None)
+        if rejection is None and market is not None:
+            rejection = self._venue_check(req, market)
+        if rejection is not None or market is None:
+            self._frames.rejected(rejection or _no_market(req), order_id, req, req.type, now_ns)
+            return
+        currency, amount = self._hold_for(req, market)
+        if amount > self._account.available(currency):
+            rejection = insufficient_funds(currency, self._account.available(currency))
+            self._frames.rejected(rejection, order_id, req, req.type, now_ns)
+            return
+        order = Order(order_id, req, market.rules, seq, sent_ns)
+        order.arrived_ns = now_ns
+        order.bar_floor_ns = market.bar_close_ns if market.bar_close_ns is not None else now_ns
+        order.create_ts = seconds(now_ns)
+        transition(order, "accept")
+        self.orders[order_id] = order
+        if req.client_order_id is not None:
+            self._client_ids.add(req.client_order_id)
+        order.hold_currency, order.reserve = currency, amount
+        self._frames.order("created", order, now_ns)
+        self._frames.balance(self._account.hold(currency, amount))
+        self._start(order, market, now_ns)
+
+    def cancel(self, order_id: str, now_ns: int) -> None:
+        """A cancel reaches the venue: end the named limit order, or refuse (code 5 or 0)."""
+        order = self.orders.get(order_id)
+        req = order.req if order else None
+        if order is None or not order.is_open:
+            self._frames.rejected(not_found(order_id), order_id, req, "cancel", now_ns)
+        elif order.req.type != "limit":
+            rejection = Rejection(VALIDATION, "Only limit orders can be cancelled.")
+            self._frames.rejected(rejection, order_id, req, "cancel", now_ns)
+        else:
+            self.finish(order, "cancel", now_ns)
+
+    # --- fills and endings -----------------------------------------------------------------
+
+    def fill(self, order: Order, fill: Fill, now_ns: int, completes: bool = False) -> None:
+        """Apply one fill; ``completes`` ends a market buy by value (it has spent what it can)."""
+        rules = order.rules
+        rate = self._maker if fill.role == "maker" else self._taker
+        if order.is_buy:
+            fitted = self._fit_buy(order, fill, rate)
+            if fitted is None:
+                return
+            completes = completes and fitted == fill
+            fill = fitted
+        value = quantize(fill.price * fill.quantity, rules.quote_prec)
+        fee = fee_for(value, rate, rules.quote_prec)
+        changes = self._settle(order, fill.quantity, value, fee)
+        order.filled_qty += fill.quantity
+        order.filled_value += value
+        order.fees += fee
+        if order.deal_id is None:
+            order.deal_id = self._ids.new(now_ns)
+            self.deal_orders[order.deal_id] = order.id
+        self._frames.deal(order, fill, value, fee, self._ids.new(now_ns), now_ns)
+        for change in changes:
+            self._frames.balance(change)
+        quantity = order.req.quantity
+        if completes or (quantity is not None and order.filled_qty >= quantity):
+            self._end(order, "fill_all", now_ns)
+        else:
+            transition(order, "fill")
+            self._frames.order("updated", order, now_ns)
+
+    def finish(self, order: Order, event: str, now_ns: int) -> None:
+        """End an open order unfilled or part filled: ``cancel``, ``expire`` or ``stop_loss``."""
+        self._end(order, event, now_ns)
+
+    def retry_waiting(self, market: Market, now_ns: int) -> None:
+        """Orders that waited for a bar, in a market that now has better data: start them again."""
+        waiting, market.waiting = market.waiting, []
+        market.reindex()
+        for order in waiting:
+            self._start(order, market, now_ns)
+
+    # --- arrival helpers -------------------------------------------------------------------
+
+    def _venue_check(self, req: OrderRequest, market: Market) -> Rejection | None:
+        if req.client_order_id is not None and req.client_order_id in self._client_ids:
+            return duplicate_client_id(req.client_order_id)
+        if req.type == "market" and market.mode() == "none":
+            return _no_data(req.instrument)
+        if (
+            req.post_only
+            and req.price is not None
+            and would_take(market, req.direction == "buy", float(req.price))
+        ):
+            return Rejection(VALIDATION, "A post-only order would take liquidity.")
+        return None
+
+    def _hold_for(self, req: OrderRequest, market: Market) -> tuple[str, Decimal]:
+        rules = market.rules
+        if req.direction == "sell":
+            assert req.quantity is not None  # checked: a sell always has a quantity
+            return rules.base_currency, req.quantity
+        if req.type == "limit":
+            assert req.price is not None and req.quantity is not None
+            value = quantize(req.price * req.quantity, rules.quote_prec)
+            rate = max(self._maker, self._taker)
+        elif req.value is not None:
+            value, rate = req.value, self._taker
+        else:
+            value, rate = self._market_buy_cost(req, market), self._taker
+        return rules.quote_currency, value + hold_fee(value, rate, rules.quote_prec)
+
+    def _market_buy_cost(self, req: OrderRequest, market: Market) -> Decimal:
+        rules = market.rules
+        quantity = req.quantity or ZERO
+        mode = market.mode()
+        if mode == "book":
+            walk = walk_book(market, True, None, quantity, None)
+            return sum((quantize(f.price * f.quantity, rules.quote_prec) for f in walk.fills), ZERO)
+        last = market.last if market.last is not None else 0.0
+        if mode == "trades":
+            price = slipped_price(last, True, self._slippage, rules.quote_prec)
+        else:
+            price = quantize(from_float(last), rules.quote_prec)
+        return quantize(price * quantity, rules.quote_prec)
+
+    def _start(self, order: Order, market: Market, now_ns: int) -> None:
+        """What a new order does at once: fill, rest, wait for the next bar, or expire."""
+        mode = market.mode()
+        immediate = order.req.type == "market" or order.req.time_in_force in _IMMEDIATE
+        if mode == "book":
+            self._take_from_book(order, market, now_ns)
+        elif mode == "trades":
+            self._take_at_last(order, market, now_ns)
+        elif mode == "bars" and immediate:
+            market.waiting.append(order)
+            market.reindex()
+            return
+        if not order.is_open:
+            return
+        if immediate:
+            self.finish(order, "expire", now_ns)
+        else:
+            order.ahead = market.displayed(order.is_buy, order.price_f) if market.trusted else None
+            market.add_resting(order)
+            if market.stop_reached(order):  # already past its stop-loss: cancelled at once
+                self.finish(order, "stop_loss", now_ns)
+
+    def _take_from_book(self, order: Order, market: Market, now_ns: int) -> None:
+        req = order.req
+        limit = order.price_f if req.type == "limit" else None
+        walk = walk_book(market, order.is_buy, limit, req.quantity, req.value)
+        if req.time_in_force == "fok" and not walk.complete:
+            return
+        commit_walk(market, order.is_buy, walk)
+        for i, fill in enumerate(walk.fills):
+            last = i == len(walk.fills) - 1
+            self.fill(order, fill, now_ns, completes=last and walk.complete)
+
+    def _take_at_last(self, order: Order, market: Market, now_ns: int) -> None:
+        req = order.req
+        last = market.last
+        assert last is not None  # mode "trades" means a last price was seen
+        if req.type == "limit" and (order.price_f < last if order.is_buy else order.price_f > last):
+            return
+        rules = market.rules
+        price = slipped_price(last, order.is_buy, self._slippage, rules.quote_prec)
+        if req.price is not None:
+            price = min(price, req.price) if order.is_buy else max(price, req.price)
+        self.fill_all_at(order, price, "taker", now_ns)
+
+    def fill_all_at(self, order: Order, price: Decimal, role: Role, now_ns: int) -> None:
+        """Fill the whole rest of ``order`` at ``price`` (a market buy by value: all it buys)."""
+        rules = order.rules
+        if order.req.value is not None:
+            qty = quantity_for_value(order.req.value, price, rules.base_prec, rules.quote_prec)
+            if qty > 0:
+                self.fill(order, Fill(price, qty, role), now_ns, completes=True)
+        elif order.remaining > 0:
+            self.fill(order, Fill(price, order.remaining, role), now_ns)
+
+    # --- settlement ------------------------------------------------------------------------
+
+    def _fit_buy(self, order: Order, fill: Fill, rate: Decimal) -> Fill | None:
+        """The fill a buy can pay for: hold any shortfall from available, or cut the fill."""
+        rules = order.rules
+        short = _cost(fill.price, fill.quantity, rate, rules.quote_prec) - order.reserve
+        if short <= 0:
+            return fill
+        currency = rules.quote_currency
+        if short <= self._account.available(currency):
+            self._frames.balance(self._account.hold(currency, short))
+            order.reserve += short
+            return fill
+        budget = order.reserve + self._account.available(currency)
+        per_unit = fill.price * (1 + rate / _HUNDRED)
+        qty = min(fill.quantity, quantize(budget / per_unit, rules.base_prec, down=True))
+        while qty > 0 and _cost(fill.price, qty, rate, rules.quote_prec) > budget:
+            qty -= step(rules.base_prec)
+        if qty <= 0:
+            return None
+        return self._fit_buy(order, Fill(fill.price, qty, fill.role), rate)
+
+    def _settle(
+        self, order: Order, qty: Decimal, value: Decimal, fee: Decimal
+    ) -> list[BalanceChange | None]:
+        rules, account = order.rules, self._account
+        if order.is_buy:
+            account.spend_held(rules.quote_currency, value + fee)
+            order.reserve -= value + fee
+            return [account.credit(rules.base_currency, qty)]
+        account.spend_held(rules.base_currency, qty)
+        order.reserve -= qty
+        return [
+            account.credit(rules.quote_currency, value),
+            account.debit(rules.quote_currency, fee),
+        ]
+
+    def _end(self, order: Order, event: str, now_ns: int) -> None:
+        transition(order, event)
+        if order.reserve > 0:
+            self._frames.balance(self._account.release(order.hold_currency, order.reserve))
+            order.reserve = ZERO
+        market = self._markets[order.req.instrument]
+        market.remove_resting(order)
+        if order in market.waiting:
+            market.waiting.remove(order)
+            market.reindex()
+        self._frames.order("finished", order, now_ns)
+
+
+def _cost(price: Decimal, qty: Decimal, rate: Decimal, quote_prec: int) -> Decimal:
+    """What a buy of ``qty`` at ``price`` costs in quote, fee included."""
+    value = quantize(price * qty, quote_prec)
+    return value + fee_for(value, rate, quote_prec)
+
+
+def _no_data(instrument: str) -> Rejection:
+    return Rejection(VALIDATION, f"No market data for {to_cryptomus(instrument)} yet.")
+
+
+def _no_market(req: OrderRequest) -> Rejection:
+    return Rejection(MARKET, f"Market {to_cryptomus(req.instrument)} not found.")

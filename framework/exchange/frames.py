@@ -1,0 +1,177 @@
+"""Private events, encoded exactly as the Cryptomus private channels document them.
+
+Each frame gets ``id`` = a running counter per exchange, as a string (``"1"``, ``"2"``...), as
+the documented examples write it. Times are Unix seconds of the simulated clock. Money is
+rendered with ``framework.money``: 16 decimals, and ``newBalance`` with 8, as documented.
+
+``order_update`` fields, per type (as the documented examples show them):
+
+* ``created``: no ``updateTs``, ``finishTs``, ``state`` or ``internalState``;
+* ``updated``: adds ``updateTs`` (the fill's time);
+* ``finished``: adds ``finishTs``, ``state`` and ``internalState`` (see ``orders``).
+
+``price`` is the limit price, and 0 for a market order. ``quantity`` is the requested base
+quantity (0 for a market buy by value); ``value`` is price x quantity for a limit order, and for
+a market order the requested quote value (0 for an order by quantity), so neither changes over
+the order's life. ``filledQuantity`` and ``filledValue`` are the sums of the order's deals.
+
+``deal_update``: one per fill. ``dealId`` is one per order (made at its first fill),
+``transactionId`` one per fill, ``dealState`` always ``completed`` (the fill is committed),
+``fee`` and ``feeCurrency`` in the market's quote currency, ``tradeRole`` ``maker`` or ``taker``.
+
+``balance_update``: ``walletId`` is stable per currency, derived from the seed and the currency
+code alone, so it is the same in every run with the same seed.
+
+This module builds and hands over frames; it decides nothing about orders or balances.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Final, Literal
+
+from msgspec import UNSET, UnsetType
+
+from framework import events as ev
+from framework.exchange.accounts import BalanceChange
+from framework.exchange.matching import Fill
+from framework.exchange.orders import Order, OrderRequest, finished_states
+from framework.exchange.validation import Rejection
+from framework.ids import UlidGenerator
+from framework.instruments import to_cryptomus
+from framework.money import ZERO, quantize, render, render8
+
+__all__ = ["Frames", "seconds", "wallet_id"]
+
+_NS_PER_S: Final = 1_000_000_000
+# Wallets are made "when the account opened"; a fixed instant keeps their ids stable.
+_WALLET_EPOCH_NS: Final = 1_704_067_200 * _NS_PER_S  # 2024-01-01T00:00:00Z
+
+
+def seconds(ts_ns: int) -> int:
+    """Unix seconds of a simulated time in ns."""
+    return ts_ns // _NS_PER_S
+
+
+def wallet_id(seed: int, currency: str) -> str:
+    """The stable wallet id (a ULID) of ``currency`` for a run seeded with ``seed``."""
+    digest = hashlib.sha256(f"{seed}:{currency}".encode()).digest()
+    return UlidGenerator(int.from_bytes(digest[:8], "big")).new(_WALLET_EPOCH_NS)
+
+
+class Frames:
+    """Builds private-event frames and passes each to ``emit`` in the order they happen."""
+
+    def __init__(self, emit: Callable[[ev.PrivateEvent], None], seed: int) -> None:
+        self._emit = emit
+        self._seed = seed
+        self._count = 0
+        self._wallets: dict[str, str] = {}
+
+    def order(
+        self, kind: Literal["created", "updated", "finished"], order: Order, ts_ns: int
+    ) -> None:
+        """An ``order_update`` of type ``kind`` describing ``order`` as it is now."""
+        req = order.req
+        limit = req.type == "limit"
+        price = req.price if limit and req.price is not None else ZERO
+        quantity = req.quantity if req.quantity is not None else ZERO
+        if limit:
+            value = quantize(price * quantity, order.rules.quote_prec)
+        else:
+            value = req.value if req.value is not None else ZERO
+        update_ts: int | UnsetType = UNSET
+        finish_ts: int | UnsetType = UNSET
+        state: str | UnsetType = UNSET
+        internal: str | UnsetType = UNSET
+        if kind == "updated":
+            update_ts = seconds(ts_ns)
+        elif kind == "finished":
+            finish_ts = seconds(ts_ns)
+            state, internal = finished_states(order)
+        info = ev.OrderInfo(
+            id=order.id,
+            symbol=to_cryptomus(req.instrument),
+            orderType=req.type,
+            direction=req.direction,
+            price=render(price),
+            quantity=render(quantity),
+            value=render(value),
+            filledQuantity=render(order.filled_qty),
+            filledValue=render(order.filled_value),
+            clientOid=req.client_order_id,
+            createTs=order.create_ts,
+            updateTs=update_ts,
+            finishTs=finish_ts,
+            state=state,
+            internalState=internal,
+        )
+        self._emit(ev.OrderUpdate(id=self._next(), data=ev.OrderUpdateData(type=kind, info=info)))
+
+    def deal(
+        self, order: Order, fill: Fill, value: Decimal, fee: Decimal, tx_id: str, ts_ns: int
+    ) -> None:
+        """A ``deal_update`` for one fill of ``order``."""
+        info = ev.DealInfo(
+            dealId=order.deal_id or "",
+            symbol=to_cryptomus(order.req.instrument),
+            dealState="completed",
+            transactionId=tx_id,
+            filledPrice=render(fill.price),
+            filledQuantity=render(fill.quantity),
+            filledValue=render(value),
+            fee=render(fee),
+            feeCurrency=order.rules.quote_currency,
+            tradeRole=fill.role,
+            committedAt=seconds(ts_ns),
+        )
+        self._emit(ev.DealUpdate(id=self._next(), data=ev.DealUpdateData(info=info)))
+
+    def balance(self, change: BalanceChange | None) -> None:
+        """A ``balance_update`` for one change of an available balance (nothing for None)."""
+        if change is None:
+            return
+        info = ev.BalanceInfo(
+            walletId=self._wallet(change.currency),
+            currencyCode=change.currency,
+            amount=render(change.amount),
+            oldBalance=render(change.old),
+            newBalance=render8(change.new),
+        )
+        self._emit(ev.BalanceUpdate(id=self._next(), data=ev.BalanceUpdateData(info=info)))
+
+    def rejected(
+        self,
+        rejection: Rejection,
+        order_id: str,
+        req: OrderRequest | None,
+        order_type: str,
+        ts_ns: int,
+    ) -> None:
+        """An ``order_rejected`` for a refused order or cancel (``order_type`` ``"cancel"``).
+
+        ``req`` is the refused order's request, or for a cancel the named order's, if known.
+        """
+        info = ev.OrderRejectedInfo(
+            code=rejection.code,
+            message=rejection.message,
+            symbol=to_cryptomus(req.instrument) if req else "",
+            direction=req.direction if req and order_type != "cancel" else "",
+            orderType=order_type,
+            clientOid=req.client_order_id if req else None,
+            orderId=order_id,
+            ts=seconds(ts_ns),
+        )
+        self._emit(ev.OrderRejected(id=self._next(), data=ev.OrderRejectedData(info=info)))
+
+    def _next(self) -> str:
+        self._count += 1
+        return str(self._count)
+
+    def _wallet(self, currency: str) -> str:
+        wallet = self._wallets.get(currency)
+        if wallet is None:
+            wallet = self._wallets[currency] = wallet_id(self._seed, currency)
+        return wallet

@@ -1,0 +1,96 @@
+"""The exchange config: defaults, decoding from TOML-like data, and what check_config refuses."""
+
+from __future__ import annotations
+
+from decimal import Decimal as D
+from typing import Any
+
+import msgspec
+import pytest
+
+from framework.errors import ConfigError
+from framework.exchange import PaperExchange
+from framework.exchange.rules import ExchangeConfig, MarketRules, check_config
+
+
+def _decode(data: dict[str, Any]) -> ExchangeConfig:
+    return msgspec.convert(data, ExchangeConfig, strict=False)
+
+
+def test_sol_usdt_defaults_are_the_documented_market_list_entry() -> None:
+    # {"symbol":"SOL_USDT","baseMinSize":"0.01000000","quoteMinSize":"5.00000000",
+    #  "baseMaxSize":"500.00000000","quoteMaxSize":"10000000.00000000",
+    #  "basePrec":"4","quotePrec":"4"}
+    sol = ExchangeConfig().markets["SOL/USDT"]
+    assert sol == MarketRules(
+        base_currency="SOL",
+        quote_currency="USDT",
+        base_min_size=D("0.01"),
+        base_max_size=D(500),
+        quote_min_size=D(5),
+        quote_max_size=D(10000000),
+        base_prec=4,
+        quote_prec=4,
+    )
+
+
+def test_defaults_cover_the_markets_of_the_bundled_recordings() -> None:
+    assert sorted(ExchangeConfig().markets) == [
+        "AAPL.US",
+        "BTC/USDT",
+        "ETH/USDT",
+        "EUR/USD",
+        "SOL/USDT",
+        "TRX/USDT",
+    ]
+
+
+def test_decimals_decode_exactly_from_strings() -> None:
+    config = _decode({"maker_fee_percent": "0.08", "balances": {"USDT": "1234.5678"}})
+    assert config.maker_fee_percent == D("0.08")
+    assert config.balances == {"USDT": D("1234.5678")}
+
+
+def test_latency_is_converted_to_nanoseconds() -> None:
+    assert _decode({"latency_ms": 2.5}).latency_ns == 2_500_000
+
+
+def test_an_unknown_key_is_refused() -> None:
+    with pytest.raises(msgspec.ValidationError, match="unknown field `latency`"):
+        _decode({"latency": 5})
+
+
+def test_queue_assumption_must_be_a_share_between_0_and_1() -> None:
+    with pytest.raises(msgspec.ValidationError, match="queue_when_depth_unknown"):
+        _decode({"queue_when_depth_unknown": 1.5})
+
+
+def test_a_fee_of_100_percent_is_refused() -> None:
+    with pytest.raises(ConfigError, match=r"exchange\.taker_fee_percent must be at least 0"):
+        check_config(_decode({"taker_fee_percent": "100"}))
+
+
+def test_a_negative_balance_is_refused() -> None:
+    with pytest.raises(ConfigError, match=r"exchange\.balances\.USDT must be 0 or more"):
+        check_config(_decode({"balances": {"USDT": "-1"}}))
+
+
+def test_a_market_with_min_above_max_is_refused_by_name() -> None:
+    market = {
+        "base_currency": "X",
+        "quote_currency": "USDT",
+        "base_min_size": "10",
+        "base_max_size": "1",
+        "quote_min_size": "1",
+        "quote_max_size": "10",
+        "base_prec": 2,
+        "quote_prec": 2,
+    }
+    with pytest.raises(ConfigError, match=r"exchange.markets.'X/USDT': base_min_size \(10\)"):
+        PaperExchange(_decode({"markets": {"X/USDT": market}}), lambda e: None)
+
+
+def test_a_precision_finer_than_16_decimals_is_refused() -> None:
+    rules = msgspec.structs.replace(ExchangeConfig().markets["BTC/USDT"], base_prec=17)
+    with pytest.raises(ConfigError, match="base_prec must be between 0 and 16, not 17"):
+        check_config(ExchangeConfig(markets={"BTC/USDT": rules}))
