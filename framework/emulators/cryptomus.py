@@ -1,0 +1,523 @@
+"""The Cryptomus exchange emulator: the REST token endpoint and market list, and the WebSocket.
+
+What it enforces, from the documentation (the seed pages and protocols.md 3.2 and 3.4):
+
+* **Tokens.** ``GET /v2/user-api/exchange/account/web-socket/token`` checks ``userId`` (unknown:
+  404) and ``sign = md5(base64(raw body) + key)`` (wrong: 401) and answers a fresh 64-hex token
+  from a seeded generator. A token lives ``token_ttl`` seconds and is consumed by the first
+  connection that presents it; a missing, unknown, expired or reused token is refused with
+  HTTP 401 at the handshake (``token_rejection="http"``) or accepted and closed with 1008
+  (``"close"``): which one the real server does is not documented.
+* **Inactivity.** The connection closes ``inactivity_timeout`` seconds after the last *client*
+  frame, however much the server pushes.
+* **Requests.** ``ping`` gets a pong echoing ``id``. Text that is not JSON closes the connection
+  at once. JSON that is not ``{"id": int, "method": str, "params": [str...]}`` gets error code 1
+  (invalid message format); a well-formed request that cannot be served (unknown method or
+  market, a second subscription of a data type already subscribed) gets code 2.
+* **Subscriptions.** Acks as documented: subscribe acks carry ``method`` (except
+  ``deal_subscribe``, whose documented ack has none), unsubscribe acks do not. ``all`` works
+  for every kind. The first ``depth_update`` of a subscription is ``full_reload: true`` with
+  the whole book; later ones carry the changed levels, ``"0"`` for a removed one. Private
+  channels are acknowledged; their events come from the paper exchange, not from here.
+
+Market data comes from the seeded model (rendered by ``wire.CryptomusRenderer``) or from a
+recording's Cryptomus frames, routed by method and symbol; the depth book is rebuilt here
+either way, so that every subscriber starts from a full reload.
+
+This module must not log a token, key or signature unredacted, or read the wall clock.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from decimal import Decimal
+from functools import partial
+from typing import Final, Literal, NoReturn, Unpack
+from urllib.parse import urlsplit
+
+import msgspec
+import trio
+from msgspec import UNSET
+
+from framework import instruments
+from framework.emulators.http import HttpRequest, HttpResponse, json_response, serve_http
+from framework.emulators.market import PRESETS, BookChange, Happening, MarketParams, preset
+from framework.emulators.server import (
+    Batch,
+    Connection,
+    EmulatorServer,
+    Generated,
+    HarnessOptions,
+    ModelSource,
+    Recorded,
+    Rejection,
+)
+from framework.emulators.wire import CryptomusRenderer, plain
+from framework.ids import UlidGenerator
+from framework.money import render
+from framework.providers import cryptomus as wire
+from framework.redact import register_secret
+
+__all__ = [
+    "DEFAULT_API_KEY",
+    "DEFAULT_INSTRUMENTS",
+    "DEFAULT_USER_ID",
+    "CryptomusEmulator",
+    "TokenStore",
+    "market_source",
+]
+
+DEFAULT_USER_ID: Final = "7e1b9c2a-0d4f-4e6b-9a31-5c8d2f6e4a10"
+DEFAULT_API_KEY: Final = "papertrade-emulator-cryptomus-key"
+DEFAULT_INSTRUMENTS: Final = ("BTC/USDT", "ETH/USDT")
+INACTIVITY_CLOSE: Final = 1000  # code of the inactivity close (undocumented; a normal close)
+INVALID_JSON_CLOSE: Final = 1003  # code of the close on invalid JSON (undocumented)
+TOKEN_CLOSE: Final = 1008  # policy violation: the token was refused
+_KINDS: Final = ("lastprice", "depth", "ticker", "trade", "order", "deal", "balance")
+_PUBLIC: Final = {"trade": "trades", "lastprice": "last_price", "ticker": "ticker"}
+_FULL_NAMES: Final = {"BTC": "Bitcoin", "ETH": "Ethereum", "USDT": "Tether USD", "TRX": "TRON"}
+_MARKET_IDS_NS: Final = 1_710_900_000_000_000_000  # market ids look issued in March 2024
+_ENCODER: Final = msgspec.json.Encoder()
+_REQUEST: Final = msgspec.json.Decoder(wire.Request)
+_ANY: Final = msgspec.json.Decoder()
+
+
+class _Route(msgspec.Struct, frozen=True):
+    # Just enough of a recorded update to route it: its method and market.
+    method: str = ""
+    data: _Symbol | None = None
+
+
+class _Symbol(msgspec.Struct, frozen=True):
+    symbol: str = ""
+
+
+_ROUTE: Final = msgspec.json.Decoder(_Route)
+_DEPTH: Final = msgspec.json.Decoder(wire.DepthUpdate)
+
+
+class TokenStore:
+    """One-time WebSocket tokens, drawn from ``random.Random(seed)``, timed on trio's clock."""
+
+    def __init__(self, seed: int, ttl: float) -> None:
+        self._rng = random.Random(f"cryptomus-token:{seed}")
+        self.ttl = ttl
+        self._expiry: dict[str, float] = {}
+        self._used: set[str] = set()  # membership only, never iterated
+
+    def issue(self) -> str:
+        """A fresh 64-hex token, valid for ``ttl`` seconds from now, registered as a secret."""
+        token = f"{self._rng.getrandbits(256):064x}"
+        self._expiry[token] = trio.current_time() + self.ttl
+        register_secret(token)
+        return token
+
+    def consume(self, token: str) -> str:
+        """Use ``token`` up: "" when it was valid, else what is wrong with it."""
+        if not token:
+            return "token missing"
+        if token in self._used:
+            return "token already used"
+        expiry = self._expiry.pop(token, None)
+        if expiry is None:
+            return "token unknown"
+        self._used.add(token)
+        return "token expired" if trio.current_time() >= expiry else ""
+
+
+Side = dict[Decimal, Decimal]  # price -> quantity
+DepthKey = tuple[str, int]  # (market, scale index)
+
+
+class _Book(msgspec.Struct):
+    """One market's book at one scale, as the feed last described it."""
+
+    bids: Side = {}
+    asks: Side = {}
+    ts: int = 0  # Unix seconds of the last change
+
+
+class _DepthPush(msgspec.Struct, frozen=True, gc=False):
+    # The documented envelope and key order: the codec's tagged Struct writes method first.
+    id: int
+    method: str
+    data: wire.DepthData
+    error: None = None
+
+
+class _Subs:
+    """One connection's subscriptions: per kind, the markets (or "all"); depth separately."""
+
+    def __init__(self) -> None:
+        self.kinds: dict[str, dict[str, None]] = {}  # kind -> ordered set of params
+        # per depth subscription, the (bids, asks) last sent; None: next is a full reload
+        self.depth: dict[DepthKey, tuple[Side, Side] | None] = {}
+        self.depth_all = False
+
+    def wants(self, kind: str, symbol: str) -> bool:
+        params = self.kinds.get(kind)
+        return params is not None and ("all" in params or symbol in params)
+
+
+class CryptomusEmulator(EmulatorServer):
+    """A strict Cryptomus server on loopback: REST on :attr:`rest_url`, WebSocket on ``/ws``.
+
+    Args:
+        users: user id -> API key; defaults to one test user (:data:`DEFAULT_USER_ID`).
+        instruments: canonical ids of the listed markets.
+        seed: seeds the tokens and the market ids.
+        token_ttl: seconds a token stays valid.
+        inactivity_timeout: seconds without a client frame before the server closes.
+        token_rejection: ``"http"`` (401 at the handshake) or ``"close"`` (accept, close 1008).
+        scale_indexes: the depth scales each market offers; index ``i`` groups prices by
+            ``tick * 10**i`` (generated books only; a recording serves its own scale).
+        deal_ack_method: give the ``deal_subscribe`` ack a ``method``, which the documented
+            example lacks.
+        rest_port: the REST port; 0 lets the system choose.
+        **options: the harness's options (``source``, ``faults``, ``speed``, ``port``...).
+    """
+
+    name = "cryptomus"
+
+    def __init__(
+        self, *, users: dict[str, str] | None = None,
+        instruments: Sequence[str] = DEFAULT_INSTRUMENTS, seed: int = 0, token_ttl: float = 300.0,
+        inactivity_timeout: float = 60.0, token_rejection: Literal["http", "close"] = "http",
+        scale_indexes: Sequence[int] = (0, 1, 2), deal_ack_method: bool = False,
+        rest_port: int = 0, **options: Unpack[HarnessOptions],
+    ) -> None:  # fmt: skip
+        super().__init__(**options)
+        self.users = dict(users) if users is not None else {DEFAULT_USER_ID: DEFAULT_API_KEY}
+        for key in self.users.values():
+            register_secret(key)
+        self.tokens = TokenStore(seed, token_ttl)
+        self.inactivity_timeout = inactivity_timeout
+        self.token_rejection = token_rejection
+        self.scale_indexes = tuple(scale_indexes)
+        self.deal_ack_method = deal_ack_method
+        self.rest_port = rest_port
+        self.markets = _markets(instruments, seed)
+        self._symbols = {m.symbol: m for m in self.markets}
+        self._currencies = {c for m in self.markets for c in (m.baseCurrency, m.quoteCurrency)}
+        self._books: dict[DepthKey, _Book] = {}
+        self._renderers: dict[tuple[str, str], CryptomusRenderer] = {}
+        self._sessions: dict[int, tuple[Connection, _Subs]] = {}
+
+    @property
+    def rest_url(self) -> str:
+        """``http://host:port``: the REST base, once serving."""
+        return f"http://{self.host}:{self.rest_port}"
+
+    async def serve(
+        self, *, task_status: trio.TaskStatus[str] = trio.TASK_STATUS_IGNORED
+    ) -> NoReturn:
+        """Serve REST and WebSocket until cancelled; reports the WebSocket base URL."""
+        async with trio.open_nursery() as nursery:
+            rest = partial(serve_http, self._rest, host=self.host, port=self.rest_port)
+            self.rest_port = await nursery.start(rest)
+            task_status.started(await nursery.start(super().serve))
+        raise AssertionError("unreachable")  # pragma: no cover - serve only raises
+
+    # --- REST ----------------------------------------------------------------------------------
+
+    def _rest(self, request: HttpRequest) -> HttpResponse:
+        path = urlsplit(request.target).path
+        if path not in (wire.TOKEN_PATH, wire.MARKETS_PATH):
+            return json_response(404, {"message": "Not found"})
+        if request.method != "GET":
+            return json_response(405, {"message": "Method not allowed"})
+        if path == wire.MARKETS_PATH:
+            return json_response(200, wire.MarketList(self.markets))
+        key = self.users.get(request.header("userId") or "")
+        if key is None:
+            return json_response(404, {"message": "User not found"})
+        if request.header("sign") != wire.sign(request.body, key):
+            return json_response(401, {"message": "Invalid sign"})
+        return json_response(200, wire.TokenReply(self.tokens.issue()))
+
+    # --- WebSocket ---------------------------------------------------------------------------
+
+    def check_handshake(self, path: str, query: dict[str, str]) -> Rejection | None:
+        """Refuse other paths with 404 and, in ``"http"`` mode, a bad token with 401."""
+        if path != "/ws":
+            return Rejection(404, b'{"message":"Not found"}')
+        if self.token_rejection == "http":
+            problem = self._token_problem(query)
+            if problem:
+                return Rejection(401, _ENCODER.encode({"message": problem}))
+        return None
+
+    async def session(self, conn: Connection) -> None:
+        """Check the token (``"close"`` mode), then answer requests until inactivity."""
+        if self.token_rejection == "close":
+            problem = self._token_problem(conn.query)
+            if problem:
+                conn.close(TOKEN_CLOSE, problem)
+                return
+        subs = _Subs()
+        self._sessions[conn.id] = (conn, subs)
+        try:
+            while not conn.closing:
+                message = await conn.receive(conn.last_received_at + self.inactivity_timeout)
+                if message is None:
+                    conn.close(INACTIVITY_CLOSE, "inactivity timeout")
+                else:
+                    self._on_message(conn, subs, message)
+        finally:
+            del self._sessions[conn.id]
+
+    def _token_problem(self, query: dict[str, str]) -> str:
+        problem = self.tokens.consume(query.get("token", ""))
+        if not problem and self.take_auth_fault():
+            problem = "token already used"
+        return problem
+
+    def _on_message(self, conn: Connection, subs: _Subs, message: str | bytes) -> None:
+        try:
+            loose = _ANY.decode(message)
+        except msgspec.DecodeError:
+            conn.close(INVALID_JSON_CLOSE, "invalid JSON")
+            return
+        try:
+            request = _REQUEST.decode(message)
+        except msgspec.ValidationError:
+            request_id = loose.get("id") if isinstance(loose, dict) else None
+            ok_id = request_id if isinstance(request_id, int | str) else None
+            conn.reply(_error(ok_id, 1, "invalid message format"))
+            return
+        if request.method == "ping":
+            conn.reply(_json(wire.Reply(request.id, "pong")))
+            return
+        kind, _, verb = request.method.rpartition("_")
+        if kind not in _KINDS or verb not in ("subscribe", "unsubscribe"):
+            conn.reply(_error(request.id, 2, f"unknown method {request.method}"))
+        elif verb == "unsubscribe":
+            self._unsubscribe(subs, kind, request.params)
+            conn.reply(_json(wire.Reply(request.id, data=wire.AckData("success"))))
+        else:
+            self._subscribe(conn, subs, kind, request)
+
+    def _subscribe(self, conn: Connection, subs: _Subs, kind: str, request: wire.Request) -> None:
+        if kind in subs.kinds or (kind == "depth" and (subs.depth or subs.depth_all)):
+            conn.reply(_error(request.id, 2, f"already subscribed to {kind}"))
+            return
+        problem = self._bad_params(kind, request.params)
+        if problem:
+            conn.reply(_error(request.id, 2, problem))
+            return
+        with_method = kind != "deal" or self.deal_ack_method
+        method = request.method if with_method else UNSET
+        conn.reply(_json(wire.Reply(request.id, method, wire.AckData("success"))))
+        if kind != "depth":
+            subs.kinds[kind] = dict.fromkeys(request.params)
+            return
+        if "all" in request.params:
+            subs.depth_all = True
+            keys = [(m.symbol, 0) for m in self.markets]
+        else:
+            keys = [_depth_key(p) for p in request.params]
+        for key in keys:
+            subs.depth[key] = None
+            self._push_depth(conn, subs, key)
+
+    def _unsubscribe(self, subs: _Subs, kind: str, params: list[str]) -> None:
+        everything = not params or "all" in params
+        if kind == "depth":
+            if everything:
+                subs.depth.clear()
+                subs.depth_all = False
+            for param in params:
+                subs.depth.pop(_depth_key(param), None)
+            return
+        current = subs.kinds.get(kind, {})
+        for param in params:
+            current.pop(param, None)
+        if everything or not current:
+            subs.kinds.pop(kind, None)
+
+    def _bad_params(self, kind: str, params: list[str]) -> str:
+        if not params:
+            return f"{kind}_subscribe needs at least one parameter"
+        for param in params:
+            if param == "all":
+                continue
+            if kind == "depth":
+                symbol, _, index = param.partition(":")
+                if symbol not in self._symbols or not index.isdigit():
+                    return f"invalid depth parameter {param!r}, expected market:scale_index"
+                if int(index) not in self.scale_indexes:
+                    return f"unknown scale index {index} for {symbol}"
+            elif kind == "balance" and param not in self._currencies:
+                return f"unknown currency {param}"
+            elif kind != "balance" and param not in self._symbols:
+                return f"unknown market {param}"
+        return ""
+
+    # --- market data ---------------------------------------------------------------------------
+
+    def on_batch(self, batch: Batch) -> None:
+        """Route the batch's updates to subscribers; rebuild and diff the depth books."""
+        changed: list[tuple[str, int]] = []
+        frames: list[tuple[str, str, str]] = []  # (kind, symbol, text)
+        by_symbol: dict[str, list[Happening]] = {}
+        for item in batch.items:
+            if isinstance(item, Generated):
+                by_symbol.setdefault(instruments.to_cryptomus(item.instrument), []).append(
+                    item.happening
+                )
+            elif isinstance(item, Recorded):
+                self._recorded(item.data, frames, changed)
+        for symbol, happenings in by_symbol.items():
+            self._generated(symbol, happenings, frames, changed)
+        for conn, subs in list(self._sessions.values()):
+            for kind, symbol, text in frames:
+                if subs.wants(kind, symbol):
+                    conn.push(text)
+            for key in list(subs.depth):
+                if key in changed or (key[0], 0) in changed:
+                    self._push_depth(conn, subs, key)
+
+    def _generated(
+        self, symbol: str, happenings: list[Happening], frames: list[tuple[str, str, str]],
+        changed: list[DepthKey],
+    ) -> None:  # fmt: skip
+        wanted = [s for _, s in self._sessions.values()]
+        for kind, channel in _PUBLIC.items():
+            if any(s.wants(kind, symbol) for s in wanted):
+                key = (symbol, kind)
+                renderer = self._renderers.get(key)
+                if renderer is None:
+                    renderer = self._renderers[key] = CryptomusRenderer(symbol, channels=(channel,))
+                frames.extend((kind, symbol, f.text) for f in renderer.render(happenings))
+        for happening in happenings:
+            if isinstance(happening, BookChange):
+                book = self._books.setdefault((symbol, 0), _Book())
+                book.bids, book.asks = dict(happening.bids), dict(happening.asks)
+                book.ts = happening.ts_ns // 1_000_000_000
+                changed.append((symbol, 0))
+
+    def _recorded(
+        self, data: str, frames: list[tuple[str, str, str]], changed: list[DepthKey]
+    ) -> None:
+        try:
+            route = _ROUTE.decode(data)
+            kind = route.method.removesuffix("_update")
+            if route.method == "depth_update":
+                changed.append(self._apply(_DEPTH.decode(data).data))
+            elif kind in _PUBLIC and route.data is not None:
+                frames.append((kind, route.data.symbol, data))
+        except msgspec.DecodeError:
+            return  # not an update this emulator routes (a recorded garbage frame)
+
+    def _apply(self, depth: wire.DepthData) -> DepthKey:
+        key = (depth.symbol, depth.scale_index)
+        book = self._books.setdefault(key, _Book())
+        if depth.full_reload:
+            book.bids, book.asks = {}, {}
+        for side, levels in ((book.bids, depth.bids), (book.asks, depth.asks)):
+            for price, quantity in levels:
+                size = Decimal(quantity)
+                if size:
+                    side[Decimal(price)] = size
+                else:
+                    side.pop(Decimal(price), None)
+        book.ts = depth.timestamp
+        return key
+
+    def _push_depth(self, conn: Connection, subs: _Subs, key: DepthKey) -> None:
+        view = self._view(key)
+        if view is None:
+            return  # no book yet: the first one to arrive goes out as the full reload
+        bids, asks, ts = view
+        last = subs.depth.get(key)
+        if last is None:
+            out_bids, out_asks = bids, asks
+        else:
+            out_bids, out_asks = _changes(last[0], bids), _changes(last[1], asks)
+            if not out_bids and not out_asks:
+                return
+        subs.depth[key] = (bids, asks)
+        data = wire.DepthData(
+            key[0], ts, last is None, key[1],
+            _levels(out_asks, reverse=False), _levels(out_bids, reverse=True),
+        )  # fmt: skip
+        conn.push(_json(_DepthPush(0, "depth_update", data)))
+
+    def _view(self, key: DepthKey) -> tuple[Side, Side, int] | None:
+        book = self._books.get(key)
+        if book is not None:
+            return dict(book.bids), dict(book.asks), book.ts
+        symbol, index = key
+        finest = self._books.get((symbol, 0))
+        market = self._symbols.get(symbol)
+        if finest is None or market is None or index == 0:
+            return None
+        step = Decimal(1).scaleb(index - int(market.quotePrec))
+        return _group(finest.bids, step, up=False), _group(finest.asks, step, up=True), finest.ts
+
+
+def market_source(
+    seed: int, start_ns: int, instruments: Sequence[str] = DEFAULT_INSTRUMENTS
+) -> ModelSource:
+    """The seeded market model with Cryptomus's cadences: trades, book and ticker, no bars."""
+    params = {name: msgspec.structs.replace(preset(name), bar_update_ns=0) for name in instruments}
+    return ModelSource(instruments, seed, start_ns, params)
+
+
+def _json(message: object) -> str:
+    return _ENCODER.encode(message).decode("utf-8")
+
+
+def _error(request_id: int | str | None, code: int, message: str) -> str:
+    return _json(wire.Reply(request_id, error=wire.ErrorBody(code, message)))
+
+
+def _depth_key(param: str) -> DepthKey:
+    symbol, _, index = param.partition(":")
+    return symbol, int(index) if index.isdigit() else 0
+
+
+def _changes(old: Side, new: Side) -> Side:
+    changed = {price: size for price, size in new.items() if old.get(price) != size}
+    changed.update({price: Decimal(0) for price in old if price not in new})
+    return changed
+
+
+def _levels(side: Side, *, reverse: bool) -> list[tuple[str, str]]:
+    return [(plain(price), plain(side[price])) for price in sorted(side, reverse=reverse)]
+
+
+def _group(side: Side, step: Decimal, *, up: bool) -> Side:
+    # Asks round up and bids down, so a grouped level never looks better than the real one.
+    out: Side = {}
+    for price, size in side.items():
+        units = price / step
+        level = (units.to_integral_value("ROUND_CEILING" if up else "ROUND_FLOOR")) * step
+        out[level] = out.get(level, Decimal(0)) + size
+    return out
+
+
+def _markets(names: Sequence[str], seed: int) -> list[wire.Market]:
+    ids = UlidGenerator(seed)
+    # An instrument without a preset gets generic rules.
+    return [_market(name, PRESETS.get(name), ids.new(_MARKET_IDS_NS)) for name in names]
+
+
+def _market(name: str, params: MarketParams | None, market_id: str) -> wire.Market:
+    base, _, quote = name.partition("/")
+    tick = params.tick if params else Decimal("0.00000001")
+    size_step = params.size_step if params else Decimal("0.00000001")
+    return wire.Market(
+        id=market_id, symbol=instruments.to_cryptomus(name), baseCurrency=base,
+        quoteCurrency=quote, baseMinSize=render(size_step), quoteMinSize=render(Decimal("0.1")),
+        baseMaxSize=render(Decimal(10_000_000_000)), quoteMaxSize=render(Decimal(99_999_999)),
+        basePrec=str(_places(size_step)), quotePrec=str(_places(tick)),
+        baseCurrencyFullName=_FULL_NAMES.get(base, UNSET),
+        quoteCurrencyFullName=_FULL_NAMES.get(quote, UNSET),
+    )  # fmt: skip
+
+
+def _places(step: Decimal) -> int:
+    exponent = step.normalize().as_tuple().exponent
+    return max(0, -exponent) if isinstance(exponent, int) else 0

@@ -1,0 +1,521 @@
+"""The emulators' shared harness: a loopback WebSocket server, paced market data, faults.
+
+Theory of operation. :class:`EmulatorServer` accepts TCP itself and wraps each stream with
+trio-websocket, so it owns the socket: it can drop a connection before the handshake, reject
+the handshake with an HTTP status, or cut the stream with no close frame. A provider emulator
+supplies ``check_handshake`` (reject before accepting), ``session`` (one connection's read
+loop) and ``on_batch`` (market data to push frames for the connections subscribed).
+
+Each connection has one writer task sending, in order, what its session queued: replies,
+pushes, a final close. Faults act in the writer, counted in pushes sent on the connection,
+so "close after the 5th push" is the same push on every run; each fires once and disarms.
+:meth:`close_all`, :meth:`stall`, :meth:`send_garbage` and :meth:`refuse` act at once.
+
+Market data is a :class:`Source` of :class:`Batch` es in simulated time: the seeded model
+(:class:`ModelSource`) or a recording (:class:`RecordingSource`). A pump task sleeps on trio's
+clock until each batch is due, ``(ts - first ts) / speed`` seconds after the server started,
+so tests run instantly under ``autojump_clock``.
+
+This module must not read the wall clock (a live source's start time is the caller's), use
+unseeded randomness, or log a credential unredacted.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import zlib
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Sequence
+from functools import partial
+from pathlib import Path
+from typing import ClassVar, Final, NoReturn, Protocol, TypedDict
+from urllib.parse import parse_qsl, urlsplit
+
+import msgspec
+import trio
+from trio_websocket import (
+    ConnectionClosed,
+    WebSocketConnection,
+    WebSocketRequest,
+    wrap_server_stream,
+)
+
+from framework.emulators.market import Happening, MarketModel, MarketParams, preset
+from framework.errors import ConfigError
+from framework.recording import Frame, RecordingReader
+from framework.redact import redact
+
+__all__ = [
+    "Batch",
+    "Connection",
+    "EmulatorServer",
+    "Faults",
+    "Generated",
+    "HarnessOptions",
+    "ModelSource",
+    "Recorded",
+    "RecordingSource",
+    "Rejection",
+    "Source",
+]
+
+_Kept = tuple[trio.Nursery, trio.CancelScope]
+_LOG: Final = logging.getLogger("papertrade.emulators")
+_NS: Final = 1_000_000_000
+_GARBAGE: Final = '{"id":0,"method":'  # cut-off JSON: what a broken proxy or server would send
+
+
+class Faults(msgspec.Struct, kw_only=True):
+    """Faults to inject, armed on an emulator and consumed as they fire.
+
+    Counts are push frames sent on one connection; each count-triggered fault fires once, on
+    the first connection that reaches it, then disarms (set it again to re-arm).
+    """
+
+    refuse: int = 0  # refuse the next N connections
+    refuse_status: int | None = 503  # HTTP status of a refusal; None drops TCP before the handshake
+    reject_auth: int = 0  # treat the next N connections' token/key as invalid (or reused)
+    close_after: int | None = None  # close the connection after this many pushes
+    close_code: int | None = 1011  # its close code; None drops TCP without a close frame
+    stall_after: int | None = None  # after this many pushes send nothing more, stay open
+    garbage_after: int | None = None  # after this many pushes send one garbage frame
+    garbage: str = _GARBAGE  # the garbage frame (text)
+
+
+class HarnessOptions(TypedDict, total=False):
+    """The harness's keyword arguments, which every provider emulator passes on."""
+
+    source: Source | None
+    faults: Faults | None
+    speed: float
+    host: str
+    port: int
+    connect_timeout: float
+    disconnect_timeout: float
+    max_message_size: int
+
+
+class Rejection(msgspec.Struct, frozen=True):
+    """A handshake refused with an HTTP status and a body."""
+
+    status: int
+    body: bytes = b""
+
+
+class Generated(msgspec.Struct, frozen=True, gc=False):
+    """One happening of the market model, for one instrument (canonical id)."""
+
+    instrument: str
+    happening: Happening
+
+
+class Recorded(msgspec.Struct, frozen=True, gc=False):
+    """One text frame from a recording, exactly as the provider sent it."""
+
+    data: str
+
+
+class Batch(msgspec.Struct, frozen=True, gc=False):
+    """What the market produced at one simulated time."""
+
+    ts_ns: int  # simulated time, integer ns since the epoch
+    items: tuple[Generated | Recorded, ...]
+
+
+class Source(Protocol):
+    """Market data for an emulator: batches in non-decreasing simulated time."""
+
+    def batches(self) -> Iterator[Batch]: ...
+
+
+class ModelSource:
+    """The seeded market model, one :class:`MarketModel` per instrument, stepped together.
+
+    ``start_ns`` is the simulated start, a whole second (a caller wanting live-looking times
+    reads the wall clock); each instrument's model gets its own seed from ``seed``; ``params``
+    overrides the presets by instrument.
+
+    Raises:
+        ConfigError: an instrument without a preset, or a start time off the model's step.
+    """
+
+    def __init__(
+        self, instruments: Sequence[str], seed: int, start_ns: int,
+        params: dict[str, MarketParams] | None = None,
+    ) -> None:  # fmt: skip
+        chosen = params or {}
+        self.models = [
+            (name, MarketModel(chosen.get(name) or preset(name), _seed(seed, name), start_ns))
+            for name in instruments
+        ]
+        self.start_ns = start_ns
+        self._step = min((m.params.step_ns for _, m in self.models), default=_NS)
+
+    def batches(self) -> Iterator[Batch]:
+        """Endless batches, one per model step that produced anything."""
+        ts = self.start_ns
+        while True:
+            items = [
+                Generated(name, happening)
+                for name, model in self.models
+                for happening in model.advance_to(ts)
+            ]
+            if items:
+                yield Batch(ts, tuple(items))
+            ts += self._step
+
+
+class RecordingSource:
+    """The text frames of ``provider`` in the recording at ``path``, grouped by receive time.
+
+    Raises:
+        RecordingError: the file is missing or not a recording.
+        ConfigError: the recording has no connection of ``provider``.
+    """
+
+    def __init__(self, path: str | Path, provider: str) -> None:
+        self.path = Path(path)
+        self.provider = provider
+        with RecordingReader(self.path) as reader:
+            specs = reader.header.providers
+        mine = [spec for spec in specs if spec.name == provider]
+        if not mine:
+            names = ", ".join(sorted({spec.name for spec in specs})) or "no provider"
+            raise ConfigError(f"{self.path} records {names}, not {provider}")
+        self.subscriptions = tuple(sub for spec in mine for sub in spec.subscriptions)
+        self.options = dict(mine[0].options)  # the provider's recorded options (Finazon dataset)
+
+    def batches(self) -> Iterator[Batch]:
+        """The frames once, in file order; consecutive frames with one receive time together."""
+        ts, items = 0, list[Generated | Recorded]()
+        with RecordingReader(self.path) as reader:
+            for line in reader:
+                if not isinstance(line, Frame) or line.p != self.provider or line.b is not None:
+                    continue  # providers push text: a binary frame is not market data
+                if items and line.t != ts:
+                    yield Batch(ts, tuple(items))
+                    items = []
+                ts = line.t
+                items.append(Recorded(_wire(line)))
+        if items:
+            yield Batch(ts, tuple(items))
+
+
+class _Close(msgspec.Struct, frozen=True):
+    code: int | None  # None: drop the TCP stream, no close frame
+    reason: str
+
+
+class _Out(msgspec.Struct, frozen=True, gc=False):
+    text: str  # providers send text frames; bytes here would go out as a binary frame
+    push: bool  # counted for faults
+
+
+class Connection:
+    """One accepted WebSocket connection: its queue, counters and how it ended.
+
+    Attributes:
+        id: from 1, in accept order.
+        path: the URL path (``/ws``); ``query`` holds the parameters (credentials included:
+            never log them, log ``redacted_target``).
+        pushes: push frames sent so far; ``received``: client messages read so far.
+        close_code: how the connection ended: the code sent or received, 1006 for a dropped
+            stream, None while open.
+    """
+
+    def __init__(
+        self, server: EmulatorServer, conn_id: int, target: str, ws: WebSocketConnection,
+        stream: trio.abc.Stream,
+    ) -> None:  # fmt: skip
+        parts = urlsplit(target)
+        self.id, self.path, self.redacted_target = conn_id, parts.path, redact(target)
+        self.query = dict(parse_qsl(parts.query, keep_blank_values=True))
+        self.opened_at = self.last_received_at = trio.current_time()
+        self.pushes = self.received = 0
+        self.stalled = self._closing = False
+        self.close_code: int | None = None
+        self.close_reason = ""
+        self.ws, self._server, self._stream = ws, server, stream
+        self._out, self._queue = trio.open_memory_channel[_Out | _Close](math.inf)
+
+    @property
+    def closing(self) -> bool:
+        """True once a close is queued or the peer has gone."""
+        return self._closing or self.ws.closed is not None
+
+    def reply(self, text: str) -> None:
+        """Queue a reply (not counted as a push); ignored once closing."""
+        if not self.closing:
+            self._out.send_nowait(_Out(text, push=False))
+
+    def push(self, text: str) -> None:
+        """Queue a push frame (counted for faults); ignored once closing."""
+        if not self.closing:
+            self._out.send_nowait(_Out(text, push=True))
+
+    def close(self, code: int | None = 1000, reason: str = "") -> None:
+        """Close after what is queued is sent; ``code=None`` drops TCP with no close frame."""
+        if not self._closing:
+            self._closing = True
+            self._out.send_nowait(_Close(code, reason))
+
+    async def receive(self, deadline: float = math.inf) -> str | bytes | None:
+        """The next client message, or None once trio's clock passes ``deadline``.
+
+        Raises:
+            ConnectionClosed: the connection is closed.
+        """
+        with trio.move_on_at(deadline):
+            message = await self.ws.get_message()
+            self.received += 1
+            self.last_received_at = trio.current_time()
+            return message
+        return None
+
+    async def _write(self) -> None:
+        async for item in self._queue:
+            if isinstance(item, _Close):
+                await self._shut(item)
+                return
+            if self.stalled or self._server.stalled:
+                continue
+            try:
+                await self.ws.send_message(item.text)
+            except ConnectionClosed:
+                return
+            if item.push:
+                self.pushes += 1
+                await self._server._after_push(self)
+                if self._closing and self.ws.closed is not None:
+                    return  # a fault closed the connection
+
+    async def _shut(self, item: _Close) -> None:
+        if item.code is None:
+            self.close_code, self.close_reason = 1006, "dropped"
+            await self._stream.aclose()
+            return
+        if self.ws.closed is None:
+            self.close_code, self.close_reason = item.code, item.reason
+        with trio.move_on_after(self._server.disconnect_timeout):
+            await self.ws.aclose(item.code, item.reason or None)
+
+
+class EmulatorServer(ABC):
+    """A strict loopback server for one provider; see the module docstring.
+
+    Start it with ``url = await nursery.start(emulator.serve)``.
+
+    Args:
+        source: market data to serve, or None for none.
+        faults: faults to inject (a fresh :class:`Faults` when None); kept as ``self.faults``.
+        speed: simulated seconds per second of trio's clock.
+        host: the interface to bind; loopback by default.
+        port: the port to bind; 0 lets the system choose.
+        connect_timeout: drop a client that has not finished the handshake in this time.
+        disconnect_timeout: stop waiting for the client's close reply after this time.
+        max_message_size: a larger client message closes the connection with 1009.
+    """
+
+    name: ClassVar[str] = ""
+
+    def __init__(
+        self, *, source: Source | None = None, faults: Faults | None = None, speed: float = 1.0,
+        host: str = "127.0.0.1", port: int = 0, connect_timeout: float = 10.0,
+        disconnect_timeout: float = 5.0, max_message_size: int = 1 << 20,
+    ) -> None:  # fmt: skip
+        if not speed > 0:
+            raise ConfigError(f"speed must be above 0, not {speed}")
+        self.source, self.speed, self.host, self.port = source, speed, host, port
+        self.faults = faults if faults is not None else Faults()
+        self.connect_timeout, self.disconnect_timeout = connect_timeout, disconnect_timeout
+        self.max_message_size = max_message_size
+        self.connections: list[Connection] = []  # every connection accepted, in order
+        self.refused = 0  # connections refused by the ``refuse`` fault
+        self.stalled = False  # set by stall(): every connection sends nothing
+        self._next_id = 0
+        self._open: dict[int, Connection] = {}
+
+    @property
+    def url(self) -> str:
+        """``ws://host:port`` once serving; the provider's path and query come after it."""
+        return f"ws://{self.host}:{self.port}"
+
+    def open_connections(self) -> list[Connection]:
+        """Connections still open, in accept order."""
+        return list(self._open.values())
+
+    async def serve(
+        self, *, task_status: trio.TaskStatus[str] = trio.TASK_STATUS_IGNORED
+    ) -> NoReturn:
+        """Listen, serve and pump market data until cancelled; reports :attr:`url` once listening.
+
+        Raises:
+            OSError: the address cannot be bound (port in use).
+        """
+        stopping = trio.Event()
+        async with trio.open_nursery() as nursery:
+            handlers, shield = await nursery.start(self._keep_connections, stopping)
+            try:
+                serve = partial(
+                    trio.serve_tcp, self._on_tcp, self.port, host=self.host,
+                    handler_nursery=handlers,
+                )  # fmt: skip
+                listeners = await nursery.start(serve)
+                self.port = listeners[0].socket.getsockname()[1]
+                if self.source is not None:
+                    nursery.start_soon(self._pump, self.source)
+                task_status.started(self.url)
+                await trio.sleep_forever()
+            finally:
+                self.close_all(1001, "server shutting down")
+                shield.deadline = trio.current_time() + self.disconnect_timeout
+                stopping.set()
+        raise AssertionError("unreachable")  # pragma: no cover - sleep_forever only raises
+
+    async def _keep_connections(
+        self, stopping: trio.Event, *, task_status: trio.TaskStatus[_Kept]
+    ) -> None:
+        # Connections run in a shielded nursery: when the server is cancelled they are told
+        # "going away" (1001) and get ``disconnect_timeout`` to answer, their readers still
+        # running to see the answer.
+        with trio.CancelScope(shield=True) as shield:
+            async with trio.open_nursery() as handlers:
+                task_status.started((handlers, shield))
+                await stopping.wait()
+
+    # --- explicit fault triggers ----------------------------------------------------------
+
+    def close_all(self, code: int | None = 1011, reason: str = "") -> None:
+        """Close every open connection now (``code=None``: drop TCP with no close frame)."""
+        for conn in self.open_connections():
+            conn.close(code, reason)
+
+    def stall(self) -> None:
+        """Send nothing more on any connection (replies included) until :meth:`resume`."""
+        self.stalled = True
+
+    def resume(self) -> None:
+        """Undo :meth:`stall`; frames queued meanwhile are gone, as on a stalled server."""
+        self.stalled = False
+
+    def send_garbage(self, text: str = _GARBAGE) -> None:
+        """Queue one frame that is not valid JSON on every open connection."""
+        for conn in self.open_connections():
+            conn.reply(text)
+
+    def refuse(self, count: int) -> None:
+        """Refuse the next ``count`` connections (see :attr:`Faults.refuse_status`)."""
+        self.faults.refuse += count
+
+    def take_auth_fault(self) -> bool:
+        """For subclasses: True (and one less armed) if this connection's credential must fail."""
+        if self.faults.reject_auth > 0:
+            self.faults.reject_auth -= 1
+            return True
+        return False
+
+    # --- provider hooks -----------------------------------------------------------------
+
+    def check_handshake(self, path: str, query: dict[str, str]) -> Rejection | None:
+        """Refuse a handshake with an HTTP status, or None to accept it. Default: accept."""
+        return None
+
+    @abstractmethod
+    async def session(self, conn: Connection) -> None:
+        """Run one accepted connection: read, answer, close. Returns when it is over."""
+
+    @abstractmethod
+    def on_batch(self, batch: Batch) -> None:
+        """Queue push frames for ``batch`` on the connections subscribed to it."""
+
+    # --- internals --------------------------------------------------------------------------
+
+    async def _on_tcp(self, stream: trio.abc.Stream) -> None:
+        self._next_id += 1
+        conn_id = self._next_id
+        if self.faults.refuse > 0 and self.faults.refuse_status is None:
+            self.faults.refuse -= 1
+            self.refused += 1
+            await stream.aclose()
+            return
+        async with trio.open_nursery() as nursery:
+            request: WebSocketRequest | None = None
+            with trio.move_on_after(self.connect_timeout):
+                request = await wrap_server_stream(
+                    nursery, stream, max_message_size=self.max_message_size
+                )
+            try:
+                if request is not None:
+                    await self._handshake(request, stream, conn_id)
+            finally:
+                nursery.cancel_scope.cancel()
+                await stream.aclose()
+
+    async def _handshake(
+        self, request: WebSocketRequest, stream: trio.abc.Stream, conn_id: int
+    ) -> None:
+        if self.faults.refuse > 0:
+            self.faults.refuse -= 1
+            self.refused += 1
+            status = self.faults.refuse_status or 503
+            await request.reject(status, body=b'{"message":"Service unavailable"}')
+            return
+        parts = urlsplit(request.path)
+        query = dict(parse_qsl(parts.query, keep_blank_values=True))
+        rejection = self.check_handshake(parts.path, query)
+        if rejection is not None:
+            _LOG.info("%s #%d refused %d", self.name, conn_id, rejection.status)
+            await request.reject(rejection.status, body=rejection.body or None)
+            return
+        conn = Connection(self, conn_id, request.path, await request.accept(), stream)
+        await self._run(conn)
+
+    async def _run(self, conn: Connection) -> None:
+        self.connections.append(conn)
+        self._open[conn.id] = conn
+        _LOG.info("%s #%d open %s", self.name, conn.id, conn.redacted_target)
+        try:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(conn._write)
+                with contextlib.suppress(ConnectionClosed):  # the peer went: session over
+                    await self.session(conn)
+                conn.close(1000)  # a no-op when the session already closed it
+        finally:
+            del self._open[conn.id]
+            if conn.close_code is None:
+                reason = conn.ws.closed
+                conn.close_code = reason.code if reason is not None else 1006
+                conn.close_reason = (reason.reason or "") if reason is not None else "cut off"
+            _LOG.info("%s #%d closed %s %s", self.name, conn.id, conn.close_code, conn.close_reason)
+
+    async def _after_push(self, conn: Connection) -> None:
+        faults, count = self.faults, conn.pushes
+        if faults.garbage_after is not None and count >= faults.garbage_after:
+            faults.garbage_after = None
+            await conn.ws.send_message(faults.garbage)
+        if faults.stall_after is not None and count >= faults.stall_after:
+            faults.stall_after = None
+            conn.stalled = True
+        if faults.close_after is not None and count >= faults.close_after:
+            faults.close_after = None
+            await conn._shut(_Close(faults.close_code, "fault: close after pushes"))
+            conn._closing = True
+
+    async def _pump(self, source: Source) -> None:
+        start = trio.current_time()
+        first: int | None = None
+        for batch in source.batches():
+            first = batch.ts_ns if first is None else first
+            await trio.sleep_until(start + (batch.ts_ns - first) / _NS / self.speed)
+            self.on_batch(batch)
+
+
+def _seed(seed: int, instrument: str) -> int:
+    # A stable per-instrument seed: crc32 does not change between runs (hash() of str does).
+    return seed * 1_000_003 + zlib.crc32(instrument.encode("utf-8"))
+
+
+def _wire(frame: Frame) -> str:
+    return frame.s if frame.s is not None else bytes(frame.f).decode("utf-8", "surrogatepass")
