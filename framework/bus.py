@@ -33,6 +33,10 @@ class Bus:
         """The handlers for one type, in delivery order."""
         return self._routes.get(event_type, ())
 
+    def table(self) -> dict[type, tuple[Handler, ...]]:
+        """The live routing table (type -> handlers), for a dispatch loop that inlines publish."""
+        return self._routes
+
     def publish(self, event: object) -> None:
         """Call every handler of ``type(event)`` with it, in subscription order."""
         for handler in self._routes.get(type(event), ()):

@@ -28,11 +28,11 @@ import msgspec
 from msgspec import UNSET, UnsetType
 
 __all__ = [
-    "Bar",
-    "BarUpdate",
     "BalanceInfo",
     "BalanceUpdate",
     "BalanceUpdateData",
+    "Bar",
+    "BarUpdate",
     "BookDelta",
     "BookSnapshot",
     "Connected",

@@ -9,6 +9,7 @@ monotonic mode), so ids sort in creation order.
 
 from __future__ import annotations
 
+import base64
 import random
 from typing import Final
 
@@ -17,6 +18,9 @@ __all__ = ["UlidGenerator", "encode_ulid"]
 _ALPHABET: Final = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 _RANDOM_BITS: Final = 80
 _MAX_TIME_MS: Final = (1 << 48) - 1
+_TO_CROCKFORD: Final = bytes.maketrans(
+    b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", _ALPHABET.encode("ascii")
+)
 
 
 def encode_ulid(time_ms: int, randomness: int) -> str:
@@ -24,11 +28,11 @@ def encode_ulid(time_ms: int, randomness: int) -> str:
     if not 0 <= time_ms <= _MAX_TIME_MS:
         raise ValueError(f"ULID time out of range: {time_ms}")
     value = (time_ms << _RANDOM_BITS) | (randomness & ((1 << _RANDOM_BITS) - 1))
-    chars = []
-    for _ in range(26):
-        chars.append(_ALPHABET[value & 31])
-        value >>= 5
-    return "".join(reversed(chars))
+    # 26 symbols of 5 bits are 130 bits: two zero bits, then the 128-bit value. Shifted left
+    # by 6 into 17 bytes, RFC 4648 base32 reads exactly those symbols first; only the alphabet
+    # differs from Crockford's. This runs in C, about ten times faster than a Python loop.
+    symbols = base64.b32encode((value << 6).to_bytes(17, "big"))[:26]
+    return symbols.translate(_TO_CROCKFORD).decode("ascii")
 
 
 class UlidGenerator:

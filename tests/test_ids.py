@@ -31,3 +31,24 @@ def test_ids_sort_in_creation_order_within_one_millisecond() -> None:
 
 def test_different_seeds_give_different_ids() -> None:
     assert UlidGenerator(1).new(10**18) != UlidGenerator(2).new(10**18)
+
+
+def _reference_ulid(time_ms: int, randomness: int) -> str:
+    """The ULID spec's encoding, five bits at a time from the least significant end."""
+    alphabet = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+    value = (time_ms << 80) | randomness
+    chars = []
+    for _ in range(26):
+        chars.append(alphabet[value & 31])
+        value >>= 5
+    return "".join(reversed(chars))
+
+
+def test_fast_encoding_agrees_with_the_reference_on_edge_and_random_values() -> None:
+    import random
+
+    rng = random.Random(11)
+    cases = [(0, 0), ((1 << 48) - 1, (1 << 80) - 1), (1, 1), (1 << 47, 1 << 79)]
+    cases += [(rng.getrandbits(48), rng.getrandbits(80)) for _ in range(2000)]
+    for time_ms, randomness in cases:
+        assert encode_ulid(time_ms, randomness) == _reference_ulid(time_ms, randomness)

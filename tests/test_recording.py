@@ -50,7 +50,10 @@ def _write(path: Path, lines: list[object]) -> None:
 
 def test_valid_json_frame_is_embedded_and_read_back_byte_exact(tmp_path: Path) -> None:
     spaced = '{"id": 0,  "method" : "pong", "data":null,"error":null}'
-    _write(tmp_path / "r.jsonl", [frame_from_wire("cryptomus", 1, 5, TRADE), frame_from_wire("cryptomus", 1, 6, spaced)])
+    _write(
+        tmp_path / "r.jsonl",
+        [frame_from_wire("cryptomus", 1, 5, TRADE), frame_from_wire("cryptomus", 1, 6, spaced)],
+    )
     text = (tmp_path / "r.jsonl").read_text()
     assert f'"f":{TRADE}}}' in text
     with RecordingReader(tmp_path / "r.jsonl") as reader:
@@ -63,7 +66,9 @@ def test_valid_json_frame_is_embedded_and_read_back_byte_exact(tmp_path: Path) -
     "message",
     ['{"truncated": ', "not json at all", '{"a":\n1}', ' {"a":1}', "", "naïve ünïcode"],
 )
-def test_text_that_is_not_one_line_of_json_is_kept_as_a_string(tmp_path: Path, message: str) -> None:
+def test_text_that_is_not_one_line_of_json_is_kept_as_a_string(
+    tmp_path: Path, message: str
+) -> None:
     _write(tmp_path / "r.jsonl", [frame_from_wire("alltick", 2, 9, message)])
     with RecordingReader(tmp_path / "r.jsonl") as reader:
         (frame,) = list(reader)

@@ -1,0 +1,487 @@
+"""The loop: the one place where frames become decisions, in replay and live alike.
+
+Theory of operation. The loop consumes *lines* (``framework.recording.Line``): provider frames
+stamped with their receive time, connection events and clock ticks. For each line, in order:
+
+1. record it (live runs; a replay is already a recording);
+2. move the clock to its time, first firing every timer due before it (``Clock.advance_to``);
+3. decode a frame with its provider's codec into normalized events (a frame that breaks the
+   documentation is counted and skipped: bad input never kills the loop);
+4. publish each event on the bus: the paper exchange first, then market-data bookkeeping
+   (books, histories), then the strategies, each in the order they were given.
+
+Orders a strategy places inside a callback are queued and applied right after the callback
+returns, in the order placed. Private events the exchange emits are queued too, written to the
+run's output, and delivered (to the order's owner; balances to every strategy) before the next
+market event, so the same input always gives the same sequence of callbacks and events.
+
+Nothing here awaits. Live mode calls :meth:`Engine.process` with the batches its sessions hand
+over; replay calls it with the batches the recording reader decodes. That is the whole difference.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from decimal import Decimal, InvalidOperation
+from typing import Any, Final
+
+import msgspec
+
+from framework import events as ev
+from framework.bus import Bus, Handler
+from framework.clock import Clock
+from framework.errors import ConfigError, ProviderProtocolError, StrategyError
+from framework.exchange import ExchangeConfig, OrderRequest, OrderView, PaperExchange
+from framework.history import BarArrays, BarHistory, TradeArrays, TradeHistory
+from framework.marketbook import MarketBook
+from framework.providers.base import Ack, Codec, ErrorReply, Pong
+from framework.recording import (
+    ConnectedLine,
+    DisconnectedLine,
+    Frame,
+    Line,
+    RecordingWriter,
+    SubscribedLine,
+    Tick,
+)
+from framework.strategy import OrderTicket, Strategy
+
+__all__ = ["Engine", "LoopStats", "PrivateSink", "run_replay"]
+
+log = logging.getLogger("papertrade.loop")
+
+PrivateSink = Callable[[ev.PrivateEvent], None]
+_MARKET_CALLBACKS: Final[tuple[tuple[type, str], ...]] = (
+    (ev.Trade, "on_trade"),
+    (ev.Bar, "on_bar"),
+    (ev.BarUpdate, "on_bar_update"),
+    (ev.Ticker, "on_ticker"),
+    (ev.LastPrice, "on_last_price"),
+)
+_EXCHANGE_HANDLERS: Final[tuple[tuple[type, str], ...]] = (
+    (ev.Trade, "on_trade"),
+    (ev.Bar, "on_bar"),
+    (ev.BookSnapshot, "on_book_snapshot"),
+    (ev.BookDelta, "on_book_delta"),
+    (ev.Ticker, "on_ticker"),
+    (ev.LastPrice, "on_last_price"),
+)
+_EMPTY_BARS: Final = BarHistory(1)
+_EMPTY_TRADES: Final = TradeHistory(1)
+
+
+class LoopStats(msgspec.Struct):
+    """What the loop saw, for the run summary."""
+
+    frames: int = 0
+    events: dict[str, int] = {}
+    decode_errors: int = 0
+    provider_errors: int = 0
+    acks: int = 0
+    pongs: int = 0
+    connects: int = 0
+    disconnects: int = 0
+    strategy_errors: int = 0
+    first_ts_ns: int = 0
+    last_ts_ns: int = 0
+
+
+class Engine:
+    """Codecs, clock, bus, paper exchange and strategies, wired in the documented order.
+
+    Args:
+        codecs: one codec per provider name, as the frames' ``p`` field names them.
+        strategies: the strategies, in delivery order.
+        exchange_config: the paper exchange's markets, balances, fees and latency.
+        seed: seeds the exchange's ids.
+        on_private: called with every private event, in order (the run's output log).
+        recorder: live runs write every consumed line here, before processing it.
+        isolate_strategy_errors: log and skip a failing callback instead of stopping the run.
+    """
+
+    def __init__(
+        self,
+        codecs: Mapping[str, Codec],
+        strategies: Sequence[Strategy],
+        exchange_config: ExchangeConfig,
+        *,
+        seed: int = 0,
+        on_private: PrivateSink | None = None,
+        recorder: RecordingWriter | None = None,
+        isolate_strategy_errors: bool = False,
+    ) -> None:
+        self.clock = Clock()
+        self.bus = Bus()
+        self.stats = LoopStats()
+        self.strategies = list(strategies)
+        self.books: dict[str, MarketBook] = {}
+        self._codecs = dict(codecs)
+        self._recorder = recorder
+        self._on_private = on_private
+        self._isolate = isolate_strategy_errors
+        self._private: deque[ev.PrivateEvent] = deque()
+        self._commands: deque[Callable[[], None]] = deque()
+        self._owners: dict[str, Strategy] = {}
+        self._book_venue: dict[str, str] = {}
+        self._trade_hist: dict[str, TradeHistory] = {}
+        self._bar_hist: dict[str, BarHistory] = {}
+        self._reported: set[tuple[str, str]] = set()
+        self._handler_owner: dict[int, tuple[Strategy, str]] = {}
+        self._started = False
+        self._finished = False
+        self.start_hooks: list[Callable[[int], None]] = []  # called with the first line's time
+        self.finish_hooks: list[Callable[[int], None]] = []  # called with the last time
+        self.exchange = PaperExchange(exchange_config, self._private.append, seed)
+        self._wire()
+        self._routes = self.bus.table()
+
+    # --- the loop -----------------------------------------------------------------------------
+
+    def process(self, lines: Sequence[Line]) -> None:
+        """Consume one batch of lines, in order. Never awaits; raises only StrategyError."""
+        if not lines:
+            return
+        if self._recorder is not None:
+            self._recorder.write(lines)
+        if not self._started:
+            self._start(lines[0].t)
+        clock = self.clock
+        codecs = self._codecs
+        routes = self._routes
+        commands, private = self._commands, self._private
+        for line in lines:
+            if type(line) is Frame:
+                ts = line.t
+                if ts >= clock.next_deadline_ns:
+                    self._advance(ts)
+                elif ts > clock.now_ns:
+                    clock.now_ns = ts
+                codec = codecs.get(line.p)
+                if codec is None:
+                    self._no_codec(line)
+                    continue
+                try:
+                    items = codec.decode(line.f if line.f else line.payload(), ts)
+                except ProviderProtocolError as exc:
+                    self._decode_failed(exc)
+                    continue
+                for item in items:
+                    handlers = routes.get(type(item))
+                    if handlers:
+                        try:
+                            for handler in handlers:
+                                handler(item)
+                        except Exception as exc:
+                            self._handler_failed(handlers, handler, item, exc)
+                        if commands or private:
+                            self._settle()
+            else:
+                self._advance(line.t)
+                if type(line) is not Tick:
+                    self._connection(line)  # type: ignore[arg-type]
+        self.stats.frames += len(lines)
+        self.stats.last_ts_ns = clock.now_ns
+
+    def finish(self) -> None:
+        """End the run: apply due commands, call ``on_stop``, flush private events."""
+        if self._finished:
+            return
+        self._finished = True
+        if not self._started:
+            return
+        self.exchange.advance(self.clock.now_ns)
+        self._settle()
+        for strategy in self.strategies:
+            self.deliver(strategy, "on_stop")
+        for hook in self.finish_hooks:
+            hook(self.clock.now_ns)
+
+    # --- the routing both modes share ---------------------------------------------------------
+
+    def _wire(self) -> None:
+        bus = self.bus
+        for kind, method in _EXCHANGE_HANDLERS:
+            bus.subscribe(kind, getattr(self.exchange, method))
+        bus.subscribe(ev.BookSnapshot, self._book_snapshot)
+        bus.subscribe(ev.BookDelta, self._book_delta)
+        if max((s.trade_history for s in self.strategies), default=0) > 0:
+            bus.subscribe(ev.Trade, self._record_trade)
+        if max((s.bar_history for s in self.strategies), default=0) > 0:
+            bus.subscribe(ev.Bar, self._record_bar)
+        for strategy in self.strategies:
+            strategy._engine = self
+            for kind, callback in _MARKET_CALLBACKS:
+                if _overrides(strategy, callback):
+                    method = getattr(strategy, callback)
+                    self._handler_owner[id(method)] = (strategy, callback)
+                    bus.subscribe(kind, method)
+            if _overrides(strategy, "on_book"):
+                book_handler = self._book_handler(strategy)
+                bus.subscribe(ev.BookSnapshot, book_handler)
+                bus.subscribe(ev.BookDelta, book_handler)
+        bus.subscribe(Ack, self._count_ack)
+        bus.subscribe(Pong, self._count_pong)
+        bus.subscribe(ErrorReply, self._provider_error)
+
+    def _handler_failed(
+        self, handlers: tuple[Handler, ...], failed: Handler, event: object, exc: Exception
+    ) -> None:
+        """A handler raised while an event was dispatched: name the strategy, or re-raise.
+
+        Handlers are the strategies' own bound methods (no wrapper on the hot path), so the one
+        that raised is found by identity. With isolation on, the handlers after it still run.
+        """
+        owner = self._handler_owner.get(id(failed))
+        if owner is None:
+            raise exc
+        self._strategy_failed(owner[0], owner[1], event, exc)
+        rest = handlers[[id(h) for h in handlers].index(id(failed)) + 1 :]
+        if rest:
+            try:
+                for handler in rest:
+                    handler(event)
+            except Exception as again:
+                self._handler_failed(rest, handler, event, again)
+
+    def _book_handler(self, strategy: Strategy) -> Callable[[Any], None]:
+        def handle(event: ev.BookSnapshot | ev.BookDelta) -> None:
+            book = self.books.get(event.instrument)
+            if book is not None and book.trusted:
+                self.deliver(strategy, "on_book", book, event)
+
+        return handle
+
+    def deliver(self, strategy: Strategy, callback: str, *args: Any) -> None:
+        """Call one strategy callback, then apply what it queued."""
+        try:
+            getattr(strategy, callback)(*args)
+        except Exception as exc:
+            self._strategy_failed(strategy, callback, args[0] if args else None, exc)
+        if self._commands or self._private:
+            self._settle()
+
+    def _settle(self) -> None:
+        """Apply queued commands and deliver private events until both queues are empty."""
+        commands, private = self._commands, self._private
+        while commands or private:
+            while commands:
+                commands.popleft()()
+            while private and not commands:
+                self._deliver_private(private.popleft())
+
+    def _deliver_private(self, event: ev.PrivateEvent) -> None:
+        if self._on_private is not None:
+            self._on_private(event)
+        if type(event) is ev.BalanceUpdate:
+            for strategy in self.strategies:
+                self.deliver(strategy, "on_balance", event)
+            return
+        owner, callback = self._owner_of(event)
+        if owner is not None:
+            self.deliver(owner, callback, event)
+
+    def _owner_of(self, event: ev.PrivateEvent) -> tuple[Strategy | None, str]:
+        if type(event) is ev.OrderUpdate:
+            return self._owners.get(event.data.info.id), "on_order_update"
+        if type(event) is ev.DealUpdate:
+            order_id = self.exchange.order_id_of_deal(event.data.info.dealId)
+            return self._owners.get(order_id or ""), "on_deal"
+        if type(event) is ev.OrderRejected:
+            return self._owners.get(event.data.info.orderId or ""), "on_order_rejected"
+        return None, ""
+
+    # --- commands from strategies ---------------------------------------------------------------
+
+    def queue_order(
+        self,
+        strategy: Strategy,
+        direction: str,
+        instrument: str,
+        type_: str,
+        *,
+        quantity: Decimal | str | None = None,
+        price: Decimal | str | None = None,
+        value: Decimal | str | None = None,
+        time_in_force: str = "gtc",
+        post_only: bool = False,
+        client_order_id: str | None = None,
+        stop_loss_price: Decimal | str | None = None,
+    ) -> OrderTicket:
+        """Queue an order for ``strategy``; it is submitted when the callback returns."""
+        request = OrderRequest(
+            instrument=instrument,
+            direction=direction,  # type: ignore[arg-type]
+            type=type_,  # type: ignore[arg-type]
+            quantity=_decimal(quantity, "quantity"),
+            price=_decimal(price, "price"),
+            value=_decimal(value, "value"),
+            time_in_force=time_in_force,  # type: ignore[arg-type]
+            post_only=post_only,
+            client_order_id=client_order_id,
+            stop_loss_price=_decimal(stop_loss_price, "stop_loss_price"),
+        )
+        ticket = OrderTicket(client_order_id)
+
+        def submit() -> None:
+            order_id = self.exchange.submit(request, self.clock.now_ns)
+            ticket.order_id = order_id
+            self._owners[order_id] = strategy
+
+        self._commands.append(submit)
+        return ticket
+
+    def queue_cancel(self, strategy: Strategy, order_id: str) -> None:
+        """Queue a cancel; it is sent when the callback returns."""
+        self._commands.append(lambda: self.exchange.cancel(order_id, self.clock.now_ns))
+
+    def open_orders(self, strategy: Strategy, instrument: str | None) -> list[OrderView]:
+        """The strategy's own resting orders."""
+        return [
+            o for o in self.exchange.open_orders(instrument) if self._owners.get(o.id) is strategy
+        ]
+
+    # --- market-data bookkeeping ---------------------------------------------------------------
+
+    def trade_arrays(self, instrument: str, n: int | None) -> TradeArrays:
+        return self._trade_hist.get(instrument, _EMPTY_TRADES).last(0 if n == 0 else n)
+
+    def bar_arrays(self, instrument: str, n: int | None) -> BarArrays:
+        return self._bar_hist.get(instrument, _EMPTY_BARS).last(0 if n == 0 else n)
+
+    def _record_trade(self, trade: ev.Trade) -> None:
+        hist = self._trade_hist.get(trade.instrument)
+        if hist is None:
+            cap = max(s.trade_history for s in self.strategies)
+            hist = self._trade_hist[trade.instrument] = TradeHistory(cap)
+        hist.append(trade.ts_event_ns, trade.price, trade.size, trade.side)
+
+    def _record_bar(self, bar: ev.Bar) -> None:
+        hist = self._bar_hist.get(bar.instrument)
+        if hist is None:
+            cap = max(s.bar_history for s in self.strategies)
+            hist = self._bar_hist[bar.instrument] = BarHistory(cap)
+        hist.append(bar.ts_event_ns, bar.open, bar.high, bar.low, bar.close, bar.volume)
+
+    def _book_snapshot(self, snap: ev.BookSnapshot) -> None:
+        book = self.books.get(snap.instrument)
+        if book is None:
+            book = self.books[snap.instrument] = MarketBook(snap.instrument)
+        book.apply_snapshot(snap)
+        self._book_venue[snap.instrument] = snap.venue
+
+    def _book_delta(self, delta: ev.BookDelta) -> None:
+        book = self.books.get(delta.instrument)
+        if book is not None:
+            book.apply_delta(delta)
+
+    # --- clock, connections, errors --------------------------------------------------------------
+
+    def _start(self, ts_ns: int) -> None:
+        self._started = True
+        self.clock.now_ns = ts_ns
+        self.stats.first_ts_ns = ts_ns
+        for hook in self.start_hooks:
+            hook(ts_ns)
+        for strategy in self.strategies:
+            self.deliver(strategy, "on_start")
+
+    def _advance(self, ts_ns: int) -> None:
+        self.clock.advance_to(ts_ns)
+        self.exchange.advance(self.clock.now_ns)
+        if self._private or self._commands:
+            self._settle()
+
+    def _connection(self, line: ConnectedLine | DisconnectedLine | SubscribedLine) -> None:
+        event: ev.Connected | ev.Disconnected | ev.Subscribed
+        if type(line) is ConnectedLine:
+            self.stats.connects += 1
+            event = ev.Connected(line.p, line.c, line.t, line.url)
+        elif type(line) is DisconnectedLine:
+            self.stats.disconnects += 1
+            event = ev.Disconnected(line.p, line.c, line.t, line.reason)
+            self.exchange.on_disconnect(line.p)
+            for instrument, venue in self._book_venue.items():
+                if venue == line.p:
+                    self.books[instrument].trusted = False
+            codec = self._codecs.get(line.p)
+            if codec is not None:
+                codec.reset()
+        else:
+            assert type(line) is SubscribedLine
+            instruments = tuple(sorted({s.symbol for s in line.subscriptions}))
+            event = ev.Subscribed(line.p, line.c, line.t, instruments)
+        for strategy in self.strategies:
+            self.deliver(strategy, "on_connection", event)
+
+    def _count_ack(self, _: Ack) -> None:
+        self.stats.acks += 1
+
+    def _count_pong(self, _: Pong) -> None:
+        self.stats.pongs += 1
+
+    def _provider_error(self, error: ErrorReply) -> None:
+        self.stats.provider_errors += 1
+        self._once(
+            ("provider", str(error.code)),
+            "%s error %s: %s",
+            error.provider,
+            error.code,
+            error.message,
+        )
+
+    def _decode_failed(self, exc: ProviderProtocolError) -> None:
+        self.stats.decode_errors += 1
+        self._once(("decode", exc.provider + exc.reason[:40]), "undecodable frame: %s", exc)
+
+    def _no_codec(self, line: Frame) -> None:
+        self.stats.decode_errors += 1
+        self._once(("codec", line.p), "no codec for provider %r; its frames are skipped", line.p)
+
+    def _once(self, key: tuple[str, str], message: str, *args: object) -> None:
+        if key not in self._reported:
+            self._reported.add(key)
+            log.warning(message, *args)
+
+    def _strategy_failed(
+        self, strategy: Strategy, callback: str, event: object, exc: Exception
+    ) -> None:
+        described = _describe(event)
+        if not self._isolate:
+            raise StrategyError(strategy.name, callback, described, exc) from exc
+        self.stats.strategy_errors += 1
+        self._once(
+            ("strategy", strategy.name + callback),
+            "strategy %r raised %s in %s(%s); isolated, the run goes on",
+            strategy.name, type(exc).__name__, callback, described,
+        )  # fmt: skip
+
+
+def run_replay(engine: Engine, batches: Iterable[Sequence[Line]]) -> None:
+    """Drive ``engine`` with every batch, then finish it. Replay's whole frame source."""
+    for batch in batches:
+        engine.process(batch)
+    engine.finish()
+
+
+def _overrides(strategy: Strategy, name: str) -> bool:
+    return getattr(type(strategy), name) is not getattr(Strategy, name)
+
+
+def _decimal(value: Decimal | str | int | None, name: str) -> Decimal | None:
+    if value is None or isinstance(value, Decimal):
+        return value
+    if isinstance(value, float):
+        raise ConfigError(f"{name} must be a Decimal or a string, not a float ({value!r})")
+    try:
+        return Decimal(str(value))
+    except InvalidOperation as exc:
+        raise ConfigError(f"{name} is not a number: {value!r}") from exc
+
+
+def _describe(event: object) -> str:
+    if event is None:
+        return ""
+    text = repr(event)
+    return text if len(text) <= 160 else text[:157] + "..."

@@ -1,0 +1,186 @@
+"""A run's output directory: events.jsonl, fills.csv, equity.csv and summary.json.
+
+* ``events.jsonl``: every private event as its Cryptomus frame (plus ``order_rejected``), one per
+  line, encoded straight to bytes and written in buffered batches; its SHA-256 is computed as it
+  is written.
+* ``fills.csv``: one row per ``deal_update``.
+* ``equity.csv``: the account's value in the report currency, sampled on the simulated clock
+  every ``equity_interval_s`` and once at the end. A currency is valued at the last price of
+  ``CUR/<report currency>``; one with no such market is reported in the summary as unpriced.
+* ``summary.json``: :class:`framework.report.stats.Summary` plus the run's fingerprint.
+
+Nothing written here depends on the wall clock, the hash seed or dict order of unordered input.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import hashlib
+from decimal import Decimal
+from pathlib import Path
+from typing import IO, Any, Final
+
+import msgspec
+
+from framework import events as ev
+from framework.errors import ConfigError
+from framework.exchange import PaperExchange
+from framework.instruments import from_cryptomus
+from framework.report.stats import FillRecord, RoundTrips, Summary, exposure, max_drawdown, sharpe
+
+__all__ = ["RunOutput", "iso_time"]
+
+_FLUSH_BYTES: Final = 1 << 16
+_ENCODER: Final = msgspec.json.Encoder()
+_FILL_COLUMNS: Final = (
+    "time", "ts_ns", "order_id", "deal_id", "transaction_id", "symbol", "direction", "role",
+    "price", "quantity", "value", "fee", "fee_currency",
+)  # fmt: skip
+
+
+def iso_time(ts_ns: int) -> str:
+    """UTC ISO-8601 time of integer ns, to the millisecond."""
+    moment = dt.datetime.fromtimestamp(ts_ns // 1_000_000 / 1000, tz=dt.UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ts_ns // 1_000_000 % 1000:03d}Z"
+
+
+class RunOutput:
+    """Receives private events and equity samples; writes the four output files."""
+
+    def __init__(self, out_dir: str | Path, exchange: PaperExchange, currency: str) -> None:
+        self.dir = Path(out_dir)
+        try:
+            self.dir.mkdir(parents=True, exist_ok=True)
+            self._events: IO[bytes] = open(self.dir / "events.jsonl", "wb")  # noqa: SIM115
+            self._fills_fh = open(self.dir / "fills.csv", "w", newline="", encoding="utf-8")  # noqa: SIM115
+            self._equity_fh = open(self.dir / "equity.csv", "w", newline="", encoding="utf-8")  # noqa: SIM115
+        except OSError as exc:
+            raise ConfigError(
+                f"cannot write to output directory {self.dir}: {exc.strerror}"
+            ) from exc
+        self._exchange = exchange
+        self.currency = currency
+        self._buf = bytearray()
+        self._sha = hashlib.sha256()
+        self._fills = csv.writer(self._fills_fh, lineterminator="\n")
+        self._fills.writerow(_FILL_COLUMNS)
+        self._equity_rows = csv.writer(self._equity_fh, lineterminator="\n")
+        self._equity_rows.writerow(("time", "ts_ns", "equity"))
+        self._orders: dict[str, tuple[str, str]] = {}  # order id -> (direction, instrument)
+        self.equity: list[float] = []
+        self.trips = RoundTrips()
+        self.fees: dict[str, Decimal] = {}
+        self.unpriced: set[str] = set()
+        self.orders = 0
+        self.fill_count = 0
+        self.rejections = 0
+
+    # --- private events -------------------------------------------------------------------------
+
+    def on_private(self, event: ev.PrivateEvent) -> None:
+        """Append one private event to events.jsonl; record fills."""
+        buf = self._buf
+        _ENCODER.encode_into(event, buf, len(buf))
+        buf += b"\n"
+        if len(buf) >= _FLUSH_BYTES:
+            self._flush()
+        if isinstance(event, ev.OrderUpdate):
+            if event.data.type == "created":
+                info = event.data.info
+                self.orders += 1
+                self._orders[info.id] = (info.direction, info.symbol)
+        elif isinstance(event, ev.DealUpdate):
+            self._fill(event.data.info)
+        elif isinstance(event, ev.OrderRejected):
+            self.rejections += 1
+
+    def _fill(self, deal: ev.DealInfo) -> None:
+        order_id = self._exchange.order_id_of_deal(deal.dealId) or ""
+        direction, _ = self._orders.get(order_id, ("", deal.symbol))
+        instrument = from_cryptomus(deal.symbol)
+        quote = self._exchange.rules(instrument).quote_currency
+        ts_ns = deal.committedAt * 1_000_000_000
+        self._fills.writerow((
+            iso_time(ts_ns), ts_ns, order_id, deal.dealId, deal.transactionId, deal.symbol,
+            direction, deal.tradeRole, deal.filledPrice, deal.filledQuantity, deal.filledValue,
+            deal.fee, deal.feeCurrency,
+        ))  # fmt: skip
+        fee = Decimal(deal.fee)
+        self.fees[deal.feeCurrency] = self.fees.get(deal.feeCurrency, Decimal(0)) + fee
+        self.fill_count += 1
+        self.trips.add(
+            FillRecord(
+                ts_ns,
+                instrument,
+                direction,
+                Decimal(deal.filledQuantity),
+                Decimal(deal.filledValue),
+                fee,
+                deal.feeCurrency,
+                quote,
+            )
+        )
+
+    # --- equity ---------------------------------------------------------------------------------
+
+    def sample_equity(self, _name: str, ts_ns: int) -> None:
+        """Value the account now and append a row to equity.csv (a clock-timer callback)."""
+        total = 0.0
+        for currency, (available, held) in self._exchange.balances().items():
+            amount = available + held
+            if currency == self.currency:
+                total += float(amount)
+                continue
+            if amount == 0:
+                continue
+            price = self._exchange.last_price(f"{currency}/{self.currency}")
+            if price is None:
+                self.unpriced.add(currency)
+                continue
+            total += float(amount) * price
+        self.equity.append(total)
+        self._equity_rows.writerow((iso_time(ts_ns), ts_ns, f"{total:.8f}"))
+
+    # --- the end --------------------------------------------------------------------------------
+
+    def close(self) -> str:
+        """Flush and close every file; return the SHA-256 of events.jsonl."""
+        self._flush()
+        self._events.close()
+        self._fills_fh.close()
+        self._equity_fh.close()
+        return self._sha.hexdigest()
+
+    def summary(self, first_ns: int, last_ns: int, interval_s: float) -> Summary:
+        """The run's statistics (call after the last equity sample)."""
+        first = self.equity[0] if self.equity else 0.0
+        last = self.equity[-1] if self.equity else 0.0
+        return Summary(
+            currency=self.currency,
+            initial_equity=round(first, 8),
+            final_equity=round(last, 8),
+            total_return=round(last / first - 1.0, 10) if first else 0.0,
+            max_drawdown=round(max_drawdown(self.equity), 10),
+            sharpe=round(sharpe(self.equity, interval_s), 6),
+            fees_paid={k: format(v, "f") for k, v in sorted(self.fees.items())},
+            orders=self.orders,
+            fills=self.fill_count,
+            rejections=self.rejections,
+            round_trips=self.trips.closed,
+            win_rate=round(self.trips.win_rate, 6),
+            exposure=round(exposure(self.trips, first_ns, last_ns), 6),
+            first_time=iso_time(first_ns),
+            last_time=iso_time(last_ns),
+        )
+
+    def write_summary(self, summary: dict[str, Any]) -> None:
+        """Write summary.json: sorted keys, two-space indent, a final newline."""
+        text = msgspec.json.format(msgspec.json.encode(summary, order="sorted"), indent=2)
+        (self.dir / "summary.json").write_bytes(text + b"\n")
+
+    def _flush(self) -> None:
+        if self._buf:
+            self._events.write(self._buf)
+            self._sha.update(self._buf)
+            self._buf.clear()

@@ -1,0 +1,241 @@
+"""The loop: decode, clock, bus order, queued orders, private events, errors."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from framework import events as ev
+from framework.errors import StrategyError
+from framework.exchange import ExchangeConfig
+from framework.loop import Engine
+from framework.providers.cryptomus import CryptomusCodec
+from framework.recording import DisconnectedLine, Frame, Line, Tick, frame_from_wire
+from framework.strategy import Strategy
+
+S = 1_000_000_000
+T0 = 1_750_953_177
+
+
+def trade_frame(
+    ts_s: int, price: float, qty: float = 0.01, side: str = "buy", recv_ns: int | None = None
+) -> Frame:
+    text = (
+        f'{{"id":0,"method":"trade_update","data":{{"symbol":"BTC_USDT","timestamp":{ts_s},'
+        f'"trades":[{{"price":{price},"quantity":{qty},"timestamp":{ts_s},"direction":"{side}"}}]}},"error":null}}'
+    )
+    return frame_from_wire("cryptomus", 1, ts_s * S if recv_ns is None else recv_ns, text)
+
+
+def engine(*strategies: Strategy, isolate: bool = False, sink: list[Any] | None = None) -> Engine:
+    return Engine(
+        {"cryptomus": CryptomusCodec()},
+        strategies,
+        ExchangeConfig(),
+        seed=1,
+        on_private=None if sink is None else sink.append,
+        isolate_strategy_errors=isolate,
+    )
+
+
+class Recorder(Strategy):
+    def __init__(self, name: str | None = None) -> None:
+        super().__init__(name)
+        self.calls: list[tuple[str, Any]] = []
+
+    def on_start(self) -> None:
+        self.calls.append(("start", self.now_ns))
+
+    def on_trade(self, trade: ev.Trade) -> None:
+        self.calls.append(("trade", trade.price))
+
+    def on_timer(self, name: str, ts_ns: int) -> None:
+        self.calls.append(("timer", ts_ns))
+
+    def on_stop(self) -> None:
+        self.calls.append(("stop", self.now_ns))
+
+
+def test_frames_are_decoded_and_delivered_in_order_with_the_clock_at_receive_time() -> None:
+    seen: list[tuple[float, int]] = []
+
+    class Watch(Strategy):
+        def on_trade(self, trade: ev.Trade) -> None:
+            seen.append((trade.price, self.now_ns))
+
+    eng = engine(Watch())
+    eng.process([trade_frame(T0, 100.5), trade_frame(T0 + 1, 101.0, recv_ns=(T0 + 1) * S + 7)])
+    assert seen == [(100.5, T0 * S), (101.0, (T0 + 1) * S + 7)]
+
+
+def test_start_sees_the_first_frame_time_and_stop_the_last() -> None:
+    strat = Recorder()
+    eng = engine(strat)
+    eng.process([trade_frame(T0, 1.0), trade_frame(T0 + 5, 2.0)])
+    eng.finish()
+    assert strat.calls[0] == ("start", T0 * S)
+    assert strat.calls[-1] == ("stop", (T0 + 5) * S)
+
+
+def test_timer_fires_before_the_first_frame_past_its_deadline() -> None:
+    class Timed(Recorder):
+        def on_start(self) -> None:
+            self.set_timer("t", self.now_ns + 2 * S)
+
+    strat = Timed()
+    eng = engine(strat)
+    eng.process([trade_frame(T0, 1.0), trade_frame(T0 + 1, 2.0), trade_frame(T0 + 3, 3.0)])
+    assert strat.calls == [("trade", 1.0), ("trade", 2.0), ("timer", (T0 + 2) * S), ("trade", 3.0)]
+
+
+def test_recorded_ticks_fire_timers_in_a_quiet_market() -> None:
+    class Every(Recorder):
+        def on_start(self) -> None:
+            self.every(1.0, "beat")
+
+    strat = Every()
+    eng = engine(strat)
+    lines: list[Line] = [trade_frame(T0, 1.0), Tick((T0 + 2) * S + 1)]
+    eng.process(lines)
+    assert strat.calls == [("trade", 1.0), ("timer", (T0 + 1) * S), ("timer", (T0 + 2) * S)]
+
+
+def test_orders_placed_in_a_callback_are_applied_after_it_returns_in_order() -> None:
+    order_events: list[str] = []
+
+    class Placer(Strategy):
+        def on_trade(self, trade: ev.Trade) -> None:
+            if trade.price == 100.0:
+                first = self.buy_limit("BTC/USDT", "0.01", "90", client_order_id="a")
+                second = self.buy_limit("BTC/USDT", "0.01", "91", client_order_id="b")
+                # Not applied yet: the callback has not returned.
+                assert first.order_id is None and second.order_id is None
+                assert self.open_orders() == []
+
+        def on_order_update(self, update: ev.OrderUpdate) -> None:
+            order_events.append(f"{update.data.type}:{update.data.info.clientOid}")
+
+    eng = engine(Placer())
+    eng.process([trade_frame(T0, 100.0)])
+    assert order_events == ["created:a", "created:b"]
+
+
+def test_private_events_reach_only_the_owner_but_balances_reach_everyone() -> None:
+    class Buyer(Recorder):
+        def on_trade(self, trade: ev.Trade) -> None:
+            if ("placed", None) not in self.calls:
+                self.calls.append(("placed", None))
+                self.buy_limit("BTC/USDT", "0.01", "90")
+
+        def on_order_update(self, update: ev.OrderUpdate) -> None:
+            self.calls.append(("order", update.data.type))
+
+        def on_balance(self, balance: ev.BalanceUpdate) -> None:
+            self.calls.append(("balance", balance.data.info.currencyCode))
+
+    class Bystander(Buyer):
+        def on_trade(self, trade: ev.Trade) -> None:
+            pass
+
+        def on_start(self) -> None:
+            pass
+
+    buyer, bystander = Buyer("buyer"), Bystander("bystander")
+    eng = engine(buyer, bystander)
+    eng.process([trade_frame(T0, 100.0)])
+    assert ("order", "created") in buyer.calls
+    assert all(kind != "order" for kind, _ in bystander.calls)
+    assert ("balance", "USDT") in bystander.calls
+
+
+def test_every_private_event_goes_to_the_output_in_order() -> None:
+    sink: list[Any] = []
+
+    class Once(Strategy):
+        def on_trade(self, trade: ev.Trade) -> None:
+            if trade.price == 100.0:
+                self.buy_market("BTC/USDT", value=Decimal("50"))
+
+    eng = engine(Once(), sink=sink)
+    eng.process([trade_frame(T0, 100.0), trade_frame(T0 + 1, 100.0)])
+    eng.finish()
+    methods = [e.method for e in sink]
+    assert methods[0] == "order_update" and "deal_update" in methods and "balance_update" in methods
+    assert [int(e.id) for e in sink] == sorted(int(e.id) for e in sink)
+
+
+def test_a_strategy_exception_names_strategy_callback_and_event() -> None:
+    class Broken(Strategy):
+        def on_trade(self, trade: ev.Trade) -> None:
+            raise ZeroDivisionError("boom")
+
+    eng = engine(Broken("broken"))
+    with pytest.raises(StrategyError) as info:
+        eng.process([trade_frame(T0, 42.0)])
+    message = str(info.value)
+    assert "'broken'" in message and "on_trade" in message and "ZeroDivisionError" in message
+    assert "price=42.0" in message
+
+
+def test_isolated_strategy_errors_are_counted_and_the_run_goes_on() -> None:
+    class Flaky(Recorder):
+        def on_trade(self, trade: ev.Trade) -> None:
+            super().on_trade(trade)
+            if trade.price == 1.0:
+                raise ValueError("bad")
+
+    strat = Flaky()
+    eng = engine(strat, isolate=True)
+    eng.process([trade_frame(T0, 1.0), trade_frame(T0 + 1, 2.0)])
+    assert eng.stats.strategy_errors == 1
+    assert ("trade", 2.0) in strat.calls
+
+
+def test_undecodable_frames_are_counted_and_skipped() -> None:
+    strat = Recorder()
+    eng = engine(strat)
+    garbage = frame_from_wire("cryptomus", 1, T0 * S, "{not json")
+    unknown = frame_from_wire("nobody", 1, T0 * S, "{}")
+    eng.process([garbage, unknown, trade_frame(T0 + 1, 5.0)])
+    assert eng.stats.decode_errors == 2
+    assert ("trade", 5.0) in strat.calls
+
+
+def test_a_disconnect_reaches_strategies_and_untrusts_books() -> None:
+    events: list[object] = []
+
+    class Conn(Strategy):
+        def on_connection(self, event: ev.Connected | ev.Disconnected | ev.Subscribed) -> None:
+            events.append(event)
+
+    eng = engine(Conn())
+    depth = frame_from_wire(
+        "cryptomus", 1, T0 * S,
+        '{"id":0,"method":"depth_update","data":{"symbol":"BTC_USDT","timestamp":1750952911,'
+        '"full_reload":true,"scale_index":0,"asks":[["101","1"]],"bids":[["99","1"]]},"error":null}',
+    )  # fmt: skip
+    eng.process([depth, DisconnectedLine(T0 * S + 5, "cryptomus", 1, "closed 1006")])
+    assert events == [ev.Disconnected("cryptomus", 1, T0 * S + 5, "closed 1006")]
+    assert eng.books["BTC/USDT"].trusted is False
+    assert eng.stats.disconnects == 1
+
+
+def test_the_same_input_gives_the_same_private_events() -> None:
+    class Trader(Strategy):
+        def on_trade(self, trade: ev.Trade) -> None:
+            if trade.price < 100:
+                self.buy_market("BTC/USDT", value=Decimal("20"))
+            elif self.position("BTC/USDT") > 0:
+                self.sell_market("BTC/USDT", self.position("BTC/USDT"))
+
+    def run() -> list[Any]:
+        sink: list[Any] = []
+        eng = engine(Trader(), sink=sink)
+        eng.process([trade_frame(T0 + i, 95.0 + (i % 7) * 2) for i in range(40)])
+        eng.finish()
+        return sink
+
+    assert run() == run()
+    assert len(run()) > 10
