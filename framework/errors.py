@@ -34,6 +34,7 @@ _EXCERPT_CHARS = 200
 
 Buffer = bytes | bytearray | memoryview | msgspec.Raw
 
+
 class PapertradeError(Exception):
     """Base of every error papertrade raises on purpose."""
 
@@ -87,8 +88,7 @@ class StrategyError(PapertradeError):
         self.callback = callback
         self.event = event
         super().__init__(
-            f"strategy {strategy!r} raised {type(cause).__name__}: {cause} "
-            f"in {callback}({event})"
+            f"strategy {strategy!r} raised {type(cause).__name__}: {cause} in {callback}({event})"
         )
 
 

@@ -40,7 +40,9 @@ def step(places: int) -> Decimal:
 
 def quantize(value: Decimal, places: int, *, down: bool = False) -> Decimal:
     """Round ``value`` to ``places`` decimals (half-even, or toward zero with ``down``)."""
-    return value.quantize(step(places), rounding=ROUND_DOWN if down else ROUND_HALF_EVEN, context=_CTX)
+    return value.quantize(
+        step(places), rounding=ROUND_DOWN if down else ROUND_HALF_EVEN, context=_CTX
+    )
 
 
 def from_float(value: float) -> Decimal:

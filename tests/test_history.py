@@ -14,7 +14,11 @@ def test_last_n_trades_oldest_first_after_wrapping() -> None:
         hist.append(1_750_000_000_000_000_000 + i, 100.0 + i, 0.5, "sell" if i % 2 else "buy")
     last = hist.last()
     assert last.price.tolist() == [107.0, 108.0, 109.0]
-    assert last.ts_ns.tolist() == [1_750_000_000_000_000_007, 1_750_000_000_000_000_008, 1_750_000_000_000_000_009]
+    assert last.ts_ns.tolist() == [
+        1_750_000_000_000_000_007,
+        1_750_000_000_000_000_008,
+        1_750_000_000_000_000_009,
+    ]
     assert last.side.tolist() == [-1.0, 1.0, -1.0]
     assert hist.last(2).price.tolist() == [108.0, 109.0]
 

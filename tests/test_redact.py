@@ -10,7 +10,10 @@ def test_url_tokens_and_api_keys_are_masked() -> None:
     assert redact("wss://quote.alltick.io/quote-b-ws-api?token=abcdef123456") == (
         "wss://quote.alltick.io/quote-b-ws-api?token=***"
     )
-    assert redact("wss://ws.finazon.io/v1?apikey=SECRETKEY9&x=1") == "wss://ws.finazon.io/v1?apikey=***&x=1"
+    assert (
+        redact("wss://ws.finazon.io/v1?apikey=SECRETKEY9&x=1")
+        == "wss://ws.finazon.io/v1?apikey=***&x=1"
+    )
 
 
 def test_json_token_values_are_masked() -> None:

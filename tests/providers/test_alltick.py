@@ -40,14 +40,14 @@ from framework.providers.alltick import (
 from framework.providers.base import Ack, ErrorReply, Pong, Subscription
 from framework.recording import frame_from_wire
 
-DOC_TRADE = '{"cmd_id":22998,"data":{"code":"1288.HK","seq":1605509068000001,"tick_time":1605509068,"price":"651.12","volume":"300","turnover":"12345.6","trade_direction":1}}'  # noqa: E501
-DOC_BOOK = '{"cmd_id":22999,"data":{"code":"HK-1288","seq":1605509068000001,"tick_time":1605509068,"bids":[{"price":"9.12","volume":"9.12"}],"asks":[{"price":"147.12","volume":"147.12"}]}}'  # noqa: E501
-DOC_DEPTH_SUB = '{"cmd_id":22002,"seq_id":123,"trace":"asdfsdfa","data":{"symbol_list":[{"code":"700.HK","depth_level":5},{"code":"UNH.US","depth_level":5}]}}'  # noqa: E501
-DOC_TRADE_SUB = '{"cmd_id":22004,"seq_id":106254124,"trace":"3baaa938-f92c-4a74-a228-fd49d5e2","data":{"symbol_list":[{"code":"1288.HK"},{"code":"AAPL.US"}]}}'  # noqa: E501
+DOC_TRADE = '{"cmd_id":22998,"data":{"code":"1288.HK","seq":1605509068000001,"tick_time":1605509068,"price":"651.12","volume":"300","turnover":"12345.6","trade_direction":1}}'
+DOC_BOOK = '{"cmd_id":22999,"data":{"code":"HK-1288","seq":1605509068000001,"tick_time":1605509068,"bids":[{"price":"9.12","volume":"9.12"}],"asks":[{"price":"147.12","volume":"147.12"}]}}'
+DOC_DEPTH_SUB = '{"cmd_id":22002,"seq_id":123,"trace":"asdfsdfa","data":{"symbol_list":[{"code":"700.HK","depth_level":5},{"code":"UNH.US","depth_level":5}]}}'
+DOC_TRADE_SUB = '{"cmd_id":22004,"seq_id":106254124,"trace":"3baaa938-f92c-4a74-a228-fd49d5e2","data":{"symbol_list":[{"code":"1288.HK"},{"code":"AAPL.US"}]}}'
 DOC_CANCEL = '{"cmd_id":22006,"seq_id":123,"trace":"asdfsdfa","data":{"cancel_type":1}}'
-DOC_HEARTBEAT = '{"cmd_id": 22000, "seq_id": 123, "trace": "3baaa938-f92c-4a74-a228-fd49d5e2f8bc-1678419657806", "data": {}}'  # noqa: E501
-SEED_JAVA_DEPTH_SUB = '{"cmd_id": 22002, "seq_id": 123,"trace":"3baaa938-f92c-4a74-a228-fd49d5e2f8bc-1678419657806","data":{"symbol_list":[{"code": "700.HK","depth_level": 5},{"code": "UNH.US","depth_level": 5}]}}'  # noqa: E501
-SEED_PHP_DEPTH_SUB = '{"cmd_id":22002,"seq_id":123,"trace":"3baaa938-f92c-4a74-a228-fd49d5e2f8bc-1678419657806","data":{"symbol_list":[{"code":"700.HK","depth_level":5},{"code":"AAPL.US","depth_level":5}]}}'  # noqa: E501
+DOC_HEARTBEAT = '{"cmd_id": 22000, "seq_id": 123, "trace": "3baaa938-f92c-4a74-a228-fd49d5e2f8bc-1678419657806", "data": {}}'
+SEED_JAVA_DEPTH_SUB = '{"cmd_id": 22002, "seq_id": 123,"trace":"3baaa938-f92c-4a74-a228-fd49d5e2f8bc-1678419657806","data":{"symbol_list":[{"code": "700.HK","depth_level": 5},{"code": "UNH.US","depth_level": 5}]}}'
+SEED_PHP_DEPTH_SUB = '{"cmd_id":22002,"seq_id":123,"trace":"3baaa938-f92c-4a74-a228-fd49d5e2f8bc-1678419657806","data":{"symbol_list":[{"code":"700.HK","depth_level":5},{"code":"AAPL.US","depth_level":5}]}}'
 DOC_SECONDS_NS = 1_605_509_068_000_000_000
 SETTINGS = settings(max_examples=300, derandomize=True, database=None, deadline=None)
 
@@ -93,22 +93,22 @@ def test_an_ok_reply_is_an_ack_of_its_request(frame: str, expected: Ack) -> None
 
 
 def test_heartbeat_reply_is_a_pong() -> None:
-    frame = '{"ret": 200, "msg": "ok", "cmd_id": 22001, "seq_id": 123, "trace": "3baaa938-...", "data": {}}'  # noqa: E501
+    frame = '{"ret": 200, "msg": "ok", "cmd_id": 22001, "seq_id": 123, "trace": "3baaa938-...", "data": {}}'
     assert AllTickCodec().decode(frame, 1_000) == [Pong("alltick", 123)]
 
 
 @pytest.mark.parametrize(
     ("frame", "expected"),
     [
-        ('{"ret":201,"msg":"request header param invalid","cmd_id":0,"seq_id":0,"trace":"","data":{}}',  # noqa: E501
+        ('{"ret":201,"msg":"request header param invalid","cmd_id":0,"seq_id":0,"trace":"","data":{}}',
          ErrorReply("alltick", 201, "request header param invalid", None)),
-        ('{"ret":400,"msg":"request header param invalid","cmd_id":0,"seq_id":0,"trace":"","data":{}}',  # noqa: E501
+        ('{"ret":400,"msg":"request header param invalid","cmd_id":0,"seq_id":0,"trace":"","data":{}}',
          ErrorReply("alltick", 400, "request header param invalid", None)),
         ('{"ret":401,"msg":"token invalid","cmd_id":0,"seq_id":0,"trace":"","data":{}}',
          ErrorReply("alltick", 401, "token invalid", None)),
-        ('{"ret":600,"msg":"code invalid","cmd_id":22005,"seq_id":7,"trace":"papertrade-1-7","data":{}}',  # noqa: E501
+        ('{"ret":600,"msg":"code invalid","cmd_id":22005,"seq_id":7,"trace":"papertrade-1-7","data":{}}',
          ErrorReply("alltick", 600, "code invalid", 7)),
-        ('{"ret":429,"msg":"rate limit","cmd_id":22001,"seq_id":3,"trace":"papertrade-1-3","data":{}}',  # noqa: E501
+        ('{"ret":429,"msg":"rate limit","cmd_id":22001,"seq_id":3,"trace":"papertrade-1-3","data":{}}',
          ErrorReply("alltick", 429, "rate limit", 3)),
     ],
     ids=["header-201", "header-400", "token-401", "code-600-on-22005", "rate-429-on-22001"],
@@ -132,7 +132,7 @@ def test_documented_trade_push_is_a_buy_trade() -> None:
 
 
 def test_crypto_trade_push_is_a_sell_trade() -> None:
-    frame = '{"cmd_id":22998,"data":{"code":"BTCUSDT","seq":30841439,"tick_time":1677831545217,"price":"23412.5","volume":"0.013","turnover":"304.3625","trade_direction":2}}'  # noqa: E501
+    frame = '{"cmd_id":22998,"data":{"code":"BTCUSDT","seq":30841439,"tick_time":1677831545217,"price":"23412.5","volume":"0.013","turnover":"304.3625","trade_direction":2}}'
     assert AllTickCodec().decode(frame, 9) == [
         ev.Trade(
             venue="alltick", instrument="BTC/USDT", symbol="BTCUSDT",
@@ -143,7 +143,7 @@ def test_crypto_trade_push_is_a_sell_trade() -> None:
 
 
 def test_forex_trade_without_turnover_and_direction_0_has_no_side() -> None:
-    frame = '{"cmd_id":22998,"data":{"code":"EURUSD","seq":1,"tick_time":1677831545217,"price":"1.06215","volume":"0","trade_direction":0}}'  # noqa: E501
+    frame = '{"cmd_id":22998,"data":{"code":"EURUSD","seq":1,"tick_time":1677831545217,"price":"1.06215","volume":"0","trade_direction":0}}'
     assert AllTickCodec().decode(frame, 5) == [
         ev.Trade(
             venue="alltick", instrument="EUR/USD", symbol="EURUSD",
@@ -153,7 +153,7 @@ def test_forex_trade_without_turnover_and_direction_0_has_no_side() -> None:
 
 
 def test_trade_direction_as_a_string_as_the_gitbook_types_it() -> None:
-    frame = '{"cmd_id":22998,"data":{"code":"GOLD","seq":1,"tick_time":1677831545217,"price":"1830.5","volume":"1","trade_direction":"2"}}'  # noqa: E501
+    frame = '{"cmd_id":22998,"data":{"code":"GOLD","seq":1,"tick_time":1677831545217,"price":"1830.5","volume":"1","trade_direction":"2"}}'
     [trade] = AllTickCodec().decode(frame, 1_000)
     assert isinstance(trade, ev.Trade)
     assert (trade.instrument, trade.side) == ("GOLD", "sell")
@@ -191,7 +191,7 @@ def test_documented_book_push_maps_hk_dash_code_to_the_hk_instrument() -> None:
 
 
 def test_book_push_keeps_every_level_in_order() -> None:
-    frame = '{"cmd_id":22999,"data":{"code":"ETHUSDT","seq":"88","tick_time":"1677831545217","bids":[{"price":"1563.2","volume":"1.5"},{"price":"1563.1","volume":"0.25"},{"price":"1562.9","volume":"3"}],"asks":[{"price":"1563.3","volume":"2"},{"price":"1563.5","volume":"0.125"}]}}'  # noqa: E501
+    frame = '{"cmd_id":22999,"data":{"code":"ETHUSDT","seq":"88","tick_time":"1677831545217","bids":[{"price":"1563.2","volume":"1.5"},{"price":"1563.1","volume":"0.25"},{"price":"1562.9","volume":"3"}],"asks":[{"price":"1563.3","volume":"2"},{"price":"1563.5","volume":"0.125"}]}}'
     assert AllTickCodec().decode(frame, 2) == [
         ev.BookSnapshot(
             venue="alltick", instrument="ETH/USDT", symbol="ETHUSDT",
@@ -207,9 +207,9 @@ def test_book_push_keeps_every_level_in_order() -> None:
     [
         ("USDJPY", '"bids":[{"price":"149.512"}],"asks":[{"price":"149.518"}]',
          ((149.512, 0.0),), ((149.518, 0.0),)),
-        ("Silver", '"bids":[{"price":"23.41","volume":"0"}],"asks":[{"price":"23.43","volume":"0"}]',  # noqa: E501
+        ("Silver", '"bids":[{"price":"23.41","volume":"0"}],"asks":[{"price":"23.43","volume":"0"}]',
          ((23.41, 0.0),), ((23.43, 0.0),)),
-        ("600519.SH", '"bids":[{"price":"1850.00","volume":"1200"}],"asks":[{"price":"0","volume":"0"}]',  # noqa: E501
+        ("600519.SH", '"bids":[{"price":"1850.00","volume":"1200"}],"asks":[{"price":"0","volume":"0"}]',
          ((1850.0, 1200.0),), ()),
         ("000627.SZ", '"bids":[],"asks":[{"price":"2.5","volume":"100"}]', (), ((2.5, 100.0),)),
         ("000627.SZ", '"bids":[{"price":"0","volume":"0"}],"asks":[{"price":"0","volume":"0"}]',
@@ -449,7 +449,7 @@ def test_documented_cancel_request_decodes() -> None:
 
 def test_seed_go_heartbeat_decodes_although_go_marshals_an_empty_symbol_list() -> None:
     # The Go example sends Data{} for the heartbeat; encoding/json writes a nil slice as null.
-    frame = '{"cmd_id":22000,"seq_id":123,"trace":"3380a7a-3e1f-c3a5-5ee3-9e5be0ec8c241692805462","data":{"symbol_list":null}}'  # noqa: E501
+    frame = '{"cmd_id":22000,"seq_id":123,"trace":"3380a7a-3e1f-c3a5-5ee3-9e5be0ec8c241692805462","data":{"symbol_list":null}}'
     assert decode_request(frame) == Heartbeat(
         123, "3380a7a-3e1f-c3a5-5ee3-9e5be0ec8c241692805462", Empty()
     )
@@ -501,19 +501,19 @@ def test_an_empty_frame_is_a_protocol_error(frame: str | bytes) -> None:
 @pytest.mark.parametrize(
     ("frame", "path"),
     [
-        ('{"cmd_id":22998,"data":{"code":"1288.HK","seq":1,"tick_time":1,"price":651.12,"volume":"300","trade_direction":1}}', "$.data.price"),  # noqa: E501
-        ('{"cmd_id":22998,"data":{"seq":1,"tick_time":1,"price":"651.12","volume":"300","trade_direction":1}}', "$.data"),  # noqa: E501
-        ('{"cmd_id":22998,"data":{"code":"1288.HK","seq":1,"tick_time":1,"price":"abc","volume":"300","trade_direction":1}}', "$.data.price"),  # noqa: E501
-        ('{"cmd_id":22998,"data":{"code":"1288.HK","seq":1,"tick_time":1,"price":"nan","volume":"300","trade_direction":1}}', "$.data.price"),  # noqa: E501
-        ('{"cmd_id":22998,"data":{"code":"1288.HK","seq":1,"tick_time":1,"price":"1","volume":"-3","trade_direction":1}}', "$.data.volume"),  # noqa: E501
-        ('{"cmd_id":22998,"data":{"code":"1288.HK","seq":1,"tick_time":1,"price":"1","volume":"3","trade_direction":3}}', "$.data.trade_direction"),  # noqa: E501
-        ('{"cmd_id":22998,"data":{"code":"1288.HK","seq":1,"tick_time":"soon","price":"1","volume":"3","trade_direction":1}}', "$.data.tick_time"),  # noqa: E501
-        ('{"cmd_id":22998,"data":{"code":"1288.HK","seq":1,"tick_time":-5,"price":"1","volume":"3","trade_direction":1}}', "$.data.tick_time"),  # noqa: E501
-        ('{"cmd_id":22998,"data":{"code":"1288.HK","seq":1,"tick_time":1e12,"price":"1","volume":"3","trade_direction":1}}', "$.data.tick_time"),  # noqa: E501
-        ('{"cmd_id":22999,"data":{"code":"GOLD","seq":1,"tick_time":1,"bids":[{"price":"1"},{"price":"x"}],"asks":[]}}', "$.data.bids[1].price"),  # noqa: E501
-        ('{"cmd_id":22999,"data":{"code":"GOLD","seq":1,"tick_time":1,"bids":[],"asks":[{"price":"1","volume":"?"}]}}', "$.data.asks[0].volume"),  # noqa: E501
+        ('{"cmd_id":22998,"data":{"code":"1288.HK","seq":1,"tick_time":1,"price":651.12,"volume":"300","trade_direction":1}}', "$.data.price"),
+        ('{"cmd_id":22998,"data":{"seq":1,"tick_time":1,"price":"651.12","volume":"300","trade_direction":1}}', "$.data"),
+        ('{"cmd_id":22998,"data":{"code":"1288.HK","seq":1,"tick_time":1,"price":"abc","volume":"300","trade_direction":1}}', "$.data.price"),
+        ('{"cmd_id":22998,"data":{"code":"1288.HK","seq":1,"tick_time":1,"price":"nan","volume":"300","trade_direction":1}}', "$.data.price"),
+        ('{"cmd_id":22998,"data":{"code":"1288.HK","seq":1,"tick_time":1,"price":"1","volume":"-3","trade_direction":1}}', "$.data.volume"),
+        ('{"cmd_id":22998,"data":{"code":"1288.HK","seq":1,"tick_time":1,"price":"1","volume":"3","trade_direction":3}}', "$.data.trade_direction"),
+        ('{"cmd_id":22998,"data":{"code":"1288.HK","seq":1,"tick_time":"soon","price":"1","volume":"3","trade_direction":1}}', "$.data.tick_time"),
+        ('{"cmd_id":22998,"data":{"code":"1288.HK","seq":1,"tick_time":-5,"price":"1","volume":"3","trade_direction":1}}', "$.data.tick_time"),
+        ('{"cmd_id":22998,"data":{"code":"1288.HK","seq":1,"tick_time":1e12,"price":"1","volume":"3","trade_direction":1}}', "$.data.tick_time"),
+        ('{"cmd_id":22999,"data":{"code":"GOLD","seq":1,"tick_time":1,"bids":[{"price":"1"},{"price":"x"}],"asks":[]}}', "$.data.bids[1].price"),
+        ('{"cmd_id":22999,"data":{"code":"GOLD","seq":1,"tick_time":1,"bids":[],"asks":[{"price":"1","volume":"?"}]}}', "$.data.asks[0].volume"),
         ('{"cmd_id":22999,"data":{"code":"GOLD","seq":1,"tick_time":1,"bids":[]}}', "$.data"),
-        ('{"cmd_id":22999,"data":{"code":"GOLD","seq":1.5,"tick_time":1,"bids":[],"asks":[]}}', "$.data.seq"),  # noqa: E501
+        ('{"cmd_id":22999,"data":{"code":"GOLD","seq":1.5,"tick_time":1,"bids":[],"asks":[]}}', "$.data.seq"),
         ('{"cmd_id":12345,"data":{}}', "$.cmd_id"),
         ('{"cmd_id":22000,"seq_id":1,"trace":"t","data":{}}', "$.cmd_id"),
         ('{"ret":200,"msg":"ok","cmd_id":22003,"trace":"t","data":{}}', "$"),

@@ -129,12 +129,12 @@ def test_unsubscription_success_reply_is_an_ack() -> None:
 
 
 def test_success_reply_naming_its_event_is_an_ack() -> None:
-    frame = '{"event":"subscribe","status":"success","code":"SUCCESS_SUBSCRIPTION","data":["BTC/USDT"],"request_id":3}'  # noqa: E501 - built from the seed's field list
+    frame = '{"event":"subscribe","status":"success","code":"SUCCESS_SUBSCRIPTION","data":["BTC/USDT"],"request_id":3}'
     assert FinazonCodec().decode(frame, 1) == [Ack("finazon", 3, "SUCCESS_SUBSCRIPTION")]
 
 
 def test_v1_success_reply_echoing_the_request_is_an_ack() -> None:
-    frame = '{"status":"success","code":"SUCCESS_SUBSCRIPTION","data":{"event":"subscribe","publisher":"sip","mic":"","market":"","channel":"bars","frequency":"1s","aggregation":"1m","tickers":["AAPL","TSLA"]}}'  # noqa: E501 - digest, verbatim
+    frame = '{"status":"success","code":"SUCCESS_SUBSCRIPTION","data":{"event":"subscribe","publisher":"sip","mic":"","market":"","channel":"bars","frequency":"1s","aggregation":"1m","tickers":["AAPL","TSLA"]}}'
     assert FinazonCodec().decode(frame, 1) == [Ack("finazon", None, "SUCCESS_SUBSCRIPTION")]
 
 
@@ -154,7 +154,7 @@ def test_reset_reply_shape_the_reference_lists_is_an_ack() -> None:
 
 
 def test_unknown_ticker_error_is_an_error_reply() -> None:
-    frame = '{"status":"error","message":"The ticker BGMS you have specified is unrecognized or unsupported."}'  # noqa: E501 - digest
+    frame = '{"status":"error","message":"The ticker BGMS you have specified is unrecognized or unsupported."}'
     assert FinazonCodec().decode(frame, 1) == [
         ErrorReply(
             "finazon", "", "The ticker BGMS you have specified is unrecognized or unsupported."
