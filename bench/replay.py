@@ -36,7 +36,15 @@ from framework.config import Config, RunConfig
 from framework.events import Trade
 from framework.providers.base import Subscription
 from framework.providers.cryptomus import CryptomusCodec
-from framework.recording import FORMAT, VERSION, Frame, Header, ProviderSpec, RecordingReader
+from framework.recording import (
+    FORMAT,
+    VERSION,
+    Frame,
+    Header,
+    ProviderSpec,
+    RecordingReader,
+    typed_frame,
+)
 from framework.run import RunSetup, replay
 from framework.strategy import Strategy
 
@@ -160,14 +168,19 @@ def floor(prices: list[float]) -> int:
 
 
 def decode_only(path: Path) -> int:
+    """Every frame into events, the way replay reads them (the reader's typed fast path)."""
     codec = CryptomusCodec()
+    typed = typed_frame(codec.wire_type)
     n = 0
     with RecordingReader(path) as reader:
-        for batch in reader.batches():
+        for batch in reader.batches(codec.wire_type):
             for line in batch:
-                if type(line) is Frame:
+                kind = type(line)
+                if kind is typed:
+                    codec.decode_wire(line.f, line.t)  # type: ignore[attr-defined]
+                elif kind is Frame:
                     codec.decode(line.f, line.t)
-                    n += 1
+                n += 1
     return n
 
 

@@ -9,7 +9,6 @@ monotonic mode), so ids sort in creation order.
 
 from __future__ import annotations
 
-import base64
 import random
 from typing import Final
 
@@ -18,21 +17,31 @@ __all__ = ["UlidGenerator", "encode_ulid"]
 _ALPHABET: Final = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 _RANDOM_BITS: Final = 80
 _MAX_TIME_MS: Final = (1 << 48) - 1
-_TO_CROCKFORD: Final = bytes.maketrans(
-    b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", _ALPHABET.encode("ascii")
-)
+_RANDOM_MASK: Final = (1 << _RANDOM_BITS) - 1
+_PAIRS: Final = tuple(a + b for a in _ALPHABET for b in _ALPHABET)  # every 10-bit value
 
 
 def encode_ulid(time_ms: int, randomness: int) -> str:
     """Encode a 48-bit millisecond time and 80 random bits as a 26-character ULID."""
     if not 0 <= time_ms <= _MAX_TIME_MS:
         raise ValueError(f"ULID time out of range: {time_ms}")
-    value = (time_ms << _RANDOM_BITS) | (randomness & ((1 << _RANDOM_BITS) - 1))
-    # 26 symbols of 5 bits are 130 bits: two zero bits, then the 128-bit value. Shifted left
-    # by 6 into 17 bytes, RFC 4648 base32 reads exactly those symbols first; only the alphabet
-    # differs from Crockford's. This runs in C, about ten times faster than a Python loop.
-    symbols = base64.b32encode((value << 6).to_bytes(17, "big"))[:26]
-    return symbols.translate(_TO_CROCKFORD).decode("ascii")
+    return _time_part(time_ms) + _random_part(randomness & _RANDOM_MASK)
+
+
+def _time_part(time_ms: int) -> str:
+    # 48 bits as 10 symbols: the top symbol holds 3 bits, then 9 more of 5 bits each.
+    return (
+        _ALPHABET[time_ms >> 45]
+        + "".join([_PAIRS[(time_ms >> shift) & 1023] for shift in (35, 25, 15, 5)])
+        + _ALPHABET[time_ms & 31]
+    )
+
+
+def _random_part(randomness: int) -> str:
+    # 80 bits as 16 symbols, two at a time from a 1024-entry table: 8 lookups, not 16 shifts.
+    return "".join(
+        [_PAIRS[(randomness >> shift) & 1023] for shift in (70, 60, 50, 40, 30, 20, 10, 0)]
+    )
 
 
 class UlidGenerator:
@@ -42,6 +51,8 @@ class UlidGenerator:
         self._rng = random.Random(seed)
         self._last_ms = -1
         self._last_rand = 0
+        self._prefix_ms = -1
+        self._prefix = ""
 
     def new(self, ts_ns: int) -> str:
         """A new ULID for simulated time ``ts_ns`` (integer nanoseconds since the epoch)."""
@@ -53,4 +64,6 @@ class UlidGenerator:
         else:
             self._last_ms = time_ms
             self._last_rand = self._rng.getrandbits(_RANDOM_BITS - 1)
-        return encode_ulid(time_ms, self._last_rand)
+        if time_ms != self._prefix_ms:
+            self._prefix_ms, self._prefix = time_ms, _time_part(time_ms)
+        return self._prefix + _random_part(self._last_rand & _RANDOM_MASK)

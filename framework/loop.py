@@ -25,7 +25,7 @@ import logging
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from decimal import Decimal, InvalidOperation
-from typing import Any, Final
+from typing import Any, Final, cast
 
 import msgspec
 
@@ -45,6 +45,7 @@ from framework.recording import (
     RecordingWriter,
     SubscribedLine,
     Tick,
+    typed_frame,
 )
 from framework.strategy import OrderTicket, Strategy
 
@@ -68,6 +69,7 @@ _EXCHANGE_HANDLERS: Final[tuple[tuple[type, str], ...]] = (
     (ev.Ticker, "on_ticker"),
     (ev.LastPrice, "on_last_price"),
 )
+_PRIVATE_CALLBACKS: Final = ("on_order_update", "on_deal", "on_balance", "on_order_rejected")
 _EMPTY_BARS: Final = BarHistory(1)
 _EMPTY_TRADES: Final = TradeHistory(1)
 
@@ -118,6 +120,12 @@ class Engine:
         self.strategies = list(strategies)
         self.books: dict[str, MarketBook] = {}
         self._codecs = dict(codecs)
+        # Codecs with a wire fast path, keyed by the typed frame class the reader yields.
+        self._typed: dict[type, Any] = {}
+        for codec in self._codecs.values():
+            wire_type = getattr(codec, "wire_type", None)  # the optional WireCodec fast path
+            if wire_type is not None:
+                self._typed[typed_frame(wire_type)] = codec
         self._recorder = recorder
         self._on_private = on_private
         self._isolate = isolate_strategy_errors
@@ -149,21 +157,28 @@ class Engine:
             self._start(lines[0].t)
         clock = self.clock
         codecs = self._codecs
+        typed = self._typed
         routes = self._routes
         commands, private = self._commands, self._private
         for line in lines:
-            if type(line) is Frame:
+            kind = type(line)
+            fast = typed.get(kind)
+            if fast is not None or kind is Frame:
                 ts = line.t
                 if ts >= clock.next_deadline_ns:
                     self._advance(ts)
                 elif ts > clock.now_ns:
                     clock.now_ns = ts
-                codec = codecs.get(line.p)
-                if codec is None:
-                    self._no_codec(line)
-                    continue
                 try:
-                    items = codec.decode(line.f if line.f else line.payload(), ts)
+                    if fast is not None:  # decoded ahead by the reader (recording.typed_frame)
+                        items = fast.decode_wire(line.f, ts)  # type: ignore[union-attr]
+                    else:
+                        frame = cast(Frame, line)
+                        codec = codecs.get(frame.p)
+                        if codec is None:
+                            self._no_codec(frame)
+                            continue
+                        items = codec.decode(frame.f if frame.f else frame.payload(), ts)
                 except ProviderProtocolError as exc:
                     self._decode_failed(exc)
                     continue
@@ -179,7 +194,7 @@ class Engine:
                             self._settle()
             else:
                 self._advance(line.t)
-                if type(line) is not Tick:
+                if kind is not Tick:
                     self._connection(line)  # type: ignore[arg-type]
         self.stats.frames += len(lines)
         self.stats.last_ts_ns = clock.now_ns
@@ -210,6 +225,10 @@ class Engine:
             bus.subscribe(ev.Trade, self._record_trade)
         if max((s.bar_history for s in self.strategies), default=0) > 0:
             bus.subscribe(ev.Bar, self._record_bar)
+        # Private-event callbacks a strategy does not override are not called at all.
+        self._listeners = {
+            name: [s for s in self.strategies if _overrides(s, name)] for name in _PRIVATE_CALLBACKS
+        }
         for strategy in self.strategies:
             strategy._engine = self
             for kind, callback in _MARKET_CALLBACKS:
@@ -275,11 +294,11 @@ class Engine:
         if self._on_private is not None:
             self._on_private(event)
         if type(event) is ev.BalanceUpdate:
-            for strategy in self.strategies:
+            for strategy in self._listeners["on_balance"]:
                 self.deliver(strategy, "on_balance", event)
             return
         owner, callback = self._owner_of(event)
-        if owner is not None:
+        if owner is not None and owner in self._listeners[callback]:
             self.deliver(owner, callback, event)
 
     def _owner_of(self, event: ev.PrivateEvent) -> tuple[Strategy | None, str]:

@@ -28,7 +28,17 @@ from framework.recording import ProviderSpec, ReadStats, RecordingReader, Record
 from framework.report.output import RunOutput
 from framework.strategy import Strategy
 
-__all__ = ["RunSetup", "build", "codecs_for", "load_strategy", "replay", "sha256_file", "summarize"]
+__all__ = [
+    "RunSetup",
+    "build",
+    "codecs_for",
+    "load_strategy",
+    "replay",
+    "replay_engine",
+    "sha256_file",
+    "summarize",
+    "wire_type_of",
+]
 
 ProgressFn = Callable[[int, int], None]
 
@@ -76,22 +86,33 @@ def replay(
     progress: ProgressFn | None = None,
 ) -> dict[str, Any]:
     """Replay ``recording`` through the strategies; write the output files; return the summary."""
-    reader = RecordingReader(recording)
-    with reader:
+    return replay_engine(setup, recording, out_dir, progress)[0]
+
+
+def replay_engine(
+    setup: RunSetup,
+    recording: str | Path,
+    out_dir: str | Path,
+    progress: ProgressFn | None = None,
+) -> tuple[dict[str, Any], Engine]:
+    """:func:`replay`, also returning the finished engine (its exchange, strategies, stats)."""
+    with RecordingReader(recording) as reader:
         codecs = codecs_for(reader.header.providers)
         engine, output = build(setup, codecs, out_dir)
         total = reader.size()
-        for batch in reader.batches():
-            engine.process(batch)
-            if progress is not None:
-                progress(reader.position(), total)
-        engine.finish()
-    events_hash = output.close()
+        try:
+            for batch in reader.batches(wire_type_of(codecs)):
+                engine.process(batch)
+                if progress is not None:
+                    progress(reader.position(), total)
+            engine.finish()
+        finally:  # a StrategyError must not leave the output files open
+            events_hash = output.close()
     summary = summarize(
         setup, engine, output, events_hash, sha256_file(Path(recording)), reader.stats
     )
     output.write_summary(summary)
-    return summary
+    return summary, engine
 
 
 def build(
@@ -135,6 +156,13 @@ def build(
 def codecs_for(providers: Sequence[ProviderSpec]) -> dict[str, Codec]:
     """One codec per provider named in a recording header."""
     return {spec.name: make_codec(spec.name, spec.options) for spec in providers}
+
+
+def wire_type_of(codecs: dict[str, Codec]) -> Any:
+    """The one provider's wire union, if a recording has one provider whose codec has one."""
+    if len(codecs) != 1:
+        return None
+    return getattr(next(iter(codecs.values())), "wire_type", None)
 
 
 def sha256_file(path: Path) -> str:

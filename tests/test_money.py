@@ -26,3 +26,22 @@ def test_quantize_half_even_and_down() -> None:
     assert money.quantize(Decimal("1.23455"), 4) == Decimal("1.2346")
     assert money.quantize(Decimal("1.23445"), 4) == Decimal("1.2344")
     assert money.quantize(Decimal("1.23459"), 4, down=True) == Decimal("1.2345")
+
+
+def test_render_agrees_with_quantize_for_every_scale() -> None:
+    values = [
+        "0",
+        "-0",
+        "1",
+        "-2.5",
+        "0.1",
+        "123456789012.1234567890123456",
+        "1E+3",
+        "1E-16",
+        "5E-17",
+    ]
+    values += [f"3.{'1' * n}" for n in range(0, 20)]
+    for text in values:
+        value = Decimal(text)
+        expected = format(value.quantize(Decimal("1e-16")), "f")
+        assert money.render(value) == expected, text

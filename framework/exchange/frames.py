@@ -75,13 +75,10 @@ class Frames:
     ) -> None:
         """An ``order_update`` of type ``kind`` describing ``order`` as it is now."""
         req = order.req
-        limit = req.type == "limit"
-        price = req.price if limit and req.price is not None else ZERO
-        quantity = req.quantity if req.quantity is not None else ZERO
-        if limit:
-            value = quantize(price * quantity, order.rules.quote_prec)
-        else:
-            value = req.value if req.value is not None else ZERO
+        fixed = order.rendered
+        if fixed is None:
+            fixed = order.rendered = _fixed_fields(order)
+        symbol, price, quantity, value = fixed
         update_ts: int | UnsetType = UNSET
         finish_ts: int | UnsetType = UNSET
         state: str | UnsetType = UNSET
@@ -93,12 +90,12 @@ class Frames:
             state, internal = finished_states(order)
         info = ev.OrderInfo(
             id=order.id,
-            symbol=to_cryptomus(req.instrument),
+            symbol=symbol,
             orderType=req.type,
             direction=req.direction,
-            price=render(price),
-            quantity=render(quantity),
-            value=render(value),
+            price=price,
+            quantity=quantity,
+            value=value,
             filledQuantity=render(order.filled_qty),
             filledValue=render(order.filled_value),
             clientOid=req.client_order_id,
@@ -116,7 +113,7 @@ class Frames:
         """A ``deal_update`` for one fill of ``order``."""
         info = ev.DealInfo(
             dealId=order.deal_id or "",
-            symbol=to_cryptomus(order.req.instrument),
+            symbol=_symbol(order),
             dealState="completed",
             transactionId=tx_id,
             filledPrice=render(fill.price),
@@ -175,3 +172,21 @@ class Frames:
         if wallet is None:
             wallet = self._wallets[currency] = wallet_id(self._seed, currency)
         return wallet
+
+
+def _fixed_fields(order: Order) -> tuple[str, str, str, str]:
+    """Symbol, price, quantity and value of an ``order_update``: they never change."""
+    req = order.req
+    limit = req.type == "limit"
+    price = req.price if limit and req.price is not None else ZERO
+    quantity = req.quantity if req.quantity is not None else ZERO
+    if limit:
+        value = quantize(price * quantity, order.rules.quote_prec)
+    else:
+        value = req.value if req.value is not None else ZERO
+    return to_cryptomus(req.instrument), render(price), render(quantity), render(value)
+
+
+def _symbol(order: Order) -> str:
+    fixed = order.rendered
+    return fixed[0] if fixed is not None else to_cryptomus(order.req.instrument)

@@ -151,6 +151,7 @@ class Order:
         "hold_currency",
         "id",
         "price_f",
+        "rendered",
         "req",
         "reserve",
         "rules",
@@ -178,6 +179,9 @@ class Order:
         self.reserve = ZERO
         self.hold_currency = ""
         self.deal_id: str | None = None
+        # symbol, price, quantity, value as order_update renders them: fixed for the order's
+        # life, so rendered once (frames.Frames.order), not on every update.
+        self.rendered: tuple[str, str, str, str] | None = None
         self.ahead: float | None = None
         self.complete = False  # a market buy by value that has spent all it could
         self.price_f = float(req.price) if req.type == "limit" and req.price is not None else 0.0

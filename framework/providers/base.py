@@ -17,6 +17,10 @@ member                      required   promise
                                        ``ProviderProtocolError`` and nothing else on a frame
                                        that breaks the documentation
 ``reset()``                 required   forget per-connection state (after a reconnect)
+``wire_type``               optional   the msgspec type of its inbound frames (a union);
+                                       with ``decode_wire`` it lets a recording reader
+                                       decode frames in the same pass as the lines
+``decode_wire(msg, ts)``    optional   ``decode`` of a frame already decoded to wire_type
 ==========================  =========  ====================================================
 
 Control replies are not market data: the loop hands them to the session (acks, pongs) and

@@ -11,7 +11,7 @@ Data only: no decoding logic, no I/O. ``framework.providers.cryptomus`` re-expor
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 import msgspec
 from msgspec import UNSET, UnsetType
@@ -100,7 +100,7 @@ class LastPriceData(msgspec.Struct, frozen=True, gc=False):
     """``lastprice_update.data``."""
 
     symbol: str  # market, "BTC_USDT"
-    timestamp: int  # Unix seconds
+    timestamp: Annotated[int, msgspec.Meta(ge=0)]  # Unix seconds
     price: str  # last price, decimal string
 
 
@@ -115,7 +115,7 @@ class DepthData(msgspec.Struct, frozen=True, gc=False):
     """``depth_update.data``: a full book or changed levels of one market and scale."""
 
     symbol: str  # market, "BTC_USDT"
-    timestamp: int  # Unix seconds
+    timestamp: Annotated[int, msgspec.Meta(ge=0)]  # Unix seconds
     full_reload: bool  # true: the whole book; false: changed levels, quantity "0" removes
     scale_index: int  # the depth scale subscribed to ("BTC_USDT:0" -> 0)
     asks: list[tuple[str, str]]  # [price, quantity] decimal strings, unordered
@@ -133,7 +133,7 @@ class TickerData(msgspec.Struct, frozen=True, gc=False):
     """``ticker_update.data``: 24-hour statistics; numbers are decimal strings."""
 
     symbol: str  # market, "BTC_USDT"
-    timestamp: int  # Unix seconds
+    timestamp: Annotated[int, msgspec.Meta(ge=0)]  # Unix seconds
     price: str  # last price
     open: str  # 24-hour open
     high: str  # 24-hour high
@@ -155,7 +155,7 @@ class TradeItem(msgspec.Struct, frozen=True, gc=False):
 
     price: float  # a JSON number here, unlike every other price on this API
     quantity: float  # base quantity, a JSON number
-    timestamp: int  # Unix seconds
+    timestamp: Annotated[int, msgspec.Meta(ge=0)]  # Unix seconds
     direction: Literal["buy", "sell"]  # aggressor side
 
 
@@ -163,7 +163,7 @@ class TradeData(msgspec.Struct, frozen=True, gc=False):
     """``trade_update.data``."""
 
     symbol: str  # market, "BTC_USDT"
-    timestamp: int  # Unix seconds of the push
+    timestamp: Annotated[int, msgspec.Meta(ge=0)]  # Unix seconds of the push
     trades: list[TradeItem]  # oldest first, as sent
 
 

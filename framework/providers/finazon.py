@@ -59,6 +59,10 @@ MAX_FRAME_BYTES: Final = 1 << 20  # a bar frame is ~150 bytes: a MiB is a broken
 _NS: Final = 1_000_000_000
 _MAX_T: Final = (2**63 - 1) // _NS  # keeps ts_event_ns inside int64, where recordings need it
 _INTERVALS_NS: Final = {"1m": 60 * _NS}  # documented aggregations -> bar length
+# Bars of other lengths ("5m", "1h", "1d") are not documented for the stream, but recordings
+# made by ``papertrade import-csv`` carry them in the same frame shape; requests stay at 1m.
+_AGGR: Final = re.compile(r"^(\d{1,4})([smhdw])$")
+_UNIT_NS: Final = {"s": _NS, "m": 60 * _NS, "h": 3600 * _NS, "d": 86400 * _NS, "w": 604800 * _NS}
 _REQUEST_OVERHEAD: Final = 256  # generous size of a bars request without its tickers
 _AT_PATH: Final = re.compile(r" - at `(\$[^`]*)`$")
 _MISSING: Final = re.compile(r"Object missing required field `([^`]*)`$")
@@ -338,7 +342,7 @@ class FinazonCodec:
 
     def _on_candle(self, frame: _Payload, ts_recv_ns: int) -> list[Decoded]:
         msg = _CANDLE.decode(frame)
-        interval_ns = _INTERVALS_NS.get(msg.aggr.strip())  # strip: the v1.0 docs' " 1m"
+        interval_ns = _interval_ns(msg.aggr.strip())  # strip: the v1.0 docs' " 1m"
         if interval_ns is None:
             raise _protocol_error(frame, f"undocumented aggregation {msg.aggr!r}", "$.aggr")
         update = ev.BarUpdate(
@@ -454,3 +458,14 @@ def _from_msgspec(frame: _Payload, exc: msgspec.DecodeError) -> ProviderProtocol
     elif not isinstance(exc, msgspec.ValidationError):
         path = ""  # malformed JSON has no field to point at
     return _protocol_error(frame, reason, path)
+
+
+def _interval_ns(aggr: str) -> int | None:
+    """Bar length of an aggregation: the documented ``1m``, or ``<n><s|m|h|d|w>``; else None."""
+    known = _INTERVALS_NS.get(aggr)
+    if known is not None:
+        return known
+    match = _AGGR.match(aggr)
+    if match is None or int(match.group(1)) == 0:
+        return None
+    return int(match.group(1)) * _UNIT_NS[match.group(2)]

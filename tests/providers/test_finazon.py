@@ -495,7 +495,10 @@ def test_client_event_over_100_kb_is_refused() -> None:
         pytest.param(CANDLE.replace('"s":"BTC/USDT"', '"s":""'), "$.s", id="s-empty"),
         pytest.param(CANDLE.replace(',"c":219.96', ""), "$.c", id="c-missing"),
         pytest.param(CANDLE.replace(',"aggr":"1m"', ""), "$.aggr", id="aggr-missing"),
-        pytest.param(CANDLE.replace('"aggr":"1m"', '"aggr":"5m"'), "$.aggr", id="aggr-5m"),
+        pytest.param(
+            CANDLE.replace('"aggr":"1m"', '"aggr":"5 minutes"'), "$.aggr", id="aggr-garbage"
+        ),
+        pytest.param(CANDLE.replace('"aggr":"1m"', '"aggr":"0m"'), "$.aggr", id="aggr-zero"),
         pytest.param(CANDLE.replace('"ch":"bars"', '"ch":"trades"'), "$.ch", id="channel"),
         pytest.param('{"status":"pending"}', "$.status", id="status-unknown"),
         pytest.param('{"status":7}', "$.status", id="status-number"),
@@ -679,3 +682,14 @@ def test_us_stock_ticker_gains_and_loses_the_us_suffix(ticker: str, dataset: str
 def test_decode_request_raises_only_protocol_errors(frame: bytes | str) -> None:
     with contextlib.suppress(ProviderProtocolError):
         decode_request(frame)
+
+
+@pytest.mark.parametrize(
+    ("aggr", "seconds"), [("5m", 300), ("1h", 3600), ("1d", 86400), ("30s", 30)]
+)
+def test_imported_bar_lengths_decode_with_their_interval(aggr: str, seconds: int) -> None:
+    # Recordings from papertrade import-csv carry other bar lengths in the same frame shape.
+    codec = FinazonCodec()
+    (update,) = codec.decode(CANDLE.replace('"aggr":"1m"', f'"aggr":"{aggr}"'), 5)
+    assert isinstance(update, ev.BarUpdate)
+    assert update.interval_ns == seconds * 1_000_000_000
