@@ -127,7 +127,7 @@ class Engine:
             if wire_type is not None:
                 self._typed[typed_frame(wire_type)] = codec
         self._recorder = recorder
-        self._on_private = on_private
+        self.on_private = on_private  # every private event, in order: the run's output log
         self._isolate = isolate_strategy_errors
         self._private: deque[ev.PrivateEvent] = deque()
         self._commands: deque[Callable[[], None]] = deque()
@@ -229,6 +229,7 @@ class Engine:
         self._listeners = {
             name: [s for s in self.strategies if _overrides(s, name)] for name in _PRIVATE_CALLBACKS
         }
+        self._any_private_listener = any(self._listeners.values())
         for strategy in self.strategies:
             strategy._engine = self
             for kind, callback in _MARKET_CALLBACKS:
@@ -291,11 +292,13 @@ class Engine:
                 self._deliver_private(private.popleft())
 
     def _deliver_private(self, event: ev.PrivateEvent) -> None:
-        if self._on_private is not None:
-            self._on_private(event)
+        if self.on_private is not None:
+            self.on_private(event)
         if type(event) is ev.BalanceUpdate:
             for strategy in self._listeners["on_balance"]:
                 self.deliver(strategy, "on_balance", event)
+            return
+        if not self._any_private_listener:
             return
         owner, callback = self._owner_of(event)
         if owner is not None and owner in self._listeners[callback]:

@@ -32,6 +32,7 @@ _Q16: Final = Decimal("1e-16")
 _Q8: Final = Decimal("1e-8")
 _ZEROS: Final = tuple("0" * n for n in range(17))
 _ZEROS16_DOT: Final = "." + "0" * 16
+_ZEROS8_DOT: Final = "." + "0" * 8
 _STEPS: Final = tuple(Decimal(1).scaleb(-n) for n in range(0, 19))
 
 
@@ -78,4 +79,13 @@ def render(value: Decimal) -> str:
 
 def render8(value: Decimal) -> str:
     """Eight decimals, as Cryptomus renders ``balance_update.newBalance`` (``"39950.00000000"``)."""
+    text = str(value)
+    dot = text.find(".")
+    if dot < 0:
+        if "E" not in text:
+            return text + _ZEROS8_DOT
+    elif "E" not in text:
+        decimals = len(text) - dot - 1
+        if decimals <= 8:
+            return text + _ZEROS[8 - decimals]
     return format(value.quantize(_Q8, context=_CTX), "f")

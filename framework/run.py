@@ -128,18 +128,16 @@ def build(
     strategies = [cls() for cls in setup.strategies]
     _apply_params(strategies, setup.config.params)
     run = setup.config.run
-    holder: list[RunOutput] = []
     engine = Engine(
         codecs,
         strategies,
         setup.config.exchange,
         seed=setup.seed,
-        on_private=lambda e: holder[0].on_private(e),
         recorder=recorder,
         isolate_strategy_errors=run.isolate_strategy_errors,
     )
     output = RunOutput(out_dir, engine.exchange, run.currency)
-    holder.append(output)
+    engine.on_private = output.on_private
     interval_ns = round(run.equity_interval_s * 1_000_000_000)
     if interval_ns <= 0:
         raise ConfigError(f"run.equity_interval_s must be positive, got {run.equity_interval_s}")

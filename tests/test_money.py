@@ -45,3 +45,10 @@ def test_render_agrees_with_quantize_for_every_scale() -> None:
         value = Decimal(text)
         expected = format(value.quantize(Decimal("1e-16")), "f")
         assert money.render(value) == expected, text
+
+
+def test_render8_agrees_with_quantize_for_every_scale() -> None:
+    values = ["0", "1", "39950", "0.1", "2.123456789", "1E+3", "1E-9", "7.00000000000"]
+    for text in values:
+        value = Decimal(text)
+        assert money.render8(value) == format(value.quantize(Decimal("1e-8")), "f"), text

@@ -133,7 +133,6 @@ def _market_problem(req: OrderRequest) -> str:
 
 
 def _check_precision(req: OrderRequest, rules: MarketRules) -> Rejection | None:
-    symbol = _symbol(req)
     checks = (
         ("quantity", req.quantity, rules.base_prec),
         ("price", req.price, rules.quote_prec),
@@ -141,12 +140,15 @@ def _check_precision(req: OrderRequest, rules: MarketRules) -> Rejection | None:
         ("stop loss price", req.stop_loss_price, rules.quote_prec),
     )
     for name, number, places in checks:
-        if number is not None and _decimals(number) > places:
-            return Rejection(
-                PRECISION,
-                f"Incorrect amount or price accuracy: {symbol} allows {places} decimals "
-                f"in the {name}.",
-            )
+        # The exponent bounds the decimals from above: most numbers pass on it alone, and
+        # only those that might carry trailing zeros need the exact count.
+        if number is not None and -number.as_tuple().exponent > places:  # type: ignore[operator]
+            if _decimals(number) > places:
+                return Rejection(
+                    PRECISION,
+                    f"Incorrect amount or price accuracy: {_symbol(req)} allows {places} "
+                    f"decimals in the {name}.",
+                )
     return None
 
 

@@ -15,6 +15,7 @@ Nothing written here depends on the wall clock, the hash seed or dict order of u
 from __future__ import annotations
 
 import csv
+import functools
 import datetime as dt
 import hashlib
 from decimal import Decimal
@@ -41,8 +42,12 @@ _FILL_COLUMNS: Final = (
 
 def iso_time(ts_ns: int) -> str:
     """UTC ISO-8601 time of integer ns, to the millisecond."""
-    moment = dt.datetime.fromtimestamp(ts_ns // 1_000_000 / 1000, tz=dt.UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ts_ns // 1_000_000 % 1000:03d}Z"
+    return f"{_iso_second(ts_ns // 1_000_000_000)}.{ts_ns // 1_000_000 % 1000:03d}Z"
+
+
+@functools.lru_cache(maxsize=4096)
+def _iso_second(seconds: int) -> str:
+    return dt.datetime.fromtimestamp(seconds, tz=dt.UTC).strftime("%Y-%m-%dT%H:%M:%S")
 
 
 class RunOutput:
@@ -85,6 +90,9 @@ class RunOutput:
         buf += b"\n"
         if len(buf) >= _FLUSH_BYTES:
             self._flush()
+        kind = type(event)
+        if kind is ev.BalanceUpdate:
+            return
         if isinstance(event, ev.OrderUpdate):
             if event.data.type == "created":
                 info = event.data.info
