@@ -171,7 +171,7 @@ class RunOutput:
             total_return=round(last / first - 1.0, 10) if first else 0.0,
             max_drawdown=round(max_drawdown(self.equity), 10),
             sharpe=round(sharpe(self.equity, interval_s), 6),
-            fees_paid={k: format(v, "f") for k, v in sorted(self.fees.items())},
+            fees_paid={k: format(v.normalize(), "f") for k, v in sorted(self.fees.items())},
             orders=self.orders,
             fills=self.fill_count,
             rejections=self.rejections,
