@@ -5,9 +5,8 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
-from pathlib import Path
-
 from decimal import Decimal
+from pathlib import Path
 
 from framework.events import Trade
 from framework.strategy import Strategy, param

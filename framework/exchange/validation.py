@@ -142,13 +142,16 @@ def _check_precision(req: OrderRequest, rules: MarketRules) -> Rejection | None:
     for name, number, places in checks:
         # The exponent bounds the decimals from above: most numbers pass on it alone, and
         # only those that might carry trailing zeros need the exact count.
-        if number is not None and -number.as_tuple().exponent > places:  # type: ignore[operator]
-            if _decimals(number) > places:
-                return Rejection(
-                    PRECISION,
-                    f"Incorrect amount or price accuracy: {_symbol(req)} allows {places} "
-                    f"decimals in the {name}.",
-                )
+        if (
+            number is not None
+            and -number.as_tuple().exponent > places  # type: ignore[operator]
+            and _decimals(number) > places
+        ):
+            return Rejection(
+                PRECISION,
+                f"Incorrect amount or price accuracy: {_symbol(req)} allows {places} "
+                f"decimals in the {name}.",
+            )
     return None
 
 

@@ -15,8 +15,8 @@ Nothing written here depends on the wall clock, the hash seed or dict order of u
 from __future__ import annotations
 
 import csv
-import functools
 import datetime as dt
+import functools
 import hashlib
 from decimal import Decimal
 from pathlib import Path
