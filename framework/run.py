@@ -7,12 +7,14 @@ builds the same :class:`RunSetup` and feeds the engine from its sessions instead
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import hashlib
 import importlib
 import importlib.util
 import inspect
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -96,7 +98,7 @@ def replay_engine(
     progress: ProgressFn | None = None,
 ) -> tuple[dict[str, Any], Engine]:
     """:func:`replay`, also returning the finished engine (its exchange, strategies, stats)."""
-    with RecordingReader(recording) as reader:
+    with RecordingReader(recording) as reader, _few_collections():
         codecs = codecs_for(reader.header.providers)
         engine, output = build(setup, codecs, out_dir)
         total = reader.size()
@@ -154,6 +156,25 @@ def build(
 def codecs_for(providers: Sequence[ProviderSpec]) -> dict[str, Codec]:
     """One codec per provider named in a recording header."""
     return {spec.name: make_codec(spec.name, spec.options) for spec in providers}
+
+
+@contextlib.contextmanager
+def _few_collections() -> Iterator[None]:
+    """Collect garbage less often while a replay runs.
+
+    Replay makes millions of short-lived containers (a list per decoded frame), and with the
+    default threshold the collector runs every 700 of them, re-scanning whatever has survived.
+    Objects that exist before the replay are frozen out of the scans; cycles are still
+    collected, only in larger steps. Worth about a tenth of the replay's time.
+    """
+    old = gc.get_threshold()
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 100)
+    try:
+        yield
+    finally:
+        gc.set_threshold(*old)
+        gc.unfreeze()
 
 
 def wire_type_of(codecs: dict[str, Codec]) -> Any:
