@@ -18,111 +18,6 @@ import msgspec
 
 from framework.exchange.frames import wallet_id
 
-ORDER_CREATED = """{
- "id": "1",
- "method": "order_update",
- "data": {
- "type": "created",
- "info": {
- "id": "01JYET5DQ772MPYHHE417FQF1J",
- "symbol": "TRX_USDT",
- "orderType": "limit",
- "direction": "sell",
- "price": "0.2200000000000000",
- "quantity": "50.0000000000000000",
- "value": "11.0000000000000000",
- "filledQuantity": "0.0000000000000000",
- "filledValue": "0.0000000000000000",
- "clientOid": null,
- "createTs": 1750696376
- }
- },
- "error": null
-}"""
-
-ORDER_UPDATED = """{
- "id": "3",
- "method": "order_update",
- "data": {
- "type": "updated",
- "info": {
- "id": "01JYET5DQ772MPYHHE417FQF1J",
- "symbol": "TRX_USDT",
- "orderType": "limit",
- "direction": "sell",
- "price": "0.2200000000000000",
- "quantity": "50.0000000000000000",
- "value": "11.0000000000000000",
- "filledQuantity": "20.0000000000000000",
- "filledValue": "4.4000000000000000",
- "clientOid": null,
- "createTs": 1750696376,
- "updateTs": 1750696487
- }
- },
- "error": null
-}"""
-
-ORDER_FINISHED = """{
- "id": "3",
- "method": "order_update",
- "data": {
- "type": "finished",
- "info": {
- "id": "01JYET5DQ772MPYHHE417FQF1J",
- "symbol": "TRX_USDT",
- "orderType": "limit",
- "direction": "sell",
- "price": "0.2200000000000000",
- "quantity": "50.0000000000000000",
- "value": "11.0000000000000000",
- "filledQuantity": "50.0000000000000000",
- "filledValue": "11.0000000000000000",
- "clientOid": null,
- "createTs": 1750696376,
- "finishTs": 1750696417,
- "state": "completed", "internalState": "filled"
- }
- },
- "error": null
-}"""
-
-BALANCE_UPDATE = """{
- "id": "4",
- "method": "balance_update",
- "data": {
- "info": {
- "walletId": "01J7E836F6K5KCX5DP2W0F6FAG",
- "currencyCode": "USDT",
- "amount": "50.0000000000000000",
- "oldBalance": "40000.0000000000000000",
- "newBalance": "39950.00000000"
- }
- },
- "error": null
-}"""
-
-DEAL_UPDATE = """{
- "id": "4",
- "method": "deal_update",
- "data": {
- "info": {
- "dealId": "01JYH50V5VWPP3QTYGM6CPZ0AR",
- "symbol": "TRX_USDT",
- "dealState": "completed",
- "transactionId": "01JYH50V5YM8M3943KJ9HY2VXM",
- "filledPrice": "0.2726960000000000",
- "filledQuantity": "100.0000000000000000",
- "filledValue": "27.2696000000000000",
- "fee": "1.0907840000000000",
- "feeCurrency": "USDT",
- "tradeRole": "taker",
- "committedAt": 1750774869
- }
- },
- "error": null
-}"""
-
 T0 = 1_750_696_376  # the harness's time origin: the documented order's createTs
 _ID_FIELDS = ("id", "walletId", "dealId", "transactionId")
 Make = Callable[..., Any]
@@ -147,47 +42,57 @@ def _trx_seller(make: Make) -> Any:
     return h
 
 
-def test_order_created_matches_the_documented_frame(make: Make) -> None:
+def test_order_created_matches_the_documented_frame(
+    make: Make, documented: Callable[..., str]
+) -> None:
     h = _trx_seller(make)
     created = [e for e in h.events if e.method == "order_update"]
-    ours, doc = _same_but_ids(created[0], ORDER_CREATED)
+    ours, doc = _same_but_ids(created[0], documented("cryptomus", "order_created.txt", fixed=True))
     assert ours == doc
 
 
-def test_order_updated_matches_the_documented_frame(make: Make) -> None:
+def test_order_updated_matches_the_documented_frame(
+    make: Make, documented: Callable[..., str]
+) -> None:
     h = _trx_seller(make)
     h.trade(0.22, 20.0, t=1750696487 - T0)  # first in the queue: the whole trade fills it
     updated = [e for e in h.events if e.method == "order_update"][-1]
-    ours, doc = _same_but_ids(updated, ORDER_UPDATED)
+    ours, doc = _same_but_ids(updated, documented("cryptomus", "order_updated.txt", fixed=True))
     assert ours == doc
 
 
-def test_order_finished_matches_the_documented_frame(make: Make) -> None:
+def test_order_finished_matches_the_documented_frame(
+    make: Make, documented: Callable[..., str]
+) -> None:
     h = _trx_seller(make)
     h.trade(0.23, 1.0, t=1750696417 - T0)  # a trade through 0.22 fills the whole order
     finished = [e for e in h.events if e.method == "order_update"][-1]
-    ours, doc = _same_but_ids(finished, ORDER_FINISHED)
+    ours, doc = _same_but_ids(finished, documented("cryptomus", "order_finished.txt", fixed=True))
     assert ours == doc
 
 
-def test_balance_update_of_a_hold_matches_the_documented_frame(make: Make) -> None:
+def test_balance_update_of_a_hold_matches_the_documented_frame(
+    make: Make, documented: Callable[..., str]
+) -> None:
     # Buying 200 TRX at 0.25 with no fees holds 50 USDT of 40000.
     h = make("TRX/USDT", balances={"USDT": "40000"})
     h.trade(0.26, 1.0, t=-1)
     h.buy("200", "0.25")
     hold = next(e for e in h.events if e.method == "balance_update")
-    ours, doc = _same_but_ids(hold, BALANCE_UPDATE)
+    ours, doc = _same_but_ids(hold, documented("cryptomus", "balance_update.json", fixed=True))
     assert ours == doc
 
 
-def test_deal_update_of_a_taker_buy_matches_the_documented_frame(make: Make) -> None:
+def test_deal_update_of_a_taker_buy_matches_the_documented_frame(
+    make: Make, documented: Callable[..., str]
+) -> None:
     # 100 TRX taken at 0.272696: value 27.2696, fee 4 % = 1.090784 USDT.
     h = make("TRX/USDT", balances={"USDT": "100"}, taker_fee_percent="4")
     t = 1750774869 - T0
     h.book([(0.27, 500.0)], [(0.272696, 500.0)], t=t)
     h.order(t, direction="buy", type="market", quantity="100")
     deal = next(e for e in h.events if e.method == "deal_update")
-    ours, doc = _same_but_ids(deal, DEAL_UPDATE)
+    ours, doc = _same_but_ids(deal, documented("cryptomus", "deal_update.json", fixed=True))
     assert ours == doc
 
 
