@@ -31,8 +31,6 @@ _CTX: Final = decimal.Context(prec=60, rounding=ROUND_HALF_EVEN)
 _Q16: Final = Decimal("1e-16")
 _Q8: Final = Decimal("1e-8")
 _ZEROS: Final = tuple("0" * n for n in range(17))
-_ZEROS16_DOT: Final = "." + "0" * 16
-_ZEROS8_DOT: Final = "." + "0" * 8
 _STEPS: Final = tuple(Decimal(1).scaleb(-n) for n in range(0, 19))
 
 
@@ -63,29 +61,23 @@ def parse(text: str) -> Decimal:
 
 def render(value: Decimal) -> str:
     """Cryptomus's money format: exactly 16 decimals, no exponent (``"0.2200000000000000"``)."""
-    text = str(value)  # plain notation unless the exponent is positive or the value tiny
-    dot = text.find(".")
-    if dot < 0:
-        if "E" not in text:
-            return text + _ZEROS16_DOT
-    elif "E" not in text:
-        decimals = len(text) - dot - 1
-        if decimals <= 16:
-            # Account values are already quantized to a market's precision (at most 16
-            # places): padding the plain rendering is exact and skips a quantize.
-            return text + _ZEROS[16 - decimals]
-    return format(value.quantize(_Q16, context=_CTX), "f")
+    return _fixed(value, 16, _Q16)
 
 
 def render8(value: Decimal) -> str:
     """Eight decimals, as Cryptomus renders ``balance_update.newBalance`` (``"39950.00000000"``)."""
-    text = str(value)
-    dot = text.find(".")
-    if dot < 0:
-        if "E" not in text:
-            return text + _ZEROS8_DOT
-    elif "E" not in text:
+    return _fixed(value, 8, _Q8)
+
+
+def _fixed(value: Decimal, places: int, quantum: Decimal) -> str:
+    text = str(value)  # plain notation unless the exponent is positive or the value tiny
+    if "E" not in text:
+        dot = text.find(".")
+        if dot < 0:
+            return text + "." + _ZEROS[places]
         decimals = len(text) - dot - 1
-        if decimals <= 8:
-            return text + _ZEROS[8 - decimals]
-    return format(value.quantize(_Q8, context=_CTX), "f")
+        if decimals <= places:
+            # Account values are already quantized to a market's precision: padding the plain
+            # text is exact and much cheaper than a quantize and a format.
+            return text + _ZEROS[places - decimals]
+    return format(value.quantize(quantum, context=_CTX), "f")
