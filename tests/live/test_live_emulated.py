@@ -1,0 +1,38 @@
+"""Which providers get the built-in emulator: those without credentials, said in words."""
+
+from __future__ import annotations
+
+import pytest
+
+from framework.config import ProviderConfig
+from framework.live.emulated import DEFAULT_PROVIDERS, missing_credentials
+from framework.providers.base import Subscription
+
+SUBS = (Subscription("trades", "BTC_USDT"),)
+
+
+def test_a_key_variable_that_is_not_set_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("PT_TEST_ALLTICK_TOKEN", raising=False)
+    provider = ProviderConfig(name="alltick", subscriptions=SUBS, key_env="PT_TEST_ALLTICK_TOKEN")
+    assert missing_credentials(provider) == "$PT_TEST_ALLTICK_TOKEN is not set"
+
+
+def test_a_key_in_the_environment_is_enough_for_alltick(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PT_TEST_ALLTICK_TOKEN", "a-real-looking-token")
+    provider = ProviderConfig(name="alltick", subscriptions=SUBS, key_env="PT_TEST_ALLTICK_TOKEN")
+    assert missing_credentials(provider) == ""
+
+
+def test_cryptomus_also_needs_a_user_id(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PT_TEST_CRYPTOMUS_KEY", "a-real-looking-key")
+    provider = ProviderConfig(name="cryptomus", subscriptions=SUBS, key_env="PT_TEST_CRYPTOMUS_KEY")
+    assert missing_credentials(provider) == "no user id configured"
+
+
+def test_the_default_provider_is_cryptomus_btc_usdt_trades_and_depth() -> None:
+    (provider,) = DEFAULT_PROVIDERS
+    assert (provider.name, provider.subscriptions) == (
+        "cryptomus",
+        (Subscription("trades", "BTC_USDT"), Subscription("book", "BTC_USDT", depth=0)),
+    )
+    assert missing_credentials(provider) == "no key configured"
