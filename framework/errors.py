@@ -8,7 +8,8 @@ Each class says whose fault the error is, so the CLI can print one line a user c
      +- ProviderError               a market-data provider
      |   +- ProviderProtocolError   the provider broke its own documentation (a frame we cannot
      |   |                          decode); carries provider, a redacted excerpt and the $.path
-     |   +- ProviderConnectionError the connection could not be (re)established; retries exhausted
+     |   +- ProviderConnectionError a connection, or the token request before it, failed; the
+     |                              session retries it, and gives up only as configured
      +- StrategyError               a user's strategy callback raised; names strategy, callback, event
 
 Order rejections are *events* (``framework.events.OrderRejected``), never exceptions.
@@ -71,7 +72,11 @@ class ProviderProtocolError(ProviderError):
 
 
 class ProviderConnectionError(ProviderError):
-    """A provider connection could not be established or kept; retries are exhausted."""
+    """A provider connection (or the Cryptomus token request before it) failed.
+
+    Live sessions catch it and reconnect with backoff; it reaches the user only when the
+    configured number of attempts is exhausted.
+    """
 
 
 class StrategyError(PapertradeError):

@@ -160,6 +160,7 @@ class Engine:
         typed = self._typed
         routes = self._routes
         commands, private = self._commands, self._private
+        others = 0  # ticks and connection lines: rare, so counted instead of the frames
         for line in lines:
             kind = type(line)
             fast = typed.get(kind)
@@ -193,10 +194,11 @@ class Engine:
                         if commands or private:
                             self._settle()
             else:
+                others += 1
                 self._advance(line.t)
                 if kind is not Tick:
                     self._connection(line)  # type: ignore[arg-type]
-        self.stats.frames += len(lines)
+        self.stats.frames += len(lines) - others
         self.stats.last_ts_ns = clock.now_ns
 
     def finish(self) -> None:

@@ -239,3 +239,10 @@ def test_the_same_input_gives_the_same_private_events() -> None:
 
     assert run() == run()
     assert len(run()) > 10
+
+
+def test_frames_are_counted_apart_from_ticks_and_connection_lines() -> None:
+    eng = engine(Recorder())
+    eng.process([trade_frame(T0, 1.0), Tick((T0 + 1) * S), trade_frame(T0 + 2, 2.0)])
+    eng.process([DisconnectedLine((T0 + 3) * S, "cryptomus", 1, "gone")])
+    assert eng.stats.frames == 2
