@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import logging
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal, InvalidOperation
 from typing import Any, Final, cast
 
@@ -49,7 +49,7 @@ from framework.recording import (
 )
 from framework.strategy import OrderTicket, Strategy
 
-__all__ = ["Engine", "LoopStats", "PrivateSink", "run_replay"]
+__all__ = ["Engine", "LoopStats", "PrivateSink"]
 
 log = logging.getLogger("papertrade.loop")
 
@@ -480,13 +480,6 @@ class Engine:
             "strategy %r raised %s in %s(%s); isolated, the run goes on",
             strategy.name, type(exc).__name__, callback, described,
         )  # fmt: skip
-
-
-def run_replay(engine: Engine, batches: Iterable[Sequence[Line]]) -> None:
-    """Drive ``engine`` with every batch, then finish it. Replay's whole frame source."""
-    for batch in batches:
-        engine.process(batch)
-    engine.finish()
 
 
 def _overrides(strategy: Strategy, name: str) -> bool:
