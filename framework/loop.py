@@ -10,10 +10,13 @@ stamped with their receive time, connection events and clock ticks. For each lin
 4. publish each event on the bus: the paper exchange first, then market-data bookkeeping
    (books, histories), then the strategies, each in the order they were given.
 
-Orders a strategy places inside a callback are queued and applied right after the callback
-returns, in the order placed. Private events the exchange emits are queued too, written to the
-run's output, and delivered (to the order's owner; balances to every strategy) before the next
-market event, so the same input always gives the same sequence of callbacks and events.
+Orders a strategy places inside a callback are queued and applied after the callback returns,
+in the order placed: for a market event, once every strategy has seen that event (so no
+strategy's reaction changes what another strategy is shown of the same event); for a timer or
+a private event, right after that one callback. Private events the exchange emits are queued
+too, written to the run's output, and delivered (to the order's owner; balances to every
+strategy) before the next market event, so the same input always gives the same sequence of
+callbacks and events.
 
 Nothing here awaits. Live mode calls :meth:`Engine.process` with the batches its sessions hand
 over; replay calls it with the batches the recording reader decodes. That is the whole difference.
