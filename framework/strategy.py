@@ -3,11 +3,12 @@
 A strategy is a set of plain, synchronous callbacks (``on_trade``, ``on_bar``...). It never
 awaits, never reads the wall clock, and cannot tell a live run from a replay. Orders placed
 inside a callback are queued and applied by the loop after the callback returns, in the order
-they were placed (after a market event, once every strategy has seen it); their results (``order_update``, ``deal_update``, ``balance_update`` or
-``order_rejected``) come back through the callbacks.
+they were placed (after a market event, once every strategy has seen it); their results
+(``order_update``, ``deal_update``, ``balance_update`` or ``order_rejected``) come back through
+the callbacks.
 
 Parameters are declared on the class with :func:`param` and set from the config file
-(``[strategy.params]``) or the command line (``--set name=value``)::
+(``[params]``) or the command line (``--set name=value``)::
 
     class SmaCross(Strategy):
         fast = param(10, help="fast SMA length, in bars")
