@@ -21,8 +21,8 @@ What it enforces, from the documentation (the seed pages and protocols.md 3.2 an
   channels are acknowledged; their events come from the paper exchange, not from here.
 
 Market data comes from the seeded model (rendered by ``wire.CryptomusRenderer``) or from a
-recording's Cryptomus frames, routed by method and symbol; the depth book is rebuilt here
-either way, so that every subscriber starts from a full reload.
+recording's Cryptomus frames, routed by method and symbol; the depth book is rebuilt either
+way (``cryptomus_depth``), so that every subscriber starts from a full reload.
 
 This module must not log a token, key or signature unredacted, or read the wall clock.
 """
@@ -41,19 +41,12 @@ import trio
 from msgspec import UNSET
 
 from framework import instruments
+from framework.emulators.cryptomus_depth import DepthBooks, DepthKey, Sent, depth_key
 from framework.emulators.http import HttpRequest, HttpResponse, json_response, serve_http
 from framework.emulators.market import PRESETS, BookChange, Happening, MarketParams, preset
-from framework.emulators.server import (
-    Batch,
-    Connection,
-    EmulatorServer,
-    Generated,
-    HarnessOptions,
-    ModelSource,
-    Recorded,
-    Rejection,
-)
-from framework.emulators.wire import CryptomusRenderer, plain
+from framework.emulators.server import Connection, EmulatorServer, HarnessOptions, Rejection
+from framework.emulators.source import Batch, Generated, ModelSource, Recorded
+from framework.emulators.wire import CryptomusRenderer
 from framework.ids import UlidGenerator
 from framework.money import render
 from framework.providers import cryptomus as wire
@@ -126,33 +119,13 @@ class TokenStore:
         return "token expired" if trio.current_time() >= expiry else ""
 
 
-Side = dict[Decimal, Decimal]  # price -> quantity
-DepthKey = tuple[str, int]  # (market, scale index)
-
-
-class _Book(msgspec.Struct):
-    """One market's book at one scale, as the feed last described it."""
-
-    bids: Side = {}
-    asks: Side = {}
-    ts: int = 0  # Unix seconds of the last change
-
-
-class _DepthPush(msgspec.Struct, frozen=True, gc=False):
-    # The documented envelope and key order: the codec's tagged Struct writes method first.
-    id: int
-    method: str
-    data: wire.DepthData
-    error: None = None
-
-
 class _Subs:
     """One connection's subscriptions: per kind, the markets (or "all"); depth separately."""
 
     def __init__(self) -> None:
         self.kinds: dict[str, dict[str, None]] = {}  # kind -> ordered set of params
         # per depth subscription, the (bids, asks) last sent; None: next is a full reload
-        self.depth: dict[DepthKey, tuple[Side, Side] | None] = {}
+        self.depth: dict[DepthKey, Sent | None] = {}
         self.depth_all = False
 
     def wants(self, kind: str, symbol: str) -> bool:
@@ -200,7 +173,7 @@ class CryptomusEmulator(EmulatorServer):
         self.markets = _markets(instruments, seed)
         self._symbols = {m.symbol: m for m in self.markets}
         self._currencies = {c for m in self.markets for c in (m.baseCurrency, m.quoteCurrency)}
-        self._books: dict[DepthKey, _Book] = {}
+        self._depth = DepthBooks(self._symbols)
         self._renderers: dict[tuple[str, str], CryptomusRenderer] = {}
         self._sessions: dict[int, tuple[Connection, _Subs]] = {}
 
@@ -316,7 +289,7 @@ class CryptomusEmulator(EmulatorServer):
             subs.depth_all = True
             keys = [(m.symbol, 0) for m in self.markets]
         else:
-            keys = [_depth_key(p) for p in request.params]
+            keys = [depth_key(p) for p in request.params]
         for key in keys:
             subs.depth[key] = None
             self._push_depth(conn, subs, key)
@@ -328,7 +301,7 @@ class CryptomusEmulator(EmulatorServer):
                 subs.depth.clear()
                 subs.depth_all = False
             for param in params:
-                subs.depth.pop(_depth_key(param), None)
+                subs.depth.pop(depth_key(param), None)
             return
         current = subs.kinds.get(kind, {})
         for param in params:
@@ -392,10 +365,7 @@ class CryptomusEmulator(EmulatorServer):
                 frames.extend((kind, symbol, f.text) for f in renderer.render(happenings))
         for happening in happenings:
             if isinstance(happening, BookChange):
-                book = self._books.setdefault((symbol, 0), _Book())
-                book.bids, book.asks = dict(happening.bids), dict(happening.asks)
-                book.ts = happening.ts_ns // 1_000_000_000
-                changed.append((symbol, 0))
+                changed.append(self._depth.replace(symbol, happening))
 
     def _recorded(
         self, data: str, frames: list[tuple[str, str, str]], changed: list[DepthKey]
@@ -404,57 +374,18 @@ class CryptomusEmulator(EmulatorServer):
             route = _ROUTE.decode(data)
             kind = route.method.removesuffix("_update")
             if route.method == "depth_update":
-                changed.append(self._apply(_DEPTH.decode(data).data))
+                changed.append(self._depth.apply(_DEPTH.decode(data).data))
             elif kind in _PUBLIC and route.data is not None:
                 frames.append((kind, route.data.symbol, data))
         except msgspec.DecodeError:
             return  # not an update this emulator routes (a recorded garbage frame)
 
-    def _apply(self, depth: wire.DepthData) -> DepthKey:
-        key = (depth.symbol, depth.scale_index)
-        book = self._books.setdefault(key, _Book())
-        if depth.full_reload:
-            book.bids, book.asks = {}, {}
-        for side, levels in ((book.bids, depth.bids), (book.asks, depth.asks)):
-            for price, quantity in levels:
-                size = Decimal(quantity)
-                if size:
-                    side[Decimal(price)] = size
-                else:
-                    side.pop(Decimal(price), None)
-        book.ts = depth.timestamp
-        return key
-
     def _push_depth(self, conn: Connection, subs: _Subs, key: DepthKey) -> None:
-        view = self._view(key)
-        if view is None:
-            return  # no book yet: the first one to arrive goes out as the full reload
-        bids, asks, ts = view
-        last = subs.depth.get(key)
-        if last is None:
-            out_bids, out_asks = bids, asks
-        else:
-            out_bids, out_asks = _changes(last[0], bids), _changes(last[1], asks)
-            if not out_bids and not out_asks:
-                return
-        subs.depth[key] = (bids, asks)
-        data = wire.DepthData(
-            key[0], ts, last is None, key[1],
-            _levels(out_asks, reverse=False), _levels(out_bids, reverse=True),
-        )  # fmt: skip
-        conn.push(_json(_DepthPush(0, "depth_update", data)))
-
-    def _view(self, key: DepthKey) -> tuple[Side, Side, int] | None:
-        book = self._books.get(key)
-        if book is not None:
-            return dict(book.bids), dict(book.asks), book.ts
-        symbol, index = key
-        finest = self._books.get((symbol, 0))
-        market = self._symbols.get(symbol)
-        if finest is None or market is None or index == 0:
-            return None
-        step = Decimal(1).scaleb(index - int(market.quotePrec))
-        return _group(finest.bids, step, up=False), _group(finest.asks, step, up=True), finest.ts
+        push = self._depth.push(key, subs.depth.get(key))
+        if push is not None:
+            sent, text = push
+            subs.depth[key] = sent
+            conn.push(text)
 
 
 def market_source(
@@ -471,31 +402,6 @@ def _json(message: object) -> str:
 
 def _error(request_id: int | str | None, code: int, message: str) -> str:
     return _json(wire.Reply(request_id, error=wire.ErrorBody(code, message)))
-
-
-def _depth_key(param: str) -> DepthKey:
-    symbol, _, index = param.partition(":")
-    return symbol, int(index) if index.isdigit() else 0
-
-
-def _changes(old: Side, new: Side) -> Side:
-    changed = {price: size for price, size in new.items() if old.get(price) != size}
-    changed.update({price: Decimal(0) for price in old if price not in new})
-    return changed
-
-
-def _levels(side: Side, *, reverse: bool) -> list[tuple[str, str]]:
-    return [(plain(price), plain(side[price])) for price in sorted(side, reverse=reverse)]
-
-
-def _group(side: Side, step: Decimal, *, up: bool) -> Side:
-    # Asks round up and bids down, so a grouped level never looks better than the real one.
-    out: Side = {}
-    for price, size in side.items():
-        units = price / step
-        level = (units.to_integral_value("ROUND_CEILING" if up else "ROUND_FLOOR")) * step
-        out[level] = out.get(level, Decimal(0)) + size
-    return out
 
 
 def _markets(names: Sequence[str], seed: int) -> list[wire.Market]:

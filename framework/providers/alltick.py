@@ -2,9 +2,10 @@
 
 AllTick speaks one JSON envelope on two WebSocket endpoints (stocks, and everything else).
 Requests are ``{"cmd_id","seq_id","trace","data"}``; replies add ``ret`` and ``msg`` and carry
-the request's ``cmd_id + 1``; pushes carry only ``cmd_id`` and ``data``. The wire Structs below
-mirror the documented JSON field for field, requests as well as server frames, so that the
-AllTick emulator decodes client requests and encodes server frames with the same types.
+the request's ``cmd_id + 1``; pushes carry only ``cmd_id`` and ``data``. The wire Structs
+(``alltick_wire``, re-exported here) mirror the documented JSON field for field, requests as
+well as server frames, so that the AllTick emulator decodes client requests and encodes server
+frames with the same types.
 
 Theory of operation:
 
@@ -35,15 +36,41 @@ import math
 import re
 from collections.abc import Sequence
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Annotated, Final, Literal, TypeVar
+from typing import TYPE_CHECKING, Final, Literal, TypeVar
 from urllib.parse import quote
 
 import msgspec
-from msgspec import UNSET, UnsetType
+from msgspec import UNSET
 
 from framework import events as ev
 from framework.errors import ConfigError, ProviderProtocolError
 from framework.instruments import from_alltick, is_stock
+from framework.providers.alltick_wire import (
+    MAX_SEQ,
+    Cancel,
+    CancelData,
+    CancelReply,
+    DepthSubscribe,
+    DepthSubscribeData,
+    DepthSubscribeReply,
+    DepthSymbol,
+    Empty,
+    HeaderInvalidReply,
+    Heartbeat,
+    HeartbeatReply,
+    Inbound,
+    OrderBook,
+    OrderBookPush,
+    PriceLevel,
+    Reply,
+    Request,
+    TradeSubscribe,
+    TradeSubscribeData,
+    TradeSubscribeReply,
+    TradeSymbol,
+    TradeTick,
+    TradeTickPush,
+)
 from framework.providers.base import Ack, Decoded, ErrorReply, Pong, Subscription
 
 if TYPE_CHECKING:
@@ -112,150 +139,10 @@ PLAN_CONNECTION_CAPS: Final = MappingProxyType(
 
 Endpoint = Literal["stock", "forex"]
 
-_MAX_SEQ: Final = 0xFFFFFFFF  # seq_id is a uint32
 _MAX_TICK_MS: Final = (2**63 - 1) // 1_000_000  # keeps ts_event_ns inside int64
 _SECONDS_BELOW: Final = 100_000_000_000  # 1e11: a tick_time below it is seconds, not ms
 _EXCERPT_BYTES: Final = 800  # errors.py keeps no more than this of a frame
 _AT_PATH: Final = re.compile(r" - at `(\$[^`]*)`$")
-
-_Seq = Annotated[int, msgspec.Meta(ge=0, le=_MAX_SEQ)]
-_Trace = Annotated[str, msgspec.Meta(max_length=64)]
-_Depth = Annotated[int, msgspec.Meta(ge=1)]
-
-
-# --- client requests -------------------------------------------------------------------------
-
-
-class Empty(msgspec.Struct, frozen=True, gc=False):
-    """The documented ``{}`` body of heartbeats and replies; unknown keys are ignored."""
-
-
-class DepthSymbol(msgspec.Struct, frozen=True, gc=False):
-    code: str  # product code, case-sensitive: "700.HK", "EURUSD"
-    depth_level: _Depth | UnsetType = UNSET  # levels wanted; absent = 1 level
-
-
-class TradeSymbol(msgspec.Struct, frozen=True, gc=False):
-    code: str  # product code, case-sensitive
-
-
-class DepthSubscribeData(msgspec.Struct, frozen=True, gc=False):
-    symbol_list: tuple[DepthSymbol, ...]  # the complete depth list; replaces the previous one
-
-
-class TradeSubscribeData(msgspec.Struct, frozen=True, gc=False):
-    symbol_list: tuple[TradeSymbol, ...]  # the complete trade list; replaces the previous one
-
-
-class CancelData(msgspec.Struct, frozen=True, gc=False):
-    cancel_type: Literal[0, 1, 2]  # 0 all, 1 depth only, 2 trades only
-
-
-class _Request(msgspec.Struct, frozen=True, gc=False, tag_field="cmd_id"):
-    seq_id: _Seq  # chosen by the client, echoed in the reply; may repeat
-    trace: _Trace  # chosen by the client, echoed in the reply; unique per request
-
-
-class Heartbeat(_Request, frozen=True, gc=False, tag=22000):
-    """22000: keep-alive, every 10 s."""
-
-    data: Empty  # always {}
-
-
-class DepthSubscribe(_Request, frozen=True, gc=False, tag=22002):
-    """22002: subscribe order books (replaces the depth list)."""
-
-    data: DepthSubscribeData  # the codes and their depth
-
-
-class TradeSubscribe(_Request, frozen=True, gc=False, tag=22004):
-    """22004: subscribe trade ticks (replaces the trade list)."""
-
-    data: TradeSubscribeData  # the codes
-
-
-class Cancel(_Request, frozen=True, gc=False, tag=22006):
-    """22006: cancel subscriptions of one kind or both."""
-
-    data: CancelData  # which kind
-
-
-Request = Heartbeat | DepthSubscribe | TradeSubscribe | Cancel
-
-
-# --- server replies ----------------------------------------------------------------------------
-# msgspec writes the tag first, so an encoded reply reads {"cmd_id":..,"ret":..,"msg":..}; the
-# documented examples put ret and msg first. JSON key order carries no meaning here.
-
-
-class _Reply(msgspec.Struct, frozen=True, gc=False, tag_field="cmd_id"):
-    ret: int  # result code, see RET_TEXTS; 200 = ok
-    msg: str  # the code's text
-    seq_id: int  # the request's seq_id, echoed (0 when cmd_id is 0)
-    trace: str  # the request's trace, echoed ("" when cmd_id is 0)
-    data: Empty = Empty()  # always {}
-
-
-class HeaderInvalidReply(_Reply, frozen=True, gc=False, tag=0):
-    """cmd_id 0: an unparsable request header (ret 400, 201 in examples), or a bad token (401)."""
-
-
-class HeartbeatReply(_Reply, frozen=True, gc=False, tag=22001):
-    """22001: the reply to a heartbeat."""
-
-
-class DepthSubscribeReply(_Reply, frozen=True, gc=False, tag=22003):
-    """22003: the reply to a depth subscription."""
-
-
-class TradeSubscribeReply(_Reply, frozen=True, gc=False, tag=22005):
-    """22005: the reply to a trade subscription."""
-
-
-class CancelReply(_Reply, frozen=True, gc=False, tag=22007):
-    """22007: the reply to a cancel."""
-
-
-# --- server pushes -----------------------------------------------------------------------------
-
-
-class TradeTick(msgspec.Struct, frozen=True, gc=False, kw_only=True):
-    code: str  # product code
-    seq: int | str  # quote sequence number (a string in older docs)
-    tick_time: int | str  # trade time, ms (a string in older docs; an example shows seconds)
-    price: str  # trade price, a decimal string
-    volume: str  # trade volume, a decimal string
-    turnover: str | UnsetType = UNSET  # price * volume; absent for forex, metals, energy
-    trade_direction: int | str  # 0 neutral, 1 aggressive buy, 2 aggressive sell
-
-
-class TradeTickPush(msgspec.Struct, frozen=True, gc=False, tag_field="cmd_id", tag=22998):
-    """22998: one trade."""
-
-    data: TradeTick  # the trade
-
-
-class PriceLevel(msgspec.Struct, frozen=True, gc=False):
-    price: str  # level price; "0" on the empty side at limit-up or limit-down
-    volume: str | UnsetType = UNSET  # level size; absent or "0" where only prices are given
-
-
-class OrderBook(msgspec.Struct, frozen=True, gc=False):
-    code: str  # product code ("HK-1288" in one documented example)
-    seq: int | str  # quote sequence number (a string in older docs)
-    tick_time: int | str  # book time, ms (a string in older docs; an example shows seconds)
-    bids: tuple[PriceLevel, ...]  # best first, top N; may be empty
-    asks: tuple[PriceLevel, ...]  # best first, top N; may be empty
-
-
-class OrderBookPush(msgspec.Struct, frozen=True, gc=False, tag_field="cmd_id", tag=22999):
-    """22999: a full snapshot of the top N levels (no deltas)."""
-
-    data: OrderBook  # the book
-
-
-Inbound = (TradeTickPush | OrderBookPush | HeartbeatReply | DepthSubscribeReply
-           | TradeSubscribeReply | CancelReply | HeaderInvalidReply)  # fmt: skip
 
 _INBOUND: Final[msgspec.json.Decoder[Inbound]] = msgspec.json.Decoder(Inbound)
 _REQUESTS: Final[msgspec.json.Decoder[Request]] = msgspec.json.Decoder(Request)
@@ -405,7 +292,7 @@ class AllTickCodec:
         return self._encode(Cancel(*self._next_ids(), CancelData(cancel_type)))
 
     def _next_ids(self) -> tuple[int, str]:
-        self._seq = self._seq % _MAX_SEQ + 1
+        self._seq = self._seq % MAX_SEQ + 1
         return self._seq, f"papertrade-{self._connection}-{self._seq}"
 
     @staticmethod
@@ -500,7 +387,7 @@ def _float(text: str) -> float | None:
     return value if math.isfinite(value) and value >= 0.0 else None
 
 
-def _control(msg: _Reply) -> Decoded:
+def _control(msg: Reply) -> Decoded:
     if isinstance(msg, HeaderInvalidReply):
         return ErrorReply(NAME, msg.ret, msg.msg, None)  # ties to no request
     if msg.ret != RET_OK:
