@@ -17,7 +17,7 @@ from pathlib import Path
 
 from framework.providers.base import Codec
 from framework.recording import Frame, RecordingReader, typed_frame
-from framework.run import codecs_for, wire_type_of
+from framework.run import codecs_for, fewer_collections, wire_type_of
 
 REPLAYS = Path(__file__).resolve().parent.parent / "replays"
 
@@ -25,7 +25,7 @@ REPLAYS = Path(__file__).resolve().parent.parent / "replays"
 def decode_file(path: Path) -> tuple[int, int]:
     """(frames, events) of one full pass over ``path``."""
     frames = events = 0
-    with RecordingReader(path) as reader:
+    with RecordingReader(path) as reader, fewer_collections():
         codecs = codecs_for(reader.header.providers)
         wire_type = wire_type_of(codecs)
         typed: dict[type, Codec] = {}

@@ -45,7 +45,7 @@ from framework.recording import (
     RecordingReader,
     typed_frame,
 )
-from framework.run import RunSetup, replay
+from framework.run import RunSetup, fewer_collections, replay
 from framework.strategy import Strategy
 
 CACHE = Path.home() / ".cache" / "papertrade-bench"
@@ -172,7 +172,7 @@ def decode_only(path: Path) -> int:
     codec = CryptomusCodec()
     typed = typed_frame(codec.wire_type)
     n = 0
-    with RecordingReader(path) as reader:
+    with RecordingReader(path) as reader, fewer_collections():
         for batch in reader.batches(codec.wire_type):
             for line in batch:
                 kind = type(line)

@@ -124,11 +124,12 @@ class Engine:
         self.books: dict[str, MarketBook] = {}
         self._codecs = dict(codecs)
         # Codecs with a wire fast path, keyed by the typed frame class the reader yields.
-        self._typed: dict[type, Any] = {}
+        # typed frame class -> its codec's bound decode_wire (the optional wire fast path)
+        self._typed: dict[type, Callable[[Any, int], list[Any]]] = {}
         for codec in self._codecs.values():
-            wire_type = getattr(codec, "wire_type", None)  # the optional WireCodec fast path
+            wire_type = getattr(codec, "wire_type", None)
             if wire_type is not None:
-                self._typed[typed_frame(wire_type)] = codec
+                self._typed[typed_frame(wire_type)] = codec.decode_wire  # type: ignore[attr-defined]
         self._recorder = recorder
         self.on_private = on_private  # every private event, in order: the run's output log
         self._isolate = isolate_strategy_errors
@@ -175,7 +176,7 @@ class Engine:
                     clock.now_ns = ts
                 try:
                     if fast is not None:  # decoded ahead by the reader (recording.typed_frame)
-                        items = fast.decode_wire(line.f, ts)  # type: ignore[union-attr]
+                        items = fast(line.f, ts)  # type: ignore[union-attr]
                     else:
                         frame = cast(Frame, line)
                         codec = codecs.get(frame.p)

@@ -34,6 +34,7 @@ __all__ = [
     "RunSetup",
     "build",
     "codecs_for",
+    "fewer_collections",
     "load_strategy",
     "replay",
     "replay_engine",
@@ -98,7 +99,7 @@ def replay_engine(
     progress: ProgressFn | None = None,
 ) -> tuple[dict[str, Any], Engine]:
     """:func:`replay`, also returning the finished engine (its exchange, strategies, stats)."""
-    with RecordingReader(recording) as reader, _few_collections():
+    with RecordingReader(recording) as reader, fewer_collections():
         codecs = codecs_for(reader.header.providers)
         engine, output = build(setup, codecs, out_dir)
         total = reader.size()
@@ -159,8 +160,8 @@ def codecs_for(providers: Sequence[ProviderSpec]) -> dict[str, Codec]:
 
 
 @contextlib.contextmanager
-def _few_collections() -> Iterator[None]:
-    """Collect garbage less often while a replay runs.
+def fewer_collections() -> Iterator[None]:
+    """Collect garbage less often while a replay (or anything streaming a recording) runs.
 
     Replay makes millions of short-lived containers (a list per decoded frame), and with the
     default threshold the collector runs every 700 of them, re-scanning whatever has survived.
