@@ -33,6 +33,7 @@ from pathlib import Path
 import msgspec
 
 from framework.config import Config, RunConfig
+from framework.exchange import ExchangeConfig
 from framework.events import Trade
 from framework.providers.base import Subscription
 from framework.providers.cryptomus import CryptomusCodec
@@ -188,7 +189,11 @@ def full_run(path: Path, strategy: type[Strategy]) -> int:
     setup = RunSetup(
         strategies=(strategy,),
         strategy_sources={strategy.__name__: ""},
-        config=Config(run=RunConfig(equity_interval_s=60.0)),
+        # Enough quote currency that fees never starve the strategy: every crossing trades.
+        config=Config(
+            run=RunConfig(equity_interval_s=60.0),
+            exchange=ExchangeConfig(balances={"USDT": Decimal(100_000_000)}),
+        ),
         seed=1,
     )
     with tempfile.TemporaryDirectory() as out:

@@ -304,11 +304,15 @@ class Engine:
             for strategy in self._listeners["on_balance"]:
                 self.deliver(strategy, "on_balance", event)
             return
-        if not self._any_private_listener:
-            return
-        owner, callback = self._owner_of(event)
-        if owner is not None and owner in self._listeners[callback]:
-            self.deliver(owner, callback, event)
+        if self._any_private_listener:
+            owner, callback = self._owner_of(event)
+            if owner is not None and owner in self._listeners[callback]:
+                self.deliver(owner, callback, event)
+        if type(event) is ev.OrderUpdate and event.data.type == "finished":
+            # Every event of this order is out: let go of it, so memory stays flat.
+            order_id = event.data.info.id
+            self._owners.pop(order_id, None)
+            self.exchange.forget(order_id)
 
     def _owner_of(self, event: ev.PrivateEvent) -> tuple[Strategy | None, str]:
         if type(event) is ev.OrderUpdate:

@@ -246,3 +246,23 @@ def test_frames_are_counted_apart_from_ticks_and_connection_lines() -> None:
     eng.process([trade_frame(T0, 1.0), Tick((T0 + 1) * S), trade_frame(T0 + 2, 2.0)])
     eng.process([DisconnectedLine((T0 + 3) * S, "cryptomus", 1, "gone")])
     assert eng.stats.frames == 2
+
+
+def test_finished_orders_are_let_go_so_memory_stays_flat() -> None:
+    class Churn(Strategy):
+        def on_trade(self, trade: ev.Trade) -> None:
+            if self.position("BTC/USDT") > 0:
+                self.sell_market("BTC/USDT", self.position("BTC/USDT"))
+            else:
+                self.buy_market("BTC/USDT", value=Decimal("20"))
+
+    sink: list[Any] = []
+    eng = engine(Churn(), sink=sink)
+    eng.process([trade_frame(T0 + i, 100.0 + i % 3) for i in range(200)])
+    eng.finish()
+    finished = [e for e in sink if e.method == "order_update" and e.data.type == "finished"]
+    assert len(finished) >= 190
+    # Records of finished orders are dropped once their events are delivered.
+    assert eng._owners == {}
+    assert eng.exchange._exec.orders == {}
+    assert eng.exchange._exec.deal_orders == {}

@@ -197,6 +197,20 @@ class PaperExchange:
                 views.append((cmd.seq, make_view(cmd.order_id, cmd.req, "pending", cmd.sent_ns)))
         return [view for _, view in sorted(views, key=lambda item: item[0])]
 
+    def forget(self, order_id: str) -> None:
+        """Drop the record of a finished order whose events have all been delivered.
+
+        Keeps memory flat over long runs: the loop calls it once the order's ``finished``
+        update is delivered. A cancel of a forgotten order is refused as not found (code 5),
+        as it would be for any finished order; its client order id stays taken.
+        """
+        order = self._exec.orders.get(order_id)
+        if order is None or order.state in ("pending", "open", "partially_filled"):
+            return
+        del self._exec.orders[order_id]
+        if order.deal_id is not None:
+            self._exec.deal_orders.pop(order.deal_id, None)
+
     def order_id_of_deal(self, deal_id: str) -> str | None:
         """The id of the order a ``deal_update``'s ``dealId`` belongs to, or None if unknown."""
         return self._exec.deal_orders.get(deal_id)

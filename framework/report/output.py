@@ -94,10 +94,13 @@ class RunOutput:
         if kind is ev.BalanceUpdate:
             return
         if isinstance(event, ev.OrderUpdate):
-            if event.data.type == "created":
+            kind_of_update = event.data.type
+            if kind_of_update == "created":
                 info = event.data.info
                 self.orders += 1
                 self._orders[info.id] = (info.direction, info.symbol)
+            elif kind_of_update == "finished":
+                self._orders.pop(event.data.info.id, None)
         elif isinstance(event, ev.DealUpdate):
             self._fill(event.data.info)
         elif isinstance(event, ev.OrderRejected):
