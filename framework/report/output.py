@@ -73,6 +73,7 @@ class RunOutput:
         self._equity_rows = csv.writer(self._equity_fh, lineterminator="\n")
         self._equity_rows.writerow(("time", "ts_ns", "equity"))
         self._orders: dict[str, tuple[str, str]] = {}  # order id -> (direction, instrument)
+        self._markets: dict[str, tuple[str, str]] = {}  # symbol -> (instrument, quote currency)
         self.equity: list[float] = []
         self.trips = RoundTrips()
         self.fees: dict[str, Decimal] = {}
@@ -93,7 +94,8 @@ class RunOutput:
         kind = type(event)
         if kind is ev.BalanceUpdate:
             return
-        if isinstance(event, ev.OrderUpdate):
+        if kind is ev.OrderUpdate:
+            assert isinstance(event, ev.OrderUpdate)
             kind_of_update = event.data.type
             if kind_of_update == "created":
                 info = event.data.info
@@ -109,8 +111,14 @@ class RunOutput:
     def _fill(self, deal: ev.DealInfo) -> None:
         order_id = self._exchange.order_id_of_deal(deal.dealId) or ""
         direction, _ = self._orders.get(order_id, ("", deal.symbol))
-        instrument = from_cryptomus(deal.symbol)
-        quote = self._exchange.rules(instrument).quote_currency
+        market = self._markets.get(deal.symbol)
+        if market is None:
+            instrument = from_cryptomus(deal.symbol)
+            market = self._markets[deal.symbol] = (
+                instrument,
+                self._exchange.rules(instrument).quote_currency,
+            )
+        instrument, quote = market
         ts_ns = deal.committedAt * 1_000_000_000
         self._fills.writerow((
             iso_time(ts_ns), ts_ns, order_id, deal.dealId, deal.transactionId, deal.symbol,
