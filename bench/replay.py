@@ -33,8 +33,8 @@ from pathlib import Path
 import msgspec
 
 from framework.config import Config, RunConfig
-from framework.exchange import ExchangeConfig
 from framework.events import Trade
+from framework.exchange import ExchangeConfig
 from framework.providers.base import Subscription
 from framework.providers.cryptomus import CryptomusCodec
 from framework.recording import (
