@@ -18,7 +18,7 @@ import click
 
 import framework
 from framework.config import load_config, parse_set
-from framework.errors import PapertradeError
+from framework.errors import PapertradeError, find_error
 from framework.inspection import inspect_recording
 from framework.run import RunSetup, load_strategy, replay
 
@@ -176,23 +176,12 @@ def main(argv: list[str] | None = None) -> NoReturn:
         sys.stderr.close()  # the reader went away (| head): not an error
         sys.exit(0)
     except BaseException as exc:
-        error = _unwrap(exc)
+        error = find_error(exc, PapertradeError)
         if error is None:
             raise
         click.echo(f"Error: {error}", err=True)
         sys.exit(EXIT_ERROR)
     sys.exit(0)
-
-
-def _unwrap(exc: BaseException) -> PapertradeError | None:
-    if isinstance(exc, PapertradeError):
-        return exc
-    if isinstance(exc, BaseExceptionGroup):
-        for inner in exc.exceptions:
-            found = _unwrap(inner)
-            if found is not None:
-                return found
-    return None
 
 
 def _check_unique_names(classes: list[Any]) -> None:

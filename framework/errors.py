@@ -17,6 +17,8 @@ Order rejections are *events* (``framework.events.OrderRejected``), never except
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 import msgspec
 
 from framework.redact import redact
@@ -29,9 +31,11 @@ __all__ = [
     "ProviderProtocolError",
     "RecordingError",
     "StrategyError",
+    "find_error",
 ]
 
 _EXCERPT_CHARS = 200
+E = TypeVar("E", bound=BaseException)
 
 Buffer = bytes | bytearray | memoryview | msgspec.Raw
 
@@ -95,6 +99,19 @@ class StrategyError(PapertradeError):
         super().__init__(
             f"strategy {strategy!r} raised {type(cause).__name__}: {cause} in {callback}({event})"
         )
+
+
+def find_error(exc: BaseException, kind: type[E]) -> E | None:
+    """``exc`` itself if it is a ``kind``, else the first ``kind`` inside (nested) exception
+    groups, as a trio nursery reports its children's errors; None if there is none."""
+    if isinstance(exc, kind):
+        return exc
+    if isinstance(exc, BaseExceptionGroup):
+        for inner in exc.exceptions:
+            found = find_error(inner, kind)
+            if found is not None:
+                return found
+    return None
 
 
 def _excerpt(frame: Buffer | str) -> str:

@@ -25,7 +25,7 @@ import trio
 from framework import instruments
 from framework.emulators import alltick, cryptomus, finazon
 from framework.emulators.server import EmulatorServer, HarnessOptions, RecordingSource
-from framework.errors import ConfigError, PapertradeError
+from framework.errors import ConfigError, PapertradeError, find_error
 from framework.providers.cryptomus import TOKEN_PATH
 
 __all__ = ["PROVIDERS", "build_emulator", "serve"]
@@ -85,7 +85,7 @@ def serve(
     except KeyboardInterrupt:  # Ctrl-C before the signal handler was in place
         pass
     except (OSError, BaseExceptionGroup) as exc:
-        error = _os_error(exc)
+        error = find_error(exc, OSError)  # trio reports a failed bind inside groups
         if error is None:
             raise
         raise click.ClickException(
@@ -192,18 +192,6 @@ def _replay(
     recording = RecordingSource(path, provider)
     symbols = dict.fromkeys(s.symbol for s in recording.subscriptions if s.symbol != "all")
     return recording, tuple(canonical(symbol) for symbol in symbols)
-
-
-def _os_error(exc: BaseException) -> OSError | None:
-    # trio reports a failed bind inside (nested) exception groups: find the OSError in them.
-    if isinstance(exc, OSError):
-        return exc
-    if isinstance(exc, BaseExceptionGroup):
-        for inner in exc.exceptions:
-            found = _os_error(inner)
-            if found is not None:
-                return found
-    return None
 
 
 if __name__ == "__main__":
