@@ -143,6 +143,7 @@ class Engine:
         self._handler_owner: dict[int, tuple[Strategy, str]] = {}
         self._started = False
         self._finished = False
+        self._settling = False
         self.start_hooks: list[Callable[[int], None]] = []  # called with the first line's time
         self.finish_hooks: list[Callable[[int], None]] = []  # called with the last time
         self.exchange = PaperExchange(exchange_config, self._private.append, seed)
@@ -285,17 +286,25 @@ class Engine:
             getattr(strategy, callback)(*args)
         except Exception as exc:
             self._strategy_failed(strategy, callback, args[0] if args else None, exc)
-        if self._commands or self._private:
+        if (self._commands or self._private) and not self._settling:
             self._settle()
 
     def _settle(self) -> None:
-        """Apply queued commands and deliver private events until both queues are empty."""
+        """Apply queued commands and deliver private events until both queues are empty.
+
+        Iterative: a callback run from here only queues; this loop applies what it queued
+        next, so a strategy answering every order update with a new order builds no stack.
+        """
         commands, private = self._commands, self._private
-        while commands or private:
-            while commands:
-                commands.popleft()()
-            while private and not commands:
-                self._deliver_private(private.popleft())
+        self._settling = True
+        try:
+            while commands or private:
+                while commands:
+                    commands.popleft()()
+                while private and not commands:
+                    self._deliver_private(private.popleft())
+        finally:
+            self._settling = False
 
     def _deliver_private(self, event: ev.PrivateEvent) -> None:
         if self.on_private is not None:

@@ -266,3 +266,31 @@ def test_finished_orders_are_let_go_so_memory_stays_flat() -> None:
     assert eng._owners == {}
     assert eng.exchange._exec.orders == {}
     assert eng.exchange._exec.deal_orders == {}
+
+
+def test_long_chains_of_orders_placed_from_order_updates_do_not_recurse() -> None:
+    # Each created order makes the strategy place the next: 3,000 links in one event's wake.
+    class Ladder(Strategy):
+        def on_start(self) -> None:
+            self.placed = 0
+
+        def on_trade(self, trade: ev.Trade) -> None:
+            if self.placed == 0:
+                self.placed = 1
+                self.buy_limit("BTC/USDT", "0.01", "10")
+
+        def on_order_update(self, update: ev.OrderUpdate) -> None:
+            if update.data.type == "created" and self.placed < 3_000:
+                self.placed += 1
+                self.buy_limit("BTC/USDT", "0.01", "10")
+
+    strat = Ladder()
+    eng = Engine(
+        {"cryptomus": CryptomusCodec()},
+        [strat],
+        ExchangeConfig(balances={"USDT": Decimal(100_000)}),
+        seed=1,
+    )
+    eng.process([trade_frame(T0, 100.0)])
+    assert strat.placed == 3_000
+    assert len(eng.exchange.open_orders()) == 3_000
