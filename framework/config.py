@@ -41,7 +41,9 @@ class RunConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only
     """How the loop runs."""
 
     seed: int = 0  # seeds order ids and anything random in the exchange
-    currency: str = "USDT"  # equity and returns are reported in this currency
+    # Equity and returns are reported in this currency; "" picks the quote currency of the
+    # first market the feeds carry (USDT for BTC/USDT, USD for AAPL.US).
+    currency: str = ""
     equity_interval_s: float = 60.0  # equity.csv gets a row this often (simulated time)
     isolate_strategy_errors: bool = False  # log and skip a failing callback instead of stopping
 

@@ -123,6 +123,7 @@ class Engine:
         self.strategies = list(strategies)
         self.books: dict[str, MarketBook] = {}
         self._codecs = dict(codecs)
+        self.codecs = self._codecs  # read-only view for the run that built the engine
         # Codecs with a wire fast path, keyed by the typed frame class the reader yields.
         # typed frame class -> its codec's bound decode_wire (the optional wire fast path)
         self._typed: dict[type, Callable[[Any, int], list[Any]]] = {}

@@ -23,6 +23,7 @@ import msgspec
 import framework
 from framework.config import Config, config_hash
 from framework.errors import ConfigError
+from framework.instruments import from_native
 from framework.loop import Engine
 from framework.providers import make_codec
 from framework.providers.base import Codec
@@ -38,6 +39,7 @@ __all__ = [
     "load_strategy",
     "replay",
     "replay_engine",
+    "report_currency",
     "sha256_file",
     "summarize",
     "wire_type_of",
@@ -100,8 +102,8 @@ def replay_engine(
 ) -> tuple[dict[str, Any], Engine]:
     """:func:`replay`, also returning the finished engine (its exchange, strategies, stats)."""
     with RecordingReader(recording) as reader, fewer_collections():
-        codecs = codecs_for(reader.header.providers)
-        engine, output = build(setup, codecs, out_dir)
+        engine, output = build(setup, reader.header.providers, out_dir)
+        codecs = engine.codecs
         total = reader.size()
         try:
             for batch in reader.batches(wire_type_of(codecs)):
@@ -120,14 +122,15 @@ def replay_engine(
 
 def build(
     setup: RunSetup,
-    codecs: dict[str, Codec],
+    providers: Sequence[ProviderSpec],
     out_dir: str | Path,
     recorder: RecordingWriter | None = None,
 ) -> tuple[Engine, RunOutput]:
-    """An engine with its output directory attached, ready for frames.
+    """An engine with its output directory attached, ready for the providers' frames.
 
     ``recorder`` (live runs) receives every line the engine consumes, before it is processed.
     """
+    codecs = codecs_for(providers)
     strategies = [cls() for cls in setup.strategies]
     _apply_params(strategies, setup.config.params)
     run = setup.config.run
@@ -139,7 +142,7 @@ def build(
         recorder=recorder,
         isolate_strategy_errors=run.isolate_strategy_errors,
     )
-    output = RunOutput(out_dir, engine.exchange, run.currency)
+    output = RunOutput(out_dir, engine.exchange, run.currency or report_currency(setup, providers))
     engine.on_private = output.on_private
     interval_ns = round(run.equity_interval_s * 1_000_000_000)
     if interval_ns <= 0:
@@ -176,6 +179,17 @@ def fewer_collections() -> Iterator[None]:
     finally:
         gc.set_threshold(*old)
         gc.unfreeze()
+
+
+def report_currency(setup: RunSetup, providers: Sequence[ProviderSpec]) -> str:
+    """The quote currency of the first subscribed market the exchange knows; else USDT."""
+    markets = setup.config.exchange.markets
+    for spec in providers:
+        for sub in spec.subscriptions:
+            rules = markets.get(from_native(spec.name, sub.symbol, spec.options))
+            if rules is not None:
+                return rules.quote_currency
+    return "USDT"
 
 
 def wire_type_of(codecs: dict[str, Codec]) -> Any:

@@ -14,7 +14,7 @@ from framework.errors import ConfigError
 def test_defaults_without_a_file() -> None:
     config = load_config(None)
     assert config.run.seed == 0
-    assert config.run.currency == "USDT"
+    assert config.run.currency == ""  # the quote currency of the feeds' first market
     assert config.params == {}
 
 
@@ -79,3 +79,17 @@ def test_config_hash_is_stable_and_sensitive(tmp_path: Path) -> None:
     b.write_text("[params]\na = 1\nb = 2\n[run]\nseed = 1\n")
     assert config_hash(load_config(a)) == config_hash(load_config(b))
     assert config_hash(load_config(a)) != config_hash(load_config(a, {"a": "2"}))
+
+
+def test_the_report_currency_follows_the_first_subscribed_market() -> None:
+    from framework.providers.base import Subscription
+    from framework.recording import ProviderSpec
+    from framework.run import RunSetup, report_currency
+
+    setup = RunSetup(strategies=(), strategy_sources={}, config=load_config(None), seed=0)
+    stock = ProviderSpec("finazon", (Subscription("bars", "AAPL"),), {"dataset": "sip_pro"})
+    crypto = ProviderSpec("cryptomus", (Subscription("trades", "BTC_USDT"),))
+    unknown = ProviderSpec("alltick", (Subscription("trades", "XYZABC"),))
+    assert report_currency(setup, [stock]) == "USD"
+    assert report_currency(setup, [crypto]) == "USDT"
+    assert report_currency(setup, [unknown]) == "USDT"

@@ -197,6 +197,10 @@ class PaperExchange:
                 views.append((cmd.seq, make_view(cmd.order_id, cmd.req, "pending", cmd.sent_ns)))
         return [view for _, view in sorted(views, key=lambda item: item[0])]
 
+    def markets(self) -> dict[str, MarketRules]:
+        """Every market the exchange trades, by canonical instrument id."""
+        return dict(self._config.markets)
+
     def forget(self, order_id: str) -> None:
         """Drop the record of a finished order whose events have all been delivered.
 

@@ -48,7 +48,7 @@ from framework.recording import (
     ReadStats,
     RecordingWriter,
 )
-from framework.run import RunSetup, build, codecs_for, sha256_file, summarize
+from framework.run import RunSetup, build, sha256_file, summarize
 
 __all__ = [
     "CHANNEL_BATCHES",
@@ -191,7 +191,7 @@ async def run_live(
         extra = {"config_sha256": config_hash(setup.config), **(meta or {})}
         recorder = _writer(record_path, specs, setup.seed, live, extra)
         try:
-            engine, output = build(setup, codecs_for(specs), out_dir, recorder)
+            engine, output = build(setup, specs, out_dir, recorder)
             try:
                 report = await stream(
                     live.providers, engine.process, clock=clock, duration=duration, stop=stop,

@@ -6,7 +6,8 @@
 * ``fills.csv``: one row per ``deal_update``.
 * ``equity.csv``: the account's value in the report currency, sampled on the simulated clock
   every ``equity_interval_s`` and once at the end. A currency is valued at the last price of
-  ``CUR/<report currency>``; one with no such market is reported in the summary as unpriced.
+  the market that quotes it in the report currency (BTC by BTC/USDT, AAPL by AAPL.US in USD);
+  one with no such market, or no price yet, is reported in the summary as unpriced.
 * ``summary.json``: :class:`framework.report.stats.Summary` plus the run's fingerprint.
 
 Nothing written here depends on the wall clock, the hash seed or dict order of unordered input.
@@ -74,6 +75,11 @@ class RunOutput:
         self._equity_rows.writerow(("time", "ts_ns", "equity"))
         self._orders: dict[str, tuple[str, str]] = {}  # order id -> (direction, instrument)
         self._markets: dict[str, tuple[str, str]] = {}  # symbol -> (instrument, quote currency)
+        # currency -> the market that prices it in the report currency (AAPL -> AAPL.US in USD)
+        self._valued_in: dict[str, str] = {}
+        for instrument, rules in sorted(exchange.markets().items()):
+            if rules.quote_currency == currency:
+                self._valued_in.setdefault(rules.base_currency, instrument)
         self.equity: list[float] = []
         self.trips = RoundTrips()
         self.fees: dict[str, Decimal] = {}
@@ -153,7 +159,8 @@ class RunOutput:
                 continue
             if amount == 0:
                 continue
-            price = self._exchange.last_price(f"{currency}/{self.currency}")
+            market = self._valued_in.get(currency)
+            price = None if market is None else self._exchange.last_price(market)
             if price is None:
                 self.unpriced.add(currency)
                 continue
