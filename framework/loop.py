@@ -81,7 +81,6 @@ class LoopStats(msgspec.Struct):
     """What the loop saw, for the run summary."""
 
     frames: int = 0
-    events: dict[str, int] = {}
     decode_errors: int = 0
     provider_errors: int = 0
     acks: int = 0
@@ -122,12 +121,11 @@ class Engine:
         self.stats = LoopStats()
         self.strategies = list(strategies)
         self.books: dict[str, MarketBook] = {}
-        self._codecs = dict(codecs)
-        self.codecs = self._codecs  # read-only view for the run that built the engine
+        self.codecs = dict(codecs)  # provider name -> its codec
         # Codecs with a wire fast path, keyed by the typed frame class the reader yields.
         # typed frame class -> its codec's bound decode_wire (the optional wire fast path)
         self._typed: dict[type, Callable[[Any, int], list[Any]]] = {}
-        for codec in self._codecs.values():
+        for codec in self.codecs.values():
             wire_type = getattr(codec, "wire_type", None)
             if wire_type is not None:
                 self._typed[typed_frame(wire_type)] = codec.decode_wire  # type: ignore[attr-defined]
@@ -162,7 +160,7 @@ class Engine:
         if not self._started:
             self._start(lines[0].t)
         clock = self.clock
-        codecs = self._codecs
+        codecs = self.codecs
         typed = self._typed
         routes = self._routes
         commands, private = self._commands, self._private
@@ -447,7 +445,7 @@ class Engine:
             for instrument, venue in self._book_venue.items():
                 if venue == line.p:
                     self.books[instrument].trusted = False
-            codec = self._codecs.get(line.p)
+            codec = self.codecs.get(line.p)
             if codec is not None:
                 codec.reset()
         else:

@@ -236,6 +236,8 @@ def summarize(
         "truncated_tail": read_stats.truncated_tail,
         "decode_errors": stats.decode_errors,
         "provider_errors": stats.provider_errors,
+        "acks": stats.acks,
+        "pongs": stats.pongs,
         "connects": stats.connects,
         "disconnects": stats.disconnects,
         "strategy_errors": stats.strategy_errors,

@@ -294,3 +294,23 @@ def test_long_chains_of_orders_placed_from_order_updates_do_not_recurse() -> Non
     eng.process([trade_frame(T0, 100.0)])
     assert strat.placed == 3_000
     assert len(eng.exchange.open_orders()) == 3_000
+
+
+def test_control_replies_are_counted_not_delivered() -> None:
+    strat = Recorder()
+    eng = engine(strat)
+    pong = frame_from_wire(
+        "cryptomus", 1, T0 * S, '{"id":0,"method":"pong","data":null,"error":null}'
+    )
+    ack = frame_from_wire(
+        "cryptomus",
+        1,
+        T0 * S,
+        '{"id":0,"method":"trade_subscribe","data":{"status":"success"},"error":null}',
+    )
+    error = frame_from_wire(
+        "cryptomus", 1, T0 * S, '{"id":1,"data":null,"error":{"code":2,"message":"other"}}'
+    )
+    eng.process([pong, ack, error, trade_frame(T0 + 1, 3.0)])
+    assert (eng.stats.pongs, eng.stats.acks, eng.stats.provider_errors) == (1, 1, 1)
+    assert [c for c in strat.calls if c[0] == "trade"] == [("trade", 3.0)]
