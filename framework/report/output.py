@@ -19,6 +19,7 @@ import csv
 import datetime as dt
 import functools
 import hashlib
+import io
 from decimal import Decimal
 from pathlib import Path
 from typing import IO, Any, Final
@@ -34,11 +35,20 @@ from framework.report.stats import FillRecord, RoundTrips, Summary, exposure, ma
 __all__ = ["RunOutput", "iso_time"]
 
 _FLUSH_BYTES: Final = 1 << 16
+_FILL_BATCH: Final = 1024  # fills.csv rows written at a time
 _ENCODER: Final = msgspec.json.Encoder()
 _FILL_COLUMNS: Final = (
     "time", "ts_ns", "order_id", "deal_id", "transaction_id", "symbol", "direction", "role",
     "price", "quantity", "value", "fee", "fee_currency",
 )  # fmt: skip
+_FILL_COMMAS: Final = len(_FILL_COLUMNS) - 1
+
+
+def _csv_line(fields: tuple[object, ...]) -> str:
+    """One fills.csv line through the csv module: for a field that needs quoting."""
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\n").writerow(fields)
+    return out.getvalue()
 
 
 def iso_time(ts_ns: int) -> str:
@@ -71,6 +81,7 @@ class RunOutput:
         self._sha = hashlib.sha256()
         self._fills = csv.writer(self._fills_fh, lineterminator="\n")
         self._fills.writerow(_FILL_COLUMNS)
+        self._fill_rows: list[str] = []  # fills.csv lines not yet written
         self._equity_rows = csv.writer(self._equity_fh, lineterminator="\n")
         self._equity_rows.writerow(("time", "ts_ns", "equity"))
         self._orders: dict[str, tuple[str, str]] = {}  # order id -> (direction, instrument)
@@ -126,11 +137,22 @@ class RunOutput:
             )
         instrument, quote = market
         ts_ns = deal.committedAt * 1_000_000_000
-        self._fills.writerow((
-            iso_time(ts_ns), ts_ns, order_id, deal.dealId, deal.transactionId, deal.symbol,
-            direction, deal.tradeRole, deal.filledPrice, deal.filledQuantity, deal.filledValue,
-            deal.fee, deal.feeCurrency,
-        ))  # fmt: skip
+        row = (
+            f"{iso_time(ts_ns)},{ts_ns},{order_id},{deal.dealId},{deal.transactionId},"
+            f"{deal.symbol},{direction},{deal.tradeRole},{deal.filledPrice},"
+            f"{deal.filledQuantity},{deal.filledValue},{deal.fee},{deal.feeCurrency}\n"
+        )
+        if row.count(",") != _FILL_COMMAS or '"' in row or "\r" in row or row.count("\n") != 1:
+            row = _csv_line((
+                iso_time(ts_ns), ts_ns, order_id, deal.dealId, deal.transactionId, deal.symbol,
+                direction, deal.tradeRole, deal.filledPrice, deal.filledQuantity,
+                deal.filledValue, deal.fee, deal.feeCurrency,
+            ))  # fmt: skip
+        rows = self._fill_rows
+        rows.append(row)
+        if len(rows) >= _FILL_BATCH:
+            self._fills_fh.write("".join(rows))
+            rows.clear()
         fee = Decimal(deal.fee)
         self.fees[deal.feeCurrency] = self.fees.get(deal.feeCurrency, Decimal(0)) + fee
         self.fill_count += 1
@@ -206,6 +228,9 @@ class RunOutput:
         (self.dir / "summary.json").write_bytes(text + b"\n")
 
     def _flush(self) -> None:
+        if self._fill_rows:
+            self._fills_fh.write("".join(self._fill_rows))
+            self._fill_rows.clear()
         if self._buf:
             self._events.write(self._buf)
             self._sha.update(self._buf)
