@@ -30,7 +30,8 @@ def decode_file(path: Path) -> tuple[int, int]:
         wire_type = wire_type_of(codecs)
         typed: dict[type, Codec] = {}
         if wire_type is not None:
-            typed[typed_frame(wire_type)] = next(iter(codecs.values()))
+            name, codec = next(iter(codecs.items()))
+            typed[typed_frame(wire_type, name)] = codec
         for batch in reader.batches(wire_type):
             for line in batch:
                 kind = type(line)

@@ -171,7 +171,7 @@ def floor(prices: list[float]) -> int:
 def decode_only(path: Path) -> int:
     """Every frame into events, the way replay reads them (the reader's typed fast path)."""
     codec = CryptomusCodec()
-    typed = typed_frame(codec.wire_type)
+    typed = typed_frame(codec.wire_type, codec.name)
     n = 0
     with RecordingReader(path) as reader, fewer_collections():
         for batch in reader.batches(codec.wire_type):

@@ -125,10 +125,10 @@ class Engine:
         # Codecs with a wire fast path, keyed by the typed frame class the reader yields.
         # typed frame class -> its codec's bound decode_wire (the optional wire fast path)
         self._typed: dict[type, Callable[[Any, int], list[Any]]] = {}
-        for codec in self.codecs.values():
+        for name, codec in self.codecs.items():
             wire_type = getattr(codec, "wire_type", None)
             if wire_type is not None:
-                self._typed[typed_frame(wire_type)] = codec.decode_wire  # type: ignore[attr-defined]
+                self._typed[typed_frame(wire_type, name)] = codec.decode_wire  # type: ignore[attr-defined]
         self._recorder = recorder
         self.on_private = on_private  # every private event, in order: the run's output log
         self._isolate = isolate_strategy_errors

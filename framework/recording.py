@@ -24,7 +24,7 @@ import io
 import zlib
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import IO, Any, Final
+from typing import IO, Any, Final, Literal
 
 import msgspec
 
@@ -124,17 +124,19 @@ Line = Frame | ConnectedLine | DisconnectedLine | SubscribedLine | Tick
 
 
 @functools.cache
-def typed_frame(wire_type: Any) -> type[msgspec.Struct]:
-    """A ``frame`` line whose ``f`` is decoded straight into ``wire_type`` (a codec's union).
+def typed_frame(wire_type: Any, provider: str) -> type[msgspec.Struct]:
+    """A ``frame`` line of ``provider`` whose ``f`` is decoded straight into ``wire_type``.
 
-    The replay fast path: one JSON pass over a line yields the provider's wire message, not a
-    ``msgspec.Raw`` for a second pass. Only for ``"f"`` frames that fit ``wire_type``; a block
-    holding any other frame is decoded the ordinary way (see :meth:`RecordingReader.batches`).
-    The same ``wire_type`` always gives the same class, so the loop can recognise it.
+    The replay fast path: one JSON pass over a line yields the provider's wire message (its
+    codec's union), not a ``msgspec.Raw`` for a second pass. Only for ``"f"`` frames that fit
+    ``wire_type`` and name ``provider`` in ``p`` (a literal: checked, and no string to make
+    per line); a block holding any other frame is decoded the ordinary way (see
+    :meth:`RecordingReader.batches`). The same arguments always give the same class, so the
+    loop can recognise it.
     """
     return msgspec.defstruct(
         "TypedFrame",
-        [("t", int), ("p", str), ("c", int), ("f", wire_type)],
+        [("t", int), ("p", Literal[provider]), ("c", int), ("f", wire_type)],
         tag_field="k",
         tag="frame",
         frozen=True,
@@ -144,9 +146,9 @@ def typed_frame(wire_type: Any) -> type[msgspec.Struct]:
 
 
 @functools.cache
-def _typed_decoder(wire_type: Any) -> msgspec.json.Decoder[Any]:
-    line = typed_frame(wire_type) | ConnectedLine | DisconnectedLine | SubscribedLine | Tick
-    return msgspec.json.Decoder(line)
+def _typed_decoder(wire_type: Any, provider: str) -> msgspec.json.Decoder[Any]:
+    typed = typed_frame(wire_type, provider)
+    return msgspec.json.Decoder(typed | ConnectedLine | DisconnectedLine | SubscribedLine | Tick)
 
 
 _LINE_DECODER: Final = msgspec.json.Decoder(Line)
@@ -246,8 +248,12 @@ class RecordingReader:
             wire_type: for a recording of one provider, its codec's wire union: frames are
                 then decoded straight into it, as :func:`typed_frame` lines. A block in which
                 any frame does not fit is decoded the ordinary way, so nothing changes but speed.
+                Ignored for a recording of several providers.
         """
-        self._typed = _typed_decoder(wire_type) if wire_type is not None else None
+        providers = self.header.providers
+        self._typed = None
+        if wire_type is not None and len(providers) == 1:
+            self._typed = _typed_decoder(wire_type, providers[0].name)
         rest = b""
         try:
             while True:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,10 +13,18 @@ from framework.errors import StrategyError
 from framework.exchange import ExchangeConfig
 from framework.loop import Engine
 from framework.providers.cryptomus import CryptomusCodec
-from framework.recording import DisconnectedLine, Frame, Line, Tick, frame_from_wire
+from framework.recording import (
+    DisconnectedLine,
+    Frame,
+    Line,
+    RecordingReader,
+    Tick,
+    frame_from_wire,
+)
 from framework.strategy import Strategy
 
 S = 1_000_000_000
+REPLAYS = Path(__file__).resolve().parent.parent / "replays"
 T0 = 1_750_953_177
 
 
@@ -314,3 +323,56 @@ def test_control_replies_are_counted_not_delivered() -> None:
     eng.process([pong, ack, error, trade_frame(T0 + 1, 3.0)])
     assert (eng.stats.pongs, eng.stats.acks, eng.stats.provider_errors) == (1, 1, 1)
     assert [c for c in strat.calls if c[0] == "trade"] == [("trade", 3.0)]
+
+
+class Everything(Strategy):
+    """Records what it is shown and buys, then sells, every 100 trades."""
+
+    trade_history = 0
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: list[object] = []
+
+    def on_trade(self, trade: ev.Trade) -> None:
+        self.seen.append(trade)
+        if len(self.seen) % 100 == 0:
+            held = self.position(trade.instrument)
+            if held > 0:
+                self.sell_market(trade.instrument, held)
+            else:
+                self.buy_market(trade.instrument, value=Decimal(500))
+
+    def on_ticker(self, ticker: ev.Ticker) -> None:
+        self.seen.append(ticker)
+
+    def on_last_price(self, last: ev.LastPrice) -> None:
+        self.seen.append(last)
+
+    def on_book(self, book: object, event: object) -> None:
+        self.seen.append(event)
+
+
+def test_frames_decoded_ahead_by_the_reader_give_the_same_run_as_raw_frames() -> None:
+    """The replay fast path (typed frames) changes nothing but speed, blocks of acks included."""
+    runs = []
+    for wire_type in (None, CryptomusCodec.wire_type):
+        strategy, sink = Everything(), []
+        config = ExchangeConfig(balances={"USDT": Decimal(100_000)})
+        eng = Engine(
+            {"cryptomus": CryptomusCodec()}, [strategy], config, seed=1, on_private=sink.append
+        )
+        kinds = set()
+        with RecordingReader(REPLAYS / "cryptomus-btc-usdt.jsonl.gz") as reader:
+            for batch in reader.batches(wire_type):
+                kinds.update(type(line).__name__ for line in batch)
+                eng.process(batch)
+        eng.finish()
+        runs.append((strategy.seen, sink, eng.stats, kinds))
+    (raw_seen, raw_sink, raw_stats, raw_kinds), (seen, sink, stats, kinds) = runs
+    assert "TypedFrame" in kinds and "Frame" in kinds  # both paths were taken
+    assert "TypedFrame" not in raw_kinds
+    assert len(seen) > 10_000 and sum(type(e) is ev.DealUpdate for e in sink) > 40
+    assert seen == raw_seen
+    assert sink == raw_sink
+    assert stats == raw_stats

@@ -10,6 +10,7 @@ import pytest
 
 from framework.errors import RecordingError
 from framework.providers.base import Subscription
+from framework.providers.cryptomus import CryptomusCodec, Inbound
 from framework.recording import (
     FORMAT,
     VERSION,
@@ -23,6 +24,7 @@ from framework.recording import (
     SubscribedLine,
     Tick,
     frame_from_wire,
+    typed_frame,
 )
 
 HEADER = Header(
@@ -190,3 +192,44 @@ def test_corrupt_gzip_is_a_recording_error(tmp_path: Path) -> None:
     path.write_bytes(b"\x1f\x8b" + b"\x00" * 40)
     with pytest.raises(RecordingError):
         RecordingReader(path)
+
+
+def _read_typed(path: Path) -> list[object]:
+    with RecordingReader(path) as reader:
+        return [line for batch in reader.batches(CryptomusCodec.wire_type) for line in batch]
+
+
+def test_typed_reading_decodes_the_one_providers_frames_in_the_same_pass(tmp_path: Path) -> None:
+    _write(
+        tmp_path / "r.jsonl",
+        [
+            frame_from_wire("cryptomus", 1, 5, TRADE),
+            Tick(6),
+            frame_from_wire("cryptomus", 2, 7, TRADE),
+        ],
+    )
+    lines = _read_typed(tmp_path / "r.jsonl")
+    typed = typed_frame(CryptomusCodec.wire_type, "cryptomus")
+    assert [type(line) for line in lines] == [typed, Tick, typed]
+    first = lines[0]
+    assert (first.t, first.p, first.c) == (5, "cryptomus", 1)  # type: ignore[attr-defined]
+    assert first.f == msgspec.json.decode(TRADE, type=Inbound)  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    "odd",
+    [
+        frame_from_wire("alltick", 1, 6, TRADE),  # another provider's frame
+        frame_from_wire(
+            "cryptomus", 1, 6, '{"id":1,"data":{"status":"success"},"error":null}'
+        ),  # an unsubscribe ack: not in the wire union
+        frame_from_wire("cryptomus", 1, 6, "not json"),
+    ],
+)
+def test_a_block_with_a_frame_that_does_not_fit_is_read_the_ordinary_way(
+    tmp_path: Path, odd: Frame
+) -> None:
+    _write(tmp_path / "r.jsonl", [frame_from_wire("cryptomus", 1, 5, TRADE), odd])
+    lines = _read_typed(tmp_path / "r.jsonl")
+    assert [type(line) for line in lines] == [Frame, Frame]
+    assert lines[1] == odd
