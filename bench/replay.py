@@ -1,10 +1,11 @@
 """Replay speed: frames per second, as a ratio of a plain-Python floor, and peak memory.
 
-Run by hand (never in CI):  .venv/bin/python bench/replay.py [--frames 1000000] [--repeat 3]
+Run by hand (never in CI):  .venv/bin/python bench/replay.py [--frames 1000000] [--repeat 5]
 
 It generates (seeded, cached in ~/.cache/papertrade-bench) a Cryptomus recording of N
 ``trade_update`` frames of one trade each for BTC_USDT, the price a random walk, then measures
-in one process, three times each, reporting medians:
+in one process, in rounds (each case once per round, five rounds by default), reporting the
+median rate of each case and the median of its per-round ratio to the floor:
 
 * floor: a plain Python SMA crossover (fast 10, slow 30) over the prices already in a list;
 * decode: reading the recording and decoding every frame into normalized events;
@@ -201,14 +202,20 @@ def full_run(path: Path, strategy: type[Strategy]) -> int:
     return int(summary["counts"]["frames"])
 
 
-def timed(fn: Callable[[], int], repeat: int) -> tuple[float, int]:
-    rates = []
-    n = 0
+def rounds(cases: list[Callable[[], int]], repeat: int) -> list[list[float]]:
+    """Rates (frames/s) of every case, measured round by round: ``rates[case][round]``.
+
+    The cases run one after another within each round, so the ratio of two cases in one
+    round compares runs made within seconds of each other (this machine's speed drifts by
+    tens of percent from one minute to the next).
+    """
+    rates: list[list[float]] = [[] for _ in cases]
     for _ in range(repeat):
-        t0 = time.perf_counter()
-        n = fn()
-        rates.append(n / (time.perf_counter() - t0))
-    return statistics.median(rates), n
+        for i, case in enumerate(cases):
+            t0 = time.perf_counter()
+            n = case()
+            rates[i].append(n / (time.perf_counter() - t0))
+    return rates
 
 
 def child_peak_mb(frames: int) -> float:
@@ -224,7 +231,7 @@ def child_peak_mb(frames: int) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--frames", type=int, default=1_000_000)
-    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--repeat", type=int, default=5, help="Rounds (default 5).")
     parser.add_argument("--child", type=int, default=0, help=argparse.SUPPRESS)
     parser.add_argument("--no-memory", action="store_true", help="Skip the 1x/5x peak-memory runs.")
     args = parser.parse_args()
@@ -234,23 +241,33 @@ def main() -> None:
         return
     path = recording_path(args.frames)
     prices = prices_of(path)
-    rows = [("floor (plain Python SMA over a list)", *timed(lambda: floor(prices), args.repeat))]
-    rows.append(
-        ("decode (read + decode into events)", *timed(lambda: decode_only(path), args.repeat))
+    names = (
+        "floor (plain Python SMA over a list)",
+        "decode (read + decode into events)",
+        "replay, no orders",
+        "replay, with orders (papertrade run)",
     )
-    rows.append(("replay, no orders", *timed(lambda: full_run(path, SmaNoOrders), args.repeat)))
-    rows.append(
-        (
-            "replay, with orders (papertrade run)",
-            *timed(lambda: full_run(path, SmaCrossTicks), args.repeat),
-        )
+    rates = rounds(
+        [
+            lambda: floor(prices),
+            lambda: decode_only(path),
+            lambda: full_run(path, SmaNoOrders),
+            lambda: full_run(path, SmaCrossTicks),
+        ],
+        args.repeat,
     )
-    floor_rate = rows[0][1]
     print(
-        f"{args.frames:,} trade_update frames, median of {args.repeat}, Python {sys.version.split()[0]}"
+        f"{args.frames:,} trade_update frames, {args.repeat} rounds, medians, "
+        f"Python {sys.version.split()[0]}"
     )
-    for name, rate, _ in rows:
-        print(f"  {name:<40} {rate:>12,.0f} frames/s   1/{floor_rate / rate:5.1f} of floor")
+    print(f"  {'':<40} {'frames/s':>12}   {'of floor':>8}   {'range of rounds':>21}")
+    floors = rates[0]
+    for name, case in zip(names, rates, strict=True):
+        ratios = [f / r for f, r in zip(floors, case, strict=True)]
+        print(
+            f"  {name:<40} {statistics.median(case):>12,.0f}   1/{statistics.median(ratios):5.1f}"
+            f"   {min(case):>10,.0f}-{max(case):<10,.0f}"
+        )
     if not args.no_memory:
         for mult in (1, 5):
             frames = args.frames * mult
