@@ -52,3 +52,11 @@ def test_fast_encoding_agrees_with_the_reference_on_edge_and_random_values() -> 
     cases += [(rng.getrandbits(48), rng.getrandbits(80)) for _ in range(2000)]
     for time_ms, randomness in cases:
         assert encode_ulid(time_ms, randomness) == _reference_ulid(time_ms, randomness)
+
+
+def test_generated_ids_carry_their_millisecond_across_cached_prefix_boundaries() -> None:
+    gen = UlidGenerator(3)
+    # From 1022 ms into a 1024-ms block to past the next: the cached 8-symbol prefix changes.
+    base_ms = (1_750_000_000_000 >> 10 << 10) + 1022
+    for ms in range(base_ms, base_ms + 5):
+        assert gen.new(ms * 1_000_000 + 999)[:10] == _reference_ulid(ms, 0)[:10]
