@@ -35,6 +35,7 @@ from framework.report.stats import FillRecord, RoundTrips, Summary, exposure, ma
 __all__ = ["RunOutput", "iso_time"]
 
 _FLUSH_BYTES: Final = 1 << 16
+_EPOCH: Final = dt.date(1970, 1, 1)
 _FILL_BATCH: Final = 1024  # fills.csv rows written at a time
 _ENCODER: Final = msgspec.json.Encoder()
 _FILL_COLUMNS: Final = (
@@ -52,13 +53,17 @@ def _csv_line(fields: tuple[object, ...]) -> str:
 
 
 def iso_time(ts_ns: int) -> str:
-    """UTC ISO-8601 time of integer ns, to the millisecond."""
-    return f"{_iso_second(ts_ns // 1_000_000_000)}.{ts_ns // 1_000_000 % 1000:03d}Z"
+    """UTC ISO-8601 time of integer ns, to the millisecond: ``2025-06-26T16:00:00.000Z``."""
+    seconds, ns = divmod(ts_ns, 1_000_000_000)
+    days, second = divmod(seconds, 86_400)
+    hour, second = divmod(second, 3_600)
+    minute, second = divmod(second, 60)
+    return f"{_iso_day(days)}T{hour:02d}:{minute:02d}:{second:02d}.{ns // 1_000_000:03d}Z"
 
 
-@functools.lru_cache(maxsize=4096)
-def _iso_second(seconds: int) -> str:
-    return dt.datetime.fromtimestamp(seconds, tz=dt.UTC).strftime("%Y-%m-%dT%H:%M:%S")
+@functools.lru_cache(maxsize=64)
+def _iso_day(days: int) -> str:
+    return (_EPOCH + dt.timedelta(days=days)).isoformat()
 
 
 class RunOutput:

@@ -6,9 +6,11 @@ import csv
 from decimal import Decimal
 from pathlib import Path
 
+import pytest
+
 from framework import events as ev
 from framework.exchange import ExchangeConfig, PaperExchange
-from framework.report.output import RunOutput
+from framework.report.output import RunOutput, iso_time
 
 
 def _deal(transaction_id: str, committed_at: int) -> ev.DealUpdate:
@@ -54,3 +56,16 @@ def test_fills_are_written_as_csv_and_fields_needing_quotes_are_quoted(tmp_path:
     ]
     assert all(len(row) == 13 for row in rows)
     assert output.fill_count == 3
+
+
+@pytest.mark.parametrize(
+    ("ts_ns", "text"),
+    [
+        (0, "1970-01-01T00:00:00.000Z"),
+        (1_750_953_600_123_456_789, "2025-06-26T16:00:00.123Z"),
+        (1_709_251_199_999_999_999, "2024-02-29T23:59:59.999Z"),  # a leap day's last ms
+        (1_709_251_200_000_000_000, "2024-03-01T00:00:00.000Z"),
+    ],
+)
+def test_iso_time_is_utc_to_the_millisecond_truncated(ts_ns: int, text: str) -> None:
+    assert iso_time(ts_ns) == text
