@@ -31,7 +31,10 @@ _CTX: Final = decimal.Context(prec=60, rounding=ROUND_HALF_EVEN)
 _Q16: Final = Decimal("1e-16")
 _Q8: Final = Decimal("1e-8")
 _ZEROS: Final = tuple("0" * n for n in range(17))
+_POINT_ZEROS16: Final = "." + "0" * 16
+_POINT_ZEROS8: Final = "." + "0" * 8
 _STEPS: Final = tuple(Decimal(1).scaleb(-n) for n in range(0, 19))
+_N_STEPS: Final = len(_STEPS)
 
 
 def step(places: int) -> Decimal:
@@ -41,9 +44,8 @@ def step(places: int) -> Decimal:
 
 def quantize(value: Decimal, places: int, *, down: bool = False) -> Decimal:
     """Round ``value`` to ``places`` decimals (half-even, or toward zero with ``down``)."""
-    return value.quantize(
-        step(places), rounding=ROUND_DOWN if down else ROUND_HALF_EVEN, context=_CTX
-    )
+    quantum = _STEPS[places] if 0 <= places < _N_STEPS else Decimal(1).scaleb(-places)
+    return value.quantize(quantum, ROUND_DOWN if down else ROUND_HALF_EVEN, _CTX)
 
 
 def from_float(value: float) -> Decimal:
@@ -61,23 +63,28 @@ def parse(text: str) -> Decimal:
 
 def render(value: Decimal) -> str:
     """Cryptomus's money format: exactly 16 decimals, no exponent (``"0.2200000000000000"``)."""
-    return _fixed(value, 16, _Q16)
-
-
-def render8(value: Decimal) -> str:
-    """Eight decimals, as Cryptomus renders ``balance_update.newBalance`` (``"39950.00000000"``)."""
-    return _fixed(value, 8, _Q8)
-
-
-def _fixed(value: Decimal, places: int, quantum: Decimal) -> str:
+    # Inlined (not a call to a shared helper): up to twenty renders per order.
     text = str(value)  # plain notation unless the exponent is positive or the value tiny
     if "E" not in text:
         dot = text.find(".")
         if dot < 0:
-            return text + "." + _ZEROS[places]
-        decimals = len(text) - dot - 1
-        if decimals <= places:
+            return text + _POINT_ZEROS16
+        pad = 17 + dot - len(text)  # 16 minus the decimals it has
+        if pad >= 0:
             # Account values are already quantized to a market's precision: padding the plain
             # text is exact and much cheaper than a quantize and a format.
-            return text + _ZEROS[places - decimals]
-    return format(value.quantize(quantum, context=_CTX), "f")
+            return text + _ZEROS[pad]
+    return format(value.quantize(_Q16, context=_CTX), "f")
+
+
+def render8(value: Decimal) -> str:
+    """Eight decimals, as Cryptomus renders ``balance_update.newBalance`` (``"39950.00000000"``)."""
+    text = str(value)
+    if "E" not in text:
+        dot = text.find(".")
+        if dot < 0:
+            return text + _POINT_ZEROS8
+        pad = 9 + dot - len(text)
+        if pad >= 0:
+            return text + _ZEROS[pad]
+    return format(value.quantize(_Q8, context=_CTX), "f")
