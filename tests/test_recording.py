@@ -145,6 +145,24 @@ def test_reading_streams_in_chunks_across_a_large_file(tmp_path: Path) -> None:
     assert [f.t for b in batches for f in b] == list(range(12_000))  # type: ignore[union-attr]
 
 
+def test_lines_longer_than_a_read_chunk_are_read_whole(tmp_path: Path) -> None:
+    huge = '{"id":0,"method":"pong","data":null,"error":null,"pad":"' + "x" * 700_000 + '"}'
+    frames = [
+        frame_from_wire("cryptomus", 1, 1, TRADE),
+        frame_from_wire("cryptomus", 1, 2, huge),
+        frame_from_wire("cryptomus", 1, 3, TRADE),
+    ]
+    _write(tmp_path / "r.jsonl", frames)  # type: ignore[arg-type]
+    with RecordingReader(tmp_path / "r.jsonl") as reader:
+        lines = list(reader)
+        assert reader.stats.corrupt == 0
+    assert [_payload_bytes(line) for line in lines] == [
+        TRADE.encode(),
+        huge.encode(),
+        TRADE.encode(),
+    ]  # type: ignore[arg-type]
+
+
 def test_writer_flushes_each_write_so_a_crash_loses_nothing_written(tmp_path: Path) -> None:
     path = tmp_path / "live.jsonl"
     writer = RecordingWriter(path, HEADER)
