@@ -20,8 +20,6 @@ import datetime as dt
 import functools
 import hashlib
 import io
-import queue
-import threading
 from decimal import Decimal
 from pathlib import Path
 from typing import IO, Any, Final
@@ -75,7 +73,7 @@ class RunOutput:
         self.dir = Path(out_dir)
         try:
             self.dir.mkdir(parents=True, exist_ok=True)
-            events = open(self.dir / "events.jsonl", "wb")  # noqa: SIM115
+            self._events: IO[bytes] = open(self.dir / "events.jsonl", "wb")  # noqa: SIM115
             self._fills_fh = open(self.dir / "fills.csv", "w", newline="", encoding="utf-8")  # noqa: SIM115
             self._equity_fh = open(self.dir / "equity.csv", "w", newline="", encoding="utf-8")  # noqa: SIM115
         except OSError as exc:
@@ -85,7 +83,7 @@ class RunOutput:
         self._exchange = exchange
         self.currency = currency
         self._buf = bytearray()
-        self._events = _HashingWriter(events)
+        self._sha = hashlib.sha256()
         self._fills = csv.writer(self._fills_fh, lineterminator="\n")
         self._fills.writerow(_FILL_COLUMNS)
         self._fill_rows: list[str] = []  # fills.csv lines not yet written
@@ -202,9 +200,10 @@ class RunOutput:
     def close(self) -> str:
         """Flush and close every file; return the SHA-256 of events.jsonl."""
         self._flush()
+        self._events.close()
         self._fills_fh.close()
         self._equity_fh.close()
-        return self._events.close()
+        return self._sha.hexdigest()
 
     def summary(self, first_ns: int, last_ns: int, interval_s: float) -> Summary:
         """The run's statistics (call after the last equity sample)."""
@@ -238,45 +237,6 @@ class RunOutput:
             self._fills_fh.write("".join(self._fill_rows))
             self._fill_rows.clear()
         if self._buf:
-            self._events.write(bytes(self._buf))
+            self._events.write(self._buf)
+            self._sha.update(self._buf)
             self._buf.clear()
-
-
-class _HashingWriter:
-    """Writes and hashes a file's bytes on a thread of its own, in the order given.
-
-    The file system and hashlib both release the GIL, so on a second core the run's output
-    costs the loop only a hand-over per 64 KB. A write error is raised by the next call.
-    """
-
-    def __init__(self, fh: IO[bytes]) -> None:
-        self._fh = fh
-        self._sha = hashlib.sha256()
-        self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=64)  # at most 4 MB waiting
-        self._error: OSError | None = None
-        self._thread = threading.Thread(target=self._run, name="papertrade-output", daemon=True)
-        self._thread.start()
-
-    def write(self, data: bytes) -> None:
-        if self._error is not None:
-            raise self._error
-        self._queue.put(data)
-
-    def close(self) -> str:
-        """Write what is queued, close the file; return the SHA-256 of everything written."""
-        self._queue.put(None)
-        self._thread.join()
-        self._fh.close()
-        if self._error is not None:
-            raise self._error
-        return self._sha.hexdigest()
-
-    def _run(self) -> None:
-        while (data := self._queue.get()) is not None:
-            if self._error is None:
-                try:
-                    self._fh.write(data)
-                except OSError as exc:
-                    self._error = exc
-                    continue
-                self._sha.update(data)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import hashlib
 from decimal import Decimal
 from pathlib import Path
 
@@ -11,7 +10,7 @@ import pytest
 
 from framework import events as ev
 from framework.exchange import ExchangeConfig, PaperExchange
-from framework.report.output import RunOutput, _HashingWriter, iso_time
+from framework.report.output import RunOutput, iso_time
 
 
 def _deal(transaction_id: str, committed_at: int) -> ev.DealUpdate:
@@ -70,21 +69,3 @@ def test_fills_are_written_as_csv_and_fields_needing_quotes_are_quoted(tmp_path:
 )
 def test_iso_time_is_utc_to_the_millisecond_truncated(ts_ns: int, text: str) -> None:
     assert iso_time(ts_ns) == text
-
-
-def test_the_output_writer_thread_writes_and_hashes_in_order(tmp_path: Path) -> None:
-    chunks = [bytes([i]) * (1000 + i) for i in range(200)]  # more than its queue holds
-    writer = _HashingWriter(open(tmp_path / "out.bin", "wb"))  # noqa: SIM115 - closed by close()
-    for chunk in chunks:
-        writer.write(chunk)
-    digest = writer.close()
-    assert (tmp_path / "out.bin").read_bytes() == b"".join(chunks)
-    assert digest == hashlib.sha256(b"".join(chunks)).hexdigest()
-
-
-@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
-def test_a_write_error_on_the_output_thread_is_raised_not_lost() -> None:
-    writer = _HashingWriter(open("/dev/full", "wb", buffering=0))  # noqa: SIM115
-    writer.write(b"x" * 1000)
-    with pytest.raises(OSError):
-        writer.close()
