@@ -15,7 +15,6 @@ import importlib.util
 import inspect
 import sys
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -102,25 +101,21 @@ def replay_engine(
     progress: ProgressFn | None = None,
 ) -> tuple[dict[str, Any], Engine]:
     """:func:`replay`, also returning the finished engine (its exchange, strategies, stats)."""
-    # The recording's SHA-256 (for the summary) is computed on another thread while the
-    # replay runs: hashlib releases the GIL on large updates, so on a second core it is free.
-    with ThreadPoolExecutor(1, thread_name_prefix="papertrade-sha256") as pool:
-        recording_hash = pool.submit(sha256_file, Path(recording))
-        with RecordingReader(recording) as reader, fewer_collections():
-            engine, output = build(setup, reader.header.providers, out_dir)
-            codecs = engine.codecs
-            total = reader.size()
-            try:
-                for batch in reader.batches(wire_type_of(codecs)):
-                    engine.process(batch)
-                    if progress is not None:
-                        progress(reader.position(), total)
-                engine.finish()
-            finally:  # a StrategyError must not leave the output files open
-                events_hash = output.close()
-        summary = summarize(
-            setup, engine, output, events_hash, recording_hash.result(), reader.stats
-        )
+    with RecordingReader(recording) as reader, fewer_collections():
+        engine, output = build(setup, reader.header.providers, out_dir)
+        codecs = engine.codecs
+        total = reader.size()
+        try:
+            for batch in reader.batches(wire_type_of(codecs)):
+                engine.process(batch)
+                if progress is not None:
+                    progress(reader.position(), total)
+            engine.finish()
+        finally:  # a StrategyError must not leave the output files open
+            events_hash = output.close()
+    summary = summarize(
+        setup, engine, output, events_hash, sha256_file(Path(recording)), reader.stats
+    )
     output.write_summary(summary)
     return summary, engine
 
