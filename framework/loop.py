@@ -165,9 +165,16 @@ class Engine:
         routes = self._routes
         commands, private = self._commands, self._private
         others = 0  # ticks and connection lines: rare, so counted instead of the frames
+        # Lookups by type are redone only when the type changes: feeds repeat one type.
+        # (The routing table is fixed once the engine is wired.)
+        last_kind: type | None = None
+        fast: Callable[[Any, int], list[Any]] | None = None
+        last_item_kind: type | None = None
+        handlers: tuple[Handler, ...] | None = None
         for line in lines:
             kind = type(line)
-            fast = typed.get(kind)
+            if kind is not last_kind:
+                last_kind, fast = kind, typed.get(kind)
             if fast is not None or kind is Frame:
                 ts = line.t
                 if ts >= clock.next_deadline_ns:
@@ -188,7 +195,9 @@ class Engine:
                     self._decode_failed(exc)
                     continue
                 for item in items:
-                    handlers = routes.get(type(item))
+                    if type(item) is not last_item_kind:
+                        last_item_kind = type(item)
+                        handlers = routes.get(last_item_kind)
                     if handlers:
                         try:
                             for handler in handlers:
