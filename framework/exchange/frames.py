@@ -48,6 +48,7 @@ __all__ = ["Frames", "seconds", "wallet_id"]
 _NS_PER_S: Final = 1_000_000_000
 # Wallets are made "when the account opened"; a fixed instant keeps their ids stable.
 _WALLET_EPOCH_NS: Final = 1_704_067_200 * _NS_PER_S  # 2024-01-01T00:00:00Z
+_ZERO: Final = render(ZERO)  # "0.0000000000000000"
 
 
 def seconds(ts_ns: int) -> int:
@@ -88,6 +89,14 @@ class Frames:
         elif kind == "finished":
             finish_ts = seconds(ts_ns)
             state, internal = finished_states(order)
+        # Rendered by the deal_update just before (one fill so far), or zero, or now.
+        known = order.filled_text
+        if known is not None and known[0] is order.filled_qty and known[1] is order.filled_value:
+            filled_qty, filled_value = known[2], known[3]
+        elif not order.filled_qty and not order.filled_value:
+            filled_qty = filled_value = _ZERO
+        else:
+            filled_qty, filled_value = render(order.filled_qty), render(order.filled_value)
         info = ev.OrderInfo(
             id=order.id,
             symbol=symbol,
@@ -96,8 +105,8 @@ class Frames:
             price=price,
             quantity=quantity,
             value=value,
-            filledQuantity=render(order.filled_qty),
-            filledValue=render(order.filled_value),
+            filledQuantity=filled_qty,
+            filledValue=filled_value,
             clientOid=req.client_order_id,
             createTs=order.create_ts,
             updateTs=update_ts,
@@ -111,14 +120,17 @@ class Frames:
         self, order: Order, fill: Fill, value: Decimal, fee: Decimal, tx_id: str, ts_ns: int
     ) -> None:
         """A ``deal_update`` for one fill of ``order``."""
+        quantity, value_text = render(fill.quantity), render(value)
+        if order.filled_qty == fill.quantity and order.filled_value == value:  # its first fill
+            order.filled_text = (order.filled_qty, order.filled_value, quantity, value_text)
         info = ev.DealInfo(
             dealId=order.deal_id or "",
             symbol=_symbol(order),
             dealState="completed",
             transactionId=tx_id,
             filledPrice=render(fill.price),
-            filledQuantity=render(fill.quantity),
-            filledValue=render(value),
+            filledQuantity=quantity,
+            filledValue=value_text,
             fee=render(fee),
             feeCurrency=order.rules.quote_currency,
             tradeRole=fill.role,
@@ -184,7 +196,12 @@ def _fixed_fields(order: Order) -> tuple[str, str, str, str]:
         value = quantize(price * quantity, order.rules.quote_prec)
     else:
         value = req.value if req.value is not None else ZERO
-    return to_cryptomus(req.instrument), render(price), render(quantity), render(value)
+    return (
+        to_cryptomus(req.instrument),
+        render(price) if price else _ZERO,
+        render(quantity) if quantity else _ZERO,
+        render(value) if value else _ZERO,
+    )
 
 
 def _symbol(order: Order) -> str:

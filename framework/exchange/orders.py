@@ -147,6 +147,7 @@ class Order:
         "deal_id",
         "fees",
         "filled_qty",
+        "filled_text",
         "filled_value",
         "hold_currency",
         "id",
@@ -182,6 +183,8 @@ class Order:
         # symbol, price, quantity, value as order_update renders them: fixed for the order's
         # life, so rendered once (frames.Frames.order), not on every update.
         self.rendered: tuple[str, str, str, str] | None = None
+        # filled_qty, filled_value and their text, when a deal_update has just rendered them.
+        self.filled_text: tuple[Decimal, Decimal, str, str] | None = None
         self.ahead: float | None = None
         self.complete = False  # a market buy by value that has spent all it could
         self.price_f = float(req.price) if req.type == "limit" and req.price is not None else 0.0
