@@ -23,7 +23,9 @@ raises. It emits no events and knows nothing of orders or markets.
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Final, NamedTuple
+from typing import Final
+
+import msgspec
 
 from framework.money import ZERO, quantize, step
 
@@ -32,7 +34,7 @@ __all__ = ["Account", "BalanceChange", "fee_for", "hold_fee"]
 _HUNDRED: Final = Decimal(100)
 
 
-class BalanceChange(NamedTuple):
+class BalanceChange(msgspec.Struct, frozen=True, gc=False):
     """One change of a currency's available balance; ``amount`` is unsigned."""
 
     currency: str

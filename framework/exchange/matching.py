@@ -62,6 +62,8 @@ from decimal import Decimal
 from itertools import pairwise
 from typing import Final, Literal, NamedTuple
 
+import msgspec
+
 from framework.events import Bar
 from framework.exchange.book import Market, available_size
 from framework.exchange.orders import Order
@@ -86,7 +88,7 @@ Role = Literal["maker", "taker"]
 BarOutcome = Literal["open", "price", "stop"]
 
 
-class Fill(NamedTuple):
+class Fill(msgspec.Struct, frozen=True, gc=False):
     """One fill of one order: price and base quantity, both quantized, and the order's role."""
 
     price: Decimal

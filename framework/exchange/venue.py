@@ -25,7 +25,9 @@ from __future__ import annotations
 import heapq
 from collections.abc import Callable
 from decimal import Decimal
-from typing import Final, NamedTuple
+from typing import Final
+
+import msgspec
 
 from framework import events as ev
 from framework.errors import ConfigError
@@ -46,7 +48,7 @@ _SUBMIT: Final = 0
 _CANCEL: Final = 1
 
 
-class _Command(NamedTuple):
+class _Command(msgspec.Struct, frozen=True, gc=False, order=True):
     arrive_ns: int
     seq: int  # sending order; breaks ties between commands arriving at the same time
     kind: int  # _SUBMIT or _CANCEL
