@@ -24,9 +24,9 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from array import array
-from pathlib import Path
 from typing import Any
 
 import trio
@@ -38,6 +38,7 @@ from framework.events import Trade
 from framework.live.runner import stream
 from framework.live.session import WallClock
 from framework.providers.base import Subscription
+from framework.recording import ProviderSpec
 from framework.run import RunSetup, build
 from framework.strategy import Strategy
 
@@ -115,13 +116,17 @@ async def measure(rate: int, seconds: float) -> dict[str, Any]:
         host=f"ws://127.0.0.1:{port}", key=TOKEN, options={"plan": "pro"}, stale_after_s=3600,
     )  # fmt: skip
     setup = RunSetup(strategies=(Stopwatch,), strategy_sources={}, config=Config(), seed=1)
-    engine, output = build(setup, {"alltick": _codec()}, Path("/tmp/papertrade-bench-live"))
-    stop = trio.Event()
-    async with trio.open_nursery() as nursery:
-        nursery.start_soon(_stop_when_done, child, stop, seconds)
-        await stream([provider], engine.process, clock=WallClock(), stop=stop, handle_signals=False)
-    engine.finish()
-    output.close()
+    spec = ProviderSpec(provider.name, provider.subscriptions, dict(provider.options))
+    with tempfile.TemporaryDirectory() as out:
+        engine, output = build(setup, (spec,), out)
+        stop = trio.Event()
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(_stop_when_done, child, stop, seconds)
+            await stream(
+                [provider], engine.process, clock=WallClock(), stop=stop, handle_signals=False
+            )
+        engine.finish()
+        output.close()
     sent = int(child.stdout.readline() or 0)
     child.wait()
     return _report(rate, seconds, sent, Stopwatch.latencies)
@@ -130,12 +135,6 @@ async def measure(rate: int, seconds: float) -> dict[str, Any]:
 async def _stop_when_done(child: subprocess.Popen[str], stop: trio.Event, seconds: float) -> None:
     await trio.sleep(seconds + 1.0)  # the pusher's run, then 1 s to deliver what is in flight
     stop.set()
-
-
-def _codec() -> Any:
-    from framework.providers.alltick import AllTickCodec
-
-    return AllTickCodec()
 
 
 def _report(rate: int, seconds: float, sent: int, latencies: array[int]) -> dict[str, Any]:

@@ -2,7 +2,7 @@
 
 Run by hand (never in CI):  .venv/bin/python bench/replay.py [--frames 1000000] [--repeat 5]
 
-It generates (seeded, cached in ~/.cache/papertrade-bench) a Cryptomus recording of N
+It generates (seeded, cached in ~/.cache/papertrade-bench or $PAPERTRADE_BENCH_CACHE) a Cryptomus recording of N
 ``trade_update`` frames of one trade each for BTC_USDT, the price a random walk, then measures
 in one process, in rounds (each case once per round, five rounds by default), reporting the
 median rate of each case and the median of its per-round ratio to the floor:
@@ -19,6 +19,7 @@ and, each in a fresh child process, the peak memory (max RSS) of the full run at
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import resource
 import statistics
@@ -50,7 +51,10 @@ from framework.recording import (
 from framework.run import RunSetup, fewer_collections, replay
 from framework.strategy import Strategy
 
-CACHE = Path.home() / ".cache" / "papertrade-bench"
+# Generated recordings are cached here (PAPERTRADE_BENCH_CACHE overrides it).
+CACHE = Path(
+    os.environ.get("PAPERTRADE_BENCH_CACHE") or Path.home() / ".cache" / "papertrade-bench"
+)
 SEED = 20261121
 FAST, SLOW = 10, 30
 START_S = 1_750_000_000

@@ -1,0 +1,49 @@
+"""The benchmark scripts still run (tiny sizes, nothing timed): they are run by hand, so a
+change that breaks one would otherwise go unnoticed until the next measurement."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parent.parent / "bench"
+
+
+def _run(tmp_path: Path, script: str, *args: str) -> str:
+    env = {**os.environ, "PAPERTRADE_BENCH_CACHE": str(tmp_path)}
+    result = subprocess.run(
+        [sys.executable, str(BENCH / script), *args],
+        capture_output=True, text=True, timeout=120, env=env, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def test_replay_bench_reports_every_case_and_memory(tmp_path: Path) -> None:
+    out = _run(tmp_path, "replay.py", "--frames", "3000", "--repeat", "1")
+    for case in ("floor", "decode", "replay, no orders", "replay, with orders"):
+        assert case in out
+    assert "peak memory, full run,     3,000 frames" in out
+    assert "peak memory, full run,    15,000 frames" in out
+    assert (tmp_path / "cryptomus-trades-3000-seed20261121.jsonl").is_file()
+
+
+def test_decode_bench_reads_the_bundled_recordings(tmp_path: Path) -> None:
+    out = _run(tmp_path, "decode.py", "--repeat", "1")
+    assert "cryptomus-btc-usdt.jsonl.gz" in out and "frames/s" in out
+
+
+def test_matching_bench_runs_every_case(tmp_path: Path) -> None:
+    out = _run(tmp_path, "matching.py", "--events", "2000")
+    assert out.count("trades, orders") == 5 and out.count("book deltas") == 3
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="loopback pusher in a child process")
+def test_live_bench_delivers_every_frame_it_sends(tmp_path: Path) -> None:
+    out = _run(tmp_path, "live.py", "--seconds", "1", "--rates", "2000")
+    row = next(line.split() for line in out.splitlines() if line.strip().startswith("2000"))
+    assert row[1] == row[2] and int(row[1]) > 0  # sent == delivered
