@@ -122,8 +122,8 @@ class Engine:
         self.strategies = list(strategies)
         self.books: dict[str, MarketBook] = {}
         self.codecs = dict(codecs)  # provider name -> its codec
-        # Codecs with a wire fast path, keyed by the typed frame class the reader yields.
-        # typed frame class -> its codec's bound decode_wire (the optional wire fast path)
+        # typed frame class the reader yields -> its codec's bound decode_wire (the optional
+        # wire fast path, see recording.typed_frame)
         self._typed: dict[type, Callable[[Any, int], list[Any]]] = {}
         for name, codec in self.codecs.items():
             wire_type = getattr(codec, "wire_type", None)

@@ -48,7 +48,7 @@ __all__ = ["Frames", "seconds", "wallet_id"]
 _NS_PER_S: Final = 1_000_000_000
 # Wallets are made "when the account opened"; a fixed instant keeps their ids stable.
 _WALLET_EPOCH_NS: Final = 1_704_067_200 * _NS_PER_S  # 2024-01-01T00:00:00Z
-_ZERO: Final = render(ZERO)  # "0.0000000000000000"
+_ZERO_TEXT: Final = render(ZERO)  # "0.0000000000000000"
 
 
 def seconds(ts_ns: int) -> int:
@@ -94,7 +94,7 @@ class Frames:
         if known is not None and known[0] is order.filled_qty and known[1] is order.filled_value:
             filled_qty, filled_value = known[2], known[3]
         elif not order.filled_qty and not order.filled_value:
-            filled_qty = filled_value = _ZERO
+            filled_qty = filled_value = _ZERO_TEXT
         else:
             filled_qty, filled_value = render(order.filled_qty), render(order.filled_value)
         info = ev.OrderInfo(
@@ -198,9 +198,9 @@ def _fixed_fields(order: Order) -> tuple[str, str, str, str]:
         value = req.value if req.value is not None else ZERO
     return (
         to_cryptomus(req.instrument),
-        render(price) if price else _ZERO,
-        render(quantity) if quantity else _ZERO,
-        render(value) if value else _ZERO,
+        render(price) if price else _ZERO_TEXT,
+        render(quantity) if quantity else _ZERO_TEXT,
+        render(value) if value else _ZERO_TEXT,
     )
 
 
