@@ -142,17 +142,21 @@ class RunOutput:
             )
         instrument, quote = market
         ts_ns = deal.committedAt * 1_000_000_000
-        row = (
-            f"{iso_time(ts_ns)},{ts_ns},{order_id},{deal.dealId},{deal.transactionId},"
-            f"{deal.symbol},{direction},{deal.tradeRole},{deal.filledPrice},"
-            f"{deal.filledQuantity},{deal.filledValue},{deal.fee},{deal.feeCurrency}\n"
-        )
-        if row.count(",") != _FILL_COMMAS or '"' in row or "\r" in row or row.count("\n") != 1:
-            row = _csv_line((
-                iso_time(ts_ns), ts_ns, order_id, deal.dealId, deal.transactionId, deal.symbol,
-                direction, deal.tradeRole, deal.filledPrice, deal.filledQuantity,
-                deal.filledValue, deal.fee, deal.feeCurrency,
-            ))  # fmt: skip
+        fields = (
+            iso_time(ts_ns), str(ts_ns), order_id, deal.dealId, deal.transactionId, deal.symbol,
+            direction, deal.tradeRole, deal.filledPrice, deal.filledQuantity, deal.filledValue,
+            deal.fee, deal.feeCurrency,
+        )  # fmt: skip
+        row = ",".join(fields)
+        if (
+            row.count(",") == _FILL_COMMAS
+            and '"' not in row
+            and "\n" not in row
+            and "\r" not in row
+        ):
+            row += "\n"
+        else:  # a field holds a comma, quote or line break: let the csv module quote it
+            row = _csv_line(fields)
         rows = self._fill_rows
         rows.append(row)
         if len(rows) >= _FILL_BATCH:
