@@ -134,11 +134,35 @@ def inspect_cmd(recording: Path, limit: int | None) -> None:
     type=click.Path(path_type=Path),
     help="Recording to write (.jsonl or .jsonl.gz).",
 )
-def import_csv_cmd(file: Path, symbol: str, interval: str, out: Path) -> None:
-    """Turn an OHLCV CSV (Yahoo, backtesting.py and similar) into a recording of bar frames."""
-    from framework.importcsv import import_csv
+@click.option("--date-format", help="strptime format of the time column, e.g. '%m/%d/%Y %H:%M'.")
+@click.option(
+    "--columns",
+    help="Column names of a file without a header, in order, e.g. time,open,high,low,close,volume.",
+)
+@click.option("--tick-size", help="Price step of a market the exchange does not know.")
+@click.option("--lot-size", help="Quantity step of a market the exchange does not know.")
+def import_csv_cmd(
+    file: Path,
+    symbol: str,
+    interval: str,
+    out: Path,
+    date_format: str | None,
+    columns: str | None,
+    tick_size: str | None,
+    lot_size: str | None,
+) -> None:
+    """Turn an OHLCV CSV (Yahoo, backtesting.py and similar) into a recording of bar frames.
 
-    report = import_csv(file, symbol, interval, out)
+    Rows may come in any order (they are sorted; repeated times are reported). The interval
+    must be the rows' usual spacing. A market the paper exchange does not know is defined from
+    the prices seen (or --tick-size / --lot-size) and written into the recording."""
+    from framework.importcsv import import_csv
+    from framework.importers.command import parse_step
+
+    report = import_csv(
+        file, symbol, interval, out, date_format=date_format, columns=columns,
+        tick_size=parse_step(tick_size, "--tick-size"), lot_size=parse_step(lot_size, "--lot-size"),
+    )  # fmt: skip
     click.echo(report, err=True)
 
 

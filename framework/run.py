@@ -15,19 +15,27 @@ import importlib.util
 import inspect
 import sys
 from collections.abc import Callable, Iterator, Sequence
+from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import msgspec
 
 import framework
 from framework.config import Config, config_hash
-from framework.errors import ConfigError
+from framework.errors import ConfigError, RecordingError
+from framework.exchange.rules import MarketRules, check_config
 from framework.instruments import from_native
 from framework.loop import Engine
 from framework.providers import make_codec
 from framework.providers.base import Codec
-from framework.recording import ProviderSpec, ReadStats, RecordingReader, RecordingWriter
+from framework.recording import (
+    Header,
+    ProviderSpec,
+    ReadStats,
+    RecordingReader,
+    RecordingWriter,
+)
 from framework.report.output import RunOutput
 from framework.strategy import Strategy
 
@@ -43,9 +51,11 @@ __all__ = [
     "sha256_file",
     "summarize",
     "wire_type_of",
+    "with_recorded_markets",
 ]
 
 ProgressFn = Callable[[int, int], None]
+_DEFAULT_BALANCE: Final = Decimal(10000)
 
 
 class RunSetup(msgspec.Struct, frozen=True, kw_only=True):
@@ -102,6 +112,7 @@ def replay_engine(
 ) -> tuple[dict[str, Any], Engine]:
     """:func:`replay`, also returning the finished engine (its exchange, strategies, stats)."""
     with RecordingReader(recording) as reader, fewer_collections():
+        setup = with_recorded_markets(setup, reader.header)
         engine, output = build(setup, reader.header.providers, out_dir)
         codecs = engine.codecs
         total = reader.size()
@@ -155,6 +166,39 @@ def build(
     engine.start_hooks.append(start_equity)
     engine.finish_hooks.append(lambda ts: output.sample_equity("equity", ts))
     return engine, output
+
+
+def with_recorded_markets(setup: RunSetup, header: Header) -> RunSetup:
+    """``setup`` with the markets an imported recording defines (``meta.markets``) added.
+
+    An importer writes the rules of a market the default exchange does not know into the
+    recording, so that the run needs no config. A market the config names keeps the config's
+    rules; a recorded market's quote currency starts with the default balance (10,000) when
+    the config gives it none.
+
+    Raises:
+        RecordingError: ``meta.markets`` is not a table of market rules.
+    """
+    recorded = header.meta.get("markets")
+    if not recorded:
+        return setup
+    try:
+        markets = msgspec.convert(recorded, dict[str, MarketRules])
+    except msgspec.ValidationError as exc:
+        raise RecordingError(f"the recording's meta.markets is not valid: {exc}") from exc
+    exchange = setup.config.exchange
+    new = {k: v for k, v in markets.items() if k not in exchange.markets}
+    if not new:
+        return setup
+    balances = dict(exchange.balances)
+    for rules in new.values():
+        balances.setdefault(rules.quote_currency, _DEFAULT_BALANCE)
+    exchange = msgspec.structs.replace(
+        exchange, markets={**exchange.markets, **new}, balances=balances
+    )
+    check_config(exchange)
+    config = msgspec.structs.replace(setup.config, exchange=exchange)
+    return msgspec.structs.replace(setup, config=config)
 
 
 def codecs_for(providers: Sequence[ProviderSpec]) -> dict[str, Codec]:

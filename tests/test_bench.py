@@ -47,3 +47,10 @@ def test_live_bench_delivers_every_frame_it_sends(tmp_path: Path) -> None:
     out = _run(tmp_path, "live.py", "--seconds", "1", "--rates", "2000")
     row = next(line.split() for line in out.splitlines() if line.strip().startswith("2000"))
     assert row[1] == row[2] and int(row[1]) > 0  # sent == delivered
+
+
+def test_import_bench_runs_every_case(tmp_path: Path) -> None:
+    out = _run(tmp_path, "import.py", "--rows", "2000", "--repeat", "1")
+    for case in ("binance-trades -> .jsonl ", "tardis L2 -> .jsonl ", "tardis L2 -> .jsonl.gz"):
+        assert case in out
+    assert out.count("rows/s") == 4 and (tmp_path / "tardis-l2-2000.csv").is_file()

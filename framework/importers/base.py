@@ -40,6 +40,7 @@ __all__ = [
     "market_from_sample",
     "number",
     "split_instrument",
+    "step",
     "trade_frame",
 ]
 
@@ -192,13 +193,15 @@ def market_from_sample(
     sample: list[tuple[bytes, bytes]],
     tick_size: Decimal | None,
     lot_size: Decimal | None,
+    size_decimals: int = 0,
 ) -> tuple[MarketRules, str]:
     """Rules for a market the exchange does not know, and how they were found (for the report).
 
     The price precision is the most decimals any sampled price has (trailing zeros aside,
     Binance pads every number to 8 decimals), the size precision likewise; ``tick_size`` and
     ``lot_size`` override them. The smallest order is one lot, worth at least one tick; the
-    largest is 10^15, so sizes never get in the way of a backtest.
+    largest is 10^15, so sizes never get in the way of a backtest. ``size_decimals`` is the
+    least size precision (bar volumes say little about order sizes).
 
     Raises:
         ConfigError: a tick or lot size that is not positive.
@@ -210,14 +213,18 @@ def market_from_sample(
     price_prec = (
         _places(tick_size) if tick_size else max((_decimals(p) for p, _ in sample), default=2)
     )
-    size_prec = _places(lot_size) if lot_size else max((_decimals(q) for _, q in sample), default=0)
+    size_prec = (
+        _places(lot_size)
+        if lot_size
+        else max(size_decimals, max((_decimals(q) for _, q in sample), default=0))
+    )
     price_prec, size_prec = min(price_prec, 16), min(size_prec, 16)
     rules = MarketRules(
         base_currency=base,
         quote_currency=quote,
-        base_min_size=Decimal(1).scaleb(-size_prec),
+        base_min_size=step(size_prec),
         base_max_size=_NO_LIMIT,
-        quote_min_size=Decimal(1).scaleb(-price_prec),
+        quote_min_size=step(price_prec),
         quote_max_size=_NO_LIMIT,
         base_prec=size_prec,
         quote_prec=price_prec,
@@ -227,6 +234,11 @@ def market_from_sample(
         f"decimals, {'--lot-size' if lot_size else 'the sizes seen'} give {size_prec} size decimals"
     )
     return rules, how
+
+
+def step(places: int) -> Decimal:
+    """The step of a precision: 2 -> ``Decimal("0.01")``."""
+    return Decimal(1).scaleb(-places)
 
 
 def _decimals(text: bytes) -> int:

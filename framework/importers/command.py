@@ -13,7 +13,7 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeR
 from framework.errors import ConfigError
 from framework.importers.convert import FORMATS, import_files
 
-__all__ = ["import_cmd"]
+__all__ = ["import_cmd", "parse_step"]
 
 
 @click.command("import")
@@ -76,15 +76,20 @@ def import_cmd(
             files,
             symbol,
             out,
-            tick_size=_step(tick_size, "--tick-size"),
-            lot_size=_step(lot_size, "--lot-size"),
+            tick_size=parse_step(tick_size, "--tick-size"),
+            lot_size=parse_step(lot_size, "--lot-size"),
             progress=progress,
         )
     click.echo(report, err=True)
     sys.stderr.flush()
 
 
-def _step(text: str | None, name: str) -> Decimal | None:
+def parse_step(text: str | None, name: str) -> Decimal | None:
+    """A ``--tick-size`` or ``--lot-size`` value, or None when not given.
+
+    Raises:
+        ConfigError: not a positive number.
+    """
     if text is None:
         return None
     try:

@@ -23,7 +23,7 @@ from framework import instruments
 from framework.errors import ConfigError, RecordingError
 from framework.exchange.rules import DEFAULT_MARKETS, MarketRules
 from framework.importers import binance, tardis
-from framework.importers.base import MARKET_SAMPLE, Converter, market_from_sample
+from framework.importers.base import MARKET_SAMPLE, Converter, market_from_sample, step
 from framework.importers.source import Source
 from framework.recording import FORMAT, VERSION, Header
 
@@ -210,8 +210,7 @@ def _report(
         rules, how = market
         lines.append(
             f"  market {instrument} written into the recording: price step "
-            f"{Decimal(1).scaleb(-rules.quote_prec)}, size step "
-            f"{Decimal(1).scaleb(-rules.base_prec)} ({how})"
+            f"{step(rules.quote_prec):f}, size step {step(rules.base_prec):f} ({how})"
         )
     lines += [f"  note: {note}" for note in converter.notes]
     problems = converter.problems

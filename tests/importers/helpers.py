@@ -8,7 +8,7 @@ import zipfile
 from pathlib import Path
 
 from framework import events as ev
-from framework.importers import import_files
+from framework.importers.convert import import_files
 from framework.marketbook import MarketBook
 from framework.providers.base import Decoded
 from framework.recording import Frame, Header, RecordingReader

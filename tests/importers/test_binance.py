@@ -16,9 +16,9 @@ from hypothesis import strategies as st
 
 from framework import events as ev
 from framework.errors import ConfigError
-from framework.importers import FORMATS, import_files
 from framework.importers.base import Problems
 from framework.importers.binance import AggTrades, Klines, Trades
+from framework.importers.convert import FORMATS, import_files
 from framework.providers.base import Subscription
 from framework.recording import ProviderSpec
 
