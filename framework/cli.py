@@ -21,6 +21,7 @@ from framework.config import load_config, parse_set
 from framework.errors import PapertradeError, find_error
 from framework.inspection import inspect_recording
 from framework.run import RunSetup, load_strategy, replay
+from framework.window import Window
 
 __all__ = ["cli", "main"]
 
@@ -49,7 +50,14 @@ def cli(verbose: bool) -> None:
 
 @cli.command()
 @click.argument("strategy", nargs=-1, required=True)
-@click.option("--replay", "recording", type=click.Path(path_type=Path), help="Recording to replay.")
+@click.option(
+    "--replay",
+    "recordings",
+    multiple=True,
+    type=click.Path(path_type=Path),
+    help="Recording to replay; repeat it to replay several together, merged by receive time "
+    "(equal times keep the order given).",
+)
 @click.option(
     "--live", is_flag=True, help="Run on live feeds (the built-in emulator without keys)."
 )
@@ -79,9 +87,16 @@ def cli(verbose: bool) -> None:
     help="Live: also record the session to this file.",
 )
 @click.option("--duration", type=float, default=None, help="Live: stop after this many seconds.")
+@click.option(
+    "--from",
+    "start",
+    metavar="TIME",
+    help="Replay: start at this UTC time (ISO, e.g. 2025-01-01T12:00).",
+)
+@click.option("--to", "end", metavar="TIME", help="Replay: stop before this UTC time (ISO).")
 def run(
     strategy: tuple[str, ...],
-    recording: Path | None,
+    recordings: tuple[Path, ...],
     live: bool,
     config_path: Path | None,
     sets: tuple[str, ...],
@@ -89,11 +104,20 @@ def run(
     out_dir: Path,
     record_path: Path | None,
     duration: float | None,
+    start: str | None,
+    end: str | None,
 ) -> None:
-    """Run STRATEGY (a file, file.py:Class or module:Class; several allowed) on a recording
-    (--replay) or on live feeds (--live), and write the results to --out."""
-    if (recording is None) == (not live):
+    """Run STRATEGY (a file, file.py:Class or module:Class; several allowed) on recordings
+    (--replay, with an optional --from/--to window) or on live feeds (--live), and write the
+    results to --out."""
+    if bool(recordings) == live:
         raise click.UsageError("give exactly one of --replay RECORDING or --live")
+    if live and (start or end):
+        raise click.UsageError("--from and --to apply to --replay, not to --live")
+    if recordings and (record_path is not None or duration is not None):
+        flag = "--record" if record_path is not None else "--duration"
+        raise click.UsageError(f"{flag} applies to --live, not to --replay")
+    window = Window.parse(start, end)
     config = load_config(config_path, parse_set(sets))
     loaded = [load_strategy(spec) for spec in strategy]
     _check_unique_names([cls for cls, _ in loaded])
@@ -102,24 +126,28 @@ def run(
         strategy_sources={cls.__name__: digest for cls, digest in loaded},
         config=config,
         seed=config.run.seed if seed is None else seed,
+        window=window,
     )
     if live:
         from framework.live.runner import run_live_command
 
         summary = run_live_command(setup, out_dir, record_path, duration, config_path)
     else:
-        assert recording is not None
-        with _progress(f"replaying {recording.name}") as progress:
-            summary = replay(setup, recording, out_dir, progress)
+        names = ", ".join(r.name for r in recordings)
+        with _progress(f"replaying {names}") as progress:
+            summary = replay(setup, recordings, out_dir, progress)
     _print_summary(summary, out_dir)
 
 
 @cli.command("inspect")
 @click.argument("recording", type=click.Path(path_type=Path))
 @click.option("--limit", type=click.IntRange(min=0), default=None, help="Print at most N events.")
-def inspect_cmd(recording: Path, limit: int | None) -> None:
+@click.option("--from", "start", metavar="TIME", help="Only from this UTC time (ISO).")
+@click.option("--to", "end", metavar="TIME", help="Only before this UTC time (ISO).")
+def inspect_cmd(recording: Path, limit: int | None, start: str | None, end: str | None) -> None:
     """Print a recording's normalized events as JSON Lines; a summary goes to stderr."""
-    summary = inspect_recording(recording, sys.stdout.buffer, limit)
+    window = Window.parse(start, end)
+    summary = inspect_recording(recording, sys.stdout.buffer, limit, window)
     click.echo(summary, err=True)
 
 

@@ -38,6 +38,7 @@ from framework.recording import (
 )
 from framework.report.output import RunOutput
 from framework.strategy import Strategy
+from framework.window import Window, merged, providers_of, windowed
 
 __all__ = [
     "RunSetup",
@@ -65,6 +66,7 @@ class RunSetup(msgspec.Struct, frozen=True, kw_only=True):
     strategy_sources: dict[str, str]  # strategy name -> SHA-256 of its source file
     config: Config
     seed: int
+    window: Window = Window()  # replay: the receive times run (--from / --to); live: unused
 
 
 def load_strategy(spec: str) -> tuple[type[Strategy], str]:
@@ -96,39 +98,83 @@ def load_strategy(spec: str) -> tuple[type[Strategy], str]:
 
 def replay(
     setup: RunSetup,
-    recording: str | Path,
+    recording: str | Path | Sequence[str | Path],
     out_dir: str | Path,
     progress: ProgressFn | None = None,
 ) -> dict[str, Any]:
-    """Replay ``recording`` through the strategies; write the output files; return the summary."""
+    """Replay a recording (or several, merged) through the strategies; write the output files.
+
+    Returns the summary. ``setup.window`` limits the replay to a time window.
+    """
     return replay_engine(setup, recording, out_dir, progress)[0]
 
 
 def replay_engine(
     setup: RunSetup,
-    recording: str | Path,
+    recording: str | Path | Sequence[str | Path],
     out_dir: str | Path,
     progress: ProgressFn | None = None,
 ) -> tuple[dict[str, Any], Engine]:
-    """:func:`replay`, also returning the finished engine (its exchange, strategies, stats)."""
-    with RecordingReader(recording) as reader, fewer_collections():
-        setup = with_recorded_markets(setup, reader.header)
-        engine, output = build(setup, reader.header.providers, out_dir)
-        codecs = engine.codecs
-        total = reader.size()
+    """:func:`replay`, also returning the finished engine (its exchange, strategies, stats).
+
+    Several recordings are merged by receive time; lines with the same time keep the order of
+    the files as given (``framework.window``).
+    """
+    paths = [Path(recording)] if isinstance(recording, str | Path) else [Path(p) for p in recording]
+    if not paths:
+        raise ConfigError("no recording to replay")
+    with contextlib.ExitStack() as stack:
+        readers = [stack.enter_context(RecordingReader(p)) for p in paths]
+        stack.enter_context(fewer_collections())
+        providers = providers_of(readers)
+        for reader in readers:
+            setup = with_recorded_markets(setup, reader.header)
+        engine, output = build(setup, providers, out_dir)
+        total = sum(reader.size() for reader in readers)
+        if len(readers) == 1:
+            batches = readers[0].batches(
+                None if setup.window.bounded else wire_type_of(engine.codecs)
+            )
+        else:
+            batches = merged(readers)
+        if setup.window.bounded:
+            batches = windowed(batches, setup.window, engine)
         try:
-            for batch in reader.batches(wire_type_of(codecs)):
+            for batch in batches:
                 engine.process(batch)
                 if progress is not None:
-                    progress(reader.position(), total)
+                    progress(sum(reader.position() for reader in readers), total)
             engine.finish()
         finally:  # a StrategyError must not leave the output files open
             events_hash = output.close()
     summary = summarize(
-        setup, engine, output, events_hash, sha256_file(Path(recording)), reader.stats
+        setup, engine, output, events_hash, _recordings_hash(paths), _read_stats(readers)
     )
+    if len(paths) > 1:
+        summary["fingerprint"]["recordings_sha256"] = [sha256_file(p) for p in paths]
     output.write_summary(summary)
     return summary, engine
+
+
+def _recordings_hash(paths: list[Path]) -> str:
+    """The SHA-256 of one recording; of several, the SHA-256 of their hashes, one a line."""
+    if len(paths) == 1:
+        return sha256_file(paths[0])
+    joined = "".join(sha256_file(p) + "\n" for p in paths)
+    return hashlib.sha256(joined.encode()).hexdigest()
+
+
+def _read_stats(readers: list[RecordingReader]) -> ReadStats:
+    if len(readers) == 1:
+        return readers[0].stats
+    stats = ReadStats()
+    for reader in readers:
+        stats.lines += reader.stats.lines
+        stats.corrupt += reader.stats.corrupt
+        stats.corrupt_lines += reader.stats.corrupt_lines
+        stats.truncated_tail = stats.truncated_tail or reader.stats.truncated_tail
+    stats.corrupt_lines = stats.corrupt_lines[:100]
+    return stats
 
 
 def build(
