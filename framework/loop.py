@@ -33,6 +33,7 @@ from typing import Any, Final, cast
 import msgspec
 
 from framework import events as ev
+from framework.bars import BarService
 from framework.bus import Bus, Handler
 from framework.clock import Clock
 from framework.errors import ConfigError, ProviderProtocolError, StrategyError
@@ -146,6 +147,7 @@ class Engine:
         self.start_hooks: list[Callable[[int], None]] = []  # called with the first line's time
         self.finish_hooks: list[Callable[[int], None]] = []  # called with the last time
         self.exchange = PaperExchange(exchange_config, self._private.append, seed)
+        self.bar_service = BarService(self.clock, self._deliver_bar, self._route_to_bars)
         self._wire()
         self._routes = self.bus.table()
 
@@ -259,6 +261,14 @@ class Engine:
         bus.subscribe(Ack, self._count_ack)
         bus.subscribe(Pong, self._count_pong)
         bus.subscribe(ErrorReply, self._provider_error)
+
+    def _route_to_bars(self, service: BarService) -> None:
+        """Trades and bars also go to the bar builders, once a strategy subscribed to bars."""
+        self.bus.subscribe(ev.Trade, service.on_trade)
+        self.bus.subscribe(ev.Bar, service.on_bar)
+
+    def _deliver_bar(self, strategy: object, bar: ev.Bar) -> None:
+        self.deliver(strategy, "on_bar", bar)  # type: ignore[arg-type]
 
     def _handler_failed(
         self, handlers: tuple[Handler, ...], failed: Handler, event: object, exc: Exception
