@@ -124,6 +124,7 @@ class BarService:
         self._builders: dict[tuple[str, int], _Builder] = {}
         self._by_instrument: dict[str, list[_Builder]] = {}
         self._traded: set[str] = set()
+        self.on_close: Callable[[ev.Bar], None] | None = None  # once per closed bar, first
 
     def subscribe(self, strategy: object, instrument: str, interval: str, history: int) -> None:
         """Deliver ``instrument``'s bars of ``interval`` to ``strategy`` from now on.
@@ -209,5 +210,7 @@ class BarService:
         if timer is not None:
             timer.cancel()
         bar = builder.take()
+        if self.on_close is not None:
+            self.on_close(bar)
         for strategy in builder.subscribers:
             self._deliver(strategy, bar)

@@ -46,6 +46,9 @@ class RunConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only
     currency: str = ""
     equity_interval_s: float = 60.0  # equity.csv gets a row this often (simulated time)
     isolate_strategy_errors: bool = False  # log and skip a failing callback instead of stopping
+    # Orders are refused and statistics wait until this has passed: a duration ("30m", "2h")
+    # from the first line, or a count of closed bars ("50 bars"); "" for none.
+    warmup: str = ""
 
 
 class ProviderConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):

@@ -52,6 +52,7 @@ from framework.recording import (
     typed_frame,
 )
 from framework.strategy import OrderTicket, Strategy
+from framework.warmup import Warmup
 
 __all__ = ["Engine", "LoopStats", "PrivateSink"]
 
@@ -116,8 +117,10 @@ class Engine:
         on_private: PrivateSink | None = None,
         recorder: RecordingWriter | None = None,
         isolate_strategy_errors: bool = False,
+        warmup: str = "",
     ) -> None:
         self.clock = Clock()
+        self.warmup = Warmup(warmup)
         self.bus = Bus()
         self.stats = LoopStats()
         self.strategies = list(strategies)
@@ -148,6 +151,8 @@ class Engine:
         self.finish_hooks: list[Callable[[int], None]] = []  # called with the last time
         self.exchange = PaperExchange(exchange_config, self._private.append, seed)
         self.bar_service = BarService(self.clock, self._deliver_bar, self._route_to_bars)
+        if self.warmup.bars:
+            self.bar_service.on_close = self._bar_closed
         self._wire()
         self._routes = self.bus.table()
 
@@ -238,6 +243,8 @@ class Engine:
             bus.subscribe(kind, getattr(self.exchange, method))
         bus.subscribe(ev.BookSnapshot, self._book_snapshot)
         bus.subscribe(ev.BookDelta, self._book_delta)
+        if self.warmup.bars:  # counted before any strategy sees the bar that ends it
+            bus.subscribe(ev.Bar, self._bar_closed)
         if max((s.trade_history for s in self.strategies), default=0) > 0:
             bus.subscribe(ev.Trade, self._record_trade)
         if max((s.bar_history for s in self.strategies), default=0) > 0:
@@ -266,6 +273,9 @@ class Engine:
         """Trades and bars also go to the bar builders, once a strategy subscribed to bars."""
         self.bus.subscribe(ev.Trade, service.on_trade)
         self.bus.subscribe(ev.Bar, service.on_bar)
+
+    def _bar_closed(self, _: ev.Bar) -> None:
+        self.warmup.bar_closed(self.clock.now_ns)
 
     def _deliver_bar(self, strategy: object, bar: ev.Bar) -> None:
         self.deliver(strategy, "on_bar", bar)  # type: ignore[arg-type]
@@ -384,7 +394,11 @@ class Engine:
         ticket = OrderTicket(client_order_id)
 
         def submit() -> None:
-            order_id = self.exchange.submit(request, self.clock.now_ns)
+            now = self.clock.now_ns
+            if self.warmup.refuses(now):
+                order_id = self.exchange.refuse(request, now, self.warmup.reason())
+            else:
+                order_id = self.exchange.submit(request, now)
             ticket.order_id = order_id
             self._owners[order_id] = strategy
 
@@ -441,6 +455,9 @@ class Engine:
         self._started = True
         self.clock.now_ns = ts_ns
         self.stats.first_ts_ns = ts_ns
+        end = self.warmup.begin(ts_ns)
+        if self.warmup.duration_ns and end is not None:
+            self.clock.call_at(end, "warmup", lambda _, at: self.warmup.reached(at))
         for hook in self.start_hooks:
             hook(ts_ns)
         for strategy in self.strategies:

@@ -198,6 +198,7 @@ def build(
         seed=setup.seed,
         recorder=recorder,
         isolate_strategy_errors=run.isolate_strategy_errors,
+        warmup=run.warmup,
     )
     output = RunOutput(out_dir, engine.exchange, run.currency or report_currency(setup, providers))
     engine.on_private = output.on_private
@@ -205,9 +206,16 @@ def build(
     if interval_ns <= 0:
         raise ConfigError(f"run.equity_interval_s must be positive, got {run.equity_interval_s}")
 
-    def start_equity(ts_ns: int) -> None:
+    def begin_equity(ts_ns: int) -> None:
         output.sample_equity("equity", ts_ns)
         engine.clock.call_every(interval_ns, "equity", output.sample_equity)
+
+    def start_equity(ts_ns: int) -> None:
+        warmup = engine.warmup
+        if warmup.enabled and warmup.refuses(ts_ns):
+            warmup.on_end.append(begin_equity)  # statistics start when the warm-up ends
+        else:
+            begin_equity(ts_ns)
 
     engine.start_hooks.append(start_equity)
     engine.finish_hooks.append(lambda ts: output.sample_equity("equity", ts))
@@ -314,9 +322,17 @@ def summarize(
     """
     stats = engine.stats
     read_stats = read_stats or ReadStats()
+    first_ns = stats.first_ts_ns
+    warmup = engine.warmup
+    if warmup.enabled:  # the statistics' period starts when the warm-up ends
+        first_ns = (
+            stats.last_ts_ns if warmup.end_ns is None else min(warmup.end_ns, stats.last_ts_ns)
+        )
     summary = msgspec.to_builtins(
-        output.summary(stats.first_ts_ns, stats.last_ts_ns, setup.config.run.equity_interval_s)
+        output.summary(first_ns, stats.last_ts_ns, setup.config.run.equity_interval_s)
     )
+    if warmup.enabled:
+        summary["warmup"] = {"setting": warmup.text, "ended_ns": warmup.end_ns}
     summary["strategies"] = {s.name: s.param_values() for s in engine.strategies}
     summary["unpriced_currencies"] = sorted(output.unpriced)
     summary["counts"] = {

@@ -88,6 +88,10 @@ class Executor:
 
     # --- commands --------------------------------------------------------------------------
 
+    def refuse(self, rejection: Rejection, order_id: str, req: OrderRequest, now_ns: int) -> None:
+        """Refuse an order that never reaches the venue (a rule of the run, such as warm-up)."""
+        self._frames.rejected(rejection, order_id, req, req.type, now_ns)
+
     def arrive(self, order_id: str, req: OrderRequest, seq: int, sent_ns: int, now_ns: int) -> None:
         """An order reaches the venue: check it, hold its funds, and fill what fills at once."""
         market = self._markets.get(req.instrument)
