@@ -97,6 +97,14 @@ def run_import(fmt: str, source: Path, out: Path) -> tuple[float, float, int]:
     return seconds, cpu, after.ru_maxrss
 
 
+def loop_ns() -> float:
+    """CPU ns per iteration of an empty Python loop: how slow this machine is right now."""
+    start = time.process_time()
+    for _ in range(5_000_000):
+        pass
+    return (time.process_time() - start) / 5_000_000 * 1e9
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
@@ -110,6 +118,8 @@ def main() -> None:
         ("binance-trades -> .jsonl.gz", "binance-trades", trades, ".jsonl.gz", 0),
         ("tardis L2 -> .jsonl.gz", "tardis-incremental-book-l2", l2, ".jsonl.gz", 0),
     )
+    print(f"machine check: an empty loop iteration costs {loop_ns():.0f} ns of CPU "
+          f"(load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs)")  # fmt: skip
     with tempfile.TemporaryDirectory() as tmp:
         for label, fmt, source, suffix, target in cases:
             out = Path(tmp) / f"out{suffix}"

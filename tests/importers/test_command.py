@@ -91,3 +91,31 @@ def test_imported_book_and_trades_replay_through_the_paper_exchange(tmp_path: Pa
     assert book_only.fills == []  # a book alone prints no trade
     traded = run_strategy(BuyOnce, tmp_path / "trades.jsonl", tmp_path=tmp_path / "b")
     assert [(f.direction, f.price) for f in traded.fills] == [("buy", Decimal("93001.5"))]
+
+
+def test_an_unknown_market_is_defined_from_the_trades_and_the_run_trades_it(
+    tmp_path: Path,
+) -> None:
+    rows = "".join(
+        f"{i},0.{31000 + i:06d}00,{100 + i}.50000000,0,{1735689600000 + 1000 * i},False,True\n"
+        for i in range(30)
+    )
+    source = write(tmp_path / "DOGEUSDT-trades.csv", rows)
+    rec = tmp_path / "doge.jsonl"
+    result = papertrade("import", "binance-trades", source, "--symbol", "DOGE/USDT", "--out", rec)
+    assert result.returncode == 0, result.stderr
+    assert (
+        "market DOGE/USDT written into the recording: price step 0.000001, size step 0.1 "
+        "(30 rows give 6 price decimals, the sizes seen give 1 size decimals)"
+    ) in result.stderr
+    traded = run_strategy(BuyTenDoge, rec, tmp_path=tmp_path / "run")  # no config given
+    assert not traded.rejections
+    assert [(f.direction, f.quantity, f.price) for f in traded.fills] == [
+        ("buy", Decimal("10"), Decimal("0.031"))
+    ]
+
+
+class BuyTenDoge(Strategy):
+    def on_trade(self, trade: Trade) -> None:
+        if self.position(trade.instrument) == 0 and not self.open_orders():
+            self.buy_market(trade.instrument, quantity="10")
