@@ -357,6 +357,8 @@ def summarize(
         "seed": setup.seed,
         "events_sha256": events_hash,
     }
+    if setup.window.bounded:  # the same recording over another window is another run
+        summary["fingerprint"]["window"] = msgspec.to_builtins(setup.window)
     return summary  # type: ignore[no-any-return]
 
 

@@ -176,6 +176,7 @@ def test_a_window_starts_with_the_book_rebuilt_and_stops_at_its_end(tmp_path: Pa
     assert all(start <= t < end for t, _, _ in Watch.seen[1:]) and len(Watch.seen) > 10
     assert summary["first_time"].startswith("2025-06-26T16:10:0")
     assert engine.stats.last_ts_ns < end
+    assert summary["fingerprint"]["window"] == {"start_ns": start, "end_ns": end}
 
 
 def test_run_and_inspect_take_from_and_to(tmp_path: Path) -> None:
