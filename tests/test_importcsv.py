@@ -14,6 +14,8 @@ from pathlib import Path
 
 import msgspec
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from framework import events as ev
 from framework.cli import main
@@ -437,3 +439,35 @@ def test_a_run_on_an_imported_unknown_market_needs_no_config(tmp_path: Path) -> 
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
     assert summary["fills"] >= 1 and summary["rejections"] == 0
     assert summary["currency"] == "USDT"
+
+
+_CSV_CELL = st.one_of(
+    st.sampled_from(["2024-01-02", "01/02/2024", "1704153600", "1", "2.5", "-1", "nan", "",
+                     "x", "1e3", "2024-01-02 00:01", '"', ";"]),
+    st.text(max_size=5),
+)  # fmt: skip
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    rows=st.lists(st.lists(_CSV_CELL, max_size=7), max_size=8),
+    header=st.booleans(),
+    date_format=st.sampled_from([None, "%m/%d/%Y", "%Y"]),
+)
+def test_fuzzed_csv_gives_a_recording_or_a_config_error(
+    tmp_path_factory: pytest.TempPathFactory,
+    rows: list[list[str]],
+    header: bool,
+    date_format: str | None,
+) -> None:
+    tmp = tmp_path_factory.mktemp("fuzz")
+    text = (GOOD_HEADER if header else "") + "".join(",".join(r) + "\n" for r in rows)
+    path = tmp / "data.csv"
+    path.write_text(text, encoding="utf-8", errors="surrogatepass")
+    columns = None if header else "time,open,high,low,close,volume"
+    try:
+        import_csv(path, "DOGE/USDT", "1d", tmp / "out.jsonl", date_format=date_format,
+                   columns=columns)  # fmt: skip
+    except ConfigError:
+        return
+    replayed_bars(tmp / "out.jsonl")  # every frame written decodes (it raises otherwise)

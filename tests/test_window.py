@@ -11,6 +11,8 @@ from typing import ClassVar
 
 import msgspec
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from framework import events as ev
 from framework.config import load_config
@@ -191,3 +193,13 @@ def test_run_and_inspect_take_from_and_to(tmp_path: Path) -> None:
     assert run.returncode == 0, run.stderr
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
     assert summary["first_time"] >= "2025-06-26T16:10" and summary["last_time"] < "2025-06-26T16:11"
+
+
+@settings(max_examples=200, deadline=None)
+@given(start=st.text(max_size=30), end=st.one_of(st.none(), st.text(max_size=30)))
+def test_fuzzed_window_texts_give_a_window_or_a_config_error(start: str, end: str | None) -> None:
+    try:
+        window = Window.parse(start, end)
+    except ConfigError:
+        return
+    assert window.start_ns is not None
