@@ -26,6 +26,7 @@ from typing import Final
 
 import msgspec
 
+from framework.errors import ConfigError
 from framework.importcsv import BarRow, finazon_names
 from framework.importers.base import POSITIVE, TRADE, Converter, RowError, number, trade_frame
 from framework.instruments import to_cryptomus
@@ -187,6 +188,11 @@ class Klines(Converter):
         return BarRow(open_ns // _NS, o, h, low, c, volume), open_ns + interval
 
     def _set_interval(self, interval_ns: int) -> None:
+        if interval_ns >= 28 * 86_400 * _NS:
+            raise ConfigError(
+                "these are monthly klines (1mo), whose bars have no fixed length; papertrade's "
+                "bars do: import daily (1d), 3-day or weekly (1w) klines instead"
+            )
         if interval_ns <= 0 or interval_ns % _NS:
             raise RowError("close time is not open time plus a whole number of seconds less 1 unit")
         seconds = interval_ns // _NS

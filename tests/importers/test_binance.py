@@ -91,6 +91,16 @@ def test_klines_of_another_length_in_the_same_file_are_reported(tmp_path: Path) 
     assert [e.ts_event_ns // S for e in events if isinstance(e, ev.Bar)] == [1601510400, 1601510520]
 
 
+def test_monthly_klines_are_refused_as_having_no_fixed_length(tmp_path: Path) -> None:
+    # 2024-01 and 2024-02 monthly klines: 31 and 29 days
+    rows = (
+        "1704067200000,1,2,0.5,1.5,10,1706745599999,0,0,0,0,0\n"
+        "1706745600000,1.5,2,1,1,10,1709251199999,0,0,0,0,0\n"
+    )
+    with pytest.raises(ConfigError, match=r"monthly klines \(1mo\), whose bars have no fixed"):
+        imported(tmp_path, "binance-klines", rows)
+
+
 def test_bad_rows_are_reported_by_line_and_the_good_ones_kept(tmp_path: Path) -> None:
     rows = (
         README_TRADE
