@@ -36,7 +36,7 @@ from framework.recording import (
     RecordingReader,
     RecordingWriter,
 )
-from framework.report.output import RunOutput
+from framework.report.output import RunOutput, iso_time
 from framework.strategy import Strategy
 from framework.window import Window, merged, providers_of, windowed
 
@@ -137,8 +137,9 @@ def replay_engine(
             )
         else:
             batches = merged(readers)
+        span: list[int] = []
         if setup.window.bounded:
-            batches = windowed(batches, setup.window, engine)
+            batches = windowed(batches, setup.window, engine, span)
         try:
             for batch in batches:
                 engine.process(batch)
@@ -147,6 +148,8 @@ def replay_engine(
             engine.finish()
         finally:  # a StrategyError must not leave the output files open
             events_hash = output.close()
+        if setup.window.bounded and not engine.stats.first_ts_ns:
+            raise ConfigError(_empty_window(paths, setup.window, span))
     summary = summarize(
         setup, engine, output, events_hash, _recordings_hash(paths), _read_stats(readers)
     )
@@ -154,6 +157,15 @@ def replay_engine(
         summary["fingerprint"]["recordings_sha256"] = [sha256_file(p) for p in paths]
     output.write_summary(summary)
     return summary, engine
+
+
+def _empty_window(paths: list[Path], window: Window, span: list[int]) -> str:
+    names = ", ".join(p.name for p in paths)
+    bounds = " .. ".join(
+        "open" if ns is None else iso_time(ns) for ns in (window.start_ns, window.end_ns)
+    )
+    held = f" (they hold {iso_time(span[0])} .. {iso_time(span[1])})" if span else " (empty)"
+    return f"nothing in {names} was received in the window {bounds}{held}"
 
 
 def _recordings_hash(paths: list[Path]) -> str:

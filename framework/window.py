@@ -133,14 +133,19 @@ def merged(readers: Sequence[RecordingReader]) -> Iterator[list[Line]]:
         yield batch
 
 
-def windowed(batches: Iterable[list[Line]], window: Window, engine: Engine) -> Iterator[list[Line]]:
+def windowed(
+    batches: Iterable[list[Line]], window: Window, engine: Engine, span: list[int] | None = None
+) -> Iterator[list[Line]]:
     """The batches' lines inside ``window``; books are brought up to date before it.
 
-    Stops reading at the first line at or after the window's end.
+    Stops reading at the first line at or after the window's end. ``span``, if given, receives
+    the receive times of the first and the last line read (for a message when none was inside).
     """
     start = window.start_ns
     end = window.end_ns
     for batch in batches:
+        if span is not None:
+            span[:] = [span[0] if span else batch[0].t, batch[-1].t]
         if start is not None and batch[-1].t < start:
             _prime(engine, batch)
             continue

@@ -181,6 +181,17 @@ def test_a_window_starts_with_the_book_rebuilt_and_stops_at_its_end(tmp_path: Pa
     assert summary["fingerprint"]["window"] == {"start_ns": start, "end_ns": end}
 
 
+def test_a_window_outside_the_recording_says_what_the_recording_holds(tmp_path: Path) -> None:
+    result = papertrade("run", "strategies/trade_momentum.py", "--replay", CRYPTOMUS,
+                        "--from", "2030-01-01", "--out", tmp_path / "out")  # fmt: skip
+    assert result.returncode == 1
+    assert result.stderr == (
+        "Error: nothing in cryptomus-btc-usdt.jsonl.gz was received in the window "
+        "2030-01-01T00:00:00.000Z .. open (they hold 2025-06-26T15:59:59.000Z .. "
+        "2025-06-26T16:35:00.009Z)\n"  # the first and the last line of the file
+    )
+
+
 def test_run_and_inspect_take_from_and_to(tmp_path: Path) -> None:
     window = ("--from", "2025-06-26T16:10", "--to", "2025-06-26T16:11")
     result = papertrade("inspect", CRYPTOMUS, *window)
