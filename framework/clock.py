@@ -45,7 +45,7 @@ class Clock:
     """Simulated time plus a deterministic timer queue."""
 
     def __init__(self, start_ns: int = 0) -> None:
-        self.now_ns = start_ns
+        self.now_ns = start_ns  # read freely; written only by the methods here
         self.next_deadline_ns = NEVER  # the loop compares against this, cheaply, per frame
         self._heap: list[tuple[int, int, Timer]] = []
         self._seq = 0
@@ -73,6 +73,10 @@ class Clock:
         Each timer fires with the clock set to its own deadline, so anything it does (placing an
         order, say) is stamped with the deadline, not with the later frame's time.
         """
+        if ts_ns < self.next_deadline_ns:  # no timer due: the common case, per frame
+            if ts_ns > self.now_ns:
+                self.now_ns = ts_ns
+            return
         while self._heap and self._heap[0][0] <= ts_ns:
             deadline, _, timer = heapq.heappop(self._heap)
             if timer.cancelled:

@@ -9,10 +9,13 @@ caller says: a command's ``now_ns``, a market event's ``ts_recv_ns``.
   or on :meth:`PaperExchange.advance`. So market data that arrives meanwhile is matched without
   them, as the venue would have seen it.
 * **Market data** (``on_trade``, ``on_book_snapshot``, ``on_book_delta``, ``on_bar``,
-  ``on_last_price``, ``on_ticker``, ``on_disconnect``) updates the market's state, then fills or
-  stops our resting orders by the rules in ``matching``. With no resting order in a market,
-  an event costs a dict lookup, a comparison and the update of the last price (or of the book's
-  dicts); nothing is converted to Decimal until something fills.
+  ``on_last_price``, ``on_ticker``) arrives after the run's market state
+  (``framework.marketbook.MarketState``, :attr:`PaperExchange.state`) has applied the event:
+  the venue reads that state, updates only its overlay (consumed liquidity, queue positions,
+  see ``book``), then fills or stops our resting orders by the rules in ``matching``. With no
+  resting order in a market, an event costs a dict lookup and a comparison; nothing is
+  converted to Decimal until something fills. Whoever feeds the venue applies due commands
+  first (:meth:`PaperExchange.advance`), then the state, then the venue.
 * **Events**: every private event is passed to ``emit`` as it happens (see ``execution`` for
   their order and ``frames`` for their shape). A refused order or cancel is an
   ``order_rejected`` event, never an exception.
@@ -40,6 +43,7 @@ from framework.exchange.matching import Fill, bar_outcome, bar_path, cross_fills
 from framework.exchange.orders import Order, OrderRequest, OrderView, make_view
 from framework.exchange.rules import ExchangeConfig, MarketRules, check_config
 from framework.ids import UlidGenerator
+from framework.marketbook import MarketState
 from framework.money import ZERO, from_float, quantize
 
 __all__ = ["PaperExchange"]
@@ -66,19 +70,27 @@ class PaperExchange:
             ``OrderRejected``) in the order they happen.
         seed: seeds order, deal and transaction ids and wallet ids; the same inputs and seed
             give the same events.
+        state: the run's market state, which the venue reads (a new, empty one if not given).
 
     Raises:
         ConfigError: the config is inconsistent (a fee rate of 100 %, min above max...).
     """
 
     def __init__(
-        self, config: ExchangeConfig, emit: Callable[[ev.PrivateEvent], None], seed: int = 0
+        self,
+        config: ExchangeConfig,
+        emit: Callable[[ev.PrivateEvent], None],
+        seed: int = 0,
+        state: MarketState | None = None,
     ) -> None:
         check_config(config)
         self._config = config
         self._latency_ns = config.latency_ns
         self._share_ahead = config.queue_when_depth_unknown
-        self._markets = {name: Market(name, rules) for name, rules in config.markets.items()}
+        self.state = state if state is not None else MarketState()
+        self._markets = {
+            name: Market(self.state.of(name), rules) for name, rules in config.markets.items()
+        }
         self._account = Account(config.balances)
         self._ids = UlidGenerator(seed)
         self._exec = Executor(config, self._markets, self._account, Frames(emit, seed), self._ids)
@@ -118,8 +130,6 @@ class PaperExchange:
         if market is None:
             return
         price = event.price
-        market.last = price
-        market.has_trades = True
         if market.active and (
             price <= market.hi_bid
             or price >= market.lo_ask
@@ -130,17 +140,17 @@ class PaperExchange:
             self._match_trade(market, price, event.size, event.ts_recv_ns)
 
     def on_book_snapshot(self, event: ev.BookSnapshot) -> None:
-        """A full L2 book: replaces the market's book and makes it trusted."""
+        """The shared book was replaced: our consumed sizes are forgotten; crossed orders fill."""
         market = self._prepare(event)
         if market is not None:
-            market.apply_snapshot(event.venue, event.bids, event.asks)
+            market.snapshot_applied()
             self._after_book(market, event.bids, event.asks, event.ts_recv_ns)
 
     def on_book_delta(self, event: ev.BookDelta) -> None:
-        """Changed L2 levels; ignored unless they apply to a trusted book from the same venue."""
+        """Changed L2 levels, if the shared book accepted them (trusted, same venue)."""
         market = self._prepare(event)
-        if market is not None and market.trusted and market.venue == event.venue:
-            market.apply_delta(event.bids, event.asks)
+        if market is not None and market.book.accepts(event):
+            market.delta_applied(event.bids, event.asks)
             self._after_book(market, event.bids, event.asks, event.ts_recv_ns)
 
     def on_bar(self, event: ev.Bar | ev.BarUpdate) -> None:
@@ -150,10 +160,6 @@ class PaperExchange:
         market = self._prepare(event)
         if market is None:
             return
-        market.has_bars = True
-        market.bar_close_ns = event.ts_event_ns + event.interval_ns
-        if not market.has_trades:
-            market.last = event.close
         if market.active and market.mode() == "bars":
             self._match_bar(market, event)
 
@@ -168,14 +174,6 @@ class PaperExchange:
     def on_ticker(self, event: ev.Ticker) -> None:
         """Ticker statistics: only the last price is used, as with :meth:`on_last_price`."""
         self._on_price(event, event.price)
-
-    def on_disconnect(self, venue: str) -> None:
-        """A provider connection dropped: its books are not trusted until a new snapshot."""
-        for market in self._markets.values():
-            if market.venue == venue and market.trusted:
-                market.trusted = False
-                market.taken_bids.clear()
-                market.taken_asks.clear()
 
     # --- read access -----------------------------------------------------------------------
 
@@ -229,7 +227,7 @@ class PaperExchange:
     def last_price(self, instrument: str) -> float | None:
         """The last trade (or last-price, ticker, bar close) price seen, or None."""
         market = self._markets.get(instrument)
-        return market.last if market is not None else None
+        return market.state.last if market is not None else None
 
     def rules(self, instrument: str) -> MarketRules:
         """The trading rules of a configured market.
@@ -269,8 +267,6 @@ class PaperExchange:
         market = self._prepare(event)
         if market is None:
             return
-        market.last = price
-        market.has_trades = True
         if market.waiting:
             self._exec.retry_waiting(market, event.ts_recv_ns)
         if market.active and (price >= market.stop_up or price <= market.stop_down):
