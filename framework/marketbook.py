@@ -29,16 +29,13 @@ Sorting happens only when levels are read.
 
 from __future__ import annotations
 
-import math
 from typing import Final
 
 from framework import events as ev
+from framework.events import UNKNOWN_SIZE
 from framework.history import BarArrays, BarHistory, TradeArrays, TradeHistory
 
 __all__ = ["UNKNOWN_SIZE", "InstrumentState", "MarketBook", "MarketState", "size_known"]
-
-UNKNOWN_SIZE: Final = math.nan
-"""The size of a level whose price is displayed but whose size is not (see the level rule)."""
 
 _EMPTY_BARS: Final = BarHistory(1)
 _EMPTY_TRADES: Final = TradeHistory(1)

@@ -21,7 +21,8 @@ Theory of operation:
 * **Replies.** ``ret`` 200 gives an Ack (a Pong for 22001) and any other ``ret`` an
   ErrorReply, with the echoed ``seq_id`` as request id; ``cmd_id`` 0 ties to no request.
 * **Books.** Each 22999 is a full snapshot. A level priced 0 (the empty side at limit-up or
-  limit-down) is dropped; forex and metals give prices only, so their sizes are 0.0.
+  limit-down) is dropped; forex and metals give prices only (no volume, or volume 0), so their
+  sizes are ``events.UNKNOWN_SIZE``: the project's level rule keeps 0 for "no level".
 * **Times.** ``tick_time`` is documented as milliseconds, but the documented example is
   ten digits; a value below 1e11 is read as seconds.
 
@@ -357,10 +358,12 @@ def _levels(
             raise _error(frame, "price is not a number", f"$.data.{side}[{index}].price")
         if price == 0.0:
             continue  # the empty side at limit-up or limit-down
-        # Forex, metals and CFD depth gives prices only: size 0.0 means "size unknown".
-        size = 0.0 if level.volume is UNSET else _float(level.volume)
+        # Forex, metals and CFD depth gives prices only: no volume, or volume 0.
+        size = ev.UNKNOWN_SIZE if level.volume is UNSET else _float(level.volume)
         if size is None:
             raise _error(frame, "volume is not a number", f"$.data.{side}[{index}].volume")
+        if size == 0.0:
+            size = ev.UNKNOWN_SIZE  # a priced level is displayed; 0 would say it is not
         out.append((price, size))
     return tuple(out)
 
