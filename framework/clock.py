@@ -17,9 +17,12 @@ import heapq
 from collections.abc import Callable
 from typing import Final
 
-__all__ = ["NEVER", "Clock", "Timer"]
+__all__ = ["NEVER", "NS_PER_MILLISECOND", "NS_PER_MINUTE", "NS_PER_SECOND", "Clock", "Timer"]
 
 NEVER: Final = 1 << 62
+NS_PER_MILLISECOND: Final = 1_000_000
+NS_PER_SECOND: Final = 1_000_000_000
+NS_PER_MINUTE: Final = 60 * NS_PER_SECOND
 
 
 class Timer:

@@ -23,9 +23,10 @@ from __future__ import annotations
 
 import logging
 from decimal import Decimal, InvalidOperation
-from typing import TYPE_CHECKING, Any, ClassVar, Final, Generic, TypeVar, overload
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar, overload
 
 from framework import events as ev
+from framework.clock import NS_PER_SECOND
 from framework.errors import ConfigError
 from framework.exchange.orders import OrderRequest
 from framework.history import BarArrays, TradeArrays
@@ -39,7 +40,6 @@ if TYPE_CHECKING:
 __all__ = ["NS_PER_SECOND", "Callbacks", "OrderTicket", "Param", "Strategy", "param"]
 
 T = TypeVar("T")
-NS_PER_SECOND: Final = 1_000_000_000
 
 
 class Param(Generic[T]):
