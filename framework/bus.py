@@ -22,7 +22,7 @@ the merge point would make replays diverge.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from framework import events as ev
@@ -76,10 +76,18 @@ class Dispatcher:
         """The handlers of one type, in delivery order."""
         return self._routes.get(kind, ())
 
+    def table(self) -> Mapping[type, tuple[Handler, ...]]:
+        """The routing table, for the loop, which walks it inline (see :meth:`publish`)."""
+        return self._routes
+
     # --- delivery ---------------------------------------------------------------------------------
 
     def publish(self, items: Sequence[object]) -> None:
-        """Deliver each item of one frame to its routed handlers, with the barrier after each."""
+        """Deliver each item of one frame to its routed handlers, with the barrier after each.
+
+        ``loop.Engine.process`` has this loop inlined (a call per frame is a tenth of the
+        replay's time): change both together.
+        """
         routes = self._routes
         for item in items:
             handlers = routes.get(type(item))
@@ -88,11 +96,15 @@ class Dispatcher:
                     for handler in handlers:
                         handler(item)
                 except Exception as exc:
-                    blame = self._blame[type(item)]
-                    targets = list(zip(handlers, blame, strict=True))
-                    self._failed(targets, handlers.index(handler), (item,), exc)
+                    self.failed(item, handlers.index(handler), exc)
                 if self.commands or self.private:
                     self.barrier()
+
+    def failed(self, event: object, index: int, exc: Exception) -> None:
+        """Routed handler ``index`` of ``event``'s type raised: blame, then call the rest."""
+        kind = type(event)
+        targets = list(zip(self._routes[kind], self._blame[kind], strict=True))
+        self._failed(targets, index, (event,), exc)
 
     def deliver(self, targets: Sequence[Target], *args: Any) -> None:
         """Call every target with ``args`` (one event: a timer, a connection, a private event,

@@ -31,7 +31,7 @@ from typing import Any, Final, cast
 import msgspec
 
 from framework import events as ev
-from framework.bus import Blame, Dispatcher, Target
+from framework.bus import Blame, Dispatcher, Handler, Target
 from framework.clock import Clock
 from framework.desk import OrderDesk, PrivateSink
 from framework.errors import ProviderProtocolError, StrategyError
@@ -164,37 +164,50 @@ class Engine:
         clock = self.clock
         codecs = self.codecs
         typed = self._typed
-        publish = self.dispatcher.publish
+        dispatcher = self.dispatcher
+        routes = dispatcher.table()
+        commands, private = dispatcher.commands, dispatcher.private
         monitor = self.monitor
         others = 0  # ticks and connection lines: rare, so counted instead of the frames
-        # The fast-path lookup is redone only when the line type changes: feeds repeat one type.
+        # Lookups by type are redone only when the type changes: feeds repeat one type.
         last_kind: type | None = None
         fast: Callable[[Any, int], list[Any]] | None = None
-        for line in lines:
+        last_item_kind: type | None = None
+        handlers: tuple[Handler, ...] | None = None
+        for line in clock.follow(lines):  # the clock is at the line's time, timers fired
             kind = type(line)
             if kind is not last_kind:
                 last_kind, fast = kind, typed.get(kind)
             if fast is not None or kind is Frame:
-                ts = line.t
-                if ts > clock.now_ns or ts >= clock.next_deadline_ns:
-                    clock.advance_to(ts)
                 try:
                     if fast is not None:  # decoded ahead by the reader (recording.typed_frame)
-                        items = fast(line.f, ts)  # type: ignore[union-attr]
+                        items = fast(line.f, line.t)  # type: ignore[union-attr]
                     else:
                         frame = cast(Frame, line)
                         codec = codecs.get(frame.p)
                         if codec is None:
                             monitor.no_codec(frame)
                             continue
-                        items = codec.decode(frame.f if frame.f else frame.payload(), ts)
+                        items = codec.decode(frame.f if frame.f else frame.payload(), frame.t)
                 except ProviderProtocolError as exc:
                     monitor.decode_failed(exc)
                     continue
-                publish(items)
+                # Dispatcher.publish, inlined on the hot path: the same table, the same
+                # failure handling, the same barrier after each event.
+                for item in items:
+                    if type(item) is not last_item_kind:
+                        last_item_kind = type(item)
+                        handlers = routes.get(last_item_kind)
+                    if handlers:
+                        try:
+                            for handler in handlers:
+                                handler(item)
+                        except Exception as exc:
+                            dispatcher.failed(item, handlers.index(handler), exc)
+                        if commands or private:
+                            dispatcher.barrier()
             else:
                 others += 1
-                clock.advance_to(line.t)
                 if kind is not Tick:
                     self._connection(line)  # type: ignore[arg-type]
         self.stats.frames += len(lines) - others
@@ -241,24 +254,18 @@ class Engine:
 
 
 def _wire(engine: Engine) -> dict[Callable[..., None], tuple[Target, ...]]:
-    """Build the routing table, once: market state, then venue, then strategies, per type.
+    """Build the routing table, once: market state (then venue), then strategies, per type.
 
     Returns the targets of the callbacks every strategy receives (start, stop, connection).
     """
     route = engine.dispatcher.route
-    state, exchange, monitor = engine.state, engine.exchange, engine.monitor
+    state, monitor = engine.state, engine.monitor  # the state hands events on to the venue
     route(ev.Trade, state.on_trade)
-    route(ev.Trade, exchange.on_trade)
     route(ev.Bar, state.on_bar)
-    route(ev.Bar, exchange.on_bar)
     route(ev.BookSnapshot, state.on_book_snapshot)
-    route(ev.BookSnapshot, exchange.on_book_snapshot)
     route(ev.BookDelta, state.on_book_delta)
-    route(ev.BookDelta, exchange.on_book_delta)
     route(ev.Ticker, state.on_ticker)
-    route(ev.Ticker, exchange.on_ticker)
     route(ev.LastPrice, state.on_last_price)
-    route(ev.LastPrice, exchange.on_last_price)
     route(Ack, monitor.count_ack)
     route(Pong, monitor.count_pong)
     route(ErrorReply, monitor.provider_error)

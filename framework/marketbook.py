@@ -8,8 +8,10 @@ very same objects and keeps beside them only what paper orders add (liquidity th
 queue positions: ``exchange.book.Market``). So a strategy never decides on a book the venue
 does not match against.
 
-The dispatcher calls the ``on_*`` methods here before the venue and before any strategy, so
-both see the state after the event.
+The dispatcher calls the ``on_*`` methods here before any strategy. Each one updates the
+state, then hands the event to the paper venue if it trades the instrument
+(:class:`VenueHook`): so the venue always sees the state after the event, and a trade in a
+market where no paper order rests costs the venue nothing at all.
 
 **The level rule** (one for every codec). A level is ``(price, size)``:
 
@@ -29,13 +31,21 @@ Sorting happens only when levels are read.
 
 from __future__ import annotations
 
-from typing import Final
+from typing import Final, Protocol
 
 from framework import events as ev
 from framework.events import UNKNOWN_SIZE
 from framework.history import BarArrays, BarHistory, TradeArrays, TradeHistory
 
-__all__ = ["UNKNOWN_SIZE", "InstrumentState", "MarketBook", "MarketState", "size_known"]
+__all__ = [
+    "UNKNOWN_SIZE",
+    "InstrumentState",
+    "MarketBook",
+    "MarketState",
+    "Overlay",
+    "VenueHook",
+    "size_known",
+]
 
 _EMPTY_BARS: Final = BarHistory(1)
 _EMPTY_TRADES: Final = TradeHistory(1)
@@ -100,6 +110,23 @@ class MarketBook:
         return bids, asks
 
 
+class Overlay(Protocol):
+    """What the venue keeps beside an instrument's state (``exchange.book.Market``)."""
+
+    active: bool  # a paper order rests or waits in this market
+
+
+class VenueHook(Protocol):
+    """The paper venue, told of every event of an instrument it trades, after the state."""
+
+    def on_trade(self, event: ev.Trade) -> None: ...
+    def on_bar(self, event: ev.Bar) -> None: ...
+    def on_ticker(self, event: ev.Ticker) -> None: ...
+    def on_last_price(self, event: ev.LastPrice) -> None: ...
+    def on_book_snapshot(self, event: ev.BookSnapshot) -> None: ...
+    def on_book_delta(self, event: ev.BookDelta) -> None: ...
+
+
 class InstrumentState:
     """Everything the feeds said about one instrument. Attributes are read, never written,
     outside :class:`MarketState`."""
@@ -113,7 +140,9 @@ class InstrumentState:
         "instrument",
         "last",
         "last_trade",
+        "overlay",
         "ticker",
+        "venue",
     )
 
     def __init__(self, instrument: str) -> None:
@@ -126,6 +155,8 @@ class InstrumentState:
         self.has_trades = False  # a trade, last price or ticker was seen
         self.has_bars = False  # a closed bar was seen
         self.bar_close_ns: int | None = None  # when the last closed bar seen ended
+        self.venue: VenueHook | None = None  # the paper venue, if it trades the instrument
+        self.overlay: Overlay | None = None  # and what it keeps beside this state
 
 
 class MarketState:
@@ -182,6 +213,9 @@ class MarketState:
             if hist is None:
                 hist = self._trades[trade.instrument] = TradeHistory(self.trade_history)
             hist.append(trade.ts_event_ns, trade.price, trade.size, trade.side)
+        overlay = state.overlay
+        if overlay is not None and overlay.active:
+            state.venue.on_trade(trade)  # type: ignore[union-attr]
 
     def on_bar(self, bar: ev.Bar) -> None:
         state = self.instruments.get(bar.instrument) or self.of(bar.instrument)
@@ -194,27 +228,37 @@ class MarketState:
             if hist is None:
                 hist = self._bars[bar.instrument] = BarHistory(self.bar_history)
             hist.append(bar.ts_event_ns, bar.open, bar.high, bar.low, bar.close, bar.volume)
+        if state.venue is not None:
+            state.venue.on_bar(bar)
 
     def on_ticker(self, ticker: ev.Ticker) -> None:
         state = self.instruments.get(ticker.instrument) or self.of(ticker.instrument)
         state.last = ticker.price
         state.ticker = ticker
         state.has_trades = True
+        if state.venue is not None:
+            state.venue.on_ticker(ticker)
 
     def on_last_price(self, last: ev.LastPrice) -> None:
         state = self.instruments.get(last.instrument) or self.of(last.instrument)
         state.last = last.price
         state.has_trades = True
+        if state.venue is not None:
+            state.venue.on_last_price(last)
 
     def on_book_snapshot(self, snap: ev.BookSnapshot) -> None:
         state = self.instruments.get(snap.instrument) or self.of(snap.instrument)
         state.book.apply_snapshot(snap)
         state.has_book = True
+        if state.venue is not None:
+            state.venue.on_book_snapshot(snap)
 
     def on_book_delta(self, delta: ev.BookDelta) -> None:
         state = self.instruments.get(delta.instrument)
         if state is not None and state.book.accepts(delta):
             state.book.apply_delta(delta)
+            if state.venue is not None:
+                state.venue.on_book_delta(delta)
 
     def disconnect(self, venue: str) -> None:
         """A connection of ``venue`` dropped: its books are untrusted until a new snapshot."""

@@ -4,18 +4,18 @@ It is a plain synchronous component: no trio, no I/O, no wall clock. Time is wha
 caller says: a command's ``now_ns``, a market event's ``ts_recv_ns``.
 
 * **Commands** (:meth:`PaperExchange.submit`, :meth:`PaperExchange.cancel`) travel to the venue
-  for ``latency_ms`` of simulated time. They are applied, in the order they were sent, as soon
-  as the clock reaches their arrival: before a market event stamped at or after it is matched,
-  or on :meth:`PaperExchange.advance`. So market data that arrives meanwhile is matched without
-  them, as the venue would have seen it.
+  for ``latency_ms`` of simulated time. They are applied, in the order they were sent, by
+  :meth:`PaperExchange.advance`, which the run calls when the clock reaches their arrival
+  (a clock timer, ``framework.desk``): before any market event stamped at or after it. So
+  market data that arrives meanwhile is matched without them, as the venue would have seen it.
 * **Market data** (``on_trade``, ``on_book_snapshot``, ``on_book_delta``, ``on_bar``,
-  ``on_last_price``, ``on_ticker``) arrives after the run's market state
-  (``framework.marketbook.MarketState``, :attr:`PaperExchange.state`) has applied the event:
-  the venue reads that state, updates only its overlay (consumed liquidity, queue positions,
-  see ``book``), then fills or stops our resting orders by the rules in ``matching``. With no
-  resting order in a market, an event costs a dict lookup and a comparison; nothing is
-  converted to Decimal until something fills. Whoever feeds the venue applies due commands
-  first (:meth:`PaperExchange.advance`), then the state, then the venue.
+  ``on_last_price``, ``on_ticker``) comes from the run's market state
+  (``framework.marketbook.MarketState``, :attr:`PaperExchange.state`) once it has applied the
+  event, for the configured markets only (a trade only while a paper order rests there): the
+  venue reads that state, updates only its overlay (consumed liquidity, queue positions, see
+  ``book``), then fills or stops our resting orders by the rules in ``matching``. Nothing is
+  converted to Decimal until something fills. Whoever feeds the state applies due commands
+  first (:meth:`PaperExchange.advance`).
 * **Events**: every private event is passed to ``emit`` as it happens (see ``execution`` for
   their order and ``frames`` for their shape). A refused order or cancel is an
   ``order_rejected`` event, never an exception.
@@ -91,6 +91,9 @@ class PaperExchange:
         self._markets = {
             name: Market(self.state.of(name), rules) for name, rules in config.markets.items()
         }
+        for market in self._markets.values():
+            market.state.venue = self
+            market.state.overlay = market
         self._account = Account(config.balances)
         self._ids = UlidGenerator(seed)
         self._exec = Executor(config, self._markets, self._account, Frames(emit, seed), self._ids)
@@ -122,10 +125,7 @@ class PaperExchange:
     # --- market data -----------------------------------------------------------------------
 
     def on_trade(self, event: ev.Trade) -> None:
-        """A printed trade: the last price; fills resting orders at or through its price."""
-        pending = self._pending
-        if pending and pending[0].arrive_ns <= event.ts_recv_ns:
-            self._apply_due(event.ts_recv_ns)
+        """A printed trade: fills resting orders at or through its price."""
         market = self._markets.get(event.instrument)
         if market is None:
             return
@@ -141,14 +141,14 @@ class PaperExchange:
 
     def on_book_snapshot(self, event: ev.BookSnapshot) -> None:
         """The shared book was replaced: our consumed sizes are forgotten; crossed orders fill."""
-        market = self._prepare(event)
+        market = self._markets.get(event.instrument)
         if market is not None:
             market.snapshot_applied()
             self._after_book(market, event.bids, event.asks, event.ts_recv_ns)
 
     def on_book_delta(self, event: ev.BookDelta) -> None:
         """Changed L2 levels, if the shared book accepted them (trusted, same venue)."""
-        market = self._prepare(event)
+        market = self._markets.get(event.instrument)
         if market is not None and market.book.accepts(event):
             market.delta_applied(event.bids, event.asks)
             self._after_book(market, event.bids, event.asks, event.ts_recv_ns)
@@ -157,7 +157,7 @@ class PaperExchange:
         """A closed bar; fills orders in markets that have only bars. A BarUpdate is ignored."""
         if isinstance(event, ev.BarUpdate):
             return
-        market = self._prepare(event)
+        market = self._markets.get(event.instrument)
         if market is None:
             return
         if market.active and market.mode() == "bars":
@@ -258,13 +258,8 @@ class PaperExchange:
             else:
                 self._exec.cancel(cmd.order_id, cmd.arrive_ns)
 
-    def _prepare(self, event: ev.MarketEvent) -> Market | None:
-        if self._pending and self._pending[0].arrive_ns <= event.ts_recv_ns:
-            self._apply_due(event.ts_recv_ns)
-        return self._markets.get(event.instrument)
-
     def _on_price(self, event: ev.LastPrice | ev.Ticker, price: float) -> None:
-        market = self._prepare(event)
+        market = self._markets.get(event.instrument)
         if market is None:
             return
         if market.waiting:

@@ -26,30 +26,24 @@ def ns(t: float) -> int:
 
 
 def feed(x: PaperExchange, event: ev.MarketEvent) -> None:
-    """Deliver one market event to a bare venue in the engine's order: commands due by its
-    time, then the shared market state, then the venue."""
+    """Deliver one market event to a bare venue as the engine does: commands due by its
+    time, then the shared market state, which hands it on to the venue."""
     x.advance(event.ts_recv_ns)
     state = x.state
     if type(event) is ev.Trade:
         state.on_trade(event)
-        x.on_trade(event)
     elif type(event) is ev.BookSnapshot:
         state.on_book_snapshot(event)
-        x.on_book_snapshot(event)
     elif type(event) is ev.BookDelta:
         state.on_book_delta(event)
-        x.on_book_delta(event)
     elif type(event) is ev.Bar:
         state.on_bar(event)
-        x.on_bar(event)
     elif type(event) is ev.BarUpdate:
-        x.on_bar(event)
+        x.on_bar(event)  # the state keeps nothing of a bar still forming
     elif type(event) is ev.LastPrice:
         state.on_last_price(event)
-        x.on_last_price(event)
     elif type(event) is ev.Ticker:
         state.on_ticker(event)
-        x.on_ticker(event)
 
 
 class Harness:
