@@ -23,9 +23,8 @@ import msgspec
 import framework
 from framework.config import Config, config_hash
 from framework.errors import ConfigError
-from framework.instruments import from_native
 from framework.loop import Engine
-from framework.providers import make_codec
+from framework.providers import from_native, make_codec
 from framework.providers.base import Codec
 from framework.recording import ProviderSpec, ReadStats, RecordingReader, RecordingWriter
 from framework.report.output import RunOutput

@@ -35,7 +35,7 @@ from __future__ import annotations
 import functools
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Final, Literal, TypeVar
 from urllib.parse import quote
@@ -72,7 +72,7 @@ from framework.providers.alltick_wire import (
     TradeTick,
     TradeTickPush,
 )
-from framework.providers.base import Ack, Decoded, ErrorReply, Pong, Subscription
+from framework.providers.base import Ack, Decoded, ErrorReply, Pong, Provider, Subscription
 
 if TYPE_CHECKING:
     from framework.providers.base import Codec
@@ -80,7 +80,7 @@ if TYPE_CHECKING:
 __all__ = [
     "CANCEL_ALL", "CANCEL_DEPTH", "CANCEL_TRADE", "DEFAULT_HOST", "FOREX_PATH",
     "HEARTBEAT_INTERVAL_S", "HEARTBEAT_TIMEOUT_S", "PLAN_CODE_CAPS", "PLAN_CONNECTION_CAPS",
-    "REQUEST_SPACING_S", "RET_EXAMPLE_CODES", "RET_OK", "RET_TEXTS", "STOCK_PATH",
+    "REQUEST_SPACING_S", "RET_EXAMPLE_CODES", "RET_OK", "RET_TEXTS", "SPEC", "STOCK_PATH",
     "AllTickCodec", "Cancel", "CancelData", "CancelReply", "DepthSubscribe", "DepthSubscribeData",
     "DepthSubscribeReply", "DepthSymbol", "Empty", "Endpoint", "HeaderInvalidReply", "Heartbeat",
     "HeartbeatReply", "Inbound", "OrderBook", "OrderBookPush", "PriceLevel", "Request",
@@ -424,3 +424,21 @@ def _error(frame: bytes | str | msgspec.Raw, reason: str, path: str = "") -> Pro
     # Copy only the excerpt's worth of a frame that may be megabytes long.
     head = frame if isinstance(frame, str) else bytes(memoryview(frame)[:_EXCERPT_BYTES])
     return ProviderProtocolError(NAME, head, reason, path)
+
+
+def _reconnect_spacing_s(options: Mapping[str, str]) -> float:
+    # The free plan allows a connection every 10 s; a paid plan ("plan" other than "free") 3 s.
+    return 10.0 if options.get("plan", "free") == "free" else 3.0
+
+
+SPEC: Final = Provider(
+    name=NAME,
+    codec=lambda options: AllTickCodec(),
+    from_native=lambda symbol, options: from_alltick(symbol),
+    heartbeat_s=HEARTBEAT_INTERVAL_S,  # the server closes after 30 s without one
+    reconnect_spacing_s=_reconnect_spacing_s,
+    # A second request within 1 s is rejected; 0.1 s of margin for the network's jitter.
+    request_spacing_s=REQUEST_SPACING_S + 0.1,
+    key_env="ALLTICK_TOKEN",
+)
+"""AllTick, described once (see ``providers.base.Provider``)."""
