@@ -39,7 +39,7 @@ def feed(x: PaperExchange, event: ev.MarketEvent) -> None:
     elif type(event) is ev.Bar:
         state.on_bar(event)
     elif type(event) is ev.BarUpdate:
-        x.on_bar(event)  # the state keeps nothing of a bar still forming
+        pass  # neither the state nor the venue keeps anything of a bar still forming
     elif type(event) is ev.LastPrice:
         state.on_last_price(event)
     elif type(event) is ev.Ticker:
