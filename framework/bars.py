@@ -33,7 +33,7 @@ decides when callbacks run.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Final
+from typing import Any, Final
 
 from framework import events as ev
 from framework.clock import Clock, Timer
@@ -45,7 +45,7 @@ __all__ = ["BarService", "interval_ns"]
 _NS: Final = 1_000_000_000
 _EMPTY: Final = BarHistory(1)
 
-Deliver = Callable[[object, ev.Bar], None]
+Deliver = Callable[[Any, ev.Bar], None]
 
 
 def interval_ns(text: str) -> int:
@@ -111,16 +111,14 @@ class BarService:
     Args:
         clock: the loop's clock (timers close bars).
         deliver: called with (strategy, bar) for every subscriber of a closed bar, in order.
-        subscribe_feed: called once, when the first subscription needs trades and bars
-            routed here (``on_trade``, ``on_bar``); runs without bar subscriptions pay nothing.
+
+    The loop routes trades and bars to :meth:`on_trade` and :meth:`on_bar` when a strategy
+    could use bars (it defines ``on_bar``).
     """
 
-    def __init__(
-        self, clock: Clock, deliver: Deliver, subscribe_feed: Callable[[BarService], None]
-    ) -> None:
+    def __init__(self, clock: Clock, deliver: Deliver) -> None:
         self._clock = clock
         self._deliver = deliver
-        self._subscribe_feed: Callable[[BarService], None] | None = subscribe_feed
         self._builders: dict[tuple[str, int], _Builder] = {}
         self._by_instrument: dict[str, list[_Builder]] = {}
         self._traded: set[str] = set()
@@ -139,9 +137,6 @@ class BarService:
             self._by_instrument.setdefault(instrument, []).append(builder)
         if strategy not in builder.subscribers:
             builder.subscribers.append(strategy)
-        if self._subscribe_feed is not None:
-            subscribe, self._subscribe_feed = self._subscribe_feed, None
-            subscribe(self)
 
     def bars(self, instrument: str, interval: str, n: int | None) -> BarArrays:
         """The last ``n`` closed bars of one subscribed interval (none if not subscribed)."""

@@ -77,6 +77,10 @@ class Warmup:
         end = self.end_ns
         return end is None or now_ns < end
 
+    def gate(self, now_ns: int) -> str | None:
+        """Why an order placed at ``now_ns`` is refused, or None when it may go."""
+        return self.reason() if self.refuses(now_ns) else None
+
     def reason(self) -> str:
         if self.bars:
             return f"warm-up: orders are refused until {self.bars} bars have closed ([run] warmup)"

@@ -4,8 +4,8 @@ Theory of operation. A window is ``[start, end)`` in receive time (nanoseconds, 
 bound may be open. Lines before ``start`` are read but not run: frames that cannot hold a
 book (found by a byte search, without decoding: Cryptomus frames without ``depth_update``,
 AllTick frames without the 22999 depth push, every Finazon frame) are skipped undecoded, and
-the book events of the others are applied to the books only (the loop's and the paper
-exchange's), so the book at ``start`` is the one the last snapshot before it and the changes
+the book events of the others are applied to the market state only (which hands them to the
+paper venue), so the book at ``start`` is the one the last snapshot before it and the changes
 after that snapshot make. No strategy, timer or statistic sees anything before ``start``: the
 run's clock starts at the first line inside the window. Reading stops at the first line
 received at or after ``end`` (a recording is in receive order; lines of several connections
@@ -31,7 +31,6 @@ import msgspec
 from framework import events as ev
 from framework.errors import ConfigError, ProviderError
 from framework.loop import Engine
-from framework.marketbook import MarketBook
 from framework.recording import Frame, Line, ProviderSpec, RecordingReader
 
 __all__ = ["Window", "merged", "parse_time", "providers_of", "windowed"]
@@ -165,7 +164,7 @@ def windowed(
 
 
 def _prime(engine: Engine, lines: list[Line]) -> None:
-    """Apply the book events of lines before the window: to the books only, silently."""
+    """Apply the book events of lines before the window: to the market state only, silently."""
     for line in lines:
         if type(line) is not Frame:
             continue
@@ -182,16 +181,9 @@ def _prime(engine: Engine, lines: list[Line]) -> None:
             continue
         for event in events:
             if type(event) is ev.BookSnapshot:
-                engine.exchange.on_book_snapshot(event)
-                book = engine.books.get(event.instrument)
-                if book is None:
-                    book = engine.books[event.instrument] = MarketBook(event.instrument)
-                book.apply_snapshot(event)
+                engine.state.on_book_snapshot(event)  # the market state hands it to the venue
             elif type(event) is ev.BookDelta:
-                engine.exchange.on_book_delta(event)
-                book = engine.books.get(event.instrument)
-                if book is not None:
-                    book.apply_delta(event)
+                engine.state.on_book_delta(event)
 
 
 def _lines(batches: Iterator[list[Line]]) -> Iterator[Line]:

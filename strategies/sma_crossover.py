@@ -30,10 +30,8 @@ from __future__ import annotations
 
 from decimal import Decimal, InvalidOperation
 
-from framework import events as ev
+from framework import Bar, ConfigError, Strategy, param
 from framework.bars import interval_ns
-from framework.errors import ConfigError
-from framework.strategy import Strategy, param
 
 __all__ = ["SmaCrossover"]
 
@@ -62,7 +60,7 @@ class SmaCrossover(Strategy):
         if self.bar_interval:
             self.subscribe_bars(self.instrument, self.bar_interval)
 
-    def on_bar(self, bar: ev.Bar) -> None:
+    def on_bar(self, bar: Bar) -> None:
         """Act on the cross, if this bar made one."""
         if bar.instrument != self.instrument or (
             self.bar_interval and bar.interval_ns != interval_ns(self.bar_interval)
