@@ -35,6 +35,7 @@ import msgspec
 import trio
 from trio_websocket import ConnectionClosed, WebSocketConnection, WebSocketRequest
 from wsproto import ConnectionType, WSConnection  # trio-websocket's own protocol engine
+from wsproto.utilities import LocalProtocolError
 
 from framework.emulators.source import (
     Batch,
@@ -440,7 +441,10 @@ async def _wrap(
     async def on_ping(event: Any) -> None:
         pings.count += 1
         pings.last_at = trio.current_time()
-        await answer(event)
+        # A ping that crosses our close frame gets no pong: wsproto refuses to send one then,
+        # and trio-websocket's own handler would let that error end the connection's task.
+        with contextlib.suppress(LocalProtocolError):
+            await answer(event)
 
     ws._handle_ping_event = on_ping  # type: ignore[method-assign]
     nursery.start_soon(ws._reader_task)
