@@ -86,7 +86,7 @@ def params_for(instrument: str) -> MarketParams:
     kind = asset_class(instrument)
     price = _level(instrument, kind)
     tick = _tick(kind, price, instrument)
-    start = max(tick, Decimal(repr(price)).quantize(tick))
+    start = tick * max(1, round(Decimal(repr(price)) / tick))  # on the grid, even a 0.05 one
     if kind in ("us_stock", "hk_stock", "cn_stock"):
         lot = Decimal(1) if kind == "us_stock" else Decimal(100)
         return MarketParams(
