@@ -264,7 +264,7 @@ class AllTickEmulator(EmulatorServer):
         self._sessions: dict[int, tuple[Connection, _Subs]] = {}
 
     def check_handshake(self, path: str, query: dict[str, str]) -> Rejection | None:
-        """Only the two documented endpoints exist."""
+        """Only the two documented endpoints exist (rule ENDPOINTS)."""
         if path not in (wire.STOCK_PATH, wire.FOREX_PATH):
             return Rejection(404)
         return None
@@ -335,7 +335,7 @@ class AllTickEmulator(EmulatorServer):
         if spaced:
             subs.last_request = subs.last_of[cmd] = now
         ret = 200
-        if isinstance(request, wire.Heartbeat):
+        if isinstance(request, wire.Heartbeat):  # rule HEARTBEAT
             subs.last_heartbeat = now
         elif isinstance(request, wire.DepthSubscribe):
             ret = self._replace_depth(subs, request.data.symbol_list)
@@ -352,6 +352,7 @@ class AllTickEmulator(EmulatorServer):
     def _malformed(
         self, conn: Connection, message: str | bytes, exc: ProviderProtocolError
     ) -> None:
+        # Rule MALFORMED.
         try:
             header = _HEADER.decode(message)
         except msgspec.DecodeError:
@@ -363,6 +364,7 @@ class AllTickEmulator(EmulatorServer):
             conn.reply(_reply(reply_type, 400, header.seq_id, header.trace, _DATA_INVALID))
 
     def _replace_depth(self, subs: _Subs, symbols: Sequence[wire.DepthSymbol]) -> int:
+        # Rule REPLACE; the levels kept per subscriber make rule DEPTH (see _cut).
         kept = self._valid(subs, [s.code for s in symbols])
         levels = {s.code: s.depth_level or 1 for s in symbols}
         subs.depth = {code: levels[code] for code in kept}

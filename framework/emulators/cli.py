@@ -41,12 +41,14 @@ served, from a seeded market derived from it (documented markets keep their docu
 rules). Every rule enforced, and where it comes from, is in the README's "serve" section.
 
 \b
-The providers' own samples run with the host changed (wss://HOST to ws://127.0.0.1:PORT):
+The providers' own samples run with the host changed, wss://HOST to ws://127.0.0.1:PORT
+(PORT as the first line prints it, or fixed with --port):
   finazon    ws://127.0.0.1:PORT/v1?apikey={finazon.SAMPLE_API_KEY}
   alltick    ws://127.0.0.1:PORT/quote-b-ws-api?token={alltick.SAMPLE_TOKEN}
              ws://127.0.0.1:PORT/quote-stock-b-ws-api?token={alltick.SAMPLE_TOKEN}
   cryptomus  ws://127.0.0.1:PORT/ws?token={cryptomus.SAMPLE_TOKEN}
-Those placeholders are accepted, and counted, unless --strict.
+Those placeholders are accepted, and counted, unless --strict. (The Cryptomus Node.js
+sample's URL needs backticks, not single quotes, to fill in its token.)
 
 \b
 Your own client uses the emulator's credentials:

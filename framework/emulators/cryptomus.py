@@ -297,7 +297,7 @@ class CryptomusEmulator(EmulatorServer):
         key = self.users.get(request.header("userId") or "")
         if key is None:
             return json_response(404, {"message": "User not found"})
-        if request.header("sign") != wire.sign(request.body, key):
+        if request.header("sign") != wire.sign(request.body, key):  # rule TOKEN_ENDPOINT
             return json_response(401, {"message": "Invalid sign"})
         return json_response(200, wire.TokenReply(self.tokens.issue()))
 
@@ -325,7 +325,7 @@ class CryptomusEmulator(EmulatorServer):
         try:
             while not conn.closing:
                 message = await conn.receive(conn.last_received_at + self.inactivity_timeout)
-                if message is None:
+                if message is None:  # rule INACTIVITY
                     conn.close(INACTIVITY_CLOSE, "inactivity timeout")
                 else:
                     self._on_message(conn, subs, message)
@@ -344,7 +344,7 @@ class CryptomusEmulator(EmulatorServer):
     def _on_message(self, conn: Connection, subs: _Subs, message: str | bytes) -> None:
         try:
             loose = _ANY.decode(message)
-        except msgspec.DecodeError:
+        except msgspec.DecodeError:  # rule INVALID_JSON
             conn.close(INVALID_JSON_CLOSE, "invalid JSON")
             return
         try:
@@ -354,7 +354,7 @@ class CryptomusEmulator(EmulatorServer):
             ok_id = request_id if isinstance(request_id, int | str) else None
             conn.reply(_error(ok_id, 1, "invalid message format"))
             return
-        if request.method == "ping":
+        if request.method == "ping":  # rule PING
             conn.reply(_json(wire.Reply(request.id, "pong")))
             return
         kind, _, verb = request.method.rpartition("_")
@@ -367,6 +367,7 @@ class CryptomusEmulator(EmulatorServer):
             self._subscribe(conn, subs, kind, request)
 
     def _subscribe(self, conn: Connection, subs: _Subs, kind: str, request: wire.Request) -> None:
+        # Rule RESUBSCRIBE.
         if kind in subs.kinds or (kind == "depth" and (subs.depth or subs.depth_all)):
             conn.reply(_error(request.id, 2, f"already subscribed to {kind}"))
             return
@@ -374,7 +375,7 @@ class CryptomusEmulator(EmulatorServer):
         if problem:
             conn.reply(_error(request.id, 2, problem))
             return
-        with_method = kind != "deal" or self.deal_ack_method
+        with_method = kind != "deal" or self.deal_ack_method  # rule ACKS
         method = request.method if with_method else UNSET
         conn.reply(_json(wire.Reply(request.id, method, wire.AckData("success"))))
         if kind != "depth":
@@ -494,6 +495,7 @@ class CryptomusEmulator(EmulatorServer):
             return  # not an update this emulator routes (a recorded garbage frame)
 
     def _push_depth(self, conn: Connection, subs: _Subs, key: DepthKey) -> None:
+        # Rule DEPTH: a full reload first, then the changed levels (cryptomus_depth).
         push = self._depth.push(key, subs.depth.get(key))
         if push is not None:
             sent, text = push

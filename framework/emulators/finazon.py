@@ -245,6 +245,7 @@ class FinazonEmulator(EmulatorServer):
             del self._sessions[conn.id]
 
     def _within_limits(self, conn: Connection, subs: _Subs, message: str | bytes) -> bool:
+        # Rule EVENT_RATE.
         now = trio.current_time()
         while subs.events and subs.events[0] <= now - _WINDOW_S:
             subs.events.popleft()
@@ -265,15 +266,15 @@ class FinazonEmulator(EmulatorServer):
         try:
             request = wire.decode_request(message)
         except ProviderProtocolError as exc:
-            conn.reply(_invalid(exc, message))
+            conn.reply(_invalid(exc, message))  # rule SUBSCRIBE
             return
-        if isinstance(request, wire.Heartbeat):
+        if isinstance(request, wire.Heartbeat):  # rule HEARTBEAT
             reply = wire.HeartbeatReply(
                 event="heartbeat", status="success", request_id=request.request_id
             )
             conn.reply(_json(reply))
         elif isinstance(request, wire.Reset):
-            subs.keys.clear()  # documented: the server does not reply
+            subs.keys.clear()  # rule UNSUBSCRIBE: documented, the server does not reply
         elif request.dataset not in self.datasets:
             text = (
                 f"The dataset {request.dataset} you have specified is unrecognized or unsupported."
@@ -294,7 +295,7 @@ class FinazonEmulator(EmulatorServer):
             if not self._serves(request.dataset, ticker):  # rule TICKERS
                 text = f"The ticker {ticker} you have specified is unrecognized or unsupported."
                 conn.reply(_error("INVALID_TICKER", text, request.request_id))
-            elif key in subs.keys:
+            elif key in subs.keys:  # rule ALREADY
                 already.append(ticker)
             else:
                 accepted.append(ticker)
@@ -322,7 +323,7 @@ class FinazonEmulator(EmulatorServer):
     # --- market data ---------------------------------------------------------------------------
 
     def on_batch(self, batch: Batch) -> None:
-        """Render bars per subscribed (dataset, ticker, frequency) and push them."""
+        """Render bars per subscribed (dataset, ticker, frequency) and push them (rule BARS)."""
         wanted = {key for _, subs, _ in self._sessions.values() for key in subs.keys}
         rendered: dict[Key, list[str]] = {}
         by_instrument: dict[str, list[Happening]] = {}
