@@ -7,6 +7,7 @@ ladder, five decimals for forex and three for yen).
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from decimal import Decimal
@@ -179,3 +180,33 @@ async def test_finazon_serves_any_ticker_of_a_documented_dataset(
         bar = msgspec.json.decode(await ws.get_message())
     assert (bar["d"], bar["s"], bar["f"]) == ("sip_pro", "UNH", "1s")
     assert 10 <= bar["c"] <= 500
+
+
+@given(
+    st.one_of(
+        st.from_regex(alltick._STOCK_CODE, fullmatch=True),
+        st.from_regex(alltick._FOREX_CODE, fullmatch=True),
+        st.text(max_size=12),
+    )
+)
+def test_every_code_alltick_accepts_gets_a_market_that_runs(code: str) -> None:
+    source = alltick.market_source(1, START_NS, ())
+    emulator = alltick.AllTickEmulator(instruments=(), source=source)
+    endpoint = "stock" if code.endswith((".US", ".HK", ".SH", ".SZ")) else "forex"
+    if not emulator._serves(code, endpoint):
+        return
+    name = emulator.codes[code]
+    batches = source.batches()
+    happenings = [i for _ in range(30) for i in next(batches).items if i.instrument == name]  # type: ignore[union-attr]
+    assert happenings, code
+
+
+@given(st.one_of(st.from_regex(cryptomus._MARKET, fullmatch=True), st.text(max_size=12)))
+def test_every_market_cryptomus_accepts_is_listed_with_rules_on_its_grid(symbol: str) -> None:
+    emulator = cryptomus.CryptomusEmulator(instruments=())
+    if not emulator._list(symbol):
+        assert not re.fullmatch(r"[A-Z0-9]{2,12}_[A-Z0-9]{2,12}", symbol)
+        return
+    (market,) = emulator.markets
+    assert market.symbol == symbol
+    assert Decimal(market.baseMinSize) > 0 and int(market.quotePrec) >= 0
