@@ -161,6 +161,7 @@ _COMMANDS: Final = (
     ("framework.emulators.generate", "generate"),
     ("framework.emulators.cli", "serve"),
     ("framework.live.commands", "record"),
+    ("framework.diff_command", "diff"),
 )
 
 
