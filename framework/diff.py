@@ -358,13 +358,13 @@ def _flatten(value: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
 
 
 def _render_divergence(first: Divergence, events: tuple[int, int]) -> list[str]:
-    where = first.a if first.a is not None and first.a.frame is not None else first.b
-    place = f"event {first.index + 1}"
-    if where is not None and where.frame is not None:
-        place += f", frame {where.frame}"
-    if where is not None and where.ts_ns is not None:
-        place += f", {iso_time(where.ts_ns)}"
-    out = [f"first divergence at {place}"]
+    places = {_place(step) for step in (first.a, first.b) if step is not None} - {""}
+    if len(places) <= 1:
+        out = [f"first divergence at event {first.index + 1}{''.join(places)}"]
+    else:  # the two events come from different frames: say where each side was
+        out = [f"first divergence at event {first.index + 1}"]
+        out += [f"  {name} at{_place(step)[1:]}" for name, step in (("A", first.a), ("B", first.b))
+                if step is not None]  # fmt: skip
     if first.a is None or first.b is None:
         short, other = ("A", first.b) if first.a is None else ("B", first.a)
         out.append(f"{short} ends after {min(events)} events; the other goes on with:")
@@ -379,6 +379,13 @@ def _render_divergence(first: Divergence, events: tuple[int, int]) -> list[str]:
         mark = "!" if va != vb else " "
         out.append(f"{mark} {key:<32} {_short(va):<{_COLUMN}} {_short(vb)}")
     return out
+
+
+def _place(step: Step | None) -> str:
+    if step is None or step.frame is None:
+        return ""
+    when = "" if step.ts_ns is None else f", {iso_time(step.ts_ns)}"
+    return f", frame {step.frame}{when}"
 
 
 def _short(value: Any) -> str:
