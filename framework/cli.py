@@ -162,6 +162,7 @@ _COMMANDS: Final = (
     ("framework.emulators.cli", "serve"),
     ("framework.live.commands", "record"),
     ("framework.diff_command", "diff"),
+    ("framework.scaffold", "new"),
 )
 
 
