@@ -32,7 +32,12 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any, Final, NamedTuple
 
-from hypothesis import strategies as st
+try:
+    from hypothesis import strategies as st
+except ImportError as exc:  # pragma: no cover - depends on the user's install
+    raise ImportError(
+        "framework.testing.markets needs Hypothesis: pip install 'papertrade[testing]'"
+    ) from exc
 
 from framework.testing.scenario import Scenario
 
