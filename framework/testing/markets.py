@@ -143,16 +143,21 @@ def _bar_step(kinds: tuple[str, ...]) -> st.SearchStrategy[_BarStep]:
 
 
 def _regimes(step: st.SearchStrategy[Any], max_steps: int) -> st.SearchStrategy[list[Any]]:
-    """(volatility in bp, step) pairs: a few regimes of a few steps each, at most max_steps.
+    """(volatility in bp, step) pairs: a regime lasts until a step starts another.
 
-    Steps are list elements, so shrinking deletes them one by one down to the one that matters.
+    One flat list, so shrinking deletes steps one by one down to the one that matters; a step's
+    regime mark shrinks to "as before" (0).
     """
-    regime = st.tuples(
-        st.sampled_from(_VOLATILITY_BP), st.lists(step, min_size=1, max_size=max_steps)
-    )
-    return st.lists(regime, min_size=1, max_size=4).map(
-        lambda regimes: [(vol, s) for vol, steps in regimes for s in steps][:max_steps]
-    )
+    marked = st.tuples(st.sampled_from((0, *_VOLATILITY_BP)), step)
+    return st.lists(marked, min_size=1, max_size=max_steps).map(_carry_regimes)
+
+
+def _carry_regimes(marked: list[tuple[int, Any]]) -> list[tuple[int, Any]]:
+    vol, out = _VOLATILITY_BP[0], []
+    for mark, step in marked:
+        vol = mark or vol
+        out.append((vol, step))
+    return out
 
 
 def trade_markets(
