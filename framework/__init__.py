@@ -16,6 +16,7 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
+from framework.bars import interval_ns
 from framework.clock import NS_PER_MILLISECOND, NS_PER_MINUTE, NS_PER_SECOND
 from framework.errors import ConfigError, PapertradeError, StrategyError
 from framework.events import (
@@ -82,6 +83,7 @@ __all__ = [
     "TradeArrays",
     "check_codec",
     "from_float",
+    "interval_ns",
     "param",
     "parse",
     "quantize",

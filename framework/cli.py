@@ -2,7 +2,7 @@
 
 ``PapertradeError`` (and click's own usage errors) print ``Error: message`` on stderr and exit
 non-zero, never with a traceback; exception groups from a trio nursery are unwrapped to the
-error inside. Commands: run, inspect, import-csv, generate, serve, record.
+error inside. Commands: run, inspect, import-csv, generate, serve, record, diff, new.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from typing import Any, Final, NoReturn
 import click
 
 import framework
+from framework.bundled import resolve_config, resolve_recording, resolve_strategy
 from framework.config import load_config, parse_set
 from framework.errors import PapertradeError, find_error
 from framework.inspection import inspect_recording
@@ -55,13 +56,18 @@ def cli(verbose: bool) -> None:
     "recordings",
     multiple=True,
     type=click.Path(path_type=Path),
-    help="Recording to replay; repeat it to replay several together, merged by receive time "
-    "(equal times keep the order given).",
+    help="Recording to replay: a file, or a bundled one by name (cryptomus-btc-usdt); repeat "
+    "it to replay several together, merged by receive time (equal times keep the order given).",
 )
 @click.option(
     "--live", is_flag=True, help="Run on live feeds (the built-in emulator without keys)."
 )
-@click.option("--config", "config_path", type=click.Path(path_type=Path), help="TOML config file.")
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(path_type=Path),
+    help="TOML config file, or an example config by name (backtest).",
+)
 @click.option(
     "--set",
     "sets",
@@ -107,9 +113,9 @@ def run(
     start: str | None,
     end: str | None,
 ) -> None:
-    """Run STRATEGY (a file, file.py:Class or module:Class; several allowed) on recordings
-    (--replay, with an optional --from/--to window) or on live feeds (--live), and write the
-    results to --out."""
+    """Run STRATEGY (a file, file.py:Class, module:Class or an example's name such as
+    sma_crossover; several allowed) on recordings (--replay, with an optional --from/--to
+    window) or on live feeds (--live), and write the results to --out."""
     if bool(recordings) == live:
         raise click.UsageError("give exactly one of --replay RECORDING or --live")
     if live and (start or end):
@@ -118,8 +124,10 @@ def run(
         flag = "--record" if record_path is not None else "--duration"
         raise click.UsageError(f"{flag} applies to --live, not to --replay")
     window = Window.parse(start, end)
+    if config_path is not None:
+        config_path = resolve_config(config_path)
     config = load_config(config_path, parse_set(sets))
-    loaded = [load_strategy(spec) for spec in strategy]
+    loaded = [load_strategy(resolve_strategy(spec)) for spec in strategy]
     _check_unique_names([cls for cls, _ in loaded])
     setup = RunSetup(
         strategies=tuple(cls for cls, _ in loaded),
@@ -133,9 +141,10 @@ def run(
 
         summary = run_live_command(setup, out_dir, record_path, duration, config_path)
     else:
-        names = ", ".join(r.name for r in recordings)
+        resolved = [resolve_recording(r) for r in recordings]
+        names = ", ".join(r.name for r in resolved)
         with _progress(f"replaying {names}") as progress:
-            summary = replay(setup, recordings, out_dir, progress)
+            summary = replay(setup, resolved, out_dir, progress)
     _print_summary(summary, out_dir)
 
 
@@ -198,6 +207,8 @@ _COMMANDS: Final = (
     ("framework.emulators.generate", "generate"),
     ("framework.emulators.cli", "serve"),
     ("framework.live.commands", "record"),
+    ("framework.diff_command", "diff"),
+    ("framework.scaffold", "new"),
     ("framework.importers.command", "import_cmd"),
 )
 

@@ -31,6 +31,8 @@ import msgspec
 from framework import events as ev
 from framework.errors import ConfigError, ProviderError
 from framework.loop import Engine
+from framework.providers.alltick import NAME as ALLTICK
+from framework.providers.cryptomus import NAME as CRYPTOMUS
 from framework.recording import Frame, Line, ProviderSpec, RecordingReader
 
 __all__ = ["Window", "merged", "parse_time", "providers_of", "windowed"]
@@ -38,7 +40,7 @@ __all__ = ["Window", "merged", "parse_time", "providers_of", "windowed"]
 _NS: Final = 1_000_000_000
 _BATCH: Final = 4096
 # Bytes that a frame able to change a book contains, per provider (absent: none can).
-_BOOK_MARKERS: Final[dict[str, bytes]] = {"cryptomus": b'"depth_update"', "alltick": b"22999"}
+_BOOK_MARKERS: Final[dict[str, bytes]] = {CRYPTOMUS: b'"depth_update"', ALLTICK: b"22999"}
 
 
 class Window(msgspec.Struct, frozen=True, kw_only=True):

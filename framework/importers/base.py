@@ -26,6 +26,7 @@ from typing import Final
 
 from framework.errors import ConfigError
 from framework.exchange.rules import MarketRules
+from framework.providers.cryptomus import NAME as CRYPTOMUS
 from framework.recording import ProviderSpec
 
 __all__ = [
@@ -96,7 +97,7 @@ class Converter:
 
     def __init__(self, symbol: str, sample: bool) -> None:
         self.symbol = symbol
-        self.provider = ProviderSpec("cryptomus")
+        self.provider = ProviderSpec(CRYPTOMUS)
         self.rows = 0  # rows read (header and blank lines aside)
         self.written = 0  # frames written
         self.first_ns = 0

@@ -31,6 +31,8 @@ from framework.importcsv import BarRow, finazon_names
 from framework.importers.base import POSITIVE, TRADE, Converter, RowError, number, trade_frame
 from framework.instruments import to_cryptomus
 from framework.providers.base import Subscription
+from framework.providers.cryptomus import NAME as CRYPTOMUS
+from framework.providers.finazon import PROVIDER as FINAZON
 from framework.providers.finazon import CandleUpdate
 from framework.recording import Frame, ProviderSpec
 
@@ -58,7 +60,7 @@ class Trades(Converter):
     def __init__(self, symbol: str, sample: bool) -> None:
         super().__init__(symbol, sample)
         native = to_cryptomus(symbol)
-        self.provider = ProviderSpec("cryptomus", (Subscription("trades", native),))
+        self.provider = ProviderSpec(CRYPTOMUS, (Subscription("trades", native),))
         self._symbol = native.encode()
 
     def feed(self, source: str, first_line: int, lines: list[bytes], out: bytearray) -> None:
@@ -133,7 +135,7 @@ class Klines(Converter):
     def __init__(self, symbol: str, sample: bool) -> None:
         super().__init__(symbol, sample)
         self._ticker, self._dataset = finazon_names(symbol)
-        self.provider = ProviderSpec("finazon")  # completed when the interval is known
+        self.provider = ProviderSpec(FINAZON)  # completed when the interval is known
         self._interval_ns = 0
         self._aggr = ""
         self._held: BarRow | None = None
@@ -199,7 +201,7 @@ class Klines(Converter):
         size, letter = next((s, u) for s, u in _UNITS if seconds % s == 0)
         self._interval_ns, self._aggr = interval_ns, f"{seconds // size}{letter}"
         sub = Subscription("bars", self._ticker, interval=self._aggr)
-        self.provider = ProviderSpec("finazon", (sub,), {"dataset": self._dataset})
+        self.provider = ProviderSpec(FINAZON, (sub,), {"dataset": self._dataset})
 
     def _write(self, bar: BarRow, next_t: int, out: bytearray) -> None:
         close_ns = bar.t * _NS + self._interval_ns
@@ -210,7 +212,7 @@ class Klines(Converter):
                 s=self._ticker, t=row.t, o=row.open, h=row.high, l=row.low, c=row.close,
                 v=row.volume,
             )  # fmt: skip
-            frame = Frame(close_ns, "finazon", 1, f=msgspec.Raw(_ENCODER.encode(candle)))
+            frame = Frame(close_ns, FINAZON, 1, f=msgspec.Raw(_ENCODER.encode(candle)))
             _ENCODER.encode_into(frame, out, len(out))
             out += b"\n"
         self.written += 1

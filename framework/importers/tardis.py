@@ -41,6 +41,7 @@ from framework.importers.base import (
 )
 from framework.instruments import to_cryptomus
 from framework.providers.base import Subscription
+from framework.providers.cryptomus import NAME as CRYPTOMUS
 from framework.recording import ProviderSpec
 
 __all__ = ["BookSnapshots", "IncrementalBook", "Trades"]
@@ -59,7 +60,7 @@ class _Tardis(Converter):
     def __init__(self, symbol: str, sample: bool) -> None:
         super().__init__(symbol, sample)
         native = to_cryptomus(symbol)
-        self.provider = ProviderSpec("cryptomus", (Subscription(self._channel, native),))
+        self.provider = ProviderSpec(CRYPTOMUS, (Subscription(self._channel, native),))
         self._symbol = native.encode()
         self._index: dict[str, int] = {}
         self._width = 0

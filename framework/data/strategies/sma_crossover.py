@@ -30,8 +30,7 @@ from __future__ import annotations
 
 from decimal import Decimal, InvalidOperation
 
-from framework import Bar, ConfigError, Strategy, param
-from framework.bars import interval_ns
+from framework import Bar, ConfigError, Strategy, interval_ns, param
 
 __all__ = ["SmaCrossover"]
 
