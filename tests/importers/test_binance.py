@@ -177,7 +177,10 @@ def test_fuzzed_rows_give_decodable_frames_or_reported_problems(
     conv = converter("BTC/USDT", sample=True)
     lines = [",".join(cells).encode("utf-8", "surrogatepass") for cells in rows]
     out = bytearray()
-    conv.feed("f.csv", 1, lines, out)
+    try:
+        conv.feed("f.csv", 1, lines, out)
+    except ConfigError:
+        return  # a whole-file problem (monthly klines), said as one clear line
     conv.finish(out)
     assert isinstance(conv.problems, Problems)
     codecs = codecs_for([conv.provider]) if conv.provider.subscriptions else {}
