@@ -197,11 +197,13 @@ def test_alltick_forex_book_levels_carry_a_price_and_no_volume() -> None:
         '{"cmd_id":22999,"data":{"code":"EURUSD","seq":1,"tick_time":1750952911000,'
         '"bids":[{"price":"1.07249"}],"asks":[{"price":"1.0725"}]}}'
     ]
-    # no volume: the size is unknown (events.UNKNOWN_SIZE, NaN), which only its text compares
-    assert repr(AllTickCodec().decode(frames[0].text, 7)) == repr([
+    # A price without a volume decodes as size unknown (NaN), compared by its text: NaN
+    # equals nothing.
+    [snap] = AllTickCodec().decode(frames[0].text, 7)
+    assert repr(snap) == repr(
         ev.BookSnapshot("alltick", "EUR/USD", "EURUSD", 1750952911 * NS, 7,
                         ((1.07249, ev.UNKNOWN_SIZE),), ((1.0725, ev.UNKNOWN_SIZE),))
-    ])  # fmt: skip
+    )  # fmt: skip
 
 
 def test_alltick_depth_levels_below_one_is_a_config_error() -> None:
