@@ -46,6 +46,8 @@ class RunConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only
     currency: str = ""
     equity_interval_s: float = 60.0  # equity.csv gets a row this often (simulated time)
     isolate_strategy_errors: bool = False  # log and skip a failing callback instead of stopping
+    # Market data whose own time lies further than this from its receive time is dropped.
+    event_time_window_s: float = 86_400.0
 
 
 class ProviderConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):

@@ -144,6 +144,13 @@ def build(
     )
     output = RunOutput(out_dir, engine.exchange, run.currency or report_currency(setup, providers))
     engine.on_private = output.on_private
+    window_s = run.event_time_window_s
+    if not 0 < window_s < 10**9:
+        raise ConfigError(f"run.event_time_window_s must be positive, got {window_s}")
+    for codec in codecs.values():
+        screen = getattr(codec, "screen", None)
+        if screen is not None:
+            screen.window_ns = round(window_s * 1_000_000_000)
     interval_ns = round(run.equity_interval_s * 1_000_000_000)
     if interval_ns <= 0:
         raise ConfigError(f"run.equity_interval_s must be positive, got {run.equity_interval_s}")
@@ -243,6 +250,7 @@ def summarize(
         "strategy_errors": stats.strategy_errors,
         **(extra_counts or {}),
     }
+    summary["rejected_market_data"] = rejected_market_data(engine)
     summary["fingerprint"] = {
         "papertrade": framework.__version__,
         "recording_sha256": recording_hash,
@@ -252,6 +260,16 @@ def summarize(
         "events_sha256": events_hash,
     }
     return summary  # type: ignore[no-any-return]
+
+
+def rejected_market_data(engine: Engine) -> dict[str, dict[str, int]]:
+    """Provider -> rule -> how many items its codec's screen dropped (providers with drops)."""
+    out: dict[str, dict[str, int]] = {}
+    for name, codec in sorted(engine.codecs.items()):
+        screen = getattr(codec, "screen", None)
+        if screen is not None and screen.rejected:
+            out[name] = dict(sorted(screen.rejected.items()))
+    return out
 
 
 def _apply_params(strategies: list[Strategy], params: dict[str, Any]) -> None:

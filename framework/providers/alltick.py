@@ -71,6 +71,7 @@ from framework.providers.alltick_wire import (
     TradeTick,
     TradeTickPush,
 )
+from framework.providers import validation
 from framework.providers.base import Ack, Decoded, ErrorReply, Pong, Subscription
 
 if TYPE_CHECKING:
@@ -179,6 +180,7 @@ class AllTickCodec:
         self._trades: dict[str, None] = {}  # trade codes, an ordered set
         self._connection = 1
         self._seq = 0
+        self.screen = validation.Screen(NAME, zero_sizes=True)  # drops invalid market data, counting why
 
     def url(self, subs: Sequence[Subscription], host: str = DEFAULT_HOST, key: str = "") -> str:
         """The endpoint URL for ``subs``, token in the query string.
@@ -267,11 +269,12 @@ class AllTickCodec:
         Raises:
             ProviderProtocolError: the frame breaks the documentation; nothing else.
         """
+        validation.check_depth(NAME, frame)
         msg = _decode(_INBOUND, frame)
         if isinstance(msg, TradeTickPush):
-            return [_trade(msg.data, frame, ts_recv_ns)]
+            return self.screen([_trade(msg.data, frame, ts_recv_ns)], ts_recv_ns)
         if isinstance(msg, OrderBookPush):
-            return [_book(msg.data, frame, ts_recv_ns)]
+            return self.screen([_book(msg.data, frame, ts_recv_ns)], ts_recv_ns)
         return [_control(msg)]
 
     def reset(self) -> None:

@@ -25,6 +25,7 @@ from msgspec import UNSET, Meta, UnsetType
 from framework import events as ev
 from framework.errors import ConfigError, ProviderProtocolError
 from framework.instruments import from_finazon
+from framework.providers import validation
 from framework.providers.base import Ack, Decoded, ErrorReply, Pong, Subscription
 
 __all__ = [
@@ -222,6 +223,7 @@ class FinazonCodec:
         self.late_frames = 0  # frames dropped for an already closed bar, over the codec's life
         self._request_id = 0
         self._forming: dict[tuple[str, int], ev.BarUpdate] = {}
+        self.screen = validation.Screen(PROVIDER)  # drops invalid market data, counting why
 
     def url(
         self, subs: Sequence[Subscription] = (), host: str = DEFAULT_HOST, key: str = ""
@@ -276,6 +278,7 @@ class FinazonCodec:
             raise _protocol_error(frame, "empty frame")
         if len(frame) > MAX_FRAME_BYTES:
             raise _protocol_error(frame, f"frame of {len(frame)} bytes, over {MAX_FRAME_BYTES}")
+        validation.check_depth(PROVIDER, frame)
         try:
             return self._route(frame, _ENVELOPE.decode(frame), ts_recv_ns)
         except msgspec.DecodeError as exc:  # ValidationError is a DecodeError
@@ -358,6 +361,8 @@ class FinazonCodec:
             close=msg.c,
             volume=msg.v,
         )
+        if not self.screen.accept(update, ts_recv_ns):
+            return []
         key = (msg.s, interval_ns)
         forming = self._forming.get(key)
         if forming is not None and update.ts_event_ns < forming.ts_event_ns:
