@@ -45,6 +45,7 @@ from msgspec import UNSET
 from framework import events as ev
 from framework.errors import ConfigError, ProviderProtocolError
 from framework.instruments import from_alltick, is_stock
+from framework.providers import validation
 from framework.providers.alltick_wire import (
     MAX_SEQ,
     Cancel,
@@ -71,7 +72,6 @@ from framework.providers.alltick_wire import (
     TradeTick,
     TradeTickPush,
 )
-from framework.providers import validation
 from framework.providers.base import Ack, Decoded, ErrorReply, Pong, Subscription
 
 if TYPE_CHECKING:
@@ -180,7 +180,9 @@ class AllTickCodec:
         self._trades: dict[str, None] = {}  # trade codes, an ordered set
         self._connection = 1
         self._seq = 0
-        self.screen = validation.Screen(NAME, zero_sizes=True)  # drops invalid market data, counting why
+        self.screen = validation.Screen(
+            NAME, zero_sizes=True
+        )  # drops invalid market data, counting why
 
     def url(self, subs: Sequence[Subscription], host: str = DEFAULT_HOST, key: str = "") -> str:
         """The endpoint URL for ``subs``, token in the query string.

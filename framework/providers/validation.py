@@ -59,8 +59,10 @@ _STRING: Final = re.compile(rb'"(?:[^"\\]|\\.)*"')
 _UP: Final = bytes.maketrans(b"[]{}", b"\x02\x00\x02\x00")
 
 
-def too_deep(data: bytes | bytearray | memoryview | str | msgspec.Raw) -> bool:
-    """Whether the JSON text ``data`` nests arrays and objects deeper than :data:`MAX_DEPTH`.
+def too_deep(
+    data: bytes | bytearray | memoryview | str | msgspec.Raw, limit: int = MAX_DEPTH
+) -> bool:
+    """Whether the JSON text ``data`` nests arrays and objects deeper than ``limit`` levels.
 
     Brackets inside strings do not count. Malformed text is measured as written (an unclosed
     string counts the brackets after it); the decoder reports what else is wrong with it.
@@ -69,16 +71,16 @@ def too_deep(data: bytes | bytearray | memoryview | str | msgspec.Raw) -> bool:
         data = data.encode("utf-8", errors="surrogatepass")
     elif not isinstance(data, bytes):
         data = bytes(memoryview(data))
-    if data.count(b"[") + data.count(b"{") <= MAX_DEPTH:  # the common case: cheap and exact
+    if data.count(b"[") + data.count(b"{") <= limit:  # the common case: cheap and exact
         return False
     kept = data.translate(None, _BRACKETS)  # brackets, quotes and backslashes only
     if b'"' in kept:
         kept = _STRING.sub(b"", kept)
     kept = kept.translate(_UP, b'"\\')
-    if len(kept) <= MAX_DEPTH:
+    if len(kept) <= limit:
         return False
     steps = np.frombuffer(kept, dtype=np.uint8).astype(np.int64) - 1
-    return int(np.cumsum(steps).max()) > MAX_DEPTH
+    return int(np.cumsum(steps).max()) > limit
 
 
 def check_depth(provider: str, frame: bytes | bytearray | memoryview | str | msgspec.Raw) -> None:
@@ -187,7 +189,7 @@ def _ticker(screen: Screen, t: ev.Ticker, ts: int) -> ev.Ticker | None:
 
 def _bar(screen: Screen, b: ev.Bar | ev.BarUpdate, ts: int) -> ev.Bar | ev.BarUpdate | None:
     o, h, lo, c = b.open, b.high, b.low, b.close
-    if not (0.0 < lo and h < _INF and 0.0 < o < _INF and 0.0 < c < _INF):
+    if not (lo > 0.0 and h < _INF and 0.0 < o < _INF and 0.0 < c < _INF):
         screen.drop("price", b, ts, f"ohlc {o!r} {h!r} {lo!r} {c!r}")
         return None
     if not (lo <= o <= h and lo <= c <= h and 0.0 <= b.volume < _INF):
@@ -214,7 +216,6 @@ def _book(
         asks = _good_levels(screen, b, ts, asks, floor)
         return msgspec.structs.replace(b, bids=bids, asks=asks)
     return b
-
 
 
 def _good_levels(
