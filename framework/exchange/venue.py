@@ -115,7 +115,7 @@ class PaperExchange:
         if pending and pending[0].arrive_ns <= event.ts_recv_ns:
             self._apply_due(event.ts_recv_ns)
         market = self._markets.get(event.instrument)
-        if market is None:
+        if market is None or not market.fits(event.price, event.size):
             return
         price = event.price
         market.last = price
@@ -133,22 +133,26 @@ class PaperExchange:
         """A full L2 book: replaces the market's book and makes it trusted."""
         market = self._prepare(event)
         if market is not None:
-            market.apply_snapshot(event.venue, event.bids, event.asks)
-            self._after_book(market, event.bids, event.asks, event.ts_recv_ns)
+            bids, asks = market.fitting(event.bids), market.fitting(event.asks)
+            market.apply_snapshot(event.venue, bids, asks)
+            self._after_book(market, bids, asks, event.ts_recv_ns)
 
     def on_book_delta(self, event: ev.BookDelta) -> None:
         """Changed L2 levels; ignored unless they apply to a trusted book from the same venue."""
         market = self._prepare(event)
         if market is not None and market.trusted and market.venue == event.venue:
-            market.apply_delta(event.bids, event.asks)
-            self._after_book(market, event.bids, event.asks, event.ts_recv_ns)
+            bids, asks = market.fitting(event.bids), market.fitting(event.asks)
+            market.apply_delta(bids, asks)
+            self._after_book(market, bids, asks, event.ts_recv_ns)
 
     def on_bar(self, event: ev.Bar | ev.BarUpdate) -> None:
         """A closed bar; fills orders in markets that have only bars. A BarUpdate is ignored."""
         if isinstance(event, ev.BarUpdate):
             return
         market = self._prepare(event)
-        if market is None:
+        if market is None or not all(
+            market.fits(p) for p in (event.open, event.high, event.low, event.close)
+        ):
             return
         market.has_bars = True
         market.bar_close_ns = event.ts_event_ns + event.interval_ns
@@ -267,7 +271,7 @@ class PaperExchange:
 
     def _on_price(self, event: ev.LastPrice | ev.Ticker, price: float) -> None:
         market = self._prepare(event)
-        if market is None:
+        if market is None or not market.fits(price):
             return
         market.last = price
         market.has_trades = True
