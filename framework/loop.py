@@ -149,6 +149,11 @@ class Engine:
         self._wire()
         self._routes = self.bus.table()
 
+    def subscribe(self, kind: type, handler: Handler) -> None:
+        """Add a handler of a market event type, after those the engine wired (output hooks)."""
+        self.bus.subscribe(kind, handler)
+        self._routes = self.bus.table()
+
     # --- the loop -----------------------------------------------------------------------------
 
     def process(self, lines: Sequence[Line]) -> None:

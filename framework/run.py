@@ -21,6 +21,7 @@ from typing import Any
 import msgspec
 
 import framework
+from framework import events as ev
 from framework.config import Config, config_hash
 from framework.errors import ConfigError
 from framework.instruments import from_native
@@ -143,7 +144,6 @@ def build(
         isolate_strategy_errors=run.isolate_strategy_errors,
     )
     output = RunOutput(out_dir, engine.exchange, run.currency or report_currency(setup, providers))
-    engine.on_private = output.on_private
     window_s = run.event_time_window_s
     if not 0 < window_s < 10**9:
         raise ConfigError(f"run.event_time_window_s must be positive, got {window_s}")
@@ -151,17 +151,41 @@ def build(
         screen = getattr(codec, "screen", None)
         if screen is not None:
             screen.window_ns = round(window_s * 1_000_000_000)
-    interval_ns = round(run.equity_interval_s * 1_000_000_000)
-    if interval_ns <= 0:
-        raise ConfigError(f"run.equity_interval_s must be positive, got {run.equity_interval_s}")
-
-    def start_equity(ts_ns: int) -> None:
-        output.sample_equity("equity", ts_ns)
-        engine.clock.call_every(interval_ns, "equity", output.sample_equity)
-
-    engine.start_hooks.append(start_equity)
-    engine.finish_hooks.append(lambda ts: output.sample_equity("equity", ts))
+    _sample_equity(engine, output, run.equity_interval_s)
     return engine, output
+
+
+def _sample_equity(engine: Engine, output: RunOutput, interval_s: float) -> None:
+    """Sample equity when the account or a valuing price changes (see report.output)."""
+    if not 0 <= interval_s < 10**9:
+        raise ConfigError(f"run.equity_interval_s must be 0 (automatic) or more, got {interval_s}")
+    if interval_s:
+        output.set_interval(max(1, round(interval_s * 1_000_000_000)))
+    else:
+        output.set_interval(output.interval_ns, auto=True)
+    valued = output.valued_markets()
+    clock = engine.clock
+
+    def on_price(event: ev.Trade | ev.Bar | ev.LastPrice | ev.Ticker) -> None:
+        if event.ts_recv_ns >= output.next_sample_ns and event.instrument in valued:
+            output.changed(clock.now_ns)
+
+    def on_bar(bar: ev.Bar) -> None:
+        if output.interval_auto:
+            output.on_bar(bar)
+        on_price(bar)
+
+    def on_private(event: ev.PrivateEvent) -> None:
+        output.on_private(event)
+        if type(event) is ev.BalanceUpdate and clock.now_ns >= output.next_sample_ns:
+            output.changed(clock.now_ns)
+
+    for kind in (ev.Trade, ev.LastPrice, ev.Ticker):
+        engine.subscribe(kind, on_price)
+    engine.subscribe(ev.Bar, on_bar)
+    engine.on_private = on_private
+    engine.start_hooks.append(output.changed)
+    engine.finish_hooks.append(lambda ts: output.sample_equity("equity", ts))
 
 
 def codecs_for(providers: Sequence[ProviderSpec]) -> dict[str, Codec]:
@@ -232,7 +256,7 @@ def summarize(
     stats = engine.stats
     read_stats = read_stats or ReadStats()
     summary = msgspec.to_builtins(
-        output.summary(stats.first_ts_ns, stats.last_ts_ns, setup.config.run.equity_interval_s)
+        output.summary(stats.first_ts_ns, stats.last_ts_ns, output.interval_ns / 1e9)
     )
     summary["strategies"] = {s.name: s.param_values() for s in engine.strategies}
     summary["unpriced_currencies"] = sorted(output.unpriced)
