@@ -38,6 +38,7 @@ import msgspec
 from framework.errors import RecordingError
 from framework.providers.base import Subscription
 from framework.providers.validation import MAX_DEPTH, MAX_NS, too_deep
+from framework.redact import redact_secrets
 
 __all__ = [
     "FORMAT",
@@ -175,9 +176,15 @@ _JSON_CHECK: Final = msgspec.json.Decoder(msgspec.Raw)
 
 
 def frame_from_wire(provider: str, conn: int, ts_recv_ns: int, message: str | bytes) -> Frame:
-    """Wrap a WebSocket message as a :class:`Frame`, choosing the lossless representation."""
+    """Wrap a WebSocket message as a :class:`Frame`, choosing the lossless representation.
+
+    Every registered secret in a text frame is masked first (``framework.redact``), so a
+    provider that echoes a key or token never puts it in a recording; the loop decodes this
+    same masked frame live, so a replay sees exactly what the live run saw.
+    """
     if isinstance(message, bytes | bytearray):
         return Frame(ts_recv_ns, provider, conn, b=bytes(message))
+    message = redact_secrets(message)
     data = message.encode("utf-8", errors="surrogatepass")
     if (
         data
