@@ -85,6 +85,7 @@ within every 50 s (60 s inactivity timeout); Finazon heartbeat as often as the o
 pings."""
 WS_PING_S: Final = {"finazon": 30.0}  # RFC 6455 pings: the official sample's ping_interval
 WS_PING_TIMEOUT_S: Final = 10.0  # the official sample's ping_timeout
+HAND_TIMEOUT_S: Final = 10.0  # how long a read batch waits for a loop that stopped reading
 REQUEST_SPACING_S: Final = {"alltick": 1.1}  # AllTick rejects a 2nd request within 1 s
 FAULT_KINDS: Final = ("closed", "stale", "refused", "auth", "token")
 BATCH_MAX: Final = 256
@@ -409,7 +410,11 @@ class Session:
         try:
             self._send.send_nowait(lines)
         except trio.WouldBlock:
-            await self._send.send(lines)  # the loop is behind: wait, which slows the reader
+            # The loop is behind: wait, which slows the reader. Shielded, so that a stop
+            # never drops what was already read (it would be run but not recorded, or
+            # neither); bounded, in case the loop itself has died.
+            with trio.move_on_after(HAND_TIMEOUT_S, shield=True):
+                await self._send.send(lines)
 
     def _hand_nowait(self, lines: list[Line]) -> None:
         try:

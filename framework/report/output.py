@@ -251,6 +251,13 @@ class RunOutput:
 
     # --- the end --------------------------------------------------------------------------------
 
+    def flush(self) -> None:
+        """Write everything buffered through to the operating system (live runs, each second)."""
+        self._flush()
+        self._events.flush()
+        self._fills_fh.flush()
+        self._equity_fh.flush()
+
     def close(self) -> str:
         """Flush and close every file; return the SHA-256 of events.jsonl."""
         self._flush()

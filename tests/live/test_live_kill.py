@@ -71,3 +71,48 @@ def test_a_recording_killed_at_a_random_moment_is_read_and_replayed(
     assert done.returncode == 0, done.stderr
     summary = json.loads((tmp_path / "r" / "summary.json").read_text())
     assert summary["counts"]["lines"] == len(recovered) + summary["counts"]["truncated_tail"]
+
+
+def test_a_killed_live_run_keeps_its_events_and_fills_up_to_the_last_second(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "every_tenth.py").write_text(STRATEGY)
+    out = tmp_path / "live"
+    proc = start(
+        "run", tmp_path / "every_tenth.py", "--live", "--duration", "60", "--out", out,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 30
+        events, fills = out / "events.jsonl", out / "fills.csv"
+        while not (events.exists() and fills.exists() and fills.read_text().count("\n") >= 2):
+            assert time.monotonic() < deadline, "no fill reached fills.csv within 30 s"
+            time.sleep(0.1)
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        proc.wait(timeout=LIMIT_S)
+        for pipe in (proc.stdout, proc.stderr):
+            if pipe is not None:
+                pipe.close()
+    written = [json.loads(line) for line in events.read_text().splitlines()]
+    assert {"order_update", "deal_update", "balance_update"} <= {e["method"] for e in written}
+
+
+def test_live_and_replay_agree_on_lines_frames_and_events(tmp_path: Path) -> None:
+    (tmp_path / "every_tenth.py").write_text(STRATEGY)
+    rec = tmp_path / "x.jsonl.gz"
+    for args in (
+        ("--live", "--duration", "8", "--record", rec, "--out", tmp_path / "live"),
+        ("--replay", rec, "--out", tmp_path / "replay"),
+    ):
+        done = subprocess.run(
+            papertrade("run", tmp_path / "every_tenth.py", *args),
+            cwd=REPO, env=clean_env(), capture_output=True, text=True, timeout=LIMIT_S,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+    live, replay = (
+        json.loads((tmp_path / d / "summary.json").read_text()) for d in ("live", "replay")
+    )
+    for key in ("lines", "frames", "decode_errors"):
+        assert live["counts"][key] == replay["counts"][key], key
+    assert live["fills"] > 0
+    assert live["fingerprint"]["events_sha256"] == replay["fingerprint"]["events_sha256"]
