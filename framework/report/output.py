@@ -284,8 +284,9 @@ class RunOutput:
             round_trips=self.trips.closed,
             win_rate=round(self.trips.win_rate, 6),
             exposure=round(exposure(self.trips, first_ns, last_ns), 6),
-            first_time=iso_time(first_ns),
-            last_time=iso_time(last_ns),
+            # A recording with no line after its header has no period: "" rather than 1970.
+            first_time=iso_time(first_ns) if first_ns or last_ns else "",
+            last_time=iso_time(last_ns) if first_ns or last_ns else "",
         )
 
     def write_summary(self, summary: dict[str, Any]) -> None:
