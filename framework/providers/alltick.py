@@ -312,7 +312,14 @@ if TYPE_CHECKING:
 # --- private helpers ---------------------------------------------------------------------------
 
 # Subscribed codes repeat on every push; the cache keeps the symbol mapping off the hot path.
-_instrument: Final = functools.lru_cache(maxsize=4096)(from_alltick)
+# Bounded in entries and, since only short codes are cached, in size.
+_cached_instrument: Final = functools.lru_cache(maxsize=4096)(from_alltick)
+
+
+def _instrument(code: str) -> str:
+    if len(code) <= validation.MAX_SYMBOL:
+        return _cached_instrument(code)
+    return from_alltick(code)  # the rule set drops its event; nothing about it is kept
 
 
 def _decode(decoder: msgspec.json.Decoder[_T], frame: bytes | str | msgspec.Raw) -> _T:

@@ -368,6 +368,8 @@ class CryptomusCodec:
             return self._last_instrument
         instrument = self._instruments.get(symbol)
         if instrument is None:
+            if len(symbol) > validation.MAX_SYMBOL:
+                return from_cryptomus(symbol)  # the rule set drops its event; nothing is kept
             if len(self._instruments) >= _MAX_SYMBOLS:
                 self._instruments.clear()
             instrument = self._instruments[symbol] = from_cryptomus(symbol)

@@ -58,6 +58,7 @@ DEFAULT_FREQUENCY: Final[Frequency] = "1s"
 MAX_EVENT_BYTES: Final = 100_000  # documented cap on one client event message ("100 KB")
 MAX_FRAME_BYTES: Final = 1 << 20  # a bar frame is ~150 bytes: a MiB is a broken frame, not data
 _NS: Final = 1_000_000_000
+MAX_FORMING: Final = 4096  # forming bars (ticker, length) kept at once
 _MAX_T: Final = (2**63 - 1) // _NS  # keeps ts_event_ns inside int64, where recordings need it
 _INTERVALS_NS: Final = {"1m": 60 * _NS}  # documented aggregations -> bar length
 # Bars of other lengths ("5m", "1h", "1d") are not documented for the stream, but recordings
@@ -221,6 +222,7 @@ class FinazonCodec:
             raise ConfigError("finazon: the dataset code must not be empty (e.g. 'kucoin')")
         self.dataset: Final = dataset
         self.late_frames = 0  # frames dropped for an already closed bar, over the codec's life
+        self.evicted_bars = 0  # forming bars forgotten unclosed to keep MAX_FORMING
         self._request_id = 0
         self._forming: dict[tuple[str, int], ev.BarUpdate] = {}
         self.screen = validation.Screen(PROVIDER)  # drops invalid market data, counting why
@@ -368,6 +370,10 @@ class FinazonCodec:
         if forming is not None and update.ts_event_ns < forming.ts_event_ns:
             self.late_frames += 1
             return []
+        if forming is None and len(self._forming) >= MAX_FORMING:
+            # A feed inventing tickers: forget the oldest forming bar (insertion order).
+            del self._forming[next(iter(self._forming))]
+            self.evicted_bars += 1
         self._forming[key] = update
         if forming is None or forming.ts_event_ns == update.ts_event_ns:
             return [update]

@@ -15,6 +15,8 @@ rule                what must hold
                     removal; AllTick's price-only forex trades and levels), > 0 elsewhere
 ``bar``             ``low <= open, close <= high`` and volume finite and >= 0
 ``ticker``          high, low, open, volume and quote volume finite and >= 0; change finite
+``symbol``          the native symbol at most ``MAX_SYMBOL`` (64) characters: a feed that
+                    invents huge symbols cannot grow the caches and tables keyed by them
 ``time``            the event time and the receive time inside signed 64-bit nanoseconds
                     (the years 1970 to 2262) and, when the run sets a window (by default
                     ``run.event_time_window_s``, a day), the event time within it of the
@@ -42,7 +44,15 @@ import numpy as np
 from framework import events as ev
 from framework.errors import ProviderProtocolError
 
-__all__ = ["DEFAULT_WINDOW_NS", "MAX_DEPTH", "MAX_NS", "Screen", "check_depth", "too_deep"]
+__all__ = [
+    "DEFAULT_WINDOW_NS",
+    "MAX_DEPTH",
+    "MAX_NS",
+    "MAX_SYMBOL",
+    "Screen",
+    "check_depth",
+    "too_deep",
+]
 
 log = logging.getLogger("papertrade.validation")
 
@@ -50,6 +60,8 @@ DEFAULT_WINDOW_NS: Final = 86_400 * 1_000_000_000
 """How far an event's own time may lie from its receive time, either way: a day."""
 MAX_NS: Final = 2**63 - 1
 """The largest time a run can hold: signed 64-bit nanoseconds (2262-04-11)."""
+MAX_SYMBOL: Final = 64
+"""The longest native symbol accepted; documented ones are under 20 characters."""
 MAX_DEPTH: Final = 64
 """The deepest nesting of arrays and objects a frame may have; documented frames use 4."""
 _INF: Final = float("inf")
@@ -117,7 +129,7 @@ class Screen:
         out: list[Any] | None = None
         for i, item in enumerate(items):
             check = _CHECKS.get(type(item))
-            kept = item if check is None else check(self, item, ts_recv_ns)
+            kept = item if check is None else self._symbol(item, ts_recv_ns, check)
             if kept is not item and out is None:
                 out = items[:i]
             if out is not None and kept is not None:
@@ -127,7 +139,13 @@ class Screen:
     def accept(self, item: Any, ts_recv_ns: int) -> bool:
         """Whether one item is valid whole; a drop is counted and logged as by the call."""
         check = _CHECKS.get(type(item))
-        return check is None or check(self, item, ts_recv_ns) is item
+        return check is None or self._symbol(item, ts_recv_ns, check) is item
+
+    def _symbol(self, item: Any, ts_recv_ns: int, check: Callable[[Screen, Any, int], Any]) -> Any:
+        if len(item.symbol) > MAX_SYMBOL:
+            self.drop("symbol", item, ts_recv_ns, f"a symbol of {len(item.symbol)} characters")
+            return None
+        return check(self, item, ts_recv_ns)
 
     def drop(self, rule: str, item: Any, ts_recv_ns: int, detail: str, n: int = 1) -> None:
         """Count ``n`` drops under ``rule``; log the first of each rule once."""
@@ -137,7 +155,7 @@ class Screen:
             log.warning(
                 "%s: dropped market data breaking the %r rule (%s) for %s in the frame "
                 "received at t=%d; further drops of this kind are only counted",
-                self.provider, rule, detail, getattr(item, "symbol", "?"), ts_recv_ns,
+                self.provider, rule, detail, getattr(item, "symbol", "?")[:MAX_SYMBOL], ts_recv_ns,
             )  # fmt: skip
 
     def _time(self, item: Any, ts_recv_ns: int, span_ns: int = 0) -> bool:

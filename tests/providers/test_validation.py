@@ -6,7 +6,10 @@ codecs, loop and paper exchange, and checks the account to the last unit.
 
 from __future__ import annotations
 
+import gc
 import logging
+import tracemalloc
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 
@@ -280,3 +283,63 @@ def test_a_deep_frame_is_recorded_as_text_and_replays_as_one_decode_error(
     result = run_strategy(KeepsTrades, str(_recording(tmp_path / "r.jsonl", frames)))
     assert result.summary["counts"]["decode_errors"] == 1
     assert result.strategies[0].seen == [100.5]  # type: ignore[attr-defined]
+
+
+# --- bounded symbol caches ---------------------------------------------------------------------
+
+
+def _retained_bytes(decode_all: Callable[[], object]) -> int:
+    gc.collect()
+    tracemalloc.start()
+    try:
+        kept = decode_all()  # what the codec keeps must not grow with the symbols' size
+        gc.collect()
+        size, _ = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    del kept
+    return size
+
+
+def test_huge_unique_cryptomus_symbols_are_dropped_and_not_cached() -> None:
+    codec = CryptomusCodec()
+
+    def decode_all() -> object:
+        for i in range(300):
+            symbol = f"{i}_" + "X" * 100_000
+            frame = trade_frame((100, 1, T0)).replace("BTC_USDT", symbol)
+            assert codec.decode(frame, T0_NS) == []
+        return codec
+
+    assert _retained_bytes(decode_all) < 2_000_000  # 300 symbols of 100 KB: 30 MB if kept
+    assert codec.screen.rejected == {"symbol": 300}
+
+
+def test_huge_unique_alltick_codes_are_dropped_and_not_cached() -> None:
+    codec = AllTickCodec()
+    frame = (
+        '{"cmd_id":22998,"data":{"code":"CODE","seq":1,"tick_time":1750953600000,'
+        '"price":"1.08","volume":"1","trade_direction":1}}'
+    )
+
+    def decode_all() -> object:
+        for i in range(300):
+            assert codec.decode(frame.replace("CODE", f"C{i}" + "Y" * 100_000), T0_NS) == []
+        return codec
+
+    assert _retained_bytes(decode_all) < 2_000_000
+    assert codec.screen.rejected == {"symbol": 300}
+
+
+def test_the_finazon_forming_bar_table_is_bounded() -> None:
+    codec = FinazonCodec()
+    frame = (
+        '{"d":"kucoin","p":"kucoin","ch":"bars","f":"1s","aggr":"1m","s":"TICKER",'
+        '"t":1750953600,"o":10,"h":11,"l":9,"c":10,"v":1}'
+    )
+    for i in range(5000):
+        codec.decode(frame.replace("TICKER", f"T{i}/USDT"), T0_NS)
+    flushed = codec.flush(T0_NS)
+    assert len(flushed) == 4096 and codec.evicted_bars == 5000 - 4096
+    assert "T4999/USDT" in {bar.symbol for bar in flushed}  # the oldest went first
+    assert "T0/USDT" not in {bar.symbol for bar in flushed}
