@@ -24,9 +24,8 @@ import framework
 from framework import events as ev
 from framework.config import Config, config_hash
 from framework.errors import ConfigError
-from framework.instruments import from_native
 from framework.loop import Engine
-from framework.providers import make_codec
+from framework.providers import from_native, make_codec
 from framework.providers.base import Codec
 from framework.recording import ProviderSpec, ReadStats, RecordingReader, RecordingWriter
 from framework.report.output import RunOutput
@@ -135,6 +134,7 @@ def build(
     strategies = [cls() for cls in setup.strategies]
     _apply_params(strategies, setup.config.params)
     run = setup.config.run
+    sampler = _EquitySampler()
     engine = Engine(
         codecs,
         strategies,
@@ -142,6 +142,7 @@ def build(
         seed=setup.seed,
         recorder=recorder,
         isolate_strategy_errors=run.isolate_strategy_errors,
+        observers=sampler.routes(),
     )
     output = RunOutput(out_dir, engine.exchange, run.currency or report_currency(setup, providers))
     window_s = run.event_time_window_s
@@ -151,41 +152,60 @@ def build(
         screen = getattr(codec, "screen", None)
         if screen is not None:
             screen.window_ns = round(window_s * 1_000_000_000)
-    _sample_equity(engine, output, run.equity_interval_s)
+    sampler.attach(engine, output, run.equity_interval_s)
     return engine, output
 
 
-def _sample_equity(engine: Engine, output: RunOutput, interval_s: float) -> None:
-    """Sample equity when the account or a valuing price changes (see report.output)."""
-    if not 0 <= interval_s < 10**9:
-        raise ConfigError(f"run.equity_interval_s must be 0 (automatic) or more, got {interval_s}")
-    if interval_s:
-        output.set_interval(max(1, round(interval_s * 1_000_000_000)))
-    else:
-        output.set_interval(output.interval_ns, auto=True)
-    valued = output.valued_markets()
-    clock = engine.clock
+class _EquitySampler:
+    """Samples equity when the account or a valuing price changes (see report.output).
 
-    def on_price(event: ev.Trade | ev.Bar | ev.LastPrice | ev.Ticker) -> None:
-        if event.ts_recv_ns >= output.next_sample_ns and event.instrument in valued:
-            output.changed(clock.now_ns)
+    Its handlers are routed when the engine is built, before the output exists.
+    """
 
-    def on_bar(bar: ev.Bar) -> None:
-        if output.interval_auto:
+    def __init__(self) -> None:
+        self._output: RunOutput | None = None
+        self._valued: frozenset[str] = frozenset()
+        self._clock: Any = None
+
+    def routes(self) -> list[tuple[type, Any]]:
+        return [(ev.Trade, self.on_price), (ev.LastPrice, self.on_price),
+                (ev.Ticker, self.on_price), (ev.Bar, self.on_bar)]  # fmt: skip
+
+    def attach(self, engine: Engine, output: RunOutput, interval_s: float) -> None:
+        if not 0 <= interval_s < 10**9:
+            raise ConfigError(
+                f"run.equity_interval_s must be 0 (automatic) or more, got {interval_s}"
+            )
+        if interval_s:
+            output.set_interval(max(1, round(interval_s * 1_000_000_000)))
+        else:
+            output.set_interval(output.interval_ns, auto=True)
+        self._output, self._valued, self._clock = output, output.valued_markets(), engine.clock
+        engine.on_private = self.on_private
+        engine.start_hooks.append(output.changed)
+        engine.finish_hooks.append(lambda ts: output.sample_equity("equity", ts))
+
+    def on_price(self, event: ev.Trade | ev.Bar | ev.LastPrice | ev.Ticker) -> None:
+        output = self._output
+        if (
+            output is not None
+            and event.ts_recv_ns >= output.next_sample_ns
+            and event.instrument in self._valued
+        ):
+            output.changed(self._clock.now_ns)
+
+    def on_bar(self, bar: ev.Bar) -> None:
+        output = self._output
+        if output is not None and output.interval_auto:
             output.on_bar(bar)
-        on_price(bar)
+        self.on_price(bar)
 
-    def on_private(event: ev.PrivateEvent) -> None:
+    def on_private(self, event: ev.PrivateEvent) -> None:
+        output = self._output
+        assert output is not None
         output.on_private(event)
-        if type(event) is ev.BalanceUpdate and clock.now_ns >= output.next_sample_ns:
-            output.changed(clock.now_ns)
-
-    for kind in (ev.Trade, ev.LastPrice, ev.Ticker):
-        engine.subscribe(kind, on_price)
-    engine.subscribe(ev.Bar, on_bar)
-    engine.on_private = on_private
-    engine.start_hooks.append(output.changed)
-    engine.finish_hooks.append(lambda ts: output.sample_equity("equity", ts))
+        if type(event) is ev.BalanceUpdate and self._clock.now_ns >= output.next_sample_ns:
+            output.changed(self._clock.now_ns)
 
 
 def codecs_for(providers: Sequence[ProviderSpec]) -> dict[str, Codec]:
@@ -201,15 +221,23 @@ def fewer_collections() -> Iterator[None]:
     default threshold the collector runs every 700 of them, re-scanning whatever has survived.
     Objects that exist before the replay are frozen out of the scans; cycles are still
     collected, only in larger steps. Worth about a tenth of the replay's time.
+
+    The collector is left exactly as found: the thresholds are restored, and only objects
+    frozen here are unfrozen. If someone else froze objects first (the caller's own program,
+    or an enclosing replay), nothing is frozen or unfrozen here, so nesting is safe and a
+    test suite running many replays sees no change.
     """
     old = gc.get_threshold()
-    gc.freeze()
-    gc.set_threshold(50_000, 20, 100)
+    freeze = gc.get_freeze_count() == 0
+    if freeze:
+        gc.freeze()
+    gc.set_threshold(max(old[0], 50_000), max(old[1], 20), max(old[2], 100))
     try:
         yield
     finally:
         gc.set_threshold(*old)
-        gc.unfreeze()
+        if freeze:
+            gc.unfreeze()
 
 
 def report_currency(setup: RunSetup, providers: Sequence[ProviderSpec]) -> str:

@@ -31,6 +31,7 @@ from framework.errors import PapertradeError
 from framework.exchange import ExchangeConfig, OrderRequest, PaperExchange
 from framework.money import from_float, quantize
 from framework.providers.validation import DEFAULT_WINDOW_NS, Screen
+from tests.exchange.conftest import feed
 
 NS = 1_000_000_000
 T0 = 1_750_696_376 * NS
@@ -120,18 +121,16 @@ def _request(op: tuple[Any, ...]) -> OrderRequest:
     return OrderRequest(instrument=inst, direction=direction, type="market", quantity=qty)
 
 
-def _apply(x: PaperExchange, op: tuple[Any, ...], ts: int, ids: list[str]) -> None:
+def _apply(
+    x: PaperExchange, op: tuple[Any, ...], ts: int, ids: list[str], deliver: Any = feed
+) -> None:
     kind = op[0]
     if kind == "book":
-        x.on_book_snapshot(
-            ev.BookSnapshot(**_market("BTC/USDT", ts), bids=tuple(op[1]), asks=tuple(op[2]))
-        )
+        deliver(x, ev.BookSnapshot(**_market("BTC/USDT", ts), bids=tuple(op[1]), asks=tuple(op[2])))
     elif kind == "delta":
-        x.on_book_delta(
-            ev.BookDelta(**_market("BTC/USDT", ts), bids=tuple(op[1]), asks=tuple(op[2]))
-        )
+        deliver(x, ev.BookDelta(**_market("BTC/USDT", ts), bids=tuple(op[1]), asks=tuple(op[2])))
     elif kind == "trade":
-        x.on_trade(ev.Trade(**_market(op[1], ts), price=op[2], size=op[3], side="sell"))
+        deliver(x, ev.Trade(**_market(op[1], ts), price=op[2], size=op[3], side="sell"))
     elif kind == "bar":
         o, c = op[1][0], op[1][3]
         # Short bars, so that orders sent a step earlier take part in the next one.
@@ -145,11 +144,11 @@ def _apply(x: PaperExchange, op: tuple[Any, ...], ts: int, ids: list[str]) -> No
             close=c,
             volume=1.0,
         )
-        x.on_bar(bar)
+        deliver(x, bar)
     elif kind == "last":
-        x.on_last_price(ev.LastPrice(**_market(op[1], ts), price=op[2]))
+        deliver(x, ev.LastPrice(**_market(op[1], ts), price=op[2]))
     elif kind == "disconnect":
-        x.on_disconnect("cryptomus")
+        x.state.disconnect("cryptomus")
     elif kind == "order":
         ids.append(x.submit(_request(op), ts))
     elif kind == "cancel" and ids:
@@ -307,33 +306,13 @@ def _printed(op: tuple[Any, ...]) -> list[float]:
     return []
 
 
-class _Screened(PaperExchange):
-    """The exchange behind the codec edge: each market event passes the rule set first."""
+SCREEN = Screen("fuzz", DEFAULT_WINDOW_NS)
 
-    screen = Screen("fuzz", DEFAULT_WINDOW_NS)
 
-    def _pass(self, event: Any) -> Any:
-        return self.screen.accept(event, event.ts_recv_ns)
-
-    def on_trade(self, event: ev.Trade) -> None:
-        if self._pass(event):
-            super().on_trade(event)
-
-    def on_bar(self, event: ev.Bar | ev.BarUpdate) -> None:
-        if self._pass(event):
-            super().on_bar(event)
-
-    def on_last_price(self, event: ev.LastPrice) -> None:
-        if self._pass(event):
-            super().on_last_price(event)
-
-    def on_book_snapshot(self, event: ev.BookSnapshot) -> None:
-        [kept] = self.screen([event], event.ts_recv_ns)
-        super().on_book_snapshot(kept)
-
-    def on_book_delta(self, event: ev.BookDelta) -> None:
-        [kept] = self.screen([event], event.ts_recv_ns)
-        super().on_book_delta(kept)
+def _screened(x: PaperExchange, event: Any) -> None:
+    """Deliver ``event`` as the engine does, behind the codec edge's rule set."""
+    for kept in SCREEN([event], event.ts_recv_ns):
+        feed(x, kept)
 
 
 @settings(
@@ -353,7 +332,7 @@ def test_hostile_market_data_creates_no_money(
         latency_ms=latency,
     )  # fmt: skip
     events: list[ev.PrivateEvent] = []
-    x = _Screened(config, events.append, seed)
+    x = PaperExchange(config, events.append, seed)
     checker, ids, ts = Checker(x), [], T0
     printed: set[D] = set()
     limits: set[D] = set()
@@ -368,7 +347,7 @@ def test_hostile_market_data_creates_no_money(
         if op[0] == "order":
             limits.update(quantize(D(str(op[5])), prec) for prec in QUOTE_PRECS)
         with contextlib.suppress(PapertradeError):  # typed refusals only; anything else fails
-            _apply(x, op, ts, ids)
+            _apply(x, op, ts, ids, _screened)
         checker.check(events)
     x.advance(ts + NS)
     checker.check(events)
