@@ -12,7 +12,8 @@ rule                what must hold
 ==================  ==========================================================================
 ``price``           every price (trade, last price, ticker, level, bar OHLC) finite and > 0
 ``size``            sizes finite and >= 0 where the provider documents 0 (a delta level's
-                    removal; AllTick's price-only forex trades and levels), > 0 elsewhere
+                    removal; AllTick's price-only forex trades), > 0 elsewhere; a book level
+                    may also have ``events.UNKNOWN_SIZE`` (NaN: a price shown without size)
 ``bar``             ``low <= open, close <= high`` and volume finite and >= 0
 ``ticker``          high, low, open, volume and quote volume finite and >= 0; change finite
 ``symbol``          the native symbol at most ``MAX_SYMBOL`` (64) characters: a feed that
@@ -225,7 +226,7 @@ def _book(
     bids, asks = b.bids, b.asks
     for levels in (bids, asks):
         for p, q in levels:
-            if not (0.0 < p < _INF and floor <= q < _INF):
+            if not (0.0 < p < _INF and (floor <= q < _INF or q != q)):  # NaN: size unknown
                 break
         else:
             continue
@@ -243,7 +244,7 @@ def _good_levels(
     for p, q in levels:
         if not 0.0 < p < _INF:
             screen.drop("price", b, ts, f"level price {p!r}")
-        elif not floor <= q < _INF:
+        elif not (floor <= q < _INF or q != q):  # NaN is events.UNKNOWN_SIZE
             screen.drop("size", b, ts, f"level size {q!r}")
         else:
             good.append((p, q))
