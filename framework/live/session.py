@@ -87,8 +87,6 @@ __all__ = [
 ]
 
 WS_PING_TIMEOUT_S: Final = 10.0  # the official sample's ping_timeout
-# The documented refusal of a key: (bytes a refusal frame holds, its ErrorReply code).
-_REFUSALS: Final = {"alltick": (b"401", "401"), "finazon": (b"INVALID_API_KEY", "INVALID_API_KEY")}
 _REFUSAL_PROBES: Final = 3  # it comes first on a connection; later frames are not probed
 HAND_TIMEOUT_S: Final = 10.0  # how long a read batch waits for a loop that stopped reading
 FAULT_KINDS: Final = ("closed", "stale", "refused", "auth", "token")
@@ -334,8 +332,8 @@ class Session:
     async def _read(self, client: Client, conn: int, scope: trio.CancelScope) -> None:
         name, clock, limit, stats = self.name, self._clock, self._batch_max, self.stats
         ws, drain = client.ws, client.drain
-        marker = _REFUSALS.get(name)
-        probes = _REFUSAL_PROBES if marker is not None else 0
+        marker = self._spec.key_refusal
+        probes = _REFUSAL_PROBES if marker else 0
         try:
             while True:
                 message = await ws.get_message()
@@ -409,18 +407,16 @@ class Session:
 
     # --- helpers --------------------------------------------------------------------------------
 
-    def _refused(self, message: str | bytes, marker: tuple[bytes, str] | None) -> None:
+    def _refused(self, message: str | bytes, code: str) -> None:
         """Raise ConfigError if ``message`` is the provider's documented refusal of the key.
 
-        AllTick answers a bad token with ``ret`` 401, Finazon a bad key with the error code
-        ``INVALID_API_KEY``, each before closing: refused credentials do not get better by
-        retrying, so the run stops with one line naming the provider and the key's source.
+        The provider spec names the code (``Provider.key_refusal``: AllTick's ``ret`` 401,
+        Finazon's ``INVALID_API_KEY``), each sent before closing: refused credentials do not
+        get better by retrying, so the run stops with one line naming the provider and the
+        key's source.
         """
-        if marker is None:
-            return
-        text, code = marker
         data = message.encode("utf-8", "surrogatepass") if isinstance(message, str) else message
-        if text not in data:
+        if code.encode() not in data:
             return
         try:
             replies = self._probe.decode(message, 0)

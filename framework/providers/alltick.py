@@ -452,5 +452,6 @@ SPEC: Final = Provider(
     # A second request within 1 s is rejected; 0.1 s of margin for the network's jitter.
     request_spacing_s=REQUEST_SPACING_S + 0.1,
     key_env="ALLTICK_TOKEN",
+    key_refusal="401",  # {"ret":401,"msg":"token invalid"}, then a close
 )
 """AllTick, described once (see ``providers.base.Provider``)."""

@@ -491,5 +491,6 @@ SPEC: Final = Provider(
     reconnect_spacing_s=lambda options: 5.0,
     ws_ping_s=30.0,  # RFC 6455 pings: the official sample's ping_interval
     key_env="FINAZON_API_KEY",
+    key_refusal="INVALID_API_KEY",
 )
 """Finazon, described once (see ``providers.base.Provider``)."""
