@@ -44,6 +44,9 @@ from framework.strategy import Strategy
 
 TOKEN = "bench-token-0123456789"
 CODE = "BTCUSDT"
+# Trades are stamped near the wall clock: market data more than a day from its receive time is
+# dropped by the codecs' rule set (framework.providers.validation).
+T0_MS = time.time_ns() // 1_000_000
 POOL = 997  # distinct frames cycled through (a prime, so seq and price do not repeat in step)
 BEHIND_MS = 50.0
 
@@ -88,7 +91,7 @@ def _events(ws: wsproto.WSConnection, conn: socket.socket) -> list[Any]:
 def _frame(i: int) -> str:
     price = 107_000 + (i % 200) * 0.5
     return (
-        f'{{"cmd_id":22998,"data":{{"code":"{CODE}","seq":{i},"tick_time":1750000000{i % 1000:03d},'
+        f'{{"cmd_id":22998,"data":{{"code":"{CODE}","seq":{i},"tick_time":{T0_MS + i % 1000},'
         f'"price":"{price:.1f}","volume":"0.01","turnover":"{price * 0.01:.3f}",'
         f'"trade_direction":{1 + i % 2}}}}}'
     )

@@ -92,7 +92,13 @@ def cli(verbose: bool) -> None:
     type=click.Path(path_type=Path),
     help="Live: also record the session to this file.",
 )
-@click.option("--duration", type=float, default=None, help="Live: stop after this many seconds.")
+@click.option(
+    "--duration",
+    type=click.FloatRange(min=0, min_open=True, max=1e9),
+    default=None,
+    callback=lambda _ctx, _param, value: seconds_option(value),
+    help="Live: stop after this many seconds (more than 0).",
+)
 @click.option(
     "--from",
     "start",
@@ -222,6 +228,13 @@ def _register_commands() -> None:
         cli.add_command(getattr(module, attr))
 
 
+def seconds_option(value: float | None) -> float | None:
+    """A ``--duration`` value: FloatRange lets NaN through (it compares false to any bound)."""
+    if value is not None and value != value:
+        raise click.BadParameter("nan is not a number of seconds")
+    return value
+
+
 def main(argv: list[str] | None = None) -> NoReturn:
     """Entry point of the ``papertrade`` script and ``python -m framework``."""
     _register_commands()
@@ -285,7 +298,7 @@ class _progress:
 def _print_summary(summary: dict[str, Any], out_dir: Path) -> None:
     counts = summary["counts"]
     rows = [
-        ("period", f"{summary['first_time']} .. {summary['last_time']}"),
+        ("period", f"{summary['first_time']} .. {summary['last_time']}" if summary["first_time"] else "none (no line after the header)"),
         ("equity", f"{summary['initial_equity']:,.2f} -> {summary['final_equity']:,.2f} {summary['currency']}"),
         ("return", f"{summary['total_return']:+.4%}"),
         ("max drawdown", f"{summary['max_drawdown']:.4%}"),

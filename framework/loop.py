@@ -100,6 +100,8 @@ class Engine:
         recorder: live runs write every consumed line here, before processing it.
         isolate_strategy_errors: log and skip a failing callback instead of stopping the run.
         warmup: ``[run] warmup`` (``framework.warmup``): orders are refused until it ends.
+        observers: (market event type, handler) pairs routed after the strategies: the run's
+            own bookkeeping (equity sampling), which sees each event once it is handled.
     """
 
     def __init__(
@@ -113,6 +115,7 @@ class Engine:
         recorder: RecordingWriter | None = None,
         isolate_strategy_errors: bool = False,
         warmup: str = "",
+        observers: Sequence[tuple[type, Handler]] = (),
     ) -> None:
         self.clock = Clock()
         self.warmup = Warmup(warmup)
@@ -149,7 +152,7 @@ class Engine:
         self._finished = False
         self.start_hooks: list[Callable[[int], None]] = []  # called with the first line's time
         self.finish_hooks: list[Callable[[int], None]] = []  # called with the last time
-        self._everyone = _wire(self)
+        self._everyone = _wire(self, observers)
 
     @property
     def on_private(self) -> PrivateSink | None:
@@ -272,7 +275,9 @@ class Engine:
         self.dispatcher.deliver(self._everyone[Callbacks.on_connection], event)
 
 
-def _wire(engine: Engine) -> dict[Callable[..., None], tuple[Target, ...]]:
+def _wire(
+    engine: Engine, observers: Sequence[tuple[type, Handler]]
+) -> dict[Callable[..., None], tuple[Target, ...]]:
     """Build the routing table, once: market state (then venue), then strategies, per type.
 
     Returns the targets of the callbacks every strategy receives (start, stop, connection).
@@ -316,6 +321,8 @@ def _wire(engine: Engine) -> dict[Callable[..., None], tuple[Target, ...]]:
                 engine.desk.listen(strategy, private_kind, target)
         for callback, targets in everyone.items():
             targets.append((_bound(strategy, callback), _blame(strategy, callback)))
+    for kind, handler in observers:
+        route(kind, handler)
     engine.dispatcher.seal()
     return {callback: tuple(targets) for callback, targets in everyone.items()}
 

@@ -22,6 +22,7 @@ from typing import Any, Final
 import msgspec
 
 import framework
+from framework import events as ev
 from framework.config import Config, config_hash
 from framework.errors import ConfigError, RecordingError
 from framework.exchange.rules import MarketRules, check_config
@@ -37,6 +38,7 @@ from framework.recording import (
 )
 from framework.report.output import RunOutput, iso_time
 from framework.strategy import Strategy
+from framework.warmup import Warmup
 from framework.window import Window, merged, providers_of, windowed
 
 __all__ = [
@@ -202,6 +204,7 @@ def build(
     strategies = [cls() for cls in setup.strategies]
     _apply_params(strategies, setup.config.params)
     run = setup.config.run
+    sampler = _EquitySampler()
     engine = Engine(
         codecs,
         strategies,
@@ -210,27 +213,84 @@ def build(
         recorder=recorder,
         isolate_strategy_errors=run.isolate_strategy_errors,
         warmup=run.warmup,
+        observers=sampler.routes(),
     )
     output = RunOutput(out_dir, engine.exchange, run.currency or report_currency(setup, providers))
-    engine.on_private = output.on_private
-    interval_ns = round(run.equity_interval_s * 1_000_000_000)
-    if interval_ns <= 0:
-        raise ConfigError(f"run.equity_interval_s must be positive, got {run.equity_interval_s}")
-
-    def begin_equity(ts_ns: int) -> None:
-        output.sample_equity("equity", ts_ns)
-        engine.clock.call_every(interval_ns, "equity", output.sample_equity)
-
-    def start_equity(ts_ns: int) -> None:
-        warmup = engine.warmup
-        if warmup.enabled and warmup.refuses(ts_ns):
-            warmup.on_end.append(begin_equity)  # statistics start when the warm-up ends
-        else:
-            begin_equity(ts_ns)
-
-    engine.start_hooks.append(start_equity)
-    engine.finish_hooks.append(lambda ts: output.sample_equity("equity", ts))
+    window_s = run.event_time_window_s
+    if not 0 < window_s < 10**9:
+        raise ConfigError(f"run.event_time_window_s must be positive, got {window_s}")
+    for codec in codecs.values():
+        screen = getattr(codec, "screen", None)
+        if screen is not None:
+            screen.window_ns = round(window_s * 1_000_000_000)
+    sampler.attach(engine, output, run.equity_interval_s)
     return engine, output
+
+
+class _EquitySampler:
+    """Samples equity when the account or a valuing price changes (see report.output).
+
+    Its handlers are routed when the engine is built, before the output exists.
+    """
+
+    def __init__(self) -> None:
+        self._output: RunOutput | None = None
+        self._valued: frozenset[str] = frozenset()
+        self._clock: Any = None
+        self._warmup: Warmup | None = None
+
+    def _warming(self, now_ns: int) -> bool:
+        return self._warmup is not None and self._warmup.refuses(now_ns)
+
+    def routes(self) -> list[tuple[type, Any]]:
+        return [(ev.Trade, self.on_price), (ev.LastPrice, self.on_price),
+                (ev.Ticker, self.on_price), (ev.Bar, self.on_bar)]  # fmt: skip
+
+    def attach(self, engine: Engine, output: RunOutput, interval_s: float) -> None:
+        if not 0 <= interval_s < 10**9:
+            raise ConfigError(
+                f"run.equity_interval_s must be 0 (automatic) or more, got {interval_s}"
+            )
+        if interval_s:
+            output.set_interval(max(1, round(interval_s * 1_000_000_000)))
+        else:
+            output.set_interval(output.interval_ns, auto=True)
+        self._output, self._valued, self._clock = output, output.valued_markets(), engine.clock
+        self._warmup = engine.warmup
+        engine.on_private = self.on_private
+        if engine.warmup.enabled:
+            engine.warmup.on_end.append(output.changed)  # statistics start when the warm-up ends
+        else:
+            engine.start_hooks.append(output.changed)
+        engine.finish_hooks.append(lambda ts: output.sample_equity("equity", ts))
+
+    def on_price(self, event: ev.Trade | ev.Bar | ev.LastPrice | ev.Ticker) -> None:
+        output = self._output
+        if (
+            output is not None
+            and event.ts_recv_ns >= output.next_sample_ns
+            and event.instrument in self._valued
+            and not self._warming(event.ts_recv_ns)
+        ):
+            output.changed(self._clock.now_ns)
+
+    def on_bar(self, bar: ev.Bar) -> None:
+        output = self._output
+        if output is not None and output.interval_auto:
+            output.on_bar(bar)
+        self.on_price(bar)
+
+    def on_private(self, event: ev.PrivateEvent) -> None:
+        output = self._output
+        assert output is not None
+        output.on_private(event)
+        now = self._clock.now_ns
+        if (
+            type(event) is ev.BalanceUpdate
+            and now >= output.next_sample_ns
+            and not self._warming(now)
+        ):
+            output.changed(self._clock.now_ns)
 
 
 def with_recorded_markets(setup: RunSetup, header: Header) -> RunSetup:
@@ -348,7 +408,7 @@ def summarize(
             stats.last_ts_ns if warmup.end_ns is None else min(warmup.end_ns, stats.last_ts_ns)
         )
     summary = msgspec.to_builtins(
-        output.summary(first_ns, stats.last_ts_ns, setup.config.run.equity_interval_s)
+        output.summary(first_ns, stats.last_ts_ns, output.interval_ns / 1e9)
     )
     if warmup.enabled:
         summary["warmup"] = {"setting": warmup.text, "ended_ns": warmup.end_ns}
@@ -368,6 +428,7 @@ def summarize(
         "strategy_errors": stats.strategy_errors,
         **(extra_counts or {}),
     }
+    summary["rejected_market_data"] = rejected_market_data(engine)
     summary["fingerprint"] = {
         "papertrade": framework.__version__,
         "recording_sha256": recording_hash,
@@ -379,6 +440,16 @@ def summarize(
     if setup.window.bounded:  # the same recording over another window is another run
         summary["fingerprint"]["window"] = msgspec.to_builtins(setup.window)
     return summary  # type: ignore[no-any-return]
+
+
+def rejected_market_data(engine: Engine) -> dict[str, dict[str, int]]:
+    """Provider -> rule -> how many items its codec's screen dropped (providers with drops)."""
+    out: dict[str, dict[str, int]] = {}
+    for name, codec in sorted(engine.codecs.items()):
+        screen = getattr(codec, "screen", None)
+        if screen is not None and screen.rejected:
+            out[name] = dict(sorted(screen.rejected.items()))
+    return out
 
 
 def _apply_params(strategies: list[Strategy], params: dict[str, Any]) -> None:

@@ -63,6 +63,7 @@ __all__ = [
 ]
 
 TICK_S: Final = 0.1  # a Tick every 100 ms, so timers fire in quiet markets
+FLUSH_S: Final = 1.0  # a live run's output files are flushed at least this often
 CHANNEL_BATCHES: Final = 4096  # batches the channel holds before senders wait for the loop
 MERGE_LINES: Final = 4096  # the consumer merges waiting batches up to this many lines
 EXIT_INTERRUPTED: Final = 130
@@ -192,9 +193,20 @@ async def run_live(
         recorder = _writer(record_path, specs, setup.seed, live, extra)
         try:
             engine, output = build(setup, specs, out_dir, recorder)
+            lines = 1  # the header, as a replay counts it
+            flushed = trio.current_time()
+
+            def process(batch: list[Line]) -> None:
+                nonlocal lines, flushed
+                engine.process(batch)
+                lines += len(batch)
+                if trio.current_time() - flushed >= FLUSH_S:  # a kill loses at most this
+                    output.flush()
+                    flushed = trio.current_time()
+
             try:
                 report = await stream(
-                    live.providers, engine.process, clock=clock, duration=duration, stop=stop,
+                    live.providers, process, clock=clock, duration=duration, stop=stop,
                     tick_s=tick_s, seed=setup.seed, handle_signals=handle_signals,
                 )  # fmt: skip
                 engine.finish()
@@ -210,7 +222,7 @@ async def run_live(
     counts["emulated_providers"] = len(live.emulated)
     summary = summarize(
         setup, engine, output, events_hash, recording_hash,
-        ReadStats(lines=engine.stats.frames), extra_counts=counts,
+        ReadStats(lines=lines), extra_counts=counts,
     )  # fmt: skip
     output.write_summary(summary)
     return summary
