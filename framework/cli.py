@@ -79,6 +79,13 @@ def cli(verbose: bool) -> None:
     help="Live: also record the session to this file.",
 )
 @click.option("--duration", type=float, default=None, help="Live: stop after this many seconds.")
+@click.option(
+    "--db",
+    "db",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Also write the run to this run database (SQLite; created if missing; one file "
+    "holds many runs; see `papertrade runs`).",
+)
 def run(
     strategy: tuple[str, ...],
     recording: Path | None,
@@ -89,6 +96,7 @@ def run(
     out_dir: Path,
     record_path: Path | None,
     duration: float | None,
+    db: Path | None,
 ) -> None:
     """Run STRATEGY (a file, file.py:Class or module:Class; several allowed) on a recording
     (--replay) or on live feeds (--live), and write the results to --out."""
@@ -106,11 +114,11 @@ def run(
     if live:
         from framework.live.runner import run_live_command
 
-        summary = run_live_command(setup, out_dir, record_path, duration, config_path)
+        summary = run_live_command(setup, out_dir, record_path, duration, config_path, db)
     else:
         assert recording is not None
         with _progress(f"replaying {recording.name}") as progress:
-            summary = replay(setup, recording, out_dir, progress)
+            summary = replay(setup, recording, out_dir, progress, db)
     _print_summary(summary, out_dir)
 
 
@@ -146,6 +154,7 @@ _COMMANDS: Final = (
     ("framework.emulators.generate", "generate"),
     ("framework.emulators.cli", "serve"),
     ("framework.live.commands", "record"),
+    ("framework.rundb.listing", "runs"),
 )
 
 

@@ -385,6 +385,11 @@ class Engine:
         """Queue a cancel; it is sent when the callback returns."""
         self._commands.append(lambda: self.exchange.cancel(order_id, self.clock.now_ns))
 
+    def owner_name(self, order_id: str) -> str | None:
+        """The name of the strategy that placed a not yet forgotten order, or None."""
+        owner = self._owners.get(order_id)
+        return owner.name if owner is not None else None
+
     def open_orders(self, strategy: Strategy, instrument: str | None) -> list[OrderView]:
         """The strategy's own resting orders."""
         return [

@@ -15,8 +15,9 @@ import importlib.util
 import inspect
 import sys
 from collections.abc import Callable, Iterator, Sequence
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
@@ -30,6 +31,9 @@ from framework.providers.base import Codec
 from framework.recording import ProviderSpec, ReadStats, RecordingReader, RecordingWriter
 from framework.report.output import RunOutput
 from framework.strategy import Strategy
+
+if TYPE_CHECKING:
+    from framework.rundb import RunWriter
 
 __all__ = [
     "RunSetup",
@@ -89,9 +93,13 @@ def replay(
     recording: str | Path,
     out_dir: str | Path,
     progress: ProgressFn | None = None,
+    db: str | Path | None = None,
 ) -> dict[str, Any]:
-    """Replay ``recording`` through the strategies; write the output files; return the summary."""
-    return replay_engine(setup, recording, out_dir, progress)[0]
+    """Replay ``recording`` through the strategies; write the output files; return the summary.
+
+    ``db`` also writes the run to that run database (``framework.rundb``).
+    """
+    return replay_engine(setup, recording, out_dir, progress, db)[0]
 
 
 def replay_engine(
@@ -99,10 +107,16 @@ def replay_engine(
     recording: str | Path,
     out_dir: str | Path,
     progress: ProgressFn | None = None,
+    db: str | Path | None = None,
 ) -> tuple[dict[str, Any], Engine]:
     """:func:`replay`, also returning the finished engine (its exchange, strategies, stats)."""
     with RecordingReader(recording) as reader, fewer_collections():
-        engine, output = build(setup, reader.header.providers, out_dir)
+        writer = None
+        if db is not None:
+            from framework.rundb import begin_run
+
+            writer = begin_run(db, setup, mode="replay", source=str(recording), out_dir=out_dir)
+        engine, output = build(setup, reader.header.providers, out_dir, db=writer)
         codecs = engine.codecs
         total = reader.size()
         try:
@@ -111,12 +125,18 @@ def replay_engine(
                 if progress is not None:
                     progress(reader.position(), total)
             engine.finish()
+        except BaseException as exc:
+            if writer is not None:
+                writer.fail(exc)
+            raise
         finally:  # a StrategyError must not leave the output files open
             events_hash = output.close()
     summary = summarize(
         setup, engine, output, events_hash, sha256_file(Path(recording)), reader.stats
     )
     output.write_summary(summary)
+    if writer is not None:
+        writer.finish(summary)
     return summary, engine
 
 
@@ -125,10 +145,12 @@ def build(
     providers: Sequence[ProviderSpec],
     out_dir: str | Path,
     recorder: RecordingWriter | None = None,
+    db: RunWriter | None = None,
 ) -> tuple[Engine, RunOutput]:
     """An engine with its output directory attached, ready for the providers' frames.
 
-    ``recorder`` (live runs) receives every line the engine consumes, before it is processed.
+    ``recorder`` (live runs) receives every line the engine consumes, before it is processed;
+    ``db`` receives every private event and equity sample, after the output directory.
     """
     codecs = codecs_for(providers)
     strategies = [cls() for cls in setup.strategies]
@@ -148,12 +170,17 @@ def build(
     if interval_ns <= 0:
         raise ConfigError(f"run.equity_interval_s must be positive, got {run.equity_interval_s}")
 
+    sample: Callable[[str, int], None] = output.sample_equity
+    if db is not None:
+        db.attach(engine, output)
+        sample = partial(_sample_to_db, output, db)
+
     def start_equity(ts_ns: int) -> None:
-        output.sample_equity("equity", ts_ns)
-        engine.clock.call_every(interval_ns, "equity", output.sample_equity)
+        sample("equity", ts_ns)
+        engine.clock.call_every(interval_ns, "equity", sample)
 
     engine.start_hooks.append(start_equity)
-    engine.finish_hooks.append(lambda ts: output.sample_equity("equity", ts))
+    engine.finish_hooks.append(lambda ts: sample("equity", ts))
     return engine, output
 
 
@@ -252,6 +279,11 @@ def summarize(
         "events_sha256": events_hash,
     }
     return summary  # type: ignore[no-any-return]
+
+
+def _sample_to_db(output: RunOutput, db: RunWriter, name: str, ts_ns: int) -> None:
+    output.sample_equity(name, ts_ns)
+    db.on_equity(ts_ns, output.equity[-1])
 
 
 def _apply_params(strategies: list[Strategy], params: dict[str, Any]) -> None:

@@ -29,7 +29,7 @@ import sys
 from collections.abc import Callable, Sequence
 from functools import partial
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import click
 import trio
@@ -50,8 +50,12 @@ from framework.recording import (
 )
 from framework.run import RunSetup, build, sha256_file, summarize
 
+if TYPE_CHECKING:
+    from framework.rundb import RunWriter
+
 __all__ = [
     "CHANNEL_BATCHES",
+    "DB_FLUSH_S",
     "EXIT_INTERRUPTED",
     "TICK_S",
     "LiveReport",
@@ -63,6 +67,7 @@ __all__ = [
 ]
 
 TICK_S: Final = 0.1  # a Tick every 100 ms, so timers fire in quiet markets
+DB_FLUSH_S: Final = 0.5  # the run database is committed this often (at most a second behind)
 CHANNEL_BATCHES: Final = 4096  # batches the channel holds before senders wait for the loop
 MERGE_LINES: Final = 4096  # the consumer merges waiting batches up to this many lines
 EXIT_INTERRUPTED: Final = 130
@@ -169,13 +174,15 @@ async def run_live(
     echo: Echo = click.echo,
     on_live: OnLive | None = None,
     meta: dict[str, Any] | None = None,
+    db: str | Path | None = None,
 ) -> dict[str, Any]:
     """Run the setup's strategies on live feeds; write the outputs; return the summary.
 
     Providers come from ``setup.config.providers`` (the Cryptomus default when there are
     none); those without credentials are served by the built-in emulator, which ``echo``
     announces first. ``on_live`` sees the resolved providers and running emulators before
-    any connection opens. Other arguments are as for :func:`stream`.
+    any connection opens. ``db`` writes the run to that run database as it goes (committed
+    every :data:`DB_FLUSH_S`). Other arguments are as for :func:`stream`.
 
     Returns:
         The summary, as ``summary.json`` holds it: a replay's, plus ``reconnects`` and
@@ -190,16 +197,23 @@ async def run_live(
         specs = _specs(live.providers)
         extra = {"config_sha256": config_hash(setup.config), **(meta or {})}
         recorder = _writer(record_path, specs, setup.seed, live, extra)
+        writer = _db_writer(db, setup, specs, out_dir)
         try:
-            engine, output = build(setup, specs, out_dir, recorder)
+            engine, output = build(setup, specs, out_dir, recorder, db=writer)
             try:
-                report = await stream(
-                    live.providers, engine.process, clock=clock, duration=duration, stop=stop,
-                    tick_s=tick_s, seed=setup.seed, handle_signals=handle_signals,
-                )  # fmt: skip
+                async with trio.open_nursery() as nursery:
+                    if writer is not None:
+                        nursery.start_soon(_flush_every, writer, DB_FLUSH_S)
+                    report = await stream(
+                        live.providers, engine.process, clock=clock, duration=duration,
+                        stop=stop, tick_s=tick_s, seed=setup.seed, handle_signals=handle_signals,
+                    )  # fmt: skip
+                    nursery.cancel_scope.cancel()
                 engine.finish()
-            except BaseException:
+            except BaseException as exc:
                 output.close()  # what was written stays readable; the error goes on
+                if writer is not None:
+                    writer.fail(exc)
                 raise
         finally:
             if recorder is not None:
@@ -213,6 +227,8 @@ async def run_live(
         ReadStats(lines=engine.stats.frames), extra_counts=counts,
     )  # fmt: skip
     output.write_summary(summary)
+    if writer is not None:
+        writer.finish(summary)
     return summary
 
 
@@ -262,6 +278,7 @@ def run_live_command(
     record_path: Path | None,
     duration: float | None,
     config_path: Path | None,
+    db: Path | None = None,
 ) -> dict[str, Any]:
     """``papertrade run STRATEGY --live``: :func:`run_live` under ``trio.run``.
 
@@ -269,7 +286,9 @@ def run_live_command(
     """
     meta = {"config": str(config_path)} if config_path is not None else {}
     return trio.run(
-        partial(run_live, setup, out_dir, record_path=record_path, duration=duration, meta=meta)
+        partial(
+            run_live, setup, out_dir, record_path=record_path, duration=duration, meta=meta, db=db
+        )
     )
 
 
@@ -334,6 +353,26 @@ def _writer(
         **extra,
     }
     return RecordingWriter(path, Header(FORMAT, VERSION, specs, meta))
+
+
+def _db_writer(
+    db: str | Path | None, setup: RunSetup, specs: Sequence[ProviderSpec], out_dir: str | Path
+) -> RunWriter | None:
+    if db is None:
+        return None
+    from framework.rundb import begin_run
+
+    source = "live: " + ", ".join(
+        f"{spec.name} {' '.join(sorted({s.symbol for s in spec.subscriptions}))}" for spec in specs
+    )
+    return begin_run(db, setup, mode="live", source=source, out_dir=out_dir)
+
+
+async def _flush_every(writer: RunWriter, seconds: float) -> None:
+    """Commit the run database's pending rows every ``seconds`` (between the loop's batches)."""
+    while True:
+        await trio.sleep(seconds)
+        writer.flush()
 
 
 def _stderr(text: str) -> None:
