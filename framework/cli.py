@@ -8,18 +8,29 @@ error inside. Commands: run, inspect, import-csv, generate, serve, record.
 from __future__ import annotations
 
 import importlib
-import logging
 import sys
 import time
 from pathlib import Path
 from typing import Any, Final, NoReturn
 
 import click
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    Progress,
+    TaskID,
+    TaskProgressColumn,
+    TextColumn,
+    TimeRemainingColumn,
+)
 
 import framework
+from framework import logs
 from framework.config import load_config, parse_set
 from framework.errors import PapertradeError, find_error
 from framework.inspection import inspect_recording
+from framework.loop import LoopStats
+from framework.report.output import iso_time
 from framework.run import RunSetup, load_strategy, replay
 
 __all__ = ["cli", "main"]
@@ -30,8 +41,13 @@ EXIT_INTERRUPTED: Final = 130
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(framework.__version__, prog_name="papertrade")
-@click.option("-v", "--verbose", is_flag=True, help="Log debug detail on stderr.")
-def cli(verbose: bool) -> None:
+@click.option(
+    "-v",
+    "--verbose",
+    count=True,
+    help="Log papertrade's debug detail on stderr; -vv adds third-party libraries' too.",
+)
+def cli(verbose: int) -> None:
     """papertrade: paper trading and deterministic replay backtests on live market data.
 
     \b
@@ -40,11 +56,7 @@ def cli(verbose: bool) -> None:
     Look at what a recording holds:
       papertrade inspect replays/cryptomus-btc-usdt.jsonl.gz --limit 5
     """
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.WARNING,
-        format="%(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    logs.configure(verbose)
 
 
 @cli.command()
@@ -80,6 +92,9 @@ def cli(verbose: bool) -> None:
 )
 @click.option("--duration", type=float, default=None, help="Live: stop after this many seconds.")
 @click.option(
+    "--quiet", "-q", is_flag=True, help="Live: no status line every few seconds on stderr."
+)
+@click.option(
     "--db",
     "db",
     type=click.Path(path_type=Path, dir_okay=False),
@@ -96,6 +111,7 @@ def run(
     out_dir: Path,
     record_path: Path | None,
     duration: float | None,
+    quiet: bool,
     db: Path | None,
 ) -> None:
     """Run STRATEGY (a file, file.py:Class or module:Class; several allowed) on a recording
@@ -114,10 +130,10 @@ def run(
     if live:
         from framework.live.runner import run_live_command
 
-        summary = run_live_command(setup, out_dir, record_path, duration, config_path, db)
+        summary = run_live_command(setup, out_dir, record_path, duration, config_path, db, quiet)
     else:
         assert recording is not None
-        with _progress(f"replaying {recording.name}") as progress:
+        with _progress("replay") as progress:
             summary = replay(setup, recording, out_dir, progress, db)
     _print_summary(summary, out_dir)
 
@@ -201,30 +217,51 @@ def _check_unique_names(classes: list[Any]) -> None:
 
 
 class _progress:
-    """A one-line progress bar on stderr, only when stderr is a terminal."""
+    """A rich progress bar on stderr (frames, simulated time, rate), only on a terminal."""
 
     def __init__(self, label: str) -> None:
         self.label = label
-        self.enabled = sys.stderr.isatty()
-        self._last = 0.0
+        self._console = Console(stderr=True)
+        self._bar: Progress | None = None
+        self._task: TaskID | None = None
+        self._start = self._last = 0.0
 
     def __enter__(self) -> _progress | None:
-        return self if self.enabled else None
+        if not self._console.is_terminal:
+            return None
+        self._bar = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(bar_width=16),
+            TaskProgressColumn(),
+            TextColumn("{task.fields[frames]:,} frames, {task.fields[rate]:,.0f}/s"),
+            TextColumn("{task.fields[sim]}"),
+            TimeRemainingColumn(compact=True),
+            console=self._console,
+            transient=True,
+        )
+        self._bar.start()
+        self._task = self._bar.add_task(self.label, total=None, frames=0, rate=0.0, sim="")
+        self._start = time.monotonic()  # display only; never reaches any output file
+        return self
 
     def __exit__(self, *exc: object) -> None:
-        if self.enabled:
-            sys.stderr.write("\r" + " " * 60 + "\r")
-            sys.stderr.flush()
+        if self._bar is not None:
+            self._bar.stop()
 
-    def __call__(self, done: int, total: int) -> None:
-        now = time.monotonic()  # display only; never reaches any output file
-        if now - self._last < 0.2 and done < total:
+    def __call__(self, done: int, total: int, stats: LoopStats) -> None:
+        now = time.monotonic()
+        if (now - self._last < 0.1 and done < total) or self._bar is None or self._task is None:
             return
         self._last = now
-        frac = done / total if total else 1.0
-        bar = "#" * int(frac * 30)
-        sys.stderr.write(f"\r{self.label} [{bar:<30}] {frac:6.1%}")
-        sys.stderr.flush()
+        elapsed = now - self._start
+        self._bar.update(
+            self._task,
+            completed=done,
+            total=total,
+            frames=stats.frames,
+            rate=stats.frames / elapsed if elapsed > 0 else 0.0,
+            sim=iso_time(stats.last_ts_ns)[:16].replace("T", " ") if stats.last_ts_ns else "",
+        )
 
 
 def _print_summary(summary: dict[str, Any], out_dir: Path) -> None:

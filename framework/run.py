@@ -22,10 +22,11 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 import framework
+from framework import logs
 from framework.config import Config, config_hash
 from framework.errors import ConfigError
 from framework.instruments import from_native
-from framework.loop import Engine
+from framework.loop import Engine, LoopStats
 from framework.providers import make_codec
 from framework.providers.base import Codec
 from framework.recording import ProviderSpec, ReadStats, RecordingReader, RecordingWriter
@@ -49,7 +50,7 @@ __all__ = [
     "wire_type_of",
 ]
 
-ProgressFn = Callable[[int, int], None]
+ProgressFn = Callable[[int, int, LoopStats], None]  # (bytes read, bytes in all, loop stats)
 
 
 class RunSetup(msgspec.Struct, frozen=True, kw_only=True):
@@ -123,7 +124,7 @@ def replay_engine(
             for batch in reader.batches(wire_type_of(codecs)):
                 engine.process(batch)
                 if progress is not None:
-                    progress(reader.position(), total)
+                    progress(reader.position(), total, engine.stats)
             engine.finish()
         except BaseException as exc:
             if writer is not None:
@@ -166,6 +167,7 @@ def build(
     )
     output = RunOutput(out_dir, engine.exchange, run.currency or report_currency(setup, providers))
     engine.on_private = output.on_private
+    logs.follow(engine.clock)
     interval_ns = round(run.equity_interval_s * 1_000_000_000)
     if interval_ns <= 0:
         raise ConfigError(f"run.equity_interval_s must be positive, got {run.equity_interval_s}")

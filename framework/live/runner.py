@@ -39,6 +39,7 @@ from framework.config import ProviderConfig, config_hash
 from framework.live.backoff import Backoff, policy_for
 from framework.live.emulated import Live, serve_missing
 from framework.live.session import FAULT_KINDS, Session, WallClock, run_ticker
+from framework.live.status import STATUS_S, Monitor, print_status
 from framework.recording import (
     FORMAT,
     VERSION,
@@ -114,6 +115,7 @@ async def stream(
     seed: int = 0,
     handle_signals: bool = True,
     notify: Echo | None = None,
+    report: LiveReport | None = None,
 ) -> LiveReport:
     """Run one session per provider and the ticker, feeding ``process`` until stopped.
 
@@ -127,6 +129,8 @@ async def stream(
         seed: seeds the reconnect jitter.
         handle_signals: stop on SIGINT/SIGTERM, exit at once on the second one.
         notify: prints progress lines (stderr by default).
+        report: fills this report (its sessions are there as soon as they exist) instead of
+            a new one.
 
     Raises:
         ConfigError: a provider's subscriptions or host are wrong, or its credentials refused.
@@ -134,7 +138,7 @@ async def stream(
     """
     stop = trio.Event() if stop is None else stop
     notify = notify or _stderr
-    report = LiveReport()
+    report = LiveReport() if report is None else report
     send, receive = trio.open_memory_channel[list[Line]](CHANNEL_BATCHES)
     ids = itertools.count(1).__next__
     async with send:  # sessions are built first, so a ConfigError arrives unwrapped
@@ -175,6 +179,7 @@ async def run_live(
     on_live: OnLive | None = None,
     meta: dict[str, Any] | None = None,
     db: str | Path | None = None,
+    status_s: float | None = None,
 ) -> dict[str, Any]:
     """Run the setup's strategies on live feeds; write the outputs; return the summary.
 
@@ -182,7 +187,8 @@ async def run_live(
     none); those without credentials are served by the built-in emulator, which ``echo``
     announces first. ``on_live`` sees the resolved providers and running emulators before
     any connection opens. ``db`` writes the run to that run database as it goes (committed
-    every :data:`DB_FLUSH_S`). Other arguments are as for :func:`stream`.
+    every :data:`DB_FLUSH_S`). ``status_s`` prints a status line on stderr that often
+    (``framework.live.status``). Other arguments are as for :func:`stream`.
 
     Returns:
         The summary, as ``summary.json`` holds it: a replay's, plus ``reconnects`` and
@@ -200,13 +206,18 @@ async def run_live(
         writer = _db_writer(db, setup, specs, out_dir)
         try:
             engine, output = build(setup, specs, out_dir, recorder, db=writer)
+            report = LiveReport()
+            monitor = Monitor(engine, output.currency, report.sessions)
             try:
                 async with trio.open_nursery() as nursery:
                     if writer is not None:
                         nursery.start_soon(_flush_every, writer, DB_FLUSH_S)
-                    report = await stream(
+                    if status_s is not None:
+                        nursery.start_soon(print_status, monitor, _stderr, status_s)
+                    await stream(
                         live.providers, engine.process, clock=clock, duration=duration,
                         stop=stop, tick_s=tick_s, seed=setup.seed, handle_signals=handle_signals,
+                        report=report,
                     )  # fmt: skip
                     nursery.cancel_scope.cancel()
                 engine.finish()
@@ -279,6 +290,7 @@ def run_live_command(
     duration: float | None,
     config_path: Path | None,
     db: Path | None = None,
+    quiet: bool = False,
 ) -> dict[str, Any]:
     """``papertrade run STRATEGY --live``: :func:`run_live` under ``trio.run``.
 
@@ -287,7 +299,14 @@ def run_live_command(
     meta = {"config": str(config_path)} if config_path is not None else {}
     return trio.run(
         partial(
-            run_live, setup, out_dir, record_path=record_path, duration=duration, meta=meta, db=db
+            run_live,
+            setup,
+            out_dir,
+            record_path=record_path,
+            duration=duration,
+            meta=meta,
+            db=db,
+            status_s=None if quiet else STATUS_S,
         )
     )
 
