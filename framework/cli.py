@@ -95,6 +95,13 @@ def cli(verbose: int) -> None:
     "--quiet", "-q", is_flag=True, help="Live: no status line every few seconds on stderr."
 )
 @click.option(
+    "--dashboard",
+    "dashboard",
+    metavar="[HOST:]PORT",
+    help="Live: serve a dashboard at http://HOST:PORT/ (HOST 127.0.0.1 unless given; port 0 "
+    "picks a free one; the URL is printed).",
+)
+@click.option(
     "--db",
     "db",
     type=click.Path(path_type=Path, dir_okay=False),
@@ -112,12 +119,20 @@ def run(
     record_path: Path | None,
     duration: float | None,
     quiet: bool,
+    dashboard: str | None,
     db: Path | None,
 ) -> None:
     """Run STRATEGY (a file, file.py:Class or module:Class; several allowed) on a recording
     (--replay) or on live feeds (--live), and write the results to --out."""
     if (recording is None) == (not live):
         raise click.UsageError("give exactly one of --replay RECORDING or --live")
+    if dashboard is not None and not live:
+        raise click.UsageError("--dashboard needs --live (a replay has its report instead)")
+    address = None
+    if dashboard is not None:
+        from framework.dashboard.app import parse_address
+
+        address = parse_address(dashboard)
     config = load_config(config_path, parse_set(sets))
     loaded = [load_strategy(spec) for spec in strategy]
     _check_unique_names([cls for cls, _ in loaded])
@@ -130,7 +145,9 @@ def run(
     if live:
         from framework.live.runner import run_live_command
 
-        summary = run_live_command(setup, out_dir, record_path, duration, config_path, db, quiet)
+        summary = run_live_command(
+            setup, out_dir, record_path, duration, config_path, db, quiet, address
+        )
     else:
         assert recording is not None
         with _progress("replay") as progress:

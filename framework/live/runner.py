@@ -52,6 +52,8 @@ from framework.recording import (
 from framework.run import RunSetup, build, sha256_file, summarize
 
 if TYPE_CHECKING:
+    from framework.events import PrivateEvent
+    from framework.loop import Engine
     from framework.rundb import RunWriter
 
 __all__ = [
@@ -180,6 +182,7 @@ async def run_live(
     meta: dict[str, Any] | None = None,
     db: str | Path | None = None,
     status_s: float | None = None,
+    dashboard: tuple[str, int] | None = None,
 ) -> dict[str, Any]:
     """Run the setup's strategies on live feeds; write the outputs; return the summary.
 
@@ -188,7 +191,9 @@ async def run_live(
     announces first. ``on_live`` sees the resolved providers and running emulators before
     any connection opens. ``db`` writes the run to that run database as it goes (committed
     every :data:`DB_FLUSH_S`). ``status_s`` prints a status line on stderr that often
-    (``framework.live.status``). Other arguments are as for :func:`stream`.
+    (``framework.live.status``). ``dashboard`` (host, port) serves the live dashboard there
+    (``framework.dashboard``); its URL is echoed once it listens. Other arguments are as for
+    :func:`stream`.
 
     Returns:
         The summary, as ``summary.json`` holds it: a replay's, plus ``reconnects`` and
@@ -214,6 +219,8 @@ async def run_live(
                         nursery.start_soon(_flush_every, writer, DB_FLUSH_S)
                     if status_s is not None:
                         nursery.start_soon(print_status, monitor, _stderr, status_s)
+                    if dashboard is not None:
+                        await nursery.start(_dashboard, engine, monitor, dashboard, setup, echo)
                     await stream(
                         live.providers, engine.process, clock=clock, duration=duration,
                         stop=stop, tick_s=tick_s, seed=setup.seed, handle_signals=handle_signals,
@@ -291,6 +298,7 @@ def run_live_command(
     config_path: Path | None,
     db: Path | None = None,
     quiet: bool = False,
+    dashboard: tuple[str, int] | None = None,
 ) -> dict[str, Any]:
     """``papertrade run STRATEGY --live``: :func:`run_live` under ``trio.run``.
 
@@ -307,6 +315,7 @@ def run_live_command(
             meta=meta,
             db=db,
             status_s=None if quiet else STATUS_S,
+            dashboard=dashboard,
         )
     )
 
@@ -385,6 +394,31 @@ def _db_writer(
         f"{spec.name} {' '.join(sorted({s.symbol for s in spec.subscriptions}))}" for spec in specs
     )
     return begin_run(db, setup, mode="live", source=source, out_dir=out_dir)
+
+
+async def _dashboard(
+    engine: Engine,
+    monitor: Monitor,
+    address: tuple[str, int],
+    setup: RunSetup,
+    echo: Echo,
+    *,
+    task_status: trio.TaskStatus[str] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    from framework.dashboard.app import serve_dashboard
+    from framework.dashboard.board import Board
+
+    board = Board(engine, Monitor(engine, monitor.currency, monitor.sessions))  # rates of its own
+    sink = engine.on_private
+
+    def both(event: PrivateEvent) -> None:
+        if sink is not None:
+            sink(event)
+        board.on_private(event)
+
+    engine.on_private = both
+    title = ", ".join(cls.__name__ for cls in setup.strategies)
+    await serve_dashboard(board, *address, title, echo, task_status=task_status)
 
 
 async def _flush_every(writer: RunWriter, seconds: float) -> None:
