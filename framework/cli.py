@@ -92,6 +92,19 @@ def cli(verbose: int) -> None:
 )
 @click.option("--duration", type=float, default=None, help="Live: stop after this many seconds.")
 @click.option(
+    "--session",
+    "session",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Live: keep the recording and outputs in this folder; if it already holds a session, "
+    "catch up by replaying its recording first, then go on appending to it.",
+)
+@click.option(
+    "--rebase",
+    is_flag=True,
+    help="With --session: accept private events that differ from those the session wrote "
+    "(the strategy or config changed) instead of refusing to resume.",
+)
+@click.option(
     "--quiet", "-q", is_flag=True, help="Live: no status line every few seconds on stderr."
 )
 @click.option(
@@ -118,6 +131,8 @@ def run(
     out_dir: Path,
     record_path: Path | None,
     duration: float | None,
+    session: Path | None,
+    rebase: bool,
     quiet: bool,
     dashboard: str | None,
     db: Path | None,
@@ -126,6 +141,12 @@ def run(
     (--replay) or on live feeds (--live), and write the results to --out."""
     if (recording is None) == (not live):
         raise click.UsageError("give exactly one of --replay RECORDING or --live")
+    if session is not None and not live:
+        raise click.UsageError("--session needs --live (replay the session's recording instead)")
+    if session is not None and (record_path is not None or out_dir != Path("out")):
+        raise click.UsageError("--session DIR holds the recording and outputs: drop --record/--out")
+    if rebase and session is None:
+        raise click.UsageError("--rebase only applies with --session")
     if dashboard is not None and not live:
         raise click.UsageError("--dashboard needs --live (a replay has its report instead)")
     address = None
@@ -146,8 +167,10 @@ def run(
         from framework.live.runner import run_live_command
 
         summary = run_live_command(
-            setup, out_dir, record_path, duration, config_path, db, quiet, address
-        )
+            setup, out_dir, record_path, duration, config_path, db, quiet, address, session,
+            rebase,
+        )  # fmt: skip
+        out_dir = session or out_dir
     else:
         assert recording is not None
         with _progress("replay") as progress:

@@ -385,6 +385,10 @@ class Engine:
         """Queue a cancel; it is sent when the callback returns."""
         self._commands.append(lambda: self.exchange.cancel(order_id, self.clock.now_ns))
 
+    def record_to(self, recorder: RecordingWriter | None) -> None:
+        """From the next batch on, write every consumed line to ``recorder`` (a resumed session)."""
+        self._recorder = recorder
+
     def owner_name(self, order_id: str) -> str | None:
         """The name of the strategy that placed a not yet forgotten order, or None."""
         owner = self._owners.get(order_id)

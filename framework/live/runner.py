@@ -32,10 +32,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 import click
+import msgspec
 import trio
 
 import framework
 from framework.config import ProviderConfig, config_hash
+from framework.errors import ConfigError
 from framework.live.backoff import Backoff, policy_for
 from framework.live.emulated import Live, serve_missing
 from framework.live.session import FAULT_KINDS, Session, WallClock, run_ticker
@@ -53,7 +55,9 @@ from framework.run import RunSetup, build, sha256_file, summarize
 
 if TYPE_CHECKING:
     from framework.events import PrivateEvent
+    from framework.live.resume import CatchUp
     from framework.loop import Engine
+    from framework.report.output import RunOutput
     from framework.rundb import RunWriter
 
 __all__ = [
@@ -70,7 +74,7 @@ __all__ = [
 ]
 
 TICK_S: Final = 0.1  # a Tick every 100 ms, so timers fire in quiet markets
-DB_FLUSH_S: Final = 0.5  # the run database is committed this often (at most a second behind)
+DB_FLUSH_S: Final = 0.5  # outputs are flushed and the run database committed this often
 CHANNEL_BATCHES: Final = 4096  # batches the channel holds before senders wait for the loop
 MERGE_LINES: Final = 4096  # the consumer merges waiting batches up to this many lines
 EXIT_INTERRUPTED: Final = 130
@@ -118,6 +122,7 @@ async def stream(
     handle_signals: bool = True,
     notify: Echo | None = None,
     report: LiveReport | None = None,
+    first_conn: int = 1,
 ) -> LiveReport:
     """Run one session per provider and the ticker, feeding ``process`` until stopped.
 
@@ -133,6 +138,7 @@ async def stream(
         notify: prints progress lines (stderr by default).
         report: fills this report (its sessions are there as soon as they exist) instead of
             a new one.
+        first_conn: the id of the first connection (a resumed session goes on counting).
 
     Raises:
         ConfigError: a provider's subscriptions or host are wrong, or its credentials refused.
@@ -142,7 +148,7 @@ async def stream(
     notify = notify or _stderr
     report = LiveReport() if report is None else report
     send, receive = trio.open_memory_channel[list[Line]](CHANNEL_BATCHES)
-    ids = itertools.count(1).__next__
+    ids = itertools.count(first_conn).__next__
     async with send:  # sessions are built first, so a ConfigError arrives unwrapped
         for i, provider in enumerate(providers):
             backoff = Backoff(policy_for(provider.name, provider.options), f"{seed}:{i}")
@@ -183,6 +189,7 @@ async def run_live(
     db: str | Path | None = None,
     status_s: float | None = None,
     dashboard: tuple[str, int] | None = None,
+    resume: CatchUp | None = None,
 ) -> dict[str, Any]:
     """Run the setup's strategies on live feeds; write the outputs; return the summary.
 
@@ -193,11 +200,16 @@ async def run_live(
     every :data:`DB_FLUSH_S`). ``status_s`` prints a status line on stderr that often
     (``framework.live.status``). ``dashboard`` (host, port) serves the live dashboard there
     (``framework.dashboard``); its URL is echoed once it listens. Other arguments are as for
-    :func:`stream`.
+    :func:`stream`. ``resume`` first catches up with the session in ``out_dir`` (its
+    recording is ``record_path``) before going live (``framework.live.resume``).
 
     Returns:
         The summary, as ``summary.json`` holds it: a replay's, plus ``reconnects`` and
         ``faults_*`` counts.
+
+    Raises:
+        ConfigError: (resuming) the session was recorded from other feeds, or the private
+            events it regenerates differ from those it wrote (without ``rebase``).
     """
     clock = clock or WallClock()
     async with serve_missing(
@@ -207,16 +219,23 @@ async def run_live(
             on_live(live)
         specs = _specs(live.providers)
         extra = {"config_sha256": config_hash(setup.config), **(meta or {})}
-        recorder = _writer(record_path, specs, setup.seed, live, extra)
+        if resume is not None:
+            _check_same_feeds(resume, specs)
+            recorder = None
+        else:
+            recorder = _writer(record_path, specs, setup.seed, live, extra)
         writer = _db_writer(db, setup, specs, out_dir)
         try:
+            if resume is not None:
+                resume.set_aside()
             engine, output = build(setup, specs, out_dir, recorder, db=writer)
+            if resume is not None:
+                recorder = _catch_up(resume, engine, output, writer, echo)
             report = LiveReport()
             monitor = Monitor(engine, output.currency, report.sessions)
             try:
                 async with trio.open_nursery() as nursery:
-                    if writer is not None:
-                        nursery.start_soon(_flush_every, writer, DB_FLUSH_S)
+                    nursery.start_soon(_flush_every, output, writer, DB_FLUSH_S)
                     if status_s is not None:
                         nursery.start_soon(print_status, monitor, _stderr, status_s)
                     if dashboard is not None:
@@ -224,7 +243,7 @@ async def run_live(
                     await stream(
                         live.providers, engine.process, clock=clock, duration=duration,
                         stop=stop, tick_s=tick_s, seed=setup.seed, handle_signals=handle_signals,
-                        report=report,
+                        report=report, first_conn=resume.max_conn + 1 if resume else 1,
                     )  # fmt: skip
                     nursery.cancel_scope.cancel()
                 engine.finish()
@@ -299,12 +318,22 @@ def run_live_command(
     db: Path | None = None,
     quiet: bool = False,
     dashboard: tuple[str, int] | None = None,
+    session: Path | None = None,
+    rebase: bool = False,
 ) -> dict[str, Any]:
     """``papertrade run STRATEGY --live``: :func:`run_live` under ``trio.run``.
 
     ``config_path`` is noted in the recording's header; the config itself is in ``setup``.
+    ``session`` is a folder for the recording and the outputs, resumed if it holds a session.
     """
     meta = {"config": str(config_path)} if config_path is not None else {}
+    resume = None
+    if session is not None:
+        from framework.live.resume import RECORDING, CatchUp, session_exists
+
+        out_dir, record_path = session, session / RECORDING
+        if session_exists(session):
+            resume = CatchUp(session, rebase=rebase)
     return trio.run(
         partial(
             run_live,
@@ -316,6 +345,7 @@ def run_live_command(
             db=db,
             status_s=None if quiet else STATUS_S,
             dashboard=dashboard,
+            resume=resume,
         )
     )
 
@@ -396,6 +426,48 @@ def _db_writer(
     return begin_run(db, setup, mode="live", source=source, out_dir=out_dir)
 
 
+def _check_same_feeds(resume: CatchUp, specs: tuple[ProviderSpec, ...]) -> None:
+    recorded = msgspec.to_builtins(resume.header_providers())
+    if recorded != msgspec.to_builtins(specs):
+        raise ConfigError(
+            f"cannot resume session {resume.folder}: it was recorded from other feeds "
+            f"({_feeds_text(recorded)}) than this config gives ({_feeds_text(msgspec.to_builtins(specs))})"
+        )
+
+
+def _feeds_text(specs: Any) -> str:
+    return "; ".join(
+        f"{s['name']} {' '.join(sub['channel'] + ':' + sub['symbol'] for sub in s['subscriptions'])}"
+        for s in specs
+    )
+
+
+def _catch_up(
+    resume: CatchUp, engine: Engine, output: RunOutput, writer: RunWriter | None, echo: Echo
+) -> RecordingWriter:
+    """Replay the session into ``engine``; then the recorder that appends to it."""
+    echo(f"resuming session {resume.folder}: replaying its recording")
+    try:
+        resume.replay(engine)
+    except BaseException:
+        output.close()
+        resume.restore()
+        raise
+    resume.done()
+    recorder = RecordingWriter.append_to(resume.recording)
+    engine.record_to(recorder)
+    closing = resume.closing_lines()
+    if closing:
+        engine.process(closing)
+    if writer is not None:
+        writer.supersede(str(resume.folder))
+    echo(
+        f"caught up: {resume.lines} lines replayed, {resume.verified} private events as "
+        f"written{' (rebased)' if resume.rebase else ''}; going live"
+    )
+    return recorder
+
+
 async def _dashboard(
     engine: Engine,
     monitor: Monitor,
@@ -421,11 +493,14 @@ async def _dashboard(
     await serve_dashboard(board, *address, title, echo, task_status=task_status)
 
 
-async def _flush_every(writer: RunWriter, seconds: float) -> None:
-    """Commit the run database's pending rows every ``seconds`` (between the loop's batches)."""
+async def _flush_every(output: RunOutput, writer: RunWriter | None, seconds: float) -> None:
+    """Every ``seconds`` (between the loop's batches), hand the output files to the operating
+    system and commit the run database: a crash loses at most that much of either."""
     while True:
         await trio.sleep(seconds)
-        writer.flush()
+        output.flush()
+        if writer is not None:
+            writer.flush()
 
 
 def _stderr(text: str) -> None:

@@ -201,6 +201,13 @@ class RunOutput:
 
     # --- the end --------------------------------------------------------------------------------
 
+    def flush(self) -> None:
+        """Hand everything written so far to the operating system (a live run, every so often)."""
+        self._flush()
+        self._events.flush()
+        self._fills_fh.flush()
+        self._equity_fh.flush()
+
     def close(self) -> str:
         """Flush and close every file; return the SHA-256 of events.jsonl."""
         self._flush()

@@ -29,7 +29,7 @@ SCHEMA: Final = """\
 CREATE TABLE IF NOT EXISTS runs (
     run_id           INTEGER PRIMARY KEY,
     mode             TEXT NOT NULL,          -- 'replay' | 'live'
-    status           TEXT NOT NULL,          -- 'running' | 'finished' | 'failed'
+    status           TEXT NOT NULL,          -- 'running' | 'finished' | 'failed' | 'resumed'
     started_at       TEXT NOT NULL,          -- wall clock, UTC ISO-8601
     ended_at         TEXT,                   -- wall clock, UTC ISO-8601; NULL while running
     first_time       TEXT,                   -- simulated time of the first line

@@ -135,6 +135,15 @@ class RunWriter:
                 ],
             )  # fmt: skip
 
+    def supersede(self, out_dir: str) -> None:
+        """Mark earlier runs of this session folder that never ended as ``resumed``."""
+        with _transaction(self._conn):
+            self._conn.execute(
+                "UPDATE runs SET status = 'resumed' WHERE out_dir = ? AND status = 'running' "
+                "AND run_id != ?",
+                (out_dir, self.run_id),
+            )
+
     # --- rows -------------------------------------------------------------------------------
 
     def on_private(self, event: ev.PrivateEvent) -> None:
