@@ -15,6 +15,11 @@ was **sustained**: the pusher kept its pace (a client that falls behind slows it
 backpressure, and the kernel's buffers hide that backlog from the latency), every frame was
 delivered within 1 s of the pusher stopping, and the p99 latency of the last third of the run
 stayed under 50 ms. Targets: at least 50,000 frames/s sustained; p99 under 1 ms at 10,000/s.
+
+``--dashboard`` and ``--db`` measure the run as ``papertrade run --live --dashboard 0 --db FILE``
+runs it (``framework.live.runner.run_live``): the dashboard served in the same trio loop with
+a browser-like client in a child process reading its event stream the whole time, and the run
+database committed every half second.
 """
 
 from __future__ import annotations
@@ -35,7 +40,7 @@ from wsproto.events import AcceptConnection, Request, TextMessage
 
 from framework.config import Config, ProviderConfig
 from framework.events import Trade
-from framework.live.runner import stream
+from framework.live.runner import run_live, stream
 from framework.live.session import WallClock
 from framework.providers.base import Subscription
 from framework.recording import ProviderSpec
@@ -103,7 +108,22 @@ class Stopwatch(Strategy):
         self.latencies.append(time.time_ns() - trade.ts_recv_ns)
 
 
-async def measure(rate: int, seconds: float) -> dict[str, Any]:
+def watcher(url: str) -> None:
+    """A dashboard viewer: read the event stream until killed, reconnecting as a browser does."""
+    from urllib.request import urlopen
+
+    while True:
+        try:
+            with urlopen(url + "events") as stream:
+                while stream.read(65536):
+                    pass
+        except OSError:
+            time.sleep(0.2)
+
+
+async def measure(
+    rate: int, seconds: float, dashboard: bool = False, db: bool = False
+) -> dict[str, Any]:
     Stopwatch.latencies = array("q")
     child = subprocess.Popen(
         [sys.executable, __file__, "--pusher", str(rate), str(seconds)],
@@ -115,6 +135,10 @@ async def measure(rate: int, seconds: float) -> dict[str, Any]:
         name="alltick", subscriptions=(Subscription("trades", CODE),),
         host=f"ws://127.0.0.1:{port}", key=TOKEN, options={"plan": "pro"}, stale_after_s=3600,
     )  # fmt: skip
+    if dashboard or db:
+        sent = await _measure_full_run(provider, child, dashboard, db)
+        child.wait()
+        return _report(rate, seconds, sent, Stopwatch.latencies)
     setup = RunSetup(strategies=(Stopwatch,), strategy_sources={}, config=Config(), seed=1)
     spec = ProviderSpec(provider.name, provider.subscriptions, dict(provider.options))
     with tempfile.TemporaryDirectory() as out:
@@ -130,6 +154,51 @@ async def measure(rate: int, seconds: float) -> dict[str, Any]:
     sent = int(child.stdout.readline() or 0)
     child.wait()
     return _report(rate, seconds, sent, Stopwatch.latencies)
+
+
+async def _measure_full_run(
+    provider: ProviderConfig,
+    child: subprocess.Popen[str],
+    dashboard: bool,
+    db: bool,
+) -> int:
+    """The same session through run_live, with the dashboard watched and the database on.
+
+    The run stops 1 s after the pusher is done (the dashboard's start-up is not timed), and
+    returns the frames the pusher sent.
+    """
+    config = Config(providers=(provider,))
+    setup = RunSetup(strategies=(Stopwatch,), strategy_sources={}, config=config, seed=1)
+    viewers: list[subprocess.Popen[bytes]] = []
+
+    def echo(line: str) -> None:
+        if line.startswith("dashboard at "):
+            url = line.removeprefix("dashboard at ").strip()
+            viewers.append(subprocess.Popen([sys.executable, __file__, "--watch", url]))
+
+    sent = [0]
+
+    async def stop_after_pusher(stop: trio.Event) -> None:
+        assert child.stdout is not None
+        sent[0] = int(await trio.to_thread.run_sync(child.stdout.readline) or 0)
+        await trio.sleep(1.0)
+        stop.set()
+
+    with tempfile.TemporaryDirectory() as out:
+        stop = trio.Event()
+        try:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(stop_after_pusher, stop)
+                await run_live(
+                    setup, out, stop=stop, handle_signals=False, echo=echo,
+                    db=f"{out}/runs.db" if db else None,
+                    dashboard=("127.0.0.1", 0) if dashboard else None,
+                )  # fmt: skip
+        finally:
+            for viewer in viewers:
+                viewer.kill()
+                viewer.wait()
+    return sent[0]
 
 
 async def _stop_when_done(child: subprocess.Popen[str], stop: trio.Event, seconds: float) -> None:
@@ -159,16 +228,26 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--rates", default="10000,20000,30000,40000,50000,60000,80000,100000")
+    parser.add_argument("--dashboard", action="store_true", help="serve and watch the dashboard")
+    parser.add_argument("--db", action="store_true", help="write the run database")
     parser.add_argument("--pusher", nargs=2, metavar=("RATE", "SECONDS"), help=argparse.SUPPRESS)
+    parser.add_argument("--watch", metavar="URL", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.pusher:
         pusher(int(args.pusher[0]), float(args.pusher[1]))
         return
+    if args.watch:
+        watcher(args.watch)
+        return
+    if args.dashboard:  # import Bokeh and build a page once, before anything is timed
+        from framework.dashboard.page import render_page
+
+        render_page("warm-up")
     best = 0
     print(f"{'rate/s':>8} {'sent':>9} {'delivered':>9} {'p50 ms':>8} {'p99 ms':>8} "
           f"{'tail p99':>8}  sustained")  # fmt: skip
     for rate in (int(r) for r in args.rates.split(",")):
-        r = trio.run(measure, rate, args.seconds)
+        r = trio.run(measure, rate, args.seconds, args.dashboard, args.db)
         print(f"{r['rate']:>8} {r['sent']:>9} {r['delivered']:>9} {r['p50_ms']:>8.3f} "
               f"{r['p99_ms']:>8.3f} {r['tail_p99_ms']:>8.3f}  {r['sustained']}", flush=True)  # fmt: skip
         if r["sustained"]:

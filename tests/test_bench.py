@@ -47,3 +47,10 @@ def test_live_bench_delivers_every_frame_it_sends(tmp_path: Path) -> None:
     out = _run(tmp_path, "live.py", "--seconds", "1", "--rates", "2000")
     row = next(line.split() for line in out.splitlines() if line.strip().startswith("2000"))
     assert row[1] == row[2] and int(row[1]) > 0  # sent == delivered
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="loopback pusher in a child process")
+def test_live_bench_with_dashboard_and_database_delivers_every_frame(tmp_path: Path) -> None:
+    out = _run(tmp_path, "live.py", "--seconds", "2", "--rates", "1000", "--dashboard", "--db")
+    row = next(line.split() for line in out.splitlines() if line.strip().startswith("1000"))
+    assert row[1] == row[2] and int(row[1]) > 0  # sent == delivered
