@@ -26,6 +26,7 @@ from rich.progress import (
 
 import framework
 from framework import logs
+from framework.bundled import resolve_config, resolve_recording, resolve_strategy
 from framework.config import load_config, parse_set
 from framework.errors import PapertradeError, find_error
 from framework.inspection import inspect_recording
@@ -61,11 +62,21 @@ def cli(verbose: int) -> None:
 
 @cli.command()
 @click.argument("strategy", nargs=-1, required=True)
-@click.option("--replay", "recording", type=click.Path(path_type=Path), help="Recording to replay.")
+@click.option(
+    "--replay",
+    "recording",
+    type=click.Path(path_type=Path),
+    help="Recording to replay: a file, or a bundled one by name (cryptomus-btc-usdt).",
+)
 @click.option(
     "--live", is_flag=True, help="Run on live feeds (the built-in emulator without keys)."
 )
-@click.option("--config", "config_path", type=click.Path(path_type=Path), help="TOML config file.")
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(path_type=Path),
+    help="TOML config file, or an example config by name (backtest).",
+)
 @click.option(
     "--set",
     "sets",
@@ -137,7 +148,8 @@ def run(
     dashboard: str | None,
     db: Path | None,
 ) -> None:
-    """Run STRATEGY (a file, file.py:Class or module:Class; several allowed) on a recording
+    """Run STRATEGY (a file, file.py:Class, module:Class or an example's name such as
+    sma_crossover; several allowed) on a recording
     (--replay) or on live feeds (--live), and write the results to --out."""
     if (recording is None) == (not live):
         raise click.UsageError("give exactly one of --replay RECORDING or --live")
@@ -154,8 +166,10 @@ def run(
         from framework.dashboard.app import parse_address
 
         address = parse_address(dashboard)
+    if config_path is not None:
+        config_path = resolve_config(config_path)
     config = load_config(config_path, parse_set(sets))
-    loaded = [load_strategy(spec) for spec in strategy]
+    loaded = [load_strategy(resolve_strategy(spec)) for spec in strategy]
     _check_unique_names([cls for cls, _ in loaded])
     setup = RunSetup(
         strategies=tuple(cls for cls, _ in loaded),
@@ -173,6 +187,7 @@ def run(
         out_dir = session or out_dir
     else:
         assert recording is not None
+        recording = resolve_recording(recording)
         with _progress("replay") as progress:
             summary = replay(setup, recording, out_dir, progress, db)
     _print_summary(summary, out_dir)
@@ -211,6 +226,7 @@ _COMMANDS: Final = (
     ("framework.emulators.cli", "serve"),
     ("framework.live.commands", "record"),
     ("framework.rundb.listing", "runs"),
+    ("framework.diff_command", "diff"),
 )
 
 

@@ -99,6 +99,9 @@ def test_a_session_killed_at_random_moments_ends_with_the_events_of_one_replay(
         assert (reader.stats.corrupt, reader.stats.truncated_tail) == (0, False)
     resumed = [x for x in lines if isinstance(x, DisconnectedLine) and x.reason == "resumed"]
     assert len(resumed) == 3  # each kill left its connection open; the resume closed it
+    compared = run("diff", session, session / "recording.jsonl", "--strategy", strat)
+    assert compared.returncode == 0, compared.stdout + compared.stderr
+    assert compared.stdout.startswith("identical: ")
     replayed = run("run", strat, "--replay", session / "recording.jsonl", "--out", tmp_path / "r")
     assert replayed.returncode == 0, replayed.stderr
     events = (session / "events.jsonl").read_bytes()
