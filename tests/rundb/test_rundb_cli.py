@@ -3,6 +3,7 @@ run and after a SIGKILL."""
 
 from __future__ import annotations
 
+import csv
 import os
 import signal
 import sqlite3
@@ -121,8 +122,8 @@ def test_a_live_run_is_in_the_database_while_it_runs_and_finished_after(tmp_path
         child.kill()
     assert child.returncode == 0, stderr
     assert query(db, "SELECT status FROM runs") == [("finished",)]
-    fills_csv = (out / "fills.csv").read_text().splitlines()[1:]
-    deal_ids = [line.split(",")[3] for line in fills_csv]
+    with open(out / "fills.csv", newline="") as fh:
+        deal_ids = [row["deal_id"] for row in csv.DictReader(fh)]
     assert [r[0] for r in query(db, "SELECT deal_id FROM fills ORDER BY seq")] == deal_ids
 
 
