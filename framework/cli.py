@@ -2,7 +2,7 @@
 
 ``PapertradeError`` (and click's own usage errors) print ``Error: message`` on stderr and exit
 non-zero, never with a traceback; exception groups from a trio nursery are unwrapped to the
-error inside. Commands: run, inspect, import-csv, generate, serve, record.
+error inside. Commands: run, inspect, import-csv, generate, serve, record, diff, new.
 """
 
 from __future__ import annotations
@@ -227,6 +227,7 @@ _COMMANDS: Final = (
     ("framework.live.commands", "record"),
     ("framework.rundb.listing", "runs"),
     ("framework.diff_command", "diff"),
+    ("framework.scaffold", "new"),
 )
 
 

@@ -149,8 +149,16 @@ class RunResult:
         assert_matches_golden(self.side, folder, update=update)
 
     @property
+    def unfinished_orders(self) -> list[ev.OrderInfo]:
+        """Orders still open when the run ended (no ``finished`` update), in creation order."""
+        finished = {e.data.info.id for e in self.events
+                    if isinstance(e, ev.OrderUpdate) and e.data.type == "finished"}  # fmt: skip
+        return [o for o in self.orders if o.id not in finished]
+
+    @property
     def max_position(self) -> Decimal:
-        """The largest base-currency holding of any market at any point of the run."""
+        """The largest net quantity bought (buys minus sells, from the fills) of any one
+        market at any point of the run."""
         held: dict[str, Decimal] = {}
         peak = Decimal(0)
         for fill in self.fills:
@@ -240,7 +248,10 @@ def _run(setup: RunSetup, source: Scenario | str | Path, work: Path, keep: bool)
 
 
 def _source_digest(cls: type[Strategy]) -> str:
-    source = inspect.getsourcefile(cls)
+    try:
+        source = inspect.getsourcefile(cls)
+    except (OSError, TypeError):  # defined in a REPL or exec'd text: no file to hash
+        return ""
     return sha256_file(Path(source)) if source else ""
 
 
