@@ -8,19 +8,30 @@ error inside. Commands: run, inspect, import-csv, generate, serve, record, diff,
 from __future__ import annotations
 
 import importlib
-import logging
 import sys
 import time
 from pathlib import Path
 from typing import Any, Final, NoReturn
 
 import click
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    Progress,
+    TaskID,
+    TaskProgressColumn,
+    TextColumn,
+    TimeRemainingColumn,
+)
 
 import framework
+from framework import logs
 from framework.bundled import resolve_config, resolve_recording, resolve_strategy
 from framework.config import load_config, parse_set
 from framework.errors import PapertradeError, find_error
 from framework.inspection import inspect_recording
+from framework.loop import LoopStats
+from framework.report.output import iso_time
 from framework.run import RunSetup, load_strategy, replay
 from framework.window import Window
 
@@ -32,8 +43,13 @@ EXIT_INTERRUPTED: Final = 130
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(framework.__version__, prog_name="papertrade")
-@click.option("-v", "--verbose", is_flag=True, help="Log debug detail on stderr.")
-def cli(verbose: bool) -> None:
+@click.option(
+    "-v",
+    "--verbose",
+    count=True,
+    help="Log papertrade's debug detail on stderr; -vv adds third-party libraries' too.",
+)
+def cli(verbose: int) -> None:
     """papertrade: paper trading and deterministic replay backtests on live market data.
 
     \b
@@ -42,11 +58,7 @@ def cli(verbose: bool) -> None:
     Look at what a recording holds:
       papertrade inspect replays/cryptomus-btc-usdt.jsonl.gz --limit 5
     """
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.WARNING,
-        format="%(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    logs.configure(verbose)
 
 
 @cli.command()
@@ -106,6 +118,36 @@ def cli(verbose: bool) -> None:
     help="Replay: start at this UTC time (ISO, e.g. 2025-01-01T12:00).",
 )
 @click.option("--to", "end", metavar="TIME", help="Replay: stop before this UTC time (ISO).")
+@click.option(
+    "--session",
+    "session",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Live: keep the recording and outputs in this folder; if it already holds a session, "
+    "catch up by replaying its recording first, then go on appending to it.",
+)
+@click.option(
+    "--rebase",
+    is_flag=True,
+    help="With --session: accept private events that differ from those the session wrote "
+    "(the strategy or config changed) instead of refusing to resume.",
+)
+@click.option(
+    "--quiet", "-q", is_flag=True, help="Live: no status line every few seconds on stderr."
+)
+@click.option(
+    "--dashboard",
+    "dashboard",
+    metavar="[HOST:]PORT",
+    help="Live: serve a dashboard at http://HOST:PORT/ (HOST 127.0.0.1 unless given; port 0 "
+    "picks a free one; the URL is printed).",
+)
+@click.option(
+    "--db",
+    "db",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Also write the run to this run database (SQLite; created if missing; one file "
+    "holds many runs; see `papertrade runs`).",
+)
 def run(
     strategy: tuple[str, ...],
     recordings: tuple[Path, ...],
@@ -118,6 +160,11 @@ def run(
     duration: float | None,
     start: str | None,
     end: str | None,
+    session: Path | None,
+    rebase: bool,
+    quiet: bool,
+    dashboard: str | None,
+    db: Path | None,
 ) -> None:
     """Run STRATEGY (a file, file.py:Class, module:Class or an example's name such as
     sma_crossover; several allowed) on recordings (--replay, with an optional --from/--to
@@ -130,6 +177,19 @@ def run(
         flag = "--record" if record_path is not None else "--duration"
         raise click.UsageError(f"{flag} applies to --live, not to --replay")
     window = Window.parse(start, end)
+    if session is not None and not live:
+        raise click.UsageError("--session needs --live (replay the session's recording instead)")
+    if session is not None and (record_path is not None or out_dir != Path("out")):
+        raise click.UsageError("--session DIR holds the recording and outputs: drop --record/--out")
+    if rebase and session is None:
+        raise click.UsageError("--rebase only applies with --session")
+    if dashboard is not None and not live:
+        raise click.UsageError("--dashboard needs --live (a replay has its report instead)")
+    address = None
+    if dashboard is not None:
+        from framework.dashboard.app import parse_address
+
+        address = parse_address(dashboard)
     if config_path is not None:
         config_path = resolve_config(config_path)
     config = load_config(config_path, parse_set(sets))
@@ -145,12 +205,16 @@ def run(
     if live:
         from framework.live.runner import run_live_command
 
-        summary = run_live_command(setup, out_dir, record_path, duration, config_path)
+        summary = run_live_command(
+            setup, out_dir, record_path, duration, config_path, db, quiet, address, session,
+            rebase,
+        )  # fmt: skip
+        out_dir = session or out_dir
     else:
         resolved = [resolve_recording(r) for r in recordings]
         names = ", ".join(r.name for r in resolved)
         with _progress(f"replaying {names}") as progress:
-            summary = replay(setup, resolved, out_dir, progress)
+            summary = replay(setup, resolved, out_dir, progress, db)
     _print_summary(summary, out_dir)
 
 
@@ -213,6 +277,7 @@ _COMMANDS: Final = (
     ("framework.emulators.generate", "generate"),
     ("framework.emulators.cli", "serve"),
     ("framework.live.commands", "record"),
+    ("framework.rundb.listing", "runs"),
     ("framework.diff_command", "diff"),
     ("framework.scaffold", "new"),
     ("framework.importers.command", "import_cmd"),
@@ -269,30 +334,51 @@ def _check_unique_names(classes: list[Any]) -> None:
 
 
 class _progress:
-    """A one-line progress bar on stderr, only when stderr is a terminal."""
+    """A rich progress bar on stderr (frames, simulated time, rate), only on a terminal."""
 
     def __init__(self, label: str) -> None:
         self.label = label
-        self.enabled = sys.stderr.isatty()
-        self._last = 0.0
+        self._console = Console(stderr=True)
+        self._bar: Progress | None = None
+        self._task: TaskID | None = None
+        self._start = self._last = 0.0
 
     def __enter__(self) -> _progress | None:
-        return self if self.enabled else None
+        if not self._console.is_terminal:
+            return None
+        self._bar = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(bar_width=16),
+            TaskProgressColumn(),
+            TextColumn("{task.fields[frames]:,} frames, {task.fields[rate]:,.0f}/s"),
+            TextColumn("{task.fields[sim]}"),
+            TimeRemainingColumn(compact=True),
+            console=self._console,
+            transient=True,
+        )
+        self._bar.start()
+        self._task = self._bar.add_task(self.label, total=None, frames=0, rate=0.0, sim="")
+        self._start = time.monotonic()  # display only; never reaches any output file
+        return self
 
     def __exit__(self, *exc: object) -> None:
-        if self.enabled:
-            sys.stderr.write("\r" + " " * 60 + "\r")
-            sys.stderr.flush()
+        if self._bar is not None:
+            self._bar.stop()
 
-    def __call__(self, done: int, total: int) -> None:
-        now = time.monotonic()  # display only; never reaches any output file
-        if now - self._last < 0.2 and done < total:
+    def __call__(self, done: int, total: int, stats: LoopStats) -> None:
+        now = time.monotonic()
+        if (now - self._last < 0.1 and done < total) or self._bar is None or self._task is None:
             return
         self._last = now
-        frac = done / total if total else 1.0
-        bar = "#" * int(frac * 30)
-        sys.stderr.write(f"\r{self.label} [{bar:<30}] {frac:6.1%}")
-        sys.stderr.flush()
+        elapsed = now - self._start
+        self._bar.update(
+            self._task,
+            completed=done,
+            total=total,
+            frames=stats.frames,
+            rate=stats.frames / elapsed if elapsed > 0 else 0.0,
+            sim=iso_time(stats.last_ts_ns)[:16].replace("T", " ") if stats.last_ts_ns else "",
+        )
 
 
 def _print_summary(summary: dict[str, Any], out_dir: Path) -> None:

@@ -90,6 +90,11 @@ class OrderDesk:
         owners = self._owners
         return [o for o in self._exchange.open_orders(instrument) if owners.get(o.id) is strategy]
 
+    def owner_name(self, order_id: str) -> str | None:
+        """The name of the strategy that placed a not yet forgotten order, or None."""
+        owner = self._owners.get(order_id)
+        return owner.name if owner is not None else None
+
     def _wake_on_arrival(self) -> None:
         self._clock.call_at(self._clock.now_ns + self._latency_ns, "venue", self._arrive)
 

@@ -163,6 +163,14 @@ class Engine:
     def on_private(self, sink: PrivateSink | None) -> None:
         self.desk.on_private = sink
 
+    def owner_name(self, order_id: str) -> str | None:
+        """The name of the strategy that placed a not yet forgotten order, or None."""
+        return self.desk.owner_name(order_id)
+
+    def record_to(self, recorder: RecordingWriter | None) -> None:
+        """From the next batch on, write every consumed line to ``recorder`` (a resumed session)."""
+        self._recorder = recorder
+
     # --- the loop -----------------------------------------------------------------------------
 
     def process(self, lines: Sequence[Line]) -> None:

@@ -378,6 +378,23 @@ class RecordingWriter:
         self._member_since = 0.0
         self.write([header])
 
+    @classmethod
+    def append_to(cls, path: str | Path) -> RecordingWriter:
+        """Reopen a plain (not gzip) recording to append lines after its last complete one.
+
+        Raises:
+            RecordingError: the file cannot be opened for appending.
+        """
+        writer = cls.__new__(cls)
+        writer.path = Path(path)
+        try:
+            raw = open(writer.path, "ab")  # noqa: SIM115 - closed in close()
+        except OSError as exc:
+            raise RecordingError(f"cannot append to recording {path}: {exc.strerror}") from exc
+        writer._raw, writer._gz = raw, False
+        writer._member, writer._member_writes, writer._member_since = None, 0, 0.0
+        return writer
+
     def __enter__(self) -> RecordingWriter:
         return self
 

@@ -17,16 +17,17 @@ import sys
 from collections.abc import Callable, Iterator, Sequence
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import msgspec
 
 import framework
 from framework import events as ev
+from framework import logs
 from framework.config import Config, config_hash
 from framework.errors import ConfigError, RecordingError
 from framework.exchange.rules import MarketRules, check_config
-from framework.loop import Engine
+from framework.loop import Engine, LoopStats
 from framework.providers import from_native, make_codec
 from framework.providers.base import Codec
 from framework.recording import (
@@ -40,6 +41,9 @@ from framework.report.output import RunOutput, iso_time
 from framework.strategy import Strategy
 from framework.warmup import Warmup
 from framework.window import Window, merged, providers_of, windowed
+
+if TYPE_CHECKING:
+    from framework.rundb import RunWriter
 
 __all__ = [
     "RunSetup",
@@ -56,7 +60,7 @@ __all__ = [
     "with_recorded_markets",
 ]
 
-ProgressFn = Callable[[int, int], None]
+ProgressFn = Callable[[int, int, LoopStats], None]  # (bytes read, bytes in all, loop stats)
 _DEFAULT_BALANCE: Final = Decimal(10000)
 
 
@@ -102,12 +106,14 @@ def replay(
     recording: str | Path | Sequence[str | Path],
     out_dir: str | Path,
     progress: ProgressFn | None = None,
+    db: str | Path | None = None,
 ) -> dict[str, Any]:
     """Replay a recording (or several, merged) through the strategies; write the output files.
 
-    Returns the summary. ``setup.window`` limits the replay to a time window.
+    Returns the summary. ``setup.window`` limits the replay to a time window; ``db`` also
+    writes the run to that run database (``framework.rundb``).
     """
-    return replay_engine(setup, recording, out_dir, progress)[0]
+    return replay_engine(setup, recording, out_dir, progress, db)[0]
 
 
 def replay_engine(
@@ -115,6 +121,7 @@ def replay_engine(
     recording: str | Path | Sequence[str | Path],
     out_dir: str | Path,
     progress: ProgressFn | None = None,
+    db: str | Path | None = None,
 ) -> tuple[dict[str, Any], Engine]:
     """:func:`replay`, also returning the finished engine (its exchange, strategies, stats).
 
@@ -130,7 +137,13 @@ def replay_engine(
         providers = providers_of(readers)
         for reader in readers:
             setup = with_recorded_markets(setup, reader.header)
-        engine, output = build(setup, providers, out_dir)
+        writer = None
+        if db is not None:
+            from framework.rundb import begin_run
+
+            source = ", ".join(str(p) for p in paths)
+            writer = begin_run(db, setup, mode="replay", source=source, out_dir=out_dir)
+        engine, output = build(setup, providers, out_dir, db=writer)
         total = sum(reader.size() for reader in readers)
         if len(readers) == 1:
             batches = readers[0].batches(
@@ -145,8 +158,12 @@ def replay_engine(
             for batch in batches:
                 engine.process(batch)
                 if progress is not None:
-                    progress(sum(reader.position() for reader in readers), total)
+                    progress(sum(reader.position() for reader in readers), total, engine.stats)
             engine.finish()
+        except BaseException as exc:
+            if writer is not None:
+                writer.fail(exc)
+            raise
         finally:  # a StrategyError must not leave the output files open
             events_hash = output.close()
         if setup.window.bounded and not engine.stats.first_ts_ns:
@@ -157,6 +174,8 @@ def replay_engine(
     if len(paths) > 1:
         summary["fingerprint"]["recordings_sha256"] = [sha256_file(p) for p in paths]
     output.write_summary(summary)
+    if writer is not None:
+        writer.finish(summary)
     return summary, engine
 
 
@@ -195,10 +214,12 @@ def build(
     providers: Sequence[ProviderSpec],
     out_dir: str | Path,
     recorder: RecordingWriter | None = None,
+    db: RunWriter | None = None,
 ) -> tuple[Engine, RunOutput]:
     """An engine with its output directory attached, ready for the providers' frames.
 
-    ``recorder`` (live runs) receives every line the engine consumes, before it is processed.
+    ``recorder`` (live runs) receives every line the engine consumes, before it is processed;
+    ``db`` receives every private event and equity sample, after the output directory.
     """
     codecs = codecs_for(providers)
     strategies = [cls() for cls in setup.strategies]
@@ -224,6 +245,10 @@ def build(
         if screen is not None:
             screen.window_ns = round(window_s * 1_000_000_000)
     sampler.attach(engine, output, run.equity_interval_s)
+    logs.follow(engine.clock)
+    if db is not None:
+        db.attach(engine, output)
+        output.equity_listener = db.on_equity
     return engine, output
 
 

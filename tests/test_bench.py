@@ -54,3 +54,10 @@ def test_import_bench_runs_every_case(tmp_path: Path) -> None:
     for case in ("binance-trades -> .jsonl ", "tardis L2 -> .jsonl ", "tardis L2 -> .jsonl.gz"):
         assert case in out
     assert out.count("rows/s") == 4 and (tmp_path / "tardis-l2-2000.csv").is_file()
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="loopback pusher in a child process")
+def test_live_bench_with_dashboard_and_database_delivers_every_frame(tmp_path: Path) -> None:
+    out = _run(tmp_path, "live.py", "--seconds", "2", "--rates", "1000", "--dashboard", "--db")
+    row = next(line.split() for line in out.splitlines() if line.strip().startswith("1000"))
+    assert row[1] == row[2] and int(row[1]) > 0  # sent == delivered

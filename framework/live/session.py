@@ -211,6 +211,7 @@ class Session:
         self._url = ""
         self._end: tuple[str | None, str] | None = None
         self._last_rx = 0.0
+        self.connected = False  # a connection is open (for status lines and the dashboard)
         self._pings = 0
 
     async def run(self) -> None:
@@ -306,6 +307,7 @@ class Session:
         self._codec.reset()
         await self._hand([ConnectedLine(self._clock(), self.name, conn, self._url)])
         ws = client.ws
+        self.connected = True
         try:
             async with trio.open_nursery() as nursery:
                 scope = nursery.cancel_scope
@@ -317,8 +319,10 @@ class Session:
                     nursery.start_soon(self._ws_pings, ws, scope)
                 await self._read(client, conn, scope)
         except BaseException:
+            self.connected = False
             self._hand_nowait([DisconnectedLine(self._clock(), self.name, conn, "cancelled")])
             raise
+        self.connected = False
         fault, reason = self._ending()
         if self.stats.frames > frames_before:
             self._backoff.succeeded()
@@ -326,6 +330,11 @@ class Session:
         if fault is not None:
             _LOG.warning("%s: connection %d ended: %s", self.name, conn, reason)
         return fault
+
+    @property
+    def last_frame_at(self) -> float:
+        """trio's clock when the last frame (or the connection) arrived; 0.0 before any."""
+        return self._last_rx
 
     # --- the tasks of one connection ------------------------------------------------------------
 

@@ -23,6 +23,7 @@ import datetime as dt
 import functools
 import hashlib
 import io
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 from typing import IO, Any, Final
@@ -106,6 +107,8 @@ class RunOutput:
         self.next_sample_ns = 0  # a change at or after this time is sampled
         self.sampled = False  # whether the first sample (every held currency priced) is taken
         self.equity_ns = 0  # the time of the last sample
+        # Called with (time, value) after each sample: the run database follows equity.csv.
+        self.equity_listener: Callable[[int, float], None] | None = None
         self.trips = RoundTrips()
         self.fees: dict[str, Decimal] = {}
         self.unpriced: set[str] = set()
@@ -248,11 +251,13 @@ class RunOutput:
         self.equity.append(total)
         self.equity_ns = ts_ns
         self._equity_rows.writerow((iso_time(ts_ns), ts_ns, f"{total:.8f}"))
+        if self.equity_listener is not None:
+            self.equity_listener(ts_ns, total)
 
     # --- the end --------------------------------------------------------------------------------
 
     def flush(self) -> None:
-        """Write everything buffered through to the operating system (live runs, each second)."""
+        """Hand everything written so far to the operating system (a live run, every so often)."""
         self._flush()
         self._events.flush()
         self._fills_fh.flush()
