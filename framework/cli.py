@@ -146,6 +146,7 @@ _COMMANDS: Final = (
     ("framework.emulators.generate", "generate"),
     ("framework.emulators.cli", "serve"),
     ("framework.live.commands", "record"),
+    ("framework.sweeps.command", "sweep_cmd"),
 )
 
 
