@@ -249,8 +249,8 @@ def _walk_result(
     if out is not None:
         folder = _folder(out)
         write_csv(folder / "sweep.csv", rows, names)
-        fold_names = list(fold_rows[0]) if fold_rows else []
-        write_csv(folder / "walkforward.csv", fold_rows, fold_names)
+        fold_names = list(fold_rows[0]) if fold_rows else ["fold"]
+        write_csv(folder / "walkforward.csv", fold_rows, [], fold_names)
         write_html(
             folder / "sweep.html", _title(target), result.ranked, names, objective, fold_rows
         )

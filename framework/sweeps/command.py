@@ -247,10 +247,12 @@ def _print_results(result: SweepResult, out_dir: Path) -> None:
     failed = sum(1 for r in result.rows if r.get("error"))
     if result.folds:
         table = Table(title=f"walk-forward, {result.objective.describe()}")
-        for column in result.folds[0]:
-            table.add_column(column)
+        names = ["fold", "test_from", "test_to", *params]
+        names += [f"in_sample.{stat}", f"out_of_sample.{stat}", "error"]
+        for column in names:
+            table.add_column(column.replace("_sample.", "-sample "), overflow="fold")
         for fold in result.folds:
-            table.add_row(*(_show(v) for v in fold.values()))
+            table.add_row(*(_show(fold.get(c)) for c in names))
         console.print(table)
     else:
         table = Table(

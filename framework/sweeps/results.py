@@ -129,9 +129,15 @@ def columns_of(rows: Sequence[Mapping[str, Any]], params: Sequence[str]) -> list
     return [*head, *params, *stats, *_TAIL]
 
 
-def write_csv(path: Path, rows: Sequence[Mapping[str, Any]], params: Sequence[str]) -> None:
-    """``sweep.csv``: a header line, then one line per row; absent values are empty cells."""
-    columns = columns_of(rows, params)
+def write_csv(
+    path: Path,
+    rows: Sequence[Mapping[str, Any]],
+    params: Sequence[str],
+    columns: Sequence[str] | None = None,
+) -> None:
+    """``sweep.csv`` (or, given ``columns``, any table of rows): a header line, then one line
+    per row; absent values are empty cells."""
+    columns = columns or columns_of(rows, params)
     with open(path, "w", newline="", encoding="utf-8") as fh:
         writer = csv.writer(fh, lineterminator="\n")
         writer.writerow(columns)
