@@ -1,12 +1,11 @@
-"""Fixtures for the sweep tests: a small generated bar recording, and the bundled one."""
+"""Fixtures for the sweep tests: the bundled bar recording and a short slice of it."""
 
 from __future__ import annotations
 
+import gzip
 from pathlib import Path
 
 import pytest
-
-import gzip
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 BARS = ROOT / "replays" / "finazon-btc-usdt-bars.jsonl.gz"
