@@ -15,7 +15,6 @@ Outputs (``out``):
 
 from __future__ import annotations
 
-import datetime as dt
 import shlex
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -25,17 +24,19 @@ import msgspec
 
 from framework.config import load_config
 from framework.errors import ConfigError
+from framework.report.output import iso_time
 from framework.run import load_strategy, sha256_file
 from framework.sweeps.backends import make_backend
 from framework.sweeps.html import write_html
 from framework.sweeps.results import Objective, make_rows, rank, write_csv
 from framework.sweeps.search import Reporter, Scored, Search, Target, run_search
 from framework.sweeps.space import Axis, Value, axis_of, check_names, parse_axis
-from framework.sweeps.spec import PointResult, RunSpec, Window, set_text
+from framework.sweeps.spec import PointResult, RunSpec, set_text
 from framework.sweeps.walkforward import FoldResult, make_folds, walk_forward
 from framework.sweeps.worker import load_recording, run_point, time_span
+from framework.window import Window, parse_time
 
-__all__ = ["SweepResult", "parse_time", "sweep"]
+__all__ = ["SweepResult", "sweep"]
 
 DEFAULT_OBJECTIVE = "total_return"
 
@@ -152,40 +153,22 @@ def sweep(
     with make_backend(backend, workers, address) as pool:
         if folds is not None:
             loaded = load_recording(*target.recordings[0])
-            whole = time_span(loaded)
-            span = (max(whole[0], span[0]), min(whole[1], span[1])) if span else whole
+            first, last = time_span(loaded)
+            if span.start_ns is not None:
+                first = max(first, span.start_ns)
+            if span.end_ns is not None:
+                last = min(last, span.end_ns)
             results = walk_forward(
                 search,
                 target,
                 objective,
                 pool,
                 reporter,
-                make_folds(span, folds, walk),  # type: ignore[arg-type]
+                make_folds((first, last), folds, walk),  # type: ignore[arg-type]
             )
             return _walk_result(results, names, objective, target, out)
         scored = run_search(search, target, objective, pool, reporter, window=span)
     return _sweep_result(scored, names, objective, target, out, span)
-
-
-def parse_time(text: str) -> int:
-    """An ISO date or date-time (UTC unless it names an offset) as integer ns since the epoch.
-
-    Raises:
-        ConfigError: the text is not an ISO date or time.
-    """
-    try:
-        when = dt.datetime.fromisoformat(text.strip())
-    except (ValueError, TypeError, OverflowError):
-        raise ConfigError(
-            f"{text!r} is not an ISO date or time (2025-06-26 or 2025-06-26T16:00:00Z)"
-        ) from None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=dt.UTC)
-    try:
-        delta = when - dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
-    except OverflowError:
-        raise ConfigError(f"{text!r} is out of range") from None
-    return (delta.days * 86_400 + delta.seconds) * 1_000_000_000 + delta.microseconds * 1_000
 
 
 def _sweep_result(
@@ -194,7 +177,7 @@ def _sweep_result(
     objective: Objective,
     target: Target,
     out: str | Path | None,
-    window: Window | None,
+    window: Window,
 ) -> SweepResult:
     rows = make_rows(scored.specs, scored.results)
     ranked = rank(rows, objective)
@@ -267,7 +250,7 @@ def _full_run(
     point: dict[str, Value],
     path: str,
     digest: str,
-    window: Window | None,
+    window: Window,
     out_dir: Path,
 ) -> None:
     spec = RunSpec(
@@ -302,20 +285,23 @@ def _objective(maximize: str | None, minimize: str | None) -> Objective:
     return Objective((maximize or DEFAULT_OBJECTIVE).strip(), maximize=True)
 
 
-def _window(window: tuple[str | int | None, str | int | None] | None) -> Window | None:
-    if window is None or window == (None, None):
-        return None
-    start = _time(window[0], -(2**62))
-    end = _time(window[1], 2**62)
-    if end <= start:
-        raise ConfigError("the window ends before it starts (--to must be after --from)")
-    return (start, end)
-
-
-def _time(value: str | int | None, default: int) -> int:
-    if value is None:
-        return default
-    return value if isinstance(value, int) else parse_time(value)
+def _window(window: tuple[str | int | None, str | int | None] | None) -> Window:
+    if window is None:
+        return Window()
+    start, end = window
+    if isinstance(start, int) or isinstance(end, int):
+        start_ns = (
+            start
+            if isinstance(start, int)
+            else None
+            if start is None
+            else parse_time(start, "--from")
+        )
+        end_ns = end if isinstance(end, int) else None if end is None else parse_time(end, "--to")
+        if start_ns is not None and end_ns is not None and end_ns <= start_ns:
+            raise ConfigError("the window ends before it starts (--to must be after --from)")
+        return Window(start_ns=start_ns, end_ns=end_ns)
+    return Window.parse(start, end)
 
 
 def _hash(path: Path) -> str:
@@ -339,21 +325,25 @@ def _title(target: Target) -> str:
     return f"Sweep of {target.strategy} on {names}"
 
 
-def _command(target: Target, point: Mapping[str, Value], window: Window | None) -> str:
-    """``papertrade run`` with the point's ``--set`` pairs (window: the sweep's own, noted)."""
+def _command(target: Target, point: Mapping[str, Value], window: Window) -> str:
+    """The ``papertrade run`` command line that writes the point's run on this window."""
     words = ["papertrade", "run", target.strategy, "--replay", target.recordings[0][0]]
     if target.config_path is not None:
         words += ["--config", target.config_path]
     for name, value in {**target.sets, **point}.items():
         words += ["--set", f"{name}={set_text(value)}"]
     words += ["--seed", str(target.seed)]
-    text = shlex.join(words)
-    if window is not None:
-        text += "  # on the window " + " .. ".join(_iso(t) for t in window)
-    return text
+    if window.start_ns is not None:
+        words += ["--from", _iso(window.start_ns)]
+    if window.end_ns is not None:
+        words += ["--to", _iso(window.end_ns)]
+    return shlex.join(words)
 
 
 def _iso(ts_ns: int) -> str:
-    from framework.report.output import iso_time
-
-    return iso_time(ts_ns) if 0 <= ts_ns < 2**62 else "open"
+    """As the outputs write times, or to the microsecond (what ``--from``/``--to`` read) when a
+    millisecond is not enough; fold cuts fall on whole seconds."""
+    if ts_ns % 1_000_000 == 0:
+        return iso_time(ts_ns)
+    seconds, ns = divmod(ts_ns, 1_000_000_000)
+    return f"{iso_time(seconds * 1_000_000_000)[:-5]}.{ns // 1000:06d}Z"

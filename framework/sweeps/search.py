@@ -27,12 +27,14 @@ from framework.errors import ConfigError
 from framework.sweeps.backends import Backend
 from framework.sweeps.results import Objective, check_objective
 from framework.sweeps.space import Axis, Value, grid_points, sample_points
-from framework.sweeps.spec import PointResult, RunSpec, Window
+from framework.sweeps.spec import PointResult, RunSpec
 from framework.sweeps.where import Where
+from framework.window import Window
 
 __all__ = ["ROUND", "Reporter", "Scored", "Search", "Target", "run_search"]
 
 ROUND: Final = 8  # Optuna proposals per round (fixed, so workers do not change the points)
+_WHOLE: Final = Window()  # no window: the whole recording
 
 
 class Search(msgspec.Struct, frozen=True, kw_only=True):
@@ -80,7 +82,7 @@ def run_search(
     backend: Backend,
     reporter: Reporter,
     *,
-    window: Window | None = None,
+    window: Window = _WHOLE,
     first_index: int = 0,
     label: str = "sweep",
 ) -> Scored:
@@ -147,7 +149,7 @@ def _run(scored: Scored, backend: Backend, objective: Objective, reporter: Repor
 
 
 def _specs(
-    points: Sequence[dict[str, Value]], target: Target, window: Window | None, first: int
+    points: Sequence[dict[str, Value]], target: Target, window: Window, first: int
 ) -> list[RunSpec]:
     specs: list[RunSpec] = []
     for point in points:
@@ -182,7 +184,7 @@ def _optuna(
     backend: Backend,
     reporter: Reporter,
     where: Where | None,
-    window: Window | None,
+    window: Window,
     first: int,
     label: str,
 ) -> Scored:

@@ -13,10 +13,9 @@ from typing import Any
 import msgspec
 
 from framework.config import Config
+from framework.window import Window
 
-__all__ = ["PointResult", "RunSpec", "Window", "set_text"]
-
-Window = tuple[int, int]  # [from_ns, to_ns): receive times kept, integer ns since the epoch
+__all__ = ["PointResult", "RunSpec", "set_text"]
 
 
 class RunSpec(msgspec.Struct, frozen=True, kw_only=True):
@@ -29,7 +28,7 @@ class RunSpec(msgspec.Struct, frozen=True, kw_only=True):
     recording_sha256: str  # its content hash: workers cache a recording under it
     seed: int
     config: Config  # the base config; the point's params go on top of its [params]
-    window: Window | None = None
+    window: Window = Window()  # receive times run, as ``papertrade run --from/--to``
 
 
 class PointResult(msgspec.Struct, kw_only=True):

@@ -19,15 +19,17 @@ from typing import Any, Literal
 import msgspec
 
 from framework.errors import ConfigError
-from framework.report.output import iso_time as iso_ns
+from framework.report.output import iso_time
 from framework.sweeps.backends import Backend
 from framework.sweeps.results import Objective
 from framework.sweeps.search import Reporter, Scored, Search, Target, point_scores, run_search
-from framework.sweeps.spec import PointResult, RunSpec, Window
+from framework.sweeps.spec import PointResult, RunSpec
+from framework.window import Window
 
 __all__ = ["Fold", "FoldResult", "make_folds", "walk_forward"]
 
 WalkMode = Literal["anchored", "rolling"]
+_NS = 1_000_000_000
 
 
 class Fold(msgspec.Struct, frozen=True):
@@ -53,10 +55,10 @@ class FoldResult(msgspec.Struct, kw_only=True):
         error = self.test_result.error if self.test_result is not None else "no point ran"
         return {
             "fold": self.fold.number,
-            "train_from": iso_ns(self.fold.train[0]),
-            "train_to": iso_ns(self.fold.train[1]),
-            "test_from": iso_ns(self.fold.test[0]),
-            "test_to": iso_ns(self.fold.test[1]),
+            "train_from": _iso(self.fold.train.start_ns, "start"),
+            "train_to": _iso(self.fold.train.end_ns, "end"),
+            "test_from": _iso(self.fold.test.start_ns, "start"),
+            "test_to": _iso(self.fold.test.end_ns, "end"),
             **(self.search.best or {}),
             f"in_sample.{objective.stat}": self.search.best_score,
             f"out_of_sample.{objective.stat}": out_of_sample,
@@ -64,8 +66,12 @@ class FoldResult(msgspec.Struct, kw_only=True):
         }
 
 
-def make_folds(span: Window, folds: int, mode: WalkMode) -> list[Fold]:
-    """K folds over ``span`` (see the module docstring).
+def make_folds(span: tuple[int, int], folds: int, mode: WalkMode) -> list[Fold]:
+    """K folds over ``span`` (first and last + 1 receive time, ns; see the module docstring).
+
+    Cuts between windows fall on whole seconds, so that ``papertrade run --from/--to`` with
+    the times ``walkforward.csv`` shows replays a fold's window exactly; the first window is
+    open at its start and the last at its end.
 
     Raises:
         ConfigError: fewer than 1 fold, an unknown mode, or a span too short to cut.
@@ -76,11 +82,20 @@ def make_folds(span: Window, folds: int, mode: WalkMode) -> list[Fold]:
         raise ConfigError(f"--walk must be anchored or rolling, got {mode!r}")
     start, end = span
     parts = folds + 1
-    if end - start < parts:
-        raise ConfigError(f"the recording is too short to cut into {parts} windows")
-    cut = [start + (end - start) * j // parts for j in range(parts + 1)]
+    cuts: list[int | None] = [None]
+    for j in range(1, parts):
+        cut = start + (end - start) * j // parts
+        cuts.append(cut - cut % _NS)
+    cuts.append(None)
+    inner = [c for c in cuts if c is not None]
+    if len(set(inner)) != len(inner) or any(not start < c < end for c in inner):
+        raise ConfigError(f"the data is too short to cut into {parts} windows of whole seconds")
     return [
-        Fold(i, (cut[0] if mode == "anchored" else cut[i - 1], cut[i]), (cut[i], cut[i + 1]))
+        Fold(
+            i,
+            Window(start_ns=cuts[0] if mode == "anchored" else cuts[i - 1], end_ns=cuts[i]),
+            Window(start_ns=cuts[i], end_ns=cuts[i + 1]),
+        )
         for i in range(1, parts)
     ]
 
@@ -116,3 +131,7 @@ def walk_forward(
                 reporter.advance(point, "")
         out.append(result)
     return out
+
+
+def _iso(ts_ns: int | None, open_side: str) -> str:
+    return open_side if ts_ns is None else iso_time(ts_ns)

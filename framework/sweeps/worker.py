@@ -3,7 +3,8 @@
 A worker reads each recording once, decoded, and keeps it for every later point on it (keyed by
 its content hash), so a sweep of many points on one recording costs one read per worker, not
 one per point. The strategy class is loaded once per worker too. Each point then runs the same
-engine, output and summary code as ``papertrade run --replay`` (``framework.run``), into a
+engine, output and summary code as ``papertrade run --replay`` (``framework.run``, and its
+time window, ``framework.window``), into a
 scratch folder of the worker's, so its summary is the one that command writes. A point that
 fails comes back as its error; the worker goes on with the next.
 """
@@ -13,14 +14,14 @@ from __future__ import annotations
 import shutil
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import msgspec
 
 from framework.errors import PapertradeError
-from framework.recording import Line, ProviderSpec, ReadStats, RecordingReader
+from framework.recording import Header, Line, ProviderSpec, ReadStats, RecordingReader
 from framework.run import (
     RunSetup,
     build,
@@ -30,27 +31,41 @@ from framework.run import (
     sha256_file,
     summarize,
     wire_type_of,
+    with_recorded_markets,
 )
 from framework.strategy import Strategy
-from framework.sweeps.spec import PointResult, RunSpec, Window, set_text
+from framework.sweeps.spec import PointResult, RunSpec, set_text
+from framework.window import windowed
 
-__all__ = ["Loaded", "load_recording", "run_point", "run_spec", "time_span", "window_batches"]
+__all__ = ["Loaded", "load_recording", "run_point", "run_spec", "time_span"]
 
 
 class Loaded:
-    """A recording read once: its decoded batches, what the reader counted, its hash."""
+    """A recording read once: its decoded lines, what the reader counted, its hash.
 
-    def __init__(
-        self,
-        batches: list[list[Line]],
-        stats: ReadStats,
-        sha256: str,
-        providers: tuple[ProviderSpec, ...],
-    ) -> None:
-        self.batches = batches
-        self.stats = stats
+    Lines are kept decoded the way ``papertrade run`` decodes them: straight into the codec's
+    wire types for a whole replay, as plain frames for a windowed one (the window looks at the
+    frames before it for book changes). Each form is read on its first use only.
+    """
+
+    def __init__(self, path: str | Path, sha256: str) -> None:
+        self.path = Path(path)
         self.sha256 = sha256
-        self.providers = providers
+        with RecordingReader(self.path) as reader:
+            self.header: Header = reader.header
+        self.providers: tuple[ProviderSpec, ...] = self.header.providers
+        self.stats = ReadStats()
+        self._forms: dict[bool, list[list[Line]]] = {}
+
+    def batches(self, typed: bool) -> list[list[Line]]:
+        """Every line, in batches; ``typed`` frames decoded into the provider's wire types."""
+        found = self._forms.get(typed)
+        if found is None:
+            wire = wire_type_of(codecs_for(self.providers)) if typed else None
+            with RecordingReader(self.path) as reader:
+                found = self._forms[typed] = [b for b in reader.batches(wire) if b]
+            self.stats = reader.stats
+        return found
 
 
 _RECORDINGS: dict[str, Loaded] = {}  # content hash -> the recording, decoded (per process)
@@ -59,46 +74,25 @@ _SCRATCH: list[Path] = []  # this process's scratch folder for point outputs
 
 
 def load_recording(path: str | Path, sha256: str | None = None) -> Loaded:
-    """Read and decode a whole recording (cached per process under its content hash)."""
+    """A recording, read at most once per process (cached under its content hash)."""
     key = sha256 or sha256_file(Path(path))
     cached = _RECORDINGS.get(key)
-    if cached is not None:
-        return cached
-    with RecordingReader(path) as reader:
-        providers = reader.header.providers
-        batches = [b for b in reader.batches(wire_type_of(codecs_for(providers))) if b]
-    loaded = _RECORDINGS[key] = Loaded(batches, reader.stats, key, providers)
-    return loaded
+    if cached is None:
+        cached = _RECORDINGS[key] = Loaded(path, key)
+    return cached
 
 
-def window_batches(batches: Sequence[list[Line]], window: Window | None) -> Iterator[list[Line]]:
-    """The lines whose receive time lies in ``[from_ns, to_ns)``, batch by batch.
-
-    The sweep's time window, until ``papertrade run`` has one of its own: lines outside it are
-    dropped (connection lines too), so the run starts cold at the window's first frame, with
-    no book or bar history from before it.
-    """
-    if window is None:
-        yield from batches
-        return
-    start, end = window
-    for batch in batches:
-        kept = [line for line in batch if start <= line.t < end]
-        if kept:
-            yield kept
-
-
-def time_span(loaded: Loaded) -> Window:
-    """``[first, last + 1)``: the receive times a recording covers."""
-    times = [line.t for batch in loaded.batches for line in batch]
+def time_span(loaded: Loaded) -> tuple[int, int]:
+    """``(first, last + 1)``: the receive times a recording covers, in ns."""
+    times = [line.t for batch in loaded.batches(typed=False) for line in batch]
     if not times:
         return (0, 0)
     return (min(times), max(times) + 1)
 
 
 def run_point(spec: RunSpec, loaded: Loaded, out_dir: str | Path) -> dict[str, Any]:
-    """Replay ``loaded`` (within the spec's window) with the spec's point into ``out_dir``:
-    the same files and summary as ``papertrade run --replay ... --set name=value``."""
+    """Replay ``loaded`` (within the spec's window) with the spec's point into ``out_dir``: the
+    same files and summary as ``papertrade run --replay ... [--from --to] --set name=value``."""
     cls, digest = _strategy(spec.strategy)
     params = {**spec.config.params, **{k: set_text(v) for k, v in spec.params.items()}}
     setup = RunSetup(
@@ -106,11 +100,16 @@ def run_point(spec: RunSpec, loaded: Loaded, out_dir: str | Path) -> dict[str, A
         strategy_sources={cls.__name__: digest},
         config=msgspec.structs.replace(spec.config, params=params),
         seed=spec.seed,
+        window=spec.window,
     )
+    setup = with_recorded_markets(setup, loaded.header)
+    bounded = spec.window.bounded
+    lines = loaded.batches(typed=not bounded)
     with fewer_collections():
         engine, output = build(setup, loaded.providers, out_dir)
+        batches = windowed(lines, spec.window, engine) if bounded else lines
         try:
-            for batch in window_batches(loaded.batches, spec.window):
+            for batch in batches:
                 engine.process(batch)
             engine.finish()
         finally:  # a StrategyError must not leave the output files open

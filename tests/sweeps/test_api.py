@@ -10,11 +10,12 @@ import pytest
 
 import framework
 from framework.errors import ConfigError
-from framework.recording import Frame, Tick
 from framework.sweeps.walkforward import Fold, make_folds
-from framework.sweeps.worker import window_batches
+from framework.window import Window
 
 from .conftest import SMA
+
+NS = 1_000_000_000
 
 
 def _without_wall_time(rows: list[dict[str, object]]) -> list[dict[str, object]]:
@@ -121,26 +122,32 @@ def test_minimize_ranks_lowest_first(small_bars: Path) -> None:
 
 def test_an_unknown_parameter_on_an_axis_lists_the_strategys(small_bars: Path) -> None:
     with pytest.raises(
-        ConfigError, match=r"no parameter 'fats' \(parameters: fast, instrument, slow, stake\)"
+        ConfigError,
+        match=r"no parameter 'fats' \(parameters: bar_interval, fast, instrument, slow, stake\)",
     ):
         framework.sweep(SMA, small_bars, grid=["fats=5,10"], workers=1)
 
 
-def test_folds_cut_the_span_into_equal_parts() -> None:
-    assert make_folds((0, 400), 3, "anchored") == [
-        Fold(1, (0, 100), (100, 200)), Fold(2, (0, 200), (200, 300)), Fold(3, (0, 300), (300, 400)),
+def _w(start: int | None, end: int | None) -> Window:
+    return Window(
+        start_ns=None if start is None else start * NS, end_ns=None if end is None else end * NS
+    )
+
+
+def test_folds_cut_the_span_into_equal_parts_on_whole_seconds() -> None:
+    span = (5 * NS + 1, 405 * NS + 7)  # cuts at 105.0..., 205.0..., 305.0... s, rounded down
+    assert make_folds(span, 3, "anchored") == [
+        Fold(1, _w(None, 105), _w(105, 205)), Fold(2, _w(None, 205), _w(205, 305)),
+        Fold(3, _w(None, 305), _w(305, None)),
     ]  # fmt: skip
-    assert make_folds((0, 400), 3, "rolling") == [
-        Fold(1, (0, 100), (100, 200)), Fold(2, (100, 200), (200, 300)), Fold(3, (200, 300), (300, 400)),
+    assert make_folds(span, 3, "rolling") == [
+        Fold(1, _w(None, 105), _w(105, 205)), Fold(2, _w(105, 205), _w(205, 305)),
+        Fold(3, _w(205, 305), _w(305, None)),
     ]  # fmt: skip
     with pytest.raises(ConfigError, match="--walk must be anchored or rolling"):
-        make_folds((0, 400), 3, "expanding")  # type: ignore[arg-type]
-
-
-def test_a_window_keeps_only_the_lines_inside_it() -> None:
-    batches = [[Tick(t) for t in (1, 2, 3)], [Tick(t) for t in (4, 5)], [Frame(6, "x", 1)]]
-    kept = list(window_batches(batches, (2, 5)))  # type: ignore[arg-type]
-    assert [[line.t for line in b] for b in kept] == [[2, 3], [4]]
+        make_folds(span, 3, "expanding")  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="too short to cut into 4 windows"):
+        make_folds((0, 2 * NS), 3, "anchored")
 
 
 def test_walk_forward_runs_each_folds_best_point_out_of_sample(

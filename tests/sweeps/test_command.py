@@ -57,7 +57,7 @@ def test_one_and_two_workers_write_the_same_rows_and_the_page_shows_them(tmp_pat
     ranked = re.findall(
         r"<tr[^>]*><td>(\d+)</td><td>(\d+)</td><td>(\d+)</td><td>([-\d.e]+)</td>", table
     )
-    assert [(f, s) for _, f, s, _ in ranked][0] == (best[2], best[3])
+    assert (ranked[0][1], ranked[0][2]) == (best[2], best[3])
     assert len(ranked) == 7
     values = [float(v) for *_, v in ranked]
     assert values == sorted(values, reverse=True)
@@ -127,3 +127,25 @@ def test_a_window_keeps_only_its_data(tmp_path: Path) -> None:
         assert row["first_time"] >= "2025-06-26T18:00:00"
         assert row["last_time"] < "2025-06-26T20:00:00"
         assert int(row["counts.frames"]) == 720  # two hours of bars pushed every 10 s
+
+
+def test_a_folds_out_of_sample_run_is_what_papertrade_run_writes_for_its_window(
+    tmp_path: Path, small_bars: Path
+) -> None:
+    done = papertrade("sweep", str(SMA), "--replay", str(small_bars), "--grid", "fast=3,5",
+                      "--grid", "slow=10,15", "--folds", "2", "--workers", "1",
+                      "--out", str(tmp_path / "wf"))  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    folds = _read(tmp_path / "wf" / "walkforward.csv")
+    assert [f["fold"] for f in folds] == ["1", "2"]
+    assert folds[0]["train_from"] == "start" and folds[1]["test_to"] == "end"
+    last = folds[1]
+    run = papertrade("run", str(SMA), "--replay", str(small_bars), "--set", f"fast={last['fast']}",
+                     "--set", f"slow={last['slow']}", "--from", last["test_from"],
+                     "--out", str(tmp_path / "run"))  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    for name in ("summary.json", "events.jsonl"):
+        assert (tmp_path / "run" / name).read_bytes() == (
+            tmp_path / "wf" / "folds" / "2" / name
+        ).read_bytes()
+    assert f"--from {last['test_from']}" in " ".join(done.stdout.split())
