@@ -268,6 +268,10 @@ def _print_results(result: SweepResult, out_dir: Path) -> None:
         first = next(r for r in result.rows if r.get("error"))
         console.print(f"{failed} of {len(result.rows)} runs failed; the first: {first['error']}")
     if result.best is None:
+        if failed < len(result.rows):
+            raise ConfigError(
+                f"no run has a value for {stat} (null in every summary); see {out_dir / 'sweep.csv'}"
+            )
         raise ConfigError(f"no point ran without error; see {out_dir / 'sweep.csv'}")
     console.print(f"reproduce the best run: {result.command}", soft_wrap=True)
     console.print(f"results: {out_dir / 'sweep.csv'}, {out_dir / 'sweep.html'}", soft_wrap=True)
