@@ -11,7 +11,9 @@ slow lengths, 8 x 8 for 64 points) on it:
 * 2 workers: the local process pool, as ``--workers 2`` (the recording read once per worker);
 * Ray: a local Ray instance with 2 CPUs (``--backend ray``), when Ray is installed.
 
-Each rate counts the whole sweep, reading the recording included. Then:
+Each rate counts the whole sweep, reading the recording included, and is printed with the CPU
+time a point took: when other work loads the machine, the CPU time per point shows whether a
+lower rate is the sweep's cost or the cores it did not get. Then:
 
 * Ray's overhead per point: points sized to run about a second each (a shorter recording),
   on warm Ray workers; the overhead is the wall time per point times the CPUs, less the time
@@ -26,6 +28,7 @@ import argparse
 import math
 import os
 import random
+import resource
 import statistics
 import sys
 import time
@@ -148,13 +151,19 @@ def main() -> None:
     print(f"recording: {path.name}, {args.frames:,} frames; grid of {args.points} points")
     print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at start")
 
+    cpu = time.process_time()
     with InProcess() as one:
         rate_1, results = sweep_rate(one, path, args.points)
+    cpu_1 = (time.process_time() - cpu) / args.points
     per_point = statistics.median(r.wall_s for r in results)
-    print(f"1 worker:  {rate_1:6.3f} points/s  (median point {per_point:.2f} s)")
+    print(f"1 worker:  {rate_1:6.3f} points/s  (median point {per_point:.2f} s; "
+          f"{cpu_1:.2f} CPU s per point)")  # fmt: skip
+    cpu = _children_cpu()
     with LocalPool(2) as two:
         rate_2, _ = sweep_rate(two, path, args.points)
-    print(f"2 workers: {rate_2:6.3f} points/s  ({rate_2 / rate_1:.2f} x 1 worker; target >= 1.8)")
+    cpu_2 = (_children_cpu() - cpu) / args.points  # the pool's workers, reaped at its close
+    print(f"2 workers: {rate_2:6.3f} points/s  ({rate_2 / rate_1:.2f} x 1 worker; target >= 1.8; "
+          f"{cpu_2:.2f} CPU s per point)")  # fmt: skip
 
     ray_available = not args.no_ray and _has_ray()
     if ray_available:
@@ -188,6 +197,11 @@ def memory(path: Path) -> None:
             sizes = [rss_mb(pid) for pid in sorted(pool._pool._processes)]
             print(f"memory per worker after {done:3d} points: "
                   + ", ".join(f"{s:,.0f} MB" for s in sizes))  # fmt: skip
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def _has_ray() -> bool:
