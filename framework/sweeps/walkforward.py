@@ -24,7 +24,7 @@ from framework.sweeps.backends import Backend
 from framework.sweeps.results import Objective
 from framework.sweeps.search import Reporter, Scored, Search, Target, point_scores, run_search
 from framework.sweeps.spec import PointResult, RunSpec
-from framework.window import Window
+from framework.sweeps.window import Window
 
 __all__ = ["Fold", "FoldResult", "make_folds", "walk_forward"]
 

@@ -3,8 +3,7 @@
 A worker reads each recording once, decoded, and keeps it for every later point on it (keyed by
 its content hash), so a sweep of many points on one recording costs one read per worker, not
 one per point. The strategy class is loaded once per worker too. Each point then runs the same
-engine, output and summary code as ``papertrade run --replay`` (``framework.run``, and its
-time window, ``framework.window``), into a
+engine, output and summary code as ``papertrade run --replay`` (``framework.run``), into a
 scratch folder of the worker's, so its summary is the one that command writes. A point that
 fails comes back as its error; the worker goes on with the next.
 """
@@ -31,11 +30,10 @@ from framework.run import (
     sha256_file,
     summarize,
     wire_type_of,
-    with_recorded_markets,
 )
 from framework.strategy import Strategy
 from framework.sweeps.spec import PointResult, RunSpec, set_text
-from framework.window import windowed
+from framework.sweeps.window import windowed
 
 __all__ = ["Loaded", "load_recording", "run_point", "run_spec", "time_span"]
 
@@ -43,9 +41,8 @@ __all__ = ["Loaded", "load_recording", "run_point", "run_spec", "time_span"]
 class Loaded:
     """A recording read once: its decoded lines, what the reader counted, its hash.
 
-    Lines are kept decoded the way ``papertrade run`` decodes them: straight into the codec's
-    wire types for a whole replay, as plain frames for a windowed one (the window looks at the
-    frames before it for book changes). Each form is read on its first use only.
+    Lines are kept decoded the way ``papertrade run`` decodes them (straight into the codec's
+    wire types, when the recording has one provider), read on first use only.
     """
 
     def __init__(self, path: str | Path, sha256: str) -> None:
@@ -84,7 +81,7 @@ def load_recording(path: str | Path, sha256: str | None = None) -> Loaded:
 
 def time_span(loaded: Loaded) -> tuple[int, int]:
     """``(first, last + 1)``: the receive times a recording covers, in ns."""
-    times = [line.t for batch in loaded.batches(typed=False) for line in batch]
+    times = [line.t for batch in loaded.batches(typed=True) for line in batch]
     if not times:
         return (0, 0)
     return (min(times), max(times) + 1)
@@ -92,7 +89,8 @@ def time_span(loaded: Loaded) -> tuple[int, int]:
 
 def run_point(spec: RunSpec, loaded: Loaded, out_dir: str | Path) -> dict[str, Any]:
     """Replay ``loaded`` (within the spec's window) with the spec's point into ``out_dir``: the
-    same files and summary as ``papertrade run --replay ... [--from --to] --set name=value``."""
+    same files and summary as ``papertrade run --replay ... --set name=value`` (windowed: that
+    run on a recording of the window's lines)."""
     cls, digest = _strategy(spec.strategy)
     params = {**spec.config.params, **{k: set_text(v) for k, v in spec.params.items()}}
     setup = RunSetup(
@@ -100,14 +98,11 @@ def run_point(spec: RunSpec, loaded: Loaded, out_dir: str | Path) -> dict[str, A
         strategy_sources={cls.__name__: digest},
         config=msgspec.structs.replace(spec.config, params=params),
         seed=spec.seed,
-        window=spec.window,
     )
-    setup = with_recorded_markets(setup, loaded.header)
-    bounded = spec.window.bounded
-    lines = loaded.batches(typed=not bounded)
+    lines = loaded.batches(typed=True)
     with fewer_collections():
         engine, output = build(setup, loaded.providers, out_dir)
-        batches = windowed(lines, spec.window, engine) if bounded else lines
+        batches = windowed(lines, spec.window) if spec.window.bounded else lines
         try:
             for batch in batches:
                 engine.process(batch)

@@ -129,7 +129,7 @@ def test_a_window_keeps_only_its_data(tmp_path: Path) -> None:
         assert int(row["counts.frames"]) == 720  # two hours of bars pushed every 10 s
 
 
-def test_a_folds_out_of_sample_run_is_what_papertrade_run_writes_for_its_window(
+def test_a_folds_out_of_sample_run_is_that_point_on_that_window(
     tmp_path: Path, small_bars: Path
 ) -> None:
     done = papertrade("sweep", str(SMA), "--replay", str(small_bars), "--grid", "fast=3,5",
@@ -140,12 +140,13 @@ def test_a_folds_out_of_sample_run_is_what_papertrade_run_writes_for_its_window(
     assert [f["fold"] for f in folds] == ["1", "2"]
     assert folds[0]["train_from"] == "start" and folds[1]["test_to"] == "end"
     last = folds[1]
-    run = papertrade("run", str(SMA), "--replay", str(small_bars), "--set", f"fast={last['fast']}",
-                     "--set", f"slow={last['slow']}", "--from", last["test_from"],
-                     "--out", str(tmp_path / "run"))  # fmt: skip
-    assert run.returncode == 0, run.stderr
+    # the same point on the same window, as a sweep of one point given --from
+    one = papertrade("sweep", str(SMA), "--replay", str(small_bars), "--grid", f"fast={last['fast']}",
+                     "--grid", f"slow={last['slow']}", "--from", last["test_from"], "--workers", "1",
+                     "--out", str(tmp_path / "one"))  # fmt: skip
+    assert one.returncode == 0, one.stderr
     for name in ("summary.json", "events.jsonl"):
-        assert (tmp_path / "run" / name).read_bytes() == (
+        assert (tmp_path / "one" / "best" / name).read_bytes() == (
             tmp_path / "wf" / "folds" / "2" / name
         ).read_bytes()
-    assert f"--from {last['test_from']}" in " ".join(done.stdout.split())
+    assert f"# on the window {last['test_from']} .. end" in " ".join(done.stdout.split())

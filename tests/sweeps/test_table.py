@@ -1,4 +1,4 @@
-"""The [sweep] table of a config file: read strictly, and hostile text is a ConfigError."""
+"""The [sweep] table and the --from/--to times: read strictly; hostile text is a ConfigError."""
 
 from __future__ import annotations
 
@@ -11,6 +11,9 @@ from hypothesis import strategies as st
 
 from framework.errors import ConfigError
 from framework.sweeps.command import SweepTable, read_sweep_table
+from framework.sweeps.window import Window, parse_time
+
+NS = 1_000_000_000
 
 
 def test_the_table_reads_every_option(tmp_path: Path) -> None:
@@ -47,3 +50,21 @@ def test_any_config_text_is_a_table_or_a_config_error(text: str) -> None:
         except ConfigError:
             return
         assert isinstance(table, SweepTable)
+
+
+@given(st.text(max_size=40))
+def test_any_from_or_to_text_is_a_time_or_a_config_error(text: str) -> None:
+    try:
+        window = Window.parse(text, None)
+    except ConfigError as exc:
+        assert "--from" in str(exc)
+        return
+    assert isinstance(window.start_ns, int)
+
+
+def test_times_are_utc_unless_zoned() -> None:
+    assert parse_time("2025-06-26") == 1_750_896_000 * NS
+    assert parse_time("2025-06-26T18:00:00Z") == parse_time("2025-06-26 20:00+02:00")
+    assert parse_time("2025-06-26T18:00:00.000250") == (1_750_896_000 + 18 * 3600) * NS + 250_000
+    with pytest.raises(ConfigError, match="--to 2025-06-26 is not after --from 2025-06-27"):
+        Window.parse("2025-06-27", "2025-06-26")
