@@ -23,9 +23,8 @@ import msgspec
 import framework
 from framework.config import Config, config_hash
 from framework.errors import ConfigError
-from framework.instruments import from_native
 from framework.loop import Engine
-from framework.providers import make_codec
+from framework.providers import from_native, make_codec
 from framework.providers.base import Codec
 from framework.recording import ProviderSpec, ReadStats, RecordingReader, RecordingWriter
 from framework.report.output import RunOutput
@@ -170,15 +169,23 @@ def fewer_collections() -> Iterator[None]:
     default threshold the collector runs every 700 of them, re-scanning whatever has survived.
     Objects that exist before the replay are frozen out of the scans; cycles are still
     collected, only in larger steps. Worth about a tenth of the replay's time.
+
+    The collector is left exactly as found: the thresholds are restored, and only objects
+    frozen here are unfrozen. If someone else froze objects first (the caller's own program,
+    or an enclosing replay), nothing is frozen or unfrozen here, so nesting is safe and a
+    test suite running many replays sees no change.
     """
     old = gc.get_threshold()
-    gc.freeze()
-    gc.set_threshold(50_000, 20, 100)
+    freeze = gc.get_freeze_count() == 0
+    if freeze:
+        gc.freeze()
+    gc.set_threshold(max(old[0], 50_000), max(old[1], 20), max(old[2], 100))
     try:
         yield
     finally:
         gc.set_threshold(*old)
-        gc.unfreeze()
+        if freeze:
+            gc.unfreeze()
 
 
 def report_currency(setup: RunSetup, providers: Sequence[ProviderSpec]) -> str:
