@@ -281,6 +281,7 @@ _COMMANDS: Final = (
     ("framework.diff_command", "diff"),
     ("framework.scaffold", "new"),
     ("framework.importers.command", "import_cmd"),
+    ("framework.sweeps.command", "sweep_cmd"),
 )
 
 

@@ -120,6 +120,7 @@ def load_config(path: str | Path | None, overrides: dict[str, Any] | None = None
             raise ConfigError(f"cannot read config file {path}: {exc}") from exc
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"config file {path} is not valid TOML: {exc}") from exc
+    data.pop("sweep", None)  # read by ``papertrade sweep`` (framework.sweeps.command) alone
     if overrides:
         data = {**data, "params": {**data.get("params", {}), **overrides}}
     try:
