@@ -212,8 +212,7 @@ def run(
         out_dir = session or out_dir
     else:
         resolved = [resolve_recording(r) for r in recordings]
-        names = ", ".join(r.name for r in resolved)
-        with _progress(f"replaying {names}") as progress:
+        with _progress("replay") as progress:
             summary = replay(setup, resolved, out_dir, progress, db)
     _print_summary(summary, out_dir)
 
