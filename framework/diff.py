@@ -35,7 +35,15 @@ from framework.errors import ConfigError
 from framework.loop import Engine
 from framework.recording import RecordingReader
 from framework.report.output import iso_time
-from framework.run import RunSetup, build, fewer_collections, sha256_file, summarize, wire_type_of
+from framework.run import (
+    RunSetup,
+    build,
+    fewer_collections,
+    sha256_file,
+    summarize,
+    wire_type_of,
+    with_recorded_markets,
+)
 
 __all__ = [
     "Diff",
@@ -160,6 +168,7 @@ def replay_stamped(
     """
     stamps: list[tuple[int, int]] = []
     with RecordingReader(recording) as reader, fewer_collections():
+        setup = with_recorded_markets(setup, reader.header)  # as run.replay_engine does
         engine, output = build(setup, reader.header.providers, out_dir)
         write = engine.on_private
         frame = 0

@@ -15,20 +15,35 @@ import importlib.util
 import inspect
 import sys
 from collections.abc import Callable, Iterator, Sequence
+from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Final
 
 import msgspec
 
 import framework
+from framework import events as ev
+from framework import logs
 from framework.config import Config, config_hash
-from framework.errors import ConfigError
-from framework.loop import Engine
+from framework.errors import ConfigError, RecordingError
+from framework.exchange.rules import MarketRules, check_config
+from framework.loop import Engine, LoopStats
 from framework.providers import from_native, make_codec
 from framework.providers.base import Codec
-from framework.recording import ProviderSpec, ReadStats, RecordingReader, RecordingWriter
-from framework.report.output import RunOutput
+from framework.recording import (
+    Header,
+    ProviderSpec,
+    ReadStats,
+    RecordingReader,
+    RecordingWriter,
+)
+from framework.report.output import RunOutput, iso_time
 from framework.strategy import Strategy
+from framework.warmup import Warmup
+from framework.window import Window, merged, providers_of, windowed
+
+if TYPE_CHECKING:
+    from framework.rundb import RunWriter
 
 __all__ = [
     "RunSetup",
@@ -42,9 +57,11 @@ __all__ = [
     "sha256_file",
     "summarize",
     "wire_type_of",
+    "with_recorded_markets",
 ]
 
-ProgressFn = Callable[[int, int], None]
+ProgressFn = Callable[[int, int, LoopStats], None]  # (bytes read, bytes in all, loop stats)
+_DEFAULT_BALANCE: Final = Decimal(10000)
 
 
 class RunSetup(msgspec.Struct, frozen=True, kw_only=True):
@@ -54,6 +71,7 @@ class RunSetup(msgspec.Struct, frozen=True, kw_only=True):
     strategy_sources: dict[str, str]  # strategy name -> SHA-256 of its source file
     config: Config
     seed: int
+    window: Window = Window()  # replay: the receive times run (--from / --to); live: unused
 
 
 def load_strategy(spec: str) -> tuple[type[Strategy], str]:
@@ -85,38 +103,110 @@ def load_strategy(spec: str) -> tuple[type[Strategy], str]:
 
 def replay(
     setup: RunSetup,
-    recording: str | Path,
+    recording: str | Path | Sequence[str | Path],
     out_dir: str | Path,
     progress: ProgressFn | None = None,
+    db: str | Path | None = None,
 ) -> dict[str, Any]:
-    """Replay ``recording`` through the strategies; write the output files; return the summary."""
-    return replay_engine(setup, recording, out_dir, progress)[0]
+    """Replay a recording (or several, merged) through the strategies; write the output files.
+
+    Returns the summary. ``setup.window`` limits the replay to a time window; ``db`` also
+    writes the run to that run database (``framework.rundb``).
+    """
+    return replay_engine(setup, recording, out_dir, progress, db)[0]
 
 
 def replay_engine(
     setup: RunSetup,
-    recording: str | Path,
+    recording: str | Path | Sequence[str | Path],
     out_dir: str | Path,
     progress: ProgressFn | None = None,
+    db: str | Path | None = None,
 ) -> tuple[dict[str, Any], Engine]:
-    """:func:`replay`, also returning the finished engine (its exchange, strategies, stats)."""
-    with RecordingReader(recording) as reader, fewer_collections():
-        engine, output = build(setup, reader.header.providers, out_dir)
-        codecs = engine.codecs
-        total = reader.size()
+    """:func:`replay`, also returning the finished engine (its exchange, strategies, stats).
+
+    Several recordings are merged by receive time; lines with the same time keep the order of
+    the files as given (``framework.window``).
+    """
+    paths = [Path(recording)] if isinstance(recording, str | Path) else [Path(p) for p in recording]
+    if not paths:
+        raise ConfigError("no recording to replay")
+    with contextlib.ExitStack() as stack:
+        readers = [stack.enter_context(RecordingReader(p)) for p in paths]
+        stack.enter_context(fewer_collections())
+        providers = providers_of(readers)
+        for reader in readers:
+            setup = with_recorded_markets(setup, reader.header)
+        writer = None
+        if db is not None:
+            from framework.rundb import begin_run
+
+            source = ", ".join(str(p) for p in paths)
+            writer = begin_run(db, setup, mode="replay", source=source, out_dir=out_dir)
+        engine, output = build(setup, providers, out_dir, db=writer)
+        total = sum(reader.size() for reader in readers)
+        if len(readers) == 1:
+            batches = readers[0].batches(
+                None if setup.window.bounded else wire_type_of(engine.codecs)
+            )
+        else:
+            batches = merged(readers)
+        span: list[int] = []
+        if setup.window.bounded:
+            batches = windowed(batches, setup.window, engine, span)
         try:
-            for batch in reader.batches(wire_type_of(codecs)):
+            for batch in batches:
                 engine.process(batch)
                 if progress is not None:
-                    progress(reader.position(), total)
+                    progress(sum(reader.position() for reader in readers), total, engine.stats)
             engine.finish()
+        except BaseException as exc:
+            if writer is not None:
+                writer.fail(exc)
+            raise
         finally:  # a StrategyError must not leave the output files open
             events_hash = output.close()
+        if setup.window.bounded and not engine.stats.first_ts_ns:
+            raise ConfigError(_empty_window(paths, setup.window, span))
     summary = summarize(
-        setup, engine, output, events_hash, sha256_file(Path(recording)), reader.stats
+        setup, engine, output, events_hash, _recordings_hash(paths), _read_stats(readers)
     )
+    if len(paths) > 1:
+        summary["fingerprint"]["recordings_sha256"] = [sha256_file(p) for p in paths]
     output.write_summary(summary)
+    if writer is not None:
+        writer.finish(summary)
     return summary, engine
+
+
+def _empty_window(paths: list[Path], window: Window, span: list[int]) -> str:
+    names = ", ".join(p.name for p in paths)
+    bounds = " .. ".join(
+        "open" if ns is None else iso_time(ns) for ns in (window.start_ns, window.end_ns)
+    )
+    held = f" (they hold {iso_time(span[0])} .. {iso_time(span[1])})" if span else " (empty)"
+    return f"nothing in {names} was received in the window {bounds}{held}"
+
+
+def _recordings_hash(paths: list[Path]) -> str:
+    """The SHA-256 of one recording; of several, the SHA-256 of their hashes, one a line."""
+    if len(paths) == 1:
+        return sha256_file(paths[0])
+    joined = "".join(sha256_file(p) + "\n" for p in paths)
+    return hashlib.sha256(joined.encode()).hexdigest()
+
+
+def _read_stats(readers: list[RecordingReader]) -> ReadStats:
+    if len(readers) == 1:
+        return readers[0].stats
+    stats = ReadStats()
+    for reader in readers:
+        stats.lines += reader.stats.lines
+        stats.corrupt += reader.stats.corrupt
+        stats.corrupt_lines += reader.stats.corrupt_lines
+        stats.truncated_tail = stats.truncated_tail or reader.stats.truncated_tail
+    stats.corrupt_lines = stats.corrupt_lines[:100]
+    return stats
 
 
 def build(
@@ -124,15 +214,18 @@ def build(
     providers: Sequence[ProviderSpec],
     out_dir: str | Path,
     recorder: RecordingWriter | None = None,
+    db: RunWriter | None = None,
 ) -> tuple[Engine, RunOutput]:
     """An engine with its output directory attached, ready for the providers' frames.
 
-    ``recorder`` (live runs) receives every line the engine consumes, before it is processed.
+    ``recorder`` (live runs) receives every line the engine consumes, before it is processed;
+    ``db`` receives every private event and equity sample, after the output directory.
     """
     codecs = codecs_for(providers)
     strategies = [cls() for cls in setup.strategies]
     _apply_params(strategies, setup.config.params)
     run = setup.config.run
+    sampler = _EquitySampler()
     engine = Engine(
         codecs,
         strategies,
@@ -140,20 +233,122 @@ def build(
         seed=setup.seed,
         recorder=recorder,
         isolate_strategy_errors=run.isolate_strategy_errors,
+        warmup=run.warmup,
+        observers=sampler.routes(),
     )
     output = RunOutput(out_dir, engine.exchange, run.currency or report_currency(setup, providers))
-    engine.on_private = output.on_private
-    interval_ns = round(run.equity_interval_s * 1_000_000_000)
-    if interval_ns <= 0:
-        raise ConfigError(f"run.equity_interval_s must be positive, got {run.equity_interval_s}")
-
-    def start_equity(ts_ns: int) -> None:
-        output.sample_equity("equity", ts_ns)
-        engine.clock.call_every(interval_ns, "equity", output.sample_equity)
-
-    engine.start_hooks.append(start_equity)
-    engine.finish_hooks.append(lambda ts: output.sample_equity("equity", ts))
+    window_s = run.event_time_window_s
+    if not 0 < window_s < 10**9:
+        raise ConfigError(f"run.event_time_window_s must be positive, got {window_s}")
+    for codec in codecs.values():
+        screen = getattr(codec, "screen", None)
+        if screen is not None:
+            screen.window_ns = round(window_s * 1_000_000_000)
+    sampler.attach(engine, output, run.equity_interval_s)
+    logs.follow(engine.clock)
+    if db is not None:
+        db.attach(engine, output)
+        output.equity_listener = db.on_equity
     return engine, output
+
+
+class _EquitySampler:
+    """Samples equity when the account or a valuing price changes (see report.output).
+
+    Its handlers are routed when the engine is built, before the output exists.
+    """
+
+    def __init__(self) -> None:
+        self._output: RunOutput | None = None
+        self._valued: frozenset[str] = frozenset()
+        self._clock: Any = None
+        self._warmup: Warmup | None = None
+
+    def _warming(self, now_ns: int) -> bool:
+        return self._warmup is not None and self._warmup.refuses(now_ns)
+
+    def routes(self) -> list[tuple[type, Any]]:
+        return [(ev.Trade, self.on_price), (ev.LastPrice, self.on_price),
+                (ev.Ticker, self.on_price), (ev.Bar, self.on_bar)]  # fmt: skip
+
+    def attach(self, engine: Engine, output: RunOutput, interval_s: float) -> None:
+        if not 0 <= interval_s < 10**9:
+            raise ConfigError(
+                f"run.equity_interval_s must be 0 (automatic) or more, got {interval_s}"
+            )
+        if interval_s:
+            output.set_interval(max(1, round(interval_s * 1_000_000_000)))
+        else:
+            output.set_interval(output.interval_ns, auto=True)
+        self._output, self._valued, self._clock = output, output.valued_markets(), engine.clock
+        self._warmup = engine.warmup
+        engine.on_private = self.on_private
+        if engine.warmup.enabled:
+            engine.warmup.on_end.append(output.changed)  # statistics start when the warm-up ends
+        else:
+            engine.start_hooks.append(output.changed)
+        engine.finish_hooks.append(lambda ts: output.sample_equity("equity", ts))
+
+    def on_price(self, event: ev.Trade | ev.Bar | ev.LastPrice | ev.Ticker) -> None:
+        output = self._output
+        if (
+            output is not None
+            and event.ts_recv_ns >= output.next_sample_ns
+            and event.instrument in self._valued
+            and not self._warming(event.ts_recv_ns)
+        ):
+            output.changed(self._clock.now_ns)
+
+    def on_bar(self, bar: ev.Bar) -> None:
+        output = self._output
+        if output is not None and output.interval_auto:
+            output.on_bar(bar)
+        self.on_price(bar)
+
+    def on_private(self, event: ev.PrivateEvent) -> None:
+        output = self._output
+        assert output is not None
+        output.on_private(event)
+        now = self._clock.now_ns
+        if (
+            type(event) is ev.BalanceUpdate
+            and now >= output.next_sample_ns
+            and not self._warming(now)
+        ):
+            output.changed(self._clock.now_ns)
+
+
+def with_recorded_markets(setup: RunSetup, header: Header) -> RunSetup:
+    """``setup`` with the markets an imported recording defines (``meta.markets``) added.
+
+    An importer writes the rules of a market the default exchange does not know into the
+    recording, so that the run needs no config. A market the config names keeps the config's
+    rules; a recorded market's quote currency starts with the default balance (10,000) when
+    the config gives it none.
+
+    Raises:
+        RecordingError: ``meta.markets`` is not a table of market rules.
+    """
+    recorded = header.meta.get("markets")
+    if not recorded:
+        return setup
+    try:
+        markets = msgspec.convert(recorded, dict[str, MarketRules])
+    except msgspec.ValidationError as exc:
+        raise RecordingError(f"the recording's meta.markets is not valid: {exc}") from exc
+    exchange = setup.config.exchange
+    new = {k: v for k, v in markets.items() if k not in exchange.markets}
+    if not new:
+        return setup
+    balances = dict(exchange.balances)
+    for rules in new.values():
+        balances.setdefault(rules.quote_currency, _DEFAULT_BALANCE)
+    exchange = msgspec.structs.replace(
+        exchange, markets={**exchange.markets, **new}, balances=balances
+    )
+    check_config(exchange)
+    config = msgspec.structs.replace(setup.config, exchange=exchange)
+    return msgspec.structs.replace(setup, config=config)
 
 
 def codecs_for(providers: Sequence[ProviderSpec]) -> dict[str, Codec]:
@@ -231,9 +426,17 @@ def summarize(
     """
     stats = engine.stats
     read_stats = read_stats or ReadStats()
+    first_ns = stats.first_ts_ns
+    warmup = engine.warmup
+    if warmup.enabled:  # the statistics' period starts when the warm-up ends
+        first_ns = (
+            stats.last_ts_ns if warmup.end_ns is None else min(warmup.end_ns, stats.last_ts_ns)
+        )
     summary = msgspec.to_builtins(
-        output.summary(stats.first_ts_ns, stats.last_ts_ns, setup.config.run.equity_interval_s)
+        output.summary(first_ns, stats.last_ts_ns, output.interval_ns / 1e9)
     )
+    if warmup.enabled:
+        summary["warmup"] = {"setting": warmup.text, "ended_ns": warmup.end_ns}
     summary["strategies"] = {s.name: s.param_values() for s in engine.strategies}
     summary["unpriced_currencies"] = sorted(output.unpriced)
     summary["counts"] = {
@@ -250,6 +453,7 @@ def summarize(
         "strategy_errors": stats.strategy_errors,
         **(extra_counts or {}),
     }
+    summary["rejected_market_data"] = rejected_market_data(engine)
     summary["fingerprint"] = {
         "papertrade": framework.__version__,
         "recording_sha256": recording_hash,
@@ -258,7 +462,19 @@ def summarize(
         "seed": setup.seed,
         "events_sha256": events_hash,
     }
+    if setup.window.bounded:  # the same recording over another window is another run
+        summary["fingerprint"]["window"] = msgspec.to_builtins(setup.window)
     return summary  # type: ignore[no-any-return]
+
+
+def rejected_market_data(engine: Engine) -> dict[str, dict[str, int]]:
+    """Provider -> rule -> how many items its codec's screen dropped (providers with drops)."""
+    out: dict[str, dict[str, int]] = {}
+    for name, codec in sorted(engine.codecs.items()):
+        screen = getattr(codec, "screen", None)
+        if screen is not None and screen.rejected:
+            out[name] = dict(sorted(screen.rejected.items()))
+    return out
 
 
 def _apply_params(strategies: list[Strategy], params: dict[str, Any]) -> None:

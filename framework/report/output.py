@@ -4,10 +4,13 @@
   line, encoded straight to bytes and written in buffered batches; its SHA-256 is computed as it
   is written.
 * ``fills.csv``: one row per ``deal_update``.
-* ``equity.csv``: the account's value in the report currency, sampled on the simulated clock
-  every ``equity_interval_s`` and once at the end. A currency is valued at the last price of
-  the market that quotes it in the report currency (BTC by BTC/USDT, AAPL by AAPL.US in USD);
-  one with no such market, or no price yet, is reported in the summary as unpriced.
+* ``equity.csv``: the account's value in the report currency on the simulated clock, sampled
+  when the account or the price of a market that values it changes, at most once per interval
+  (a sample opens each interval of the time grid that saw a change), and once at the end; a
+  quiet stretch of any length writes nothing. The first sample waits until every currency held
+  that a market values has a price (the end's sample is taken regardless). A currency is valued at the last price
+  of the market that quotes it in the report currency (BTC by BTC/USDT, AAPL by AAPL.US in
+  USD); one with no such market, or no price yet, is reported in the summary as unpriced.
 * ``summary.json``: :class:`framework.report.stats.Summary` plus the run's fingerprint.
 
 Nothing written here depends on the wall clock, the hash seed or dict order of unordered input.
@@ -20,6 +23,7 @@ import datetime as dt
 import functools
 import hashlib
 import io
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 from typing import IO, Any, Final
@@ -35,6 +39,7 @@ from framework.report.stats import FillRecord, RoundTrips, Summary, exposure, ma
 __all__ = ["RunOutput", "iso_time"]
 
 _FLUSH_BYTES: Final = 1 << 16
+_MINUTE_NS: Final = 60_000_000_000
 _EPOCH: Final = dt.date(1970, 1, 1)
 _FILL_BATCH: Final = 1024  # fills.csv rows written at a time
 _ENCODER: Final = msgspec.json.Encoder()
@@ -97,6 +102,13 @@ class RunOutput:
             if rules.quote_currency == currency:
                 self._valued_in.setdefault(rules.base_currency, instrument)
         self.equity: list[float] = []
+        self.interval_ns = _MINUTE_NS  # the sampling interval; set_interval changes it
+        self.interval_auto = True  # follows the data: one sample per bar of bar data
+        self.next_sample_ns = 0  # a change at or after this time is sampled
+        self.sampled = False  # whether the first sample (every held currency priced) is taken
+        self.equity_ns = 0  # the time of the last sample
+        # Called with (time, value) after each sample: the run database follows equity.csv.
+        self.equity_listener: Callable[[int, float], None] | None = None
         self.trips = RoundTrips()
         self.fees: dict[str, Decimal] = {}
         self.unpriced: set[str] = set()
@@ -180,6 +192,46 @@ class RunOutput:
 
     # --- equity ---------------------------------------------------------------------------------
 
+    def set_interval(self, interval_ns: int, *, auto: bool = False) -> None:
+        """Sample at most once per ``interval_ns``; ``auto`` lets the first bar's length set it."""
+        self.interval_ns = interval_ns
+        self.interval_auto = auto
+
+    def valued_markets(self) -> frozenset[str]:
+        """The instruments whose prices value a currency in the report currency."""
+        return frozenset(self._valued_in.values())
+
+    def on_bar(self, bar: ev.Bar) -> None:
+        """A closed bar: in automatic mode its length becomes the interval (once)."""
+        if self.interval_auto and bar.interval_ns > 0:
+            self.interval_auto = False
+            self.interval_ns = bar.interval_ns
+            if self.sampled:
+                self.next_sample_ns = self._grid_after(self.equity_ns)
+
+    def changed(self, ts_ns: int) -> None:
+        """The account or a price changed at ``ts_ns``: sample it if due (see the module doc)."""
+        if ts_ns < self.next_sample_ns:
+            return
+        if not self.sampled:
+            if not self._all_priced():
+                return
+            self.sampled = True
+        self.sample_equity("equity", ts_ns)
+        self.next_sample_ns = self._grid_after(ts_ns)
+
+    def _grid_after(self, ts_ns: int) -> int:
+        return (ts_ns // self.interval_ns + 1) * self.interval_ns
+
+    def _all_priced(self) -> bool:
+        for currency, (available, held) in self._exchange.balances().items():
+            if currency == self.currency or available + held == 0:
+                continue
+            market = self._valued_in.get(currency)
+            if market is not None and self._exchange.last_price(market) is None:
+                return False  # it will have a price; one with no market is only reported
+        return True
+
     def sample_equity(self, _name: str, ts_ns: int) -> None:
         """Value the account now and append a row to equity.csv (a clock-timer callback)."""
         total = 0.0
@@ -197,9 +249,19 @@ class RunOutput:
                 continue
             total += float(amount) * price
         self.equity.append(total)
+        self.equity_ns = ts_ns
         self._equity_rows.writerow((iso_time(ts_ns), ts_ns, f"{total:.8f}"))
+        if self.equity_listener is not None:
+            self.equity_listener(ts_ns, total)
 
     # --- the end --------------------------------------------------------------------------------
+
+    def flush(self) -> None:
+        """Hand everything written so far to the operating system (a live run, every so often)."""
+        self._flush()
+        self._events.flush()
+        self._fills_fh.flush()
+        self._equity_fh.flush()
 
     def close(self) -> str:
         """Flush and close every file; return the SHA-256 of events.jsonl."""
@@ -227,8 +289,9 @@ class RunOutput:
             round_trips=self.trips.closed,
             win_rate=round(self.trips.win_rate, 6),
             exposure=round(exposure(self.trips, first_ns, last_ns), 6),
-            first_time=iso_time(first_ns),
-            last_time=iso_time(last_ns),
+            # A recording with no line after its header has no period: "" rather than 1970.
+            first_time=iso_time(first_ns) if first_ns or last_ns else "",
+            last_time=iso_time(last_ns) if first_ns or last_ns else "",
         )
 
     def write_summary(self, summary: dict[str, Any]) -> None:
