@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Final, cast
+from typing import Any, Final
 
 import msgspec
 
@@ -140,13 +140,15 @@ class Engine:
         self.bar_service = BarService(self.clock, self._deliver_bar)
         if self.warmup.bars:
             self.bar_service.on_close = self._bar_closed
-        # typed frame class the reader yields -> its codec's bound decode_wire (the replay
-        # fast path of the Codec contract, see recording.typed_frame)
-        self._typed: dict[type, Callable[[Any, int], list[Any]]] = {
-            typed_frame(codec.wire_type, name): codec.decode_wire
+        # line kind -> its decoder, called with the line: one entry per typed frame class the
+        # reader may yield (the replay fast path of the Codec contract, see
+        # recording.typed_frame), and one for a plain Frame, which goes by its provider.
+        self._decoders: dict[type, Callable[[Any], Sequence[Any]]] = {
+            typed_frame(codec.wire_type, name): _wire_decoder(codec.decode_wire)
             for name, codec in self.codecs.items()
             if codec.wire_type is not None
         }
+        self._decoders[Frame] = self._decode_frame
         self._recorder = recorder
         self._started = False
         self._finished = False
@@ -182,8 +184,7 @@ class Engine:
         if not self._started:
             self._start(lines[0].t)
         clock = self.clock
-        codecs = self.codecs
-        typed = self._typed
+        decoders = self._decoders
         dispatcher = self.dispatcher
         routes = dispatcher.table()
         commands, private = dispatcher.commands, dispatcher.private
@@ -191,24 +192,16 @@ class Engine:
         others = 0  # ticks and connection lines: rare, so counted instead of the frames
         # Lookups by type are redone only when the type changes: feeds repeat one type.
         last_kind: type | None = None
-        fast: Callable[[Any, int], list[Any]] | None = None
+        decode: Callable[[Any], Sequence[Any]] | None = None
         last_item_kind: type | None = None
         handlers: tuple[Handler, ...] | None = None
         for line in clock.follow(lines):  # the clock is at the line's time, timers fired
             kind = type(line)
             if kind is not last_kind:
-                last_kind, fast = kind, typed.get(kind)
-            if fast is not None or kind is Frame:
+                last_kind, decode = kind, decoders.get(kind)
+            if decode is not None:
                 try:
-                    if fast is not None:  # decoded ahead by the reader (recording.typed_frame)
-                        items = fast(line.f, line.t)  # type: ignore[union-attr]
-                    else:
-                        frame = cast(Frame, line)
-                        codec = codecs.get(frame.p)
-                        if codec is None:
-                            monitor.no_codec(frame)
-                            continue
-                        items = codec.decode(frame.f if frame.f else frame.payload(), frame.t)
+                    items = decode(line)
                 except ProviderProtocolError as exc:
                     monitor.decode_failed(exc)
                     continue
@@ -232,6 +225,14 @@ class Engine:
                     self._connection(line)  # type: ignore[arg-type]
         self.stats.frames += len(lines) - others
         self.stats.last_ts_ns = clock.now_ns
+
+    def _decode_frame(self, frame: Frame) -> Sequence[Any]:
+        """A plain :class:`Frame`: decoded by its provider's codec, or counted if it has none."""
+        codec = self.codecs.get(frame.p)
+        if codec is None:
+            self.monitor.no_codec(frame)
+            return ()
+        return codec.decode(frame.f if frame.f else frame.payload(), frame.t)
 
     def finish(self) -> None:
         """End the run: apply due commands, call ``on_stop``, flush private events."""
@@ -423,3 +424,12 @@ def _describe(event: object) -> str:
         return ""
     text = repr(event)
     return text if len(text) <= 160 else text[:157] + "..."
+
+
+def _wire_decoder(decode_wire: Callable[[Any, int], list[Any]]) -> Callable[[Any], list[Any]]:
+    """The decoder of a typed frame line: its codec's ``decode_wire`` of the wire message."""
+
+    def decode(line: Any) -> list[Any]:
+        return decode_wire(line.f, line.t)
+
+    return decode

@@ -16,8 +16,10 @@ frames/s. :class:`Client` swaps that channel's send side for one that puts a mes
 a checkpoint when the queue has room (and waits, as before, when it is full), so the reader
 task yields once per received chunk instead; the session's reader then drains every message
 of the chunk into one batch. Measured with ``bench/live.py``: about twice the throughput. Both
-touch private attributes of trio-websocket; when they are missing (another version), the
-session falls back to one message at a time, correct and slower.
+touch private attributes of trio-websocket, so they are used only when the installed version is
+one they were tested with (:data:`TESTED_VERSIONS`) *and* the attributes are there
+(:data:`USE_PRIVATE_PATH` is decided once, at import); otherwise the session falls back to
+trio-websocket's public API, one message at a time: correct and slower.
 
 This module must not read the wall clock, decode frames, or log a URL unredacted.
 """
@@ -26,6 +28,7 @@ from __future__ import annotations
 
 import ssl
 from collections.abc import Callable
+from importlib.metadata import PackageNotFoundError, version
 from typing import Any, Final
 from urllib.parse import urlsplit
 
@@ -43,9 +46,12 @@ from framework.redact import redact
 
 __all__ = [
     "DIAL_ERRORS",
+    "TESTED_VERSIONS",
+    "USE_PRIVATE_PATH",
     "Client",
     "close_reason",
     "open_client",
+    "private_path_supported",
     "rejected_status",
     "sole_error",
 ]
@@ -55,6 +61,29 @@ DIAL_ERRORS: Final = (HandshakeError, ConnectionClosed, OSError, trio.TooSlowErr
 broken stream into ``ConnectionClosed``)."""
 _POLICY_CLOSE: Final = 1008
 _DEFAULT_PORTS: Final = {"ws": 80, "wss": 443}
+
+TESTED_VERSIONS: Final = ("0.12",)
+"""trio-websocket releases (major.minor) whose private channels the fast path was tested with."""
+
+
+def private_path_supported(installed: str | None) -> bool:
+    """Whether trio-websocket ``installed`` (a version string, None if unknown) is one of
+    :data:`TESTED_VERSIONS`: only then may the fast path touch its private attributes."""
+    if installed is None:
+        return False
+    return ".".join(installed.split(".")[:2]) in TESTED_VERSIONS
+
+
+def _installed() -> str | None:
+    try:
+        return version("trio-websocket")
+    except PackageNotFoundError:
+        return None
+
+
+USE_PRIVATE_PATH: bool = private_path_supported(_installed())
+"""Use trio-websocket's private channels (the fast path); each connection still checks that
+they are there. False: its public API only."""
 
 
 class Client:
@@ -68,9 +97,9 @@ class Client:
 
     def __init__(self, ws: WebSocketConnection, stream: trio.abc.Stream) -> None:
         self.ws = ws
-        self.drain = _drainer(ws)
+        self.drain = _drainer(ws) if USE_PRIVATE_PATH else _nothing
         self._stream = stream
-        channel = getattr(ws, "_send_channel", None)
+        channel = getattr(ws, "_send_channel", None) if USE_PRIVATE_PATH else None
         if isinstance(channel, trio.MemorySendChannel):
             ws._send_channel = _EagerSend(channel)  # type: ignore[assignment]
 
@@ -189,8 +218,8 @@ class _EagerSend:
 
 
 def _drainer(ws: WebSocketConnection) -> Callable[[], Any]:
-    # trio-websocket has no public non-blocking get. Without its queue (another version) every
-    # message is handed over alone, which is correct, only slower.
+    # trio-websocket has no public non-blocking get. Without its queue every message is handed
+    # over alone, which is correct, only slower.
     channel = getattr(ws, "_recv_channel", None)
     receive = getattr(channel, "receive_nowait", None)
     return receive if receive is not None else _nothing

@@ -251,28 +251,9 @@ class CryptomusCodec:
         the recording's lines, saving a second JSON pass; ``decode`` is exactly ``decode_wire``
         of ``_INBOUND.decode(frame)``. ``frame`` only feeds error excerpts.
         """
-        if type(msg) is TradeUpdate:
-            # The replay hot path: one trade per push. Inline, because a call or a
-            # comprehension would cost a third of the whole decode.
-            data = msg.data
-            trades = data.trades
-            if len(trades) == 1:
-                symbol = data.symbol
-                if symbol == self._last_symbol:
-                    instrument = self._last_instrument
-                else:
-                    instrument = self._instrument(symbol)
-                t = trades[0]
-                return self.screen(
-                    [
-                        _Trade(
-                            NAME, instrument, symbol, t.timestamp * _NS, ts_recv_ns,
-                            t.price, t.quantity, t.direction,
-                        )
-                    ],
-                    ts_recv_ns,
-                )  # fmt: skip
         try:
+            if type(msg) is TradeUpdate:  # the replay hot path: skips the match in _route
+                return self.screen(self._trades(msg.data, ts_recv_ns), ts_recv_ns)
             return self.screen(self._route(msg, frame, ts_recv_ns), ts_recv_ns)
         except ProviderProtocolError as exc:
             if frame:
@@ -282,12 +263,25 @@ class CryptomusCodec:
 
     def _trades(self, data: TradeData, ts: int) -> list[base.Decoded]:
         symbol = data.symbol
-        instrument = self._instrument(symbol)
+        # Feeds repeat one symbol: a string compare here saves the call to _instrument.
+        if symbol == self._last_symbol:
+            instrument = self._last_instrument
+        else:
+            instrument = self._instrument(symbol)
+        trades = data.trades
+        if len(trades) == 1:  # one trade per push, the common case: no comprehension
+            t = trades[0]
+            return [
+                _Trade(
+                    NAME, instrument, symbol, t.timestamp * _NS, ts,
+                    t.price, t.quantity, t.direction,
+                )
+            ]  # fmt: skip
         return [
             _Trade(
                 NAME, instrument, symbol, t.timestamp * _NS, ts, t.price, t.quantity, t.direction
             )
-            for t in data.trades
+            for t in trades
         ]
 
     def _route(self, msg: Inbound, frame: bytes | str | msgspec.Raw, ts: int) -> list[base.Decoded]:

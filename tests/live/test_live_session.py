@@ -16,6 +16,7 @@ import trio
 
 from framework.config import ProviderConfig
 from framework.errors import ConfigError
+from framework.live import wsclient
 from framework.live.session import Session, WallClock, run_ticker
 from framework.providers.base import Subscription
 from framework.recording import DisconnectedLine, Frame, Line, Tick
@@ -189,6 +190,38 @@ async def test_frames_that_wait_for_a_busy_loop_are_handed_over_as_one_batch_wit
         biggest = max(trades, key=len)
         assert len(biggest) >= 48  # the first waits alone; the rest queued behind it
         assert len({frame.t for frame in biggest}) == 1
+
+
+async def test_without_trio_websockets_internals_every_frame_still_arrives_one_at_a_time(
+    autojump_clock: trio.abc.Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The public fallback, as with a trio-websocket release the fast path was not tested with.
+    monkeypatch.setattr(wsclient, "USE_PRIVATE_PATH", False)
+    with trio.fail_after(60):
+        emulator = cryptomus_emulator(market=False)
+        slow_loop = {"channel_size": 1, "consumer_delay": 2.0}
+        async with running(emulator, stale_after_s=1000, **slow_loop) as run:
+            await trio.sleep(1)
+            for i in range(50):
+                emulator.connections[0].push(TRADE_UPDATE.replace('"id":0', f'"id":{i}'))
+            await trio.sleep(3)
+        trades = [
+            line
+            for batch in run.batches
+            for line in batch
+            if isinstance(line, Frame) and b"trade_update" in bytes(line.f)
+        ]
+        assert [json.loads(bytes(f.f))["id"] for f in trades] == list(range(50))
+        assert max(sum(isinstance(line, Frame) for line in batch) for batch in run.batches) == 1
+
+
+def test_trio_websockets_internals_are_used_only_with_a_tested_release() -> None:
+    assert wsclient.private_path_supported("0.12.2")
+    assert wsclient.private_path_supported("0.12")
+    assert not wsclient.private_path_supported("0.13.0")
+    assert not wsclient.private_path_supported("0.11.1")
+    assert not wsclient.private_path_supported("1.12.0")
+    assert not wsclient.private_path_supported(None)
 
 
 async def test_frames_are_stamped_by_the_injected_clock(autojump_clock: trio.abc.Clock) -> None:
