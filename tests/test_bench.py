@@ -69,3 +69,8 @@ def test_sweep_bench_reports_every_rate_and_memory(tmp_path: Path) -> None:
         assert case in out
     assert "memory per worker after  64 points" in out
     assert (tmp_path / "finazon-bars-2000-seed20261130.jsonl").is_file()
+
+
+def test_slow_clients_bench_samples_the_servers_memory(tmp_path: Path) -> None:
+    out = _run(tmp_path, "slow_clients.py", "--clients", "2", "--seconds", "6")
+    assert out.count("server RSS") >= 2 and "memory flat" in out
