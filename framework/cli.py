@@ -20,6 +20,7 @@ import framework
 from framework.config import load_config, parse_set
 from framework.errors import PapertradeError, find_error
 from framework.inspection import inspect_recording
+from framework.report.console import print_summary
 from framework.run import RunSetup, load_strategy, replay
 
 __all__ = ["cli", "main"]
@@ -111,7 +112,7 @@ def run(
         assert recording is not None
         with _progress(f"replaying {recording.name}") as progress:
             summary = replay(setup, recording, out_dir, progress)
-    _print_summary(summary, out_dir)
+    print_summary(summary, out_dir)
 
 
 @cli.command("inspect")
@@ -216,23 +217,3 @@ class _progress:
         bar = "#" * int(frac * 30)
         sys.stderr.write(f"\r{self.label} [{bar:<30}] {frac:6.1%}")
         sys.stderr.flush()
-
-
-def _print_summary(summary: dict[str, Any], out_dir: Path) -> None:
-    counts = summary["counts"]
-    rows = [
-        ("period", f"{summary['first_time']} .. {summary['last_time']}"),
-        ("equity", f"{summary['initial_equity']:,.2f} -> {summary['final_equity']:,.2f} {summary['currency']}"),
-        ("return", f"{summary['total_return']:+.4%}"),
-        ("max drawdown", f"{summary['max_drawdown']:.4%}"),
-        ("sharpe", f"{summary['sharpe']:.3f}"),
-        ("orders / fills", f"{summary['orders']} / {summary['fills']} ({summary['rejections']} rejected)"),
-        ("round trips", f"{summary['round_trips']} (win rate {summary['win_rate']:.1%})"),
-        ("exposure", f"{summary['exposure']:.1%}"),
-        ("fees", ", ".join(f"{v} {k}" for k, v in summary["fees_paid"].items()) or "none"),
-        ("frames", f"{counts['frames']} ({counts['decode_errors']} undecodable, {counts['corrupt_lines']} corrupt lines)"),
-        ("output", str(out_dir)),
-    ]  # fmt: skip
-    width = max(len(k) for k, _ in rows)
-    for key, value in rows:
-        click.echo(f"{key:<{width}}  {value}")

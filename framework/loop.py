@@ -50,6 +50,7 @@ from framework.recording import (
     Tick,
     typed_frame,
 )
+from framework.report.results import Fill, Results
 from framework.strategy import OrderTicket, Strategy
 
 __all__ = ["Engine", "LoopStats", "PrivateSink"]
@@ -103,6 +104,8 @@ class Engine:
         on_private: called with every private event, in order (the run's output log).
         recorder: live runs write every consumed line here, before processing it.
         isolate_strategy_errors: log and skip a failing callback instead of stopping the run.
+        results: the run's results model (fills by strategy, round trips, statistics); a
+            fresh one valued in no currency if not given.
     """
 
     def __init__(
@@ -115,8 +118,12 @@ class Engine:
         on_private: PrivateSink | None = None,
         recorder: RecordingWriter | None = None,
         isolate_strategy_errors: bool = False,
+        results: Results | None = None,
     ) -> None:
         self.clock = Clock()
+        self.results = results or Results("", exchange_config.markets)
+        self._requests: dict[str, OrderRequest] = {}  # open order id -> what was asked
+        self._finalizing: set[str] = set()  # ids of the orders finish() placed; membership only
         self.bus = Bus()
         self.stats = LoopStats()
         self.strategies = list(strategies)
@@ -234,6 +241,8 @@ class Engine:
         bus = self.bus
         for kind, method in _EXCHANGE_HANDLERS:
             bus.subscribe(kind, getattr(self.exchange, method))
+        bus.subscribe(ev.Bar, self.results.on_bar)
+        bus.subscribe(ev.Trade, self.results.on_trade)
         bus.subscribe(ev.BookSnapshot, self._book_snapshot)
         bus.subscribe(ev.BookDelta, self._book_delta)
         if max((s.trade_history for s in self.strategies), default=0) > 0:
@@ -315,6 +324,8 @@ class Engine:
             self._settling = False
 
     def _deliver_private(self, event: ev.PrivateEvent) -> None:
+        if type(event) is not ev.BalanceUpdate:
+            self._account_for(event)
         if self.on_private is not None:
             self.on_private(event)
         if type(event) is ev.BalanceUpdate:
@@ -329,6 +340,7 @@ class Engine:
             # Every event of this order is out: let go of it, so memory stays flat.
             order_id = event.data.info.id
             self._owners.pop(order_id, None)
+            self._requests.pop(order_id, None)
             self.exchange.forget(order_id)
 
     def _owner_of(self, event: ev.PrivateEvent) -> tuple[Strategy | None, str]:
@@ -340,6 +352,49 @@ class Engine:
         if type(event) is ev.OrderRejected:
             return self._owners.get(event.data.info.orderId or ""), "on_order_rejected"
         return None, ""
+
+    def _account_for(self, event: ev.PrivateEvent) -> None:
+        """The one place fills are attributed: to the strategy whose order filled.
+
+        Runs before the event is delivered, so the owner's :meth:`position_of` already counts
+        the fill in its ``on_deal``.
+        """
+        results = self.results
+        if type(event) is ev.DealUpdate:
+            info = event.data.info
+            order_id = self.exchange.order_id_of_deal(info.dealId) or ""
+            owner = self._owners.get(order_id)
+            request = self._requests.get(order_id)
+            if request is None:  # not an order of this engine's strategies: nothing to book
+                return
+            results.add_fill(
+                Fill(
+                    ts_ns=info.committedAt * 1_000_000_000,
+                    strategy=owner.name if owner is not None else "",
+                    instrument=request.instrument,
+                    symbol=info.symbol,
+                    order_id=order_id,
+                    deal_id=info.dealId,
+                    transaction_id=info.transactionId,
+                    side=request.direction,
+                    role=info.tradeRole,
+                    price=Decimal(info.filledPrice),
+                    quantity=Decimal(info.filledQuantity),
+                    value=Decimal(info.filledValue),
+                    fee=Decimal(info.fee),
+                    fee_currency=info.feeCurrency,
+                    finalizing=order_id in self._finalizing,
+                )
+            )
+        elif type(event) is ev.OrderUpdate:
+            if event.data.type == "created":
+                results.add_order()
+        elif type(event) is ev.OrderRejected:
+            results.add_rejection(event.data.info)
+
+    def position_of(self, strategy: Strategy, instrument: str) -> Decimal:
+        """A strategy's own net position in an instrument (base), from its own fills."""
+        return self.results.position(strategy.name, instrument)
 
     # --- commands from strategies ---------------------------------------------------------------
 
@@ -377,6 +432,7 @@ class Engine:
             order_id = self.exchange.submit(request, self.clock.now_ns)
             ticket.order_id = order_id
             self._owners[order_id] = strategy
+            self._requests[order_id] = request
 
         self._commands.append(submit)
         return ticket

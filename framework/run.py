@@ -28,7 +28,8 @@ from framework.loop import Engine
 from framework.providers import make_codec
 from framework.providers.base import Codec
 from framework.recording import ProviderSpec, ReadStats, RecordingReader, RecordingWriter
-from framework.report.output import RunOutput
+from framework.report.output import RunOutput, iso_time
+from framework.report.results import Results
 from framework.strategy import Strategy
 
 __all__ = [
@@ -134,6 +135,7 @@ def build(
     strategies = [cls() for cls in setup.strategies]
     _apply_params(strategies, setup.config.params)
     run = setup.config.run
+    currency = run.currency or report_currency(setup, providers)
     engine = Engine(
         codecs,
         strategies,
@@ -141,8 +143,9 @@ def build(
         seed=setup.seed,
         recorder=recorder,
         isolate_strategy_errors=run.isolate_strategy_errors,
+        results=Results(currency, setup.config.exchange.markets),
     )
-    output = RunOutput(out_dir, engine.exchange, run.currency or report_currency(setup, providers))
+    output = RunOutput(out_dir, engine.exchange, engine.results)
     engine.on_private = output.on_private
     interval_ns = round(run.equity_interval_s * 1_000_000_000)
     if interval_ns <= 0:
@@ -224,9 +227,10 @@ def summarize(
     """
     stats = engine.stats
     read_stats = read_stats or ReadStats()
-    summary = msgspec.to_builtins(
-        output.summary(stats.first_ts_ns, stats.last_ts_ns, setup.config.run.equity_interval_s)
-    )
+    names = [s.name for s in engine.strategies]
+    summary = msgspec.to_builtins(engine.results.finish(stats.first_ts_ns, stats.last_ts_ns, names))
+    summary["first_time"] = iso_time(stats.first_ts_ns)
+    summary["last_time"] = iso_time(stats.last_ts_ns)
     summary["strategies"] = {s.name: s.param_values() for s in engine.strategies}
     summary["unpriced_currencies"] = sorted(output.unpriced)
     summary["counts"] = {

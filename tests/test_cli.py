@@ -65,7 +65,7 @@ def trader(tmp_path: Path) -> Path:
     return path
 
 
-def test_replay_writes_the_four_files_and_prints_a_summary(tmp_path: Path, trader: Path) -> None:
+def test_replay_writes_every_output_file_and_prints_a_summary(tmp_path: Path, trader: Path) -> None:
     out = tmp_path / "out"
     result = papertrade("run", str(trader), "--replay", str(CRYPTOMUS), "--out", str(out))
     assert result.returncode == 0, result.stderr
@@ -75,6 +75,7 @@ def test_replay_writes_the_four_files_and_prints_a_summary(tmp_path: Path, trade
         "events.jsonl",
         "fills.csv",
         "summary.json",
+        "trades.csv",
     ]
     summary = json.loads((out / "summary.json").read_text())
     assert summary["orders"] > 0 and summary["fills"] > 0
