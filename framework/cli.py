@@ -2,7 +2,7 @@
 
 ``PapertradeError`` (and click's own usage errors) print ``Error: message`` on stderr and exit
 non-zero, never with a traceback; exception groups from a trio nursery are unwrapped to the
-error inside. Commands: run, inspect, import-csv, generate, serve, record.
+error inside. Commands: run, inspect, import-csv, generate, serve, record, report.
 """
 
 from __future__ import annotations
@@ -71,7 +71,7 @@ def cli(verbose: bool) -> None:
     type=click.Path(path_type=Path),
     default=Path("out"),
     show_default=True,
-    help="Directory for events.jsonl, fills.csv, equity.csv, summary.json.",
+    help="Directory for events.jsonl, fills.csv, trades.csv, equity.csv, summary.json, results.json.",
 )
 @click.option(
     "--record",
@@ -80,6 +80,12 @@ def cli(verbose: bool) -> None:
     help="Live: also record the session to this file.",
 )
 @click.option("--duration", type=float, default=None, help="Live: stop after this many seconds.")
+@click.option(
+    "--report",
+    "with_report",
+    is_flag=True,
+    help="Also write report.html: equity, drawdown, trades and statistics, viewable offline.",
+)
 def run(
     strategy: tuple[str, ...],
     recording: Path | None,
@@ -90,6 +96,7 @@ def run(
     out_dir: Path,
     record_path: Path | None,
     duration: float | None,
+    with_report: bool,
 ) -> None:
     """Run STRATEGY (a file, file.py:Class or module:Class; several allowed) on a recording
     (--replay) or on live feeds (--live), and write the results to --out."""
@@ -113,6 +120,10 @@ def run(
         with _progress(f"replaying {recording.name}") as progress:
             summary = replay(setup, recording, out_dir, progress)
     print_summary(summary, out_dir)
+    if with_report:
+        from framework.report.command import write_run_report
+
+        click.echo(f"report: {write_run_report(out_dir)}")
 
 
 @cli.command("inspect")
@@ -147,6 +158,7 @@ _COMMANDS: Final = (
     ("framework.emulators.generate", "generate"),
     ("framework.emulators.cli", "serve"),
     ("framework.live.commands", "record"),
+    ("framework.report.command", "report"),
 )
 
 

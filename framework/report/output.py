@@ -10,6 +10,8 @@
   every ``equity_interval_s`` and once at the end. A currency is valued at the last price of
   the market that quotes it in the report currency (BTC by BTC/USDT, AAPL by AAPL.US in USD);
   one with no such market, or no price yet, is reported in the summary as unpriced.
+* ``results.json``: the results model itself (fills, round trips, thinned equity and price
+  curves, the summary), from which ``papertrade report`` renders ``report.html`` later.
 * ``summary.json``: the statistics of :class:`framework.report.results.Results` plus the run's
   fingerprint.
 
@@ -171,9 +173,12 @@ class RunOutput:
         )  # fmt: skip
 
     def write_summary(self, summary: dict[str, Any]) -> None:
-        """Write the end-of-run files: trades.csv, then summary.json (sorted keys, two-space
-        indent, a final newline). Call after :meth:`Results.finish`."""
+        """Write the end-of-run files: trades.csv, results.json (the model, for views made
+        later), then summary.json (sorted keys, two-space indent, a final newline). Call after
+        :meth:`Results.finish`."""
         self.write_trades(self.results.trips)
+        saved = msgspec.json.encode(self.results.saved(summary), order="sorted")
+        (self.dir / "results.json").write_bytes(saved + b"\n")
         text = msgspec.json.format(msgspec.json.encode(summary, order="sorted"), indent=2)
         (self.dir / "summary.json").write_bytes(text + b"\n")
 

@@ -29,19 +29,34 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping
 from decimal import Decimal
+from pathlib import Path
 from typing import Any, Final, Literal
 
 import msgspec
 
 from framework import events as ev
+from framework.errors import ConfigError
 from framework.exchange import MarketRules
 from framework.money import ZERO, from_float, quantize
 from framework.report import stats
 
-__all__ = ["MIN_DAILY_RETURNS", "Fill", "Results", "RoundTrip", "Statistics"]
+__all__ = [
+    "MAX_POINTS",
+    "MIN_DAILY_RETURNS",
+    "Fill",
+    "Results",
+    "RoundTrip",
+    "Saved",
+    "Series",
+    "Statistics",
+    "load_saved",
+    "thin",
+]
 
 # Annualised figures from fewer daily returns than this are noise: they are reported as null.
 MIN_DAILY_RETURNS: Final = 20
+MAX_POINTS: Final = 4000  # points kept of a curve for plotting
+_PRICE_STEP_NS: Final = 1_000_000_000  # at first, one price point a second at most
 _NS: Final = 1_000_000_000
 _RATIO_DIGITS: Final = 10
 
@@ -159,14 +174,46 @@ class _Open:
         self.finalizing = False
 
 
-class _Tape:
-    """What the market data said about one instrument."""
+class Series(msgspec.Struct, frozen=True):
+    """A curve for plotting: times (ns) and values, at most a few thousand points."""
 
-    __slots__ = ("bars", "first", "last", "trades")
+    ts_ns: list[int]
+    values: list[float]
+
+
+class Saved(msgspec.Struct, frozen=True, kw_only=True):
+    """The results model as ``results.json`` keeps it, for views made after the run
+    (``papertrade report OUTDIR``). Curves are thinned to at most :data:`MAX_POINTS` points."""
+
+    format: int = 1
+    summary: dict[str, Any]  # summary.json's content
+    fills: list[Fill]
+    round_trips: list[RoundTrip]
+    equity: Series
+    prices: dict[str, Series]  # traded instruments' prices: bar closes or trade prices
+
+
+class _Tape:
+    """What the market data said about one instrument, with a thinned price curve."""
+
+    __slots__ = ("bars", "first", "last", "next_ns", "prices", "step_ns", "times", "trades")
 
     def __init__(self, price: float) -> None:
         self.first = self.last = price
         self.bars = self.trades = 0
+        self.times: list[int] = []
+        self.prices: list[float] = []
+        self.next_ns = 0  # no point is kept before this time
+        self.step_ns = _PRICE_STEP_NS
+
+    def point(self, ts_ns: int, price: float) -> None:
+        """Keep a price point; past MAX_POINTS, drop every other one and keep half as many."""
+        self.times.append(ts_ns)
+        self.prices.append(price)
+        if len(self.times) > MAX_POINTS:
+            del self.times[1::2], self.prices[1::2]
+            self.step_ns *= 2
+        self.next_ns = ts_ns + self.step_ns
 
 
 class Results:
@@ -249,6 +296,8 @@ class Results:
         tape = self._tapes.get(bar.instrument) or self._new_tape(bar.instrument, bar.close)
         tape.last = bar.close
         tape.bars += 1
+        if bar.ts_recv_ns >= tape.next_ns:
+            tape.point(bar.ts_recv_ns, bar.close)
 
     def on_trade(self, trade: ev.Trade) -> None:
         """A trade was received (a bus subscriber, on the hot path: kept to a few lookups)."""
@@ -257,6 +306,8 @@ class Results:
         tape = self._tapes.get(trade.instrument) or self._new_tape(trade.instrument, trade.price)
         tape.last = trade.price
         tape.trades += 1
+        if trade.ts_recv_ns >= tape.next_ns:
+            tape.point(trade.ts_recv_ns, trade.price)
 
     # --- out, at the end ---------------------------------------------------------------------
 
@@ -289,6 +340,22 @@ class Results:
             self._finished = self._statistics(first_ns, last_ns, strategies or [])
         return self._finished
 
+    def saved(self, summary: dict[str, Any]) -> Saved:
+        """The model as ``results.json`` keeps it (call after :meth:`finish`)."""
+        traded = sorted({f.instrument for f in self.fills})
+        prices = {}
+        for instrument in traded:
+            tape = self._tapes.get(instrument)
+            if tape is not None:
+                prices[instrument] = thin(tape.times, tape.prices)
+        return Saved(
+            summary=summary,
+            fills=self.fills,
+            round_trips=self.trips,
+            equity=thin(self.equity_ns, self.equity),
+            prices=prices,
+        )
+
     @property
     def closed_trips(self) -> list[RoundTrip]:
         """The round trips that ended flat."""
@@ -317,7 +384,8 @@ class Results:
         self, strategy: str, instrument: str, trip: _Open, end_ns: int, mark: float | None
     ) -> RoundTrip:
         rules = self._markets.get(instrument)
-        qprec = rules.quote_prec if rules is not None else 8
+        qprec = rules.quote_prec if rules is not None else 16
+        bprec = rules.base_prec if rules is not None else 16
         long = trip.entry_qty > 0
         qty = abs(trip.entry_qty)
         exit_value, exit_cost = trip.exit_value, trip.exit_cost
@@ -342,7 +410,7 @@ class Results:
             exit_ns=end_ns,
             entry_price=quantize(trip.entry_cost / qty, qprec),
             exit_price=quantize(exit_cost / qty, qprec),
-            quantity=qty,
+            quantity=quantize(qty, bprec),
             gross_pnl=gross,
             fees=fees,
             net_pnl=net,
@@ -469,6 +537,38 @@ class Results:
         }
 
 
+def load_saved(out_dir: str | Path) -> Saved:
+    """The results model a finished run left in ``out_dir/results.json``.
+
+    Raises:
+        ConfigError: the folder has no results.json, or it is not one papertrade wrote.
+    """
+    path = Path(out_dir) / "results.json"
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(
+            f"{out_dir}: no results.json here; write a run there first "
+            "(papertrade run ... --out DIR)"
+        ) from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror}") from exc
+    try:
+        return _SAVED.decode(data)
+    except (msgspec.DecodeError, RecursionError) as exc:
+        raise ConfigError(f"{path} is not a papertrade results file: {exc}") from None
+
+
+def thin(times: list[int], values: list[float], limit: int = MAX_POINTS) -> Series:
+    """At most ``limit`` points of a curve: evenly strided, always keeping the last point."""
+    n = len(times)
+    if n <= limit:
+        return Series(list(times), list(values))
+    stride = -(-n // (limit - 1))
+    keep = [*range(0, n - 1, stride), n - 1]
+    return Series([times[i] for i in keep], [values[i] for i in keep])
+
+
 def _enter(trip: _Open, signed: Decimal, price: Decimal, value: Decimal, fee: Decimal) -> None:
     trip.position += signed
     trip.entry_qty += signed
@@ -482,3 +582,6 @@ def _r(value: float | None) -> float | None:
     if value is None or math.isnan(value) or math.isinf(value):
         return None
     return round(value, _RATIO_DIGITS)
+
+
+_SAVED: Final = msgspec.json.Decoder(Saved)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from framework import events as ev
 from framework.exchange import DEFAULT_MARKETS
-from framework.report.results import Fill, Results
+from framework.report.results import Fill, Results, thin
 from framework.strategy import Strategy
 from framework.testing import Scenario, run_strategy
 
@@ -143,3 +143,10 @@ def test_trades_csv_lists_the_open_trip_at_market_precision(tmp_path: Path) -> N
         }
     ]  # fmt: skip
     assert trip.net_pnl == D("-0.00601")
+
+
+def test_a_long_curve_is_thinned_to_the_limit_keeping_both_ends() -> None:
+    series = thin(list(range(10_001)), [float(i) for i in range(10_001)], limit=1000)
+    assert len(series.ts_ns) <= 1000
+    assert (series.ts_ns[0], series.ts_ns[-1], series.values[-1]) == (0, 10_000, 10_000.0)
+    assert thin([1, 2], [3.0, 4.0]).ts_ns == [1, 2]
