@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Final, NoReturn
 
 import click
+import msgspec
 
 import framework
 from framework.config import load_config, parse_set
@@ -81,6 +82,12 @@ def cli(verbose: bool) -> None:
 )
 @click.option("--duration", type=float, default=None, help="Live: stop after this many seconds.")
 @click.option(
+    "--finalize/--no-finalize",
+    default=None,
+    help="At the end of the data, close every strategy's position at market "
+    "(default: config run.finalize; else on for --replay, off for --live).",
+)
+@click.option(
     "--report",
     "with_report",
     is_flag=True,
@@ -96,6 +103,7 @@ def run(
     out_dir: Path,
     record_path: Path | None,
     duration: float | None,
+    finalize: bool | None,
     with_report: bool,
 ) -> None:
     """Run STRATEGY (a file, file.py:Class or module:Class; several allowed) on a recording
@@ -103,6 +111,10 @@ def run(
     if (recording is None) == (not live):
         raise click.UsageError("give exactly one of --replay RECORDING or --live")
     config = load_config(config_path, parse_set(sets))
+    if finalize is not None:
+        config = msgspec.structs.replace(
+            config, run=msgspec.structs.replace(config.run, finalize=finalize)
+        )
     loaded = [load_strategy(spec) for spec in strategy]
     _check_unique_names([cls for cls, _ in loaded])
     setup = RunSetup(

@@ -46,6 +46,9 @@ class RunConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only
     currency: str = ""
     equity_interval_s: float = 60.0  # equity.csv gets a row this often (simulated time)
     isolate_strategy_errors: bool = False  # log and skip a failing callback instead of stopping
+    # at the end of the data, close every strategy's position at market (None: on for replays,
+    # off for live runs)
+    finalize: bool | None = None
 
 
 class ProviderConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):

@@ -106,6 +106,8 @@ class Engine:
         isolate_strategy_errors: log and skip a failing callback instead of stopping the run.
         results: the run's results model (fills by strategy, round trips, statistics); a
             fresh one valued in no currency if not given.
+        finalize: at the end, after ``on_stop``, close every strategy's open position with a
+            market order (see :meth:`finish`).
     """
 
     def __init__(
@@ -119,11 +121,14 @@ class Engine:
         recorder: RecordingWriter | None = None,
         isolate_strategy_errors: bool = False,
         results: Results | None = None,
+        finalize: bool = False,
     ) -> None:
         self.clock = Clock()
         self.results = results or Results("", exchange_config.markets)
         self._requests: dict[str, OrderRequest] = {}  # open order id -> what was asked
         self._finalizing: set[str] = set()  # ids of the orders finish() placed; membership only
+        self._finalize = finalize
+        self._latency_ns = exchange_config.latency_ns
         self.bus = Bus()
         self.stats = LoopStats()
         self.strategies = list(strategies)
@@ -222,7 +227,13 @@ class Engine:
         self.stats.last_ts_ns = clock.now_ns
 
     def finish(self) -> None:
-        """End the run: apply due commands, call ``on_stop``, flush private events."""
+        """End the run: apply due commands, call ``on_stop``, flush private events.
+
+        With ``finalize``, then close every strategy's positions: its resting limit orders are
+        cancelled, and each non-zero position gets a market order the other way, marked as
+        finalizing. Orders that wait for a next bar that will not come fill at the last price.
+        Each step takes the exchange's latency on the simulated clock.
+        """
         if self._finished:
             return
         self._finished = True
@@ -232,6 +243,8 @@ class Engine:
         self._settle()
         for strategy in self.strategies:
             self.deliver(strategy, "on_stop")
+        if self._finalize:
+            self._close_positions()
         for hook in self.finish_hooks:
             hook(self.clock.now_ns)
 
@@ -391,6 +404,33 @@ class Engine:
                 results.add_order()
         elif type(event) is ev.OrderRejected:
             results.add_rejection(event.data.info)
+
+    def _close_positions(self) -> None:
+        for strategy in self.strategies:
+            for order in self.open_orders(strategy, None):
+                if order.type == "limit":
+                    self.exchange.cancel(order.id, self.clock.now_ns)
+        self._end_step()
+        for strategy in self.strategies:
+            for instrument, held in self.results.positions(strategy.name).items():
+                request = OrderRequest(
+                    instrument=instrument,
+                    direction="sell" if held > 0 else "buy",
+                    type="market",
+                    quantity=abs(held),
+                )
+                order_id = self.exchange.submit(request, self.clock.now_ns)
+                self._owners[order_id] = strategy
+                self._requests[order_id] = request
+                self._finalizing.add(order_id)
+        self._end_step()
+
+    def _end_step(self) -> None:
+        """Let what was just sent reach the venue; fill what waits for a bar at the last price."""
+        self._settle()
+        self._advance(self.clock.now_ns + self._latency_ns)
+        self.exchange.fill_waiting_at_last(self.clock.now_ns)
+        self._settle()
 
     def position_of(self, strategy: Strategy, instrument: str) -> Decimal:
         """A strategy's own net position in an instrument (base), from its own fills."""

@@ -126,10 +126,13 @@ def build(
     providers: Sequence[ProviderSpec],
     out_dir: str | Path,
     recorder: RecordingWriter | None = None,
+    *,
+    live: bool = False,
 ) -> tuple[Engine, RunOutput]:
     """An engine with its output directory attached, ready for the providers' frames.
 
     ``recorder`` (live runs) receives every line the engine consumes, before it is processed.
+    ``live`` changes one default: ``[run] finalize`` is off for live runs, on for replays.
     """
     codecs = codecs_for(providers)
     strategies = [cls() for cls in setup.strategies]
@@ -144,6 +147,7 @@ def build(
         recorder=recorder,
         isolate_strategy_errors=run.isolate_strategy_errors,
         results=Results(currency, setup.config.exchange.markets),
+        finalize=run.finalize if run.finalize is not None else not live,
     )
     output = RunOutput(out_dir, engine.exchange, engine.results)
     engine.on_private = output.on_private

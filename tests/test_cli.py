@@ -74,6 +74,7 @@ def test_replay_writes_every_output_file_and_prints_a_summary(tmp_path: Path, tr
         "equity.csv",
         "events.jsonl",
         "fills.csv",
+        "results.json",
         "summary.json",
         "trades.csv",
     ]

@@ -169,6 +169,20 @@ class PaperExchange:
         """Ticker statistics: only the last price is used, as with :meth:`on_last_price`."""
         self._on_price(event, event.price)
 
+    def fill_waiting_at_last(self, now_ns: int) -> None:
+        """End of the data: fill every order waiting for a next bar at the market's last price.
+
+        With bars only, a market order fills at the next bar's open; when no bar follows (the
+        run finalizes its positions), the last close is the only price there is.
+        """
+        for market in self._markets.values():
+            if market.waiting and market.last is not None:
+                price = quantize(from_float(market.last), market.rules.quote_prec)
+                for order in list(market.waiting):
+                    self._exec.fill_all_at(order, price, "taker", now_ns)
+                    if order.is_open:
+                        self._exec.finish(order, "expire", now_ns)
+
     def on_disconnect(self, venue: str) -> None:
         """A provider connection dropped: its books are not trusted until a new snapshot."""
         for market in self._markets.values():

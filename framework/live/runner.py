@@ -191,7 +191,7 @@ async def run_live(
         extra = {"config_sha256": config_hash(setup.config), **(meta or {})}
         recorder = _writer(record_path, specs, setup.seed, live, extra)
         try:
-            engine, output = build(setup, specs, out_dir, recorder)
+            engine, output = build(setup, specs, out_dir, recorder, live=True)
             try:
                 report = await stream(
                     live.providers, engine.process, clock=clock, duration=duration, stop=stop,

@@ -316,6 +316,14 @@ class Results:
         trip = self._open.get((strategy, instrument))
         return trip.position if trip is not None else ZERO
 
+    def positions(self, strategy: str) -> dict[str, Decimal]:
+        """One strategy's non-zero positions, by instrument, sorted."""
+        return {
+            inst: trip.position
+            for (name, inst), trip in sorted(self._open.items())
+            if name == strategy and trip.position != 0
+        }
+
     def last_price(self, instrument: str) -> float | None:
         """The last bar close or trade price received for an instrument."""
         tape = self._tapes.get(instrument)

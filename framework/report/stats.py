@@ -41,6 +41,8 @@ DAY_NS: Final = 86_400 * 1_000_000_000
 # A market that trades on at least this share of calendar days is a seven-day market (crypto,
 # 365 periods a year); below it, a market with weekends and holidays off (252).
 _SEVEN_DAY_SHARE: Final = 0.8
+# A standard deviation this small relative to the mean is the rounding of equal values.
+_NOISE: Final = 1e-12
 
 
 def mean(values: Sequence[float]) -> float | None:
@@ -143,9 +145,12 @@ def annual_volatility(returns: Sequence[float], per_year: int) -> float | None:
 
 
 def sharpe(returns: Sequence[float], per_year: int) -> float | None:
-    """mean / sample standard deviation of the returns, times sqrt(per_year); risk-free 0."""
+    """mean / sample standard deviation of the returns, times sqrt(per_year); risk-free 0.
+
+    None when the returns do not vary (a deviation below rounding noise counts as none).
+    """
     sd, m = stdev(returns), mean(returns)
-    if sd is None or m is None or sd == 0:
+    if sd is None or m is None or sd <= _NOISE * abs(m):
         return None
     return m / sd * math.sqrt(per_year)
 
@@ -197,6 +202,6 @@ def profit_factor(pnls: Sequence[float]) -> float | None:
 def sqn(pnls: Sequence[float]) -> float | None:
     """System quality number: sqrt(n) * mean(P&L) / sample stdev(P&L); None below 2 trades."""
     sd, m = stdev(pnls), mean(pnls)
-    if sd is None or m is None or sd == 0:
+    if sd is None or m is None or sd <= _NOISE * abs(m):
         return None
     return math.sqrt(len(pnls)) * m / sd

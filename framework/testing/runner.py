@@ -167,6 +167,8 @@ def run_strategy(
         strategy: a Strategy class, or several (delivered to in that order).
         source: a :class:`Scenario`, or the path of a recording.
         config: a :class:`~framework.config.Config`, a TOML file, or None for the defaults.
+            Unlike ``papertrade run --replay``, positions are not closed at the end unless
+            the config sets ``[run] finalize = true``.
         params: strategy parameters (``{"fast": 5}`` or ``{"SmaCrossover.fast": 5}``), applied
             over the config's.
         seed: seeds order ids.
@@ -183,6 +185,10 @@ def run_strategy(
         config = load_config(config)
     if params:
         config = msgspec.structs.replace(config, params={**config.params, **params})
+    if config.run.finalize is None:  # a test asserts what the strategy did: no close-out
+        config = msgspec.structs.replace(
+            config, run=msgspec.structs.replace(config.run, finalize=False)
+        )
     setup = RunSetup(
         strategies=classes,
         strategy_sources={cls.__name__: _source_digest(cls) for cls in classes},
