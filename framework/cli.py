@@ -19,7 +19,7 @@ import msgspec
 
 import framework
 from framework.config import load_config, parse_set
-from framework.errors import PapertradeError, find_error
+from framework.errors import PapertradeError, StrategyError, find_error
 from framework.inspection import inspect_recording
 from framework.report.console import print_summary
 from framework.run import RunSetup, load_strategy, replay
@@ -205,6 +205,8 @@ def main(argv: list[str] | None = None) -> NoReturn:
         if error is None:
             raise
         click.echo(f"Error: {error}", err=True)
+        if isinstance(error, StrategyError) and error.user_traceback():
+            click.echo(error.user_traceback(), err=True)
         sys.exit(EXIT_ERROR)
     sys.exit(0)
 

@@ -157,7 +157,8 @@ class Engine:
         self._settling = False
         self.start_hooks: list[Callable[[int], None]] = []  # called with the first line's time
         self.finish_hooks: list[Callable[[int], None]] = []  # called with the last time
-        self.exchange = PaperExchange(exchange_config, self._private.append, seed)
+        self._unbooked: list[ev.DealUpdate] = []  # fills of an order still being submitted
+        self.exchange = PaperExchange(exchange_config, self._emitted, seed)
         self._wire()
         self._routes = self.bus.table()
 
@@ -336,9 +337,14 @@ class Engine:
         finally:
             self._settling = False
 
-    def _deliver_private(self, event: ev.PrivateEvent) -> None:
+    def _emitted(self, event: ev.PrivateEvent) -> None:
+        """The exchange emitted an event: book it now (a strategy's position moves with its
+        fill, as the account's balance does), deliver it after the event being handled."""
+        self._private.append(event)
         if type(event) is not ev.BalanceUpdate:
             self._account_for(event)
+
+    def _deliver_private(self, event: ev.PrivateEvent) -> None:
         if self.on_private is not None:
             self.on_private(event)
         if type(event) is ev.BalanceUpdate:
@@ -369,8 +375,9 @@ class Engine:
     def _account_for(self, event: ev.PrivateEvent) -> None:
         """The one place fills are attributed: to the strategy whose order filled.
 
-        Runs before the event is delivered, so the owner's :meth:`position_of` already counts
-        the fill in its ``on_deal``.
+        Runs as the exchange emits the event, before any callback, so :meth:`position_of`
+        counts a fill as soon as the account does. An order that fills while it is being
+        submitted (no latency) has no owner yet: its fills are booked right after submit().
         """
         results = self.results
         if type(event) is ev.DealUpdate:
@@ -378,7 +385,8 @@ class Engine:
             order_id = self.exchange.order_id_of_deal(info.dealId) or ""
             owner = self._owners.get(order_id)
             request = self._requests.get(order_id)
-            if request is None:  # not an order of this engine's strategies: nothing to book
+            if request is None:  # its submit() has not returned yet
+                self._unbooked.append(event)
                 return
             results.add_fill(
                 Fill(
@@ -405,6 +413,15 @@ class Engine:
         elif type(event) is ev.OrderRejected:
             results.add_rejection(event.data.info)
 
+    def write_pending(self) -> None:
+        """After a strategy error: write the private events not yet delivered to the output
+        (the run's record of what the exchange did), without calling any strategy."""
+        self.stats.last_ts_ns = self.clock.now_ns
+        while self._private:
+            event = self._private.popleft()
+            if self.on_private is not None:
+                self.on_private(event)
+
     def _close_positions(self) -> None:
         for strategy in self.strategies:
             for order in self.open_orders(strategy, None):
@@ -423,6 +440,7 @@ class Engine:
                 self._owners[order_id] = strategy
                 self._requests[order_id] = request
                 self._finalizing.add(order_id)
+                self._book_unbooked()
         self._end_step()
 
     def _end_step(self) -> None:
@@ -431,6 +449,11 @@ class Engine:
         self._advance(self.clock.now_ns + self._latency_ns)
         self.exchange.fill_waiting_at_last(self.clock.now_ns)
         self._settle()
+
+    def _book_unbooked(self) -> None:
+        unbooked, self._unbooked = self._unbooked, []
+        for event in unbooked:
+            self._account_for(event)
 
     def position_of(self, strategy: Strategy, instrument: str) -> Decimal:
         """A strategy's own net position in an instrument (base), from its own fills."""
@@ -473,6 +496,7 @@ class Engine:
             ticket.order_id = order_id
             self._owners[order_id] = strategy
             self._requests[order_id] = request
+            self._book_unbooked()
 
         self._commands.append(submit)
         return ticket

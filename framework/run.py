@@ -22,7 +22,7 @@ import msgspec
 
 import framework
 from framework.config import Config, config_hash
-from framework.errors import ConfigError
+from framework.errors import ConfigError, StrategyError
 from framework.instruments import from_native
 from framework.loop import Engine
 from framework.providers import make_codec
@@ -101,23 +101,38 @@ def replay_engine(
     out_dir: str | Path,
     progress: ProgressFn | None = None,
 ) -> tuple[dict[str, Any], Engine]:
-    """:func:`replay`, also returning the finished engine (its exchange, strategies, stats)."""
+    """:func:`replay`, also returning the finished engine (its exchange, strategies, stats).
+
+    Raises:
+        StrategyError: a strategy raised (isolation off); every output file is written first,
+            for what happened before, with the error in ``summary.json``.
+    """
+    failure: StrategyError | None = None
     with RecordingReader(recording) as reader, fewer_collections():
         engine, output = build(setup, reader.header.providers, out_dir)
         codecs = engine.codecs
         total = reader.size()
         try:
-            for batch in reader.batches(wire_type_of(codecs)):
-                engine.process(batch)
-                if progress is not None:
-                    progress(reader.position(), total)
-            engine.finish()
-        finally:  # a StrategyError must not leave the output files open
+            try:
+                for batch in reader.batches(wire_type_of(codecs)):
+                    engine.process(batch)
+                    if progress is not None:
+                        progress(reader.position(), total)
+                engine.finish()
+            except StrategyError as exc:  # the output still records everything before it
+                failure = exc
+                engine.write_pending()
+                output.sample_equity("equity", engine.clock.now_ns)
+        finally:  # any other error must not leave the output files open either
             events_hash = output.close()
     summary = summarize(
         setup, engine, output, events_hash, sha256_file(Path(recording)), reader.stats
     )
+    if failure is not None:
+        summary["error"] = str(failure)
     output.write_summary(summary)
+    if failure is not None:
+        raise failure
     return summary, engine
 
 
@@ -237,6 +252,7 @@ def summarize(
     summary["last_time"] = iso_time(stats.last_ts_ns)
     summary["strategies"] = {s.name: s.param_values() for s in engine.strategies}
     summary["unpriced_currencies"] = sorted(output.unpriced)
+    summary["error"] = None  # why the run stopped early, if a strategy raised
     summary["counts"] = {
         "lines": read_stats.lines,
         "frames": stats.frames,
