@@ -54,10 +54,11 @@ _IDS: Final = re.compile(
     r"[\"'](p\d+|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})[\"']"
 )
 _CSS: Final = """
-body { font: 14px/1.4 system-ui, sans-serif; margin: 24px auto; max-width: 1200px; color: #222; }
+body { font: 14px/1.4 system-ui, sans-serif; margin: 24px auto; max-width: 1400px; color: #222; }
 h1 { font-size: 22px; } h2 { font-size: 17px; margin-top: 28px; }
 table { border-collapse: collapse; margin: 8px 0; }
-td, th { border-bottom: 1px solid #ddd; padding: 3px 10px; text-align: right; }
+td, th { border-bottom: 1px solid #ddd; padding: 3px 8px; text-align: right; white-space: nowrap; }
+.wide { overflow-x: auto; }
 th { background: #f4f4f4; } td:first-child, th:first-child { text-align: left; }
 .mono { font-family: ui-monospace, monospace; font-size: 12px; }
 .note { color: #666; }
@@ -222,17 +223,17 @@ def _per_strategy(summary: dict[str, Any]) -> str:
 
 
 def _trips(trips: list[RoundTrip]) -> str:
-    head = ("strategy", "instrument", "side", "status", "entry", "exit", "entry price",
+    head = ("strategy", "instrument", "side", "status", "entry (UTC)", "exit (UTC)", "entry price",
             "exit price", "quantity", "net P&L", "return", "finalizing")  # fmt: skip
     rows = [
-        (t.strategy, t.instrument, t.side, t.status, iso_time(t.entry_ns),
-         iso_time(t.exit_ns) if t.status == "closed" else "", t.entry_price, t.exit_price,
+        (t.strategy, t.instrument, t.side, t.status, _short_time(t.entry_ns),
+         _short_time(t.exit_ns) if t.status == "closed" else "", t.entry_price, t.exit_price,
          t.quantity, t.net_pnl, _pct(t.net_return), "yes" if t.finalizing else "")
         for t in trips[:MAX_TRADE_ROWS]
     ]  # fmt: skip
     more = len(trips) - MAX_TRADE_ROWS
     tail = f'<p class="note">{more} more in trades.csv</p>' if more > 0 else ""
-    return _table(head, rows, "round-trips") + tail
+    return '<div class="wide">' + _table(head, rows, "round-trips") + "</div>" + tail
 
 
 def _fingerprint(summary: dict[str, Any]) -> str:
@@ -249,6 +250,11 @@ def _fingerprint(summary: dict[str, Any]) -> str:
         listed = ", ".join(f"{k}={v}" for k, v in params.items())
         rows.append((f"strategy {name} (SHA-256)", f"{digest} ({listed})"))
     return _table(("part", "value"), rows, "fingerprint").replace("<td>", '<td class="mono">')
+
+
+def _short_time(ts_ns: int) -> str:
+    """``2025-06-26 16:45:10``: UTC to the second, short enough for a table cell."""
+    return iso_time(ts_ns)[:19].replace("T", " ")
 
 
 def _pct(value: float | None) -> str:
