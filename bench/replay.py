@@ -2,18 +2,30 @@
 
 Run by hand (never in CI):  .venv/bin/python bench/replay.py [--frames 1000000] [--repeat 5]
 
-It generates (seeded, cached in ~/.cache/papertrade-bench or $PAPERTRADE_BENCH_CACHE) a Cryptomus recording of N
-``trade_update`` frames of one trade each for BTC_USDT, the price a random walk, then measures
-in one process, in rounds (each case once per round, five rounds by default), reporting the
+The data and the rule are the ones used to compare engines side by side, so the fill count can
+be checked against another engine's run on the same ticks:
+
+* data (seeded, generated once and cached in ~/.cache/papertrade-bench or
+  $PAPERTRADE_BENCH_CACHE): a Cryptomus recording of N ``trade_update`` frames of one trade each
+  for BTC_USDT; the price starts at 100.00 and moves by -0.01, 0 or +0.01 with probabilities
+  .3/.4/.3; the time between trades is exponential with a 3 s mean; sizes are whole units 1-100;
+* rule: SMA 10 and SMA 30 of trade prices; go long 1 unit (a market order) when
+  fast/slow - 1 > +1e-4, go flat (sell it) when fast/slow - 1 < -1e-4, hold in between;
+  the strategy keeps every default setting (its trade history included).
+
+In one process, in rounds (each case once per round, five rounds by default), it reports the
 median rate of each case and the median of its per-round ratio to the floor:
 
-* floor: a plain Python SMA crossover (fast 10, slow 30) over the prices already in a list;
+* floor: the same rule in plain Python over the prices already in a list;
 * decode: reading the recording and decoding every frame into normalized events;
-* replay, no orders: the full loop with a strategy that computes the SMAs and places nothing;
-* replay, with orders: the full ``papertrade run`` path with the SMA crossover placing market
-  orders through the paper exchange, every private event written to events.jsonl;
+* replay, no orders: the full loop with a strategy that computes the signal and places nothing;
+* replay, with orders: the full ``papertrade run`` path with the rule placing market orders
+  through the paper exchange, every private event written to events.jsonl;
 
-and, each in a fresh child process, the peak memory (max RSS) of the full run at N and 5N frames.
+and the peak memory of the full run with orders at N and 5N frames, each measured in a fresh
+process (``VmHWM``, the high-water mark of the child's own address space, read by the child
+itself: the resident size a forked child inherits from its parent, which ``ru_maxrss`` keeps
+across ``exec``, is not counted).
 """
 
 from __future__ import annotations
@@ -21,7 +33,6 @@ from __future__ import annotations
 import argparse
 import os
 import random
-import resource
 import statistics
 import subprocess
 import sys
@@ -55,21 +66,21 @@ from framework.strategy import Strategy
 CACHE = Path(
     os.environ.get("PAPERTRADE_BENCH_CACHE") or Path.home() / ".cache" / "papertrade-bench"
 )
-SEED = 20261121
+SEED = 20261130
 FAST, SLOW = 10, 30
-START_S = 1_750_000_000
+BAND = 1e-4  # hold while the fast SMA is within 0.01 % of the slow one
+START_NS = 1_750_000_000 * 1_000_000_000
+MEAN_GAP_S = 3.0
 
 
-class SmaNoOrders(Strategy):
-    """Computes a fast and a slow SMA of every trade's price; places nothing."""
-
-    trade_history = 0
+class RuleNoOrders(Strategy):
+    """Computes the SMA 10/30 signal on every trade's price; places nothing."""
 
     def on_start(self) -> None:
         self.fast_q: deque[float] = deque(maxlen=FAST)
         self.slow_q: deque[float] = deque(maxlen=SLOW)
         self.fast_sum = self.slow_sum = 0.0
-        self.above = False
+        self.long = False
 
     def on_trade(self, trade: Trade) -> None:
         price = trade.price
@@ -81,31 +92,36 @@ class SmaNoOrders(Strategy):
         self.slow_q.append(price)
         self.fast_sum += price
         self.slow_sum += price
-        if len(self.slow_q) == SLOW:
-            above = self.fast_sum * SLOW > self.slow_sum * FAST
-            if above != self.above:
-                self.above = above
-                self.cross(trade, above)
+        if len(self.slow_q) < SLOW:
+            return
+        signal = (self.fast_sum / FAST) / (self.slow_sum / SLOW) - 1.0
+        if signal > BAND and not self.long:
+            self.long = True
+            self.enter(trade)
+        elif signal < -BAND and self.long:
+            self.long = False
+            self.exit(trade)
 
-    def cross(self, trade: Trade, above: bool) -> None:
-        """The fast SMA crossed the slow one (upwards if ``above``)."""
+    def enter(self, trade: Trade) -> None:
+        """The signal says long."""
+
+    def exit(self, trade: Trade) -> None:
+        """The signal says flat."""
 
 
-class SmaCrossTicks(SmaNoOrders):
-    """Always in or flat: buy 1,000 USDT of BTC when fast crosses above slow, sell all below."""
+class RuleWithOrders(RuleNoOrders):
+    """The rule with orders: buy 1 unit at market when long, sell it when flat."""
 
-    def cross(self, trade: Trade, above: bool) -> None:
-        if above:
-            self.buy_market(trade.instrument, value=Decimal(1000))
-        else:
-            held = self.position(trade.instrument)
-            if held > 0:
-                self.sell_market(trade.instrument, held)
+    def enter(self, trade: Trade) -> None:
+        self.buy_market(trade.instrument, quantity=Decimal(1))
+
+    def exit(self, trade: Trade) -> None:
+        self.sell_market(trade.instrument, Decimal(1))
 
 
 def recording_path(frames: int) -> Path:
     """Generate (once) and return the cached recording of ``frames`` trade frames."""
-    path = CACHE / f"cryptomus-trades-{frames}-seed{SEED}.jsonl"
+    path = CACHE / f"cryptomus-walk-{frames}-seed{SEED}.jsonl"
     if path.exists():
         return path
     CACHE.mkdir(parents=True, exist_ok=True)
@@ -114,21 +130,23 @@ def recording_path(frames: int) -> Path:
         FORMAT, VERSION, (ProviderSpec("cryptomus", (Subscription("trades", "BTC_USDT"),)),)
     )
     tmp = path.with_suffix(".tmp")
-    price = 60_000.0
+    ticks = 10_000  # 100.00 in 0.01 steps
+    recv_ns = START_NS
     with open(tmp, "wb") as fh:
         fh.write(msgspec.json.encode(header) + b"\n")
         lines = []
-        for i in range(frames):
-            price = max(1.0, round(price * (1 + rng.gauss(0, 0.0004)), 2))
-            ts = START_S + i // 20
-            qty = round(rng.expovariate(20.0) + 0.00001, 6)
+        for _ in range(frames):
+            u = rng.random()
+            ticks = max(1, ticks - 1 if u < 0.3 else ticks + 1 if u >= 0.7 else ticks)
+            recv_ns += int(rng.expovariate(1.0 / MEAN_GAP_S) * 1e9) + 1
+            ts = recv_ns // 1_000_000_000
+            size = rng.randint(1, 100)
             side = "buy" if rng.random() < 0.5 else "sell"
             frame = (
                 f'{{"id":0,"method":"trade_update","data":{{"symbol":"BTC_USDT","timestamp":{ts},'
-                f'"trades":[{{"price":{price!r},"quantity":{qty!r},"timestamp":{ts},"direction":"{side}"}}]}},'
-                f'"error":null}}'
+                f'"trades":[{{"price":{ticks // 100}.{ticks % 100:02d},"quantity":{size},'
+                f'"timestamp":{ts},"direction":"{side}"}}]}},"error":null}}'
             )
-            recv_ns = ts * 1_000_000_000 + (i % 20) * 50_000_000
             lines.append(f'{{"k":"frame","t":{recv_ns},"p":"cryptomus","c":1,"f":{frame}}}\n')
             if len(lines) == 10_000:
                 fh.write("".join(lines).encode())
@@ -150,12 +168,12 @@ def prices_of(path: Path) -> list[float]:
 
 
 def floor(prices: list[float]) -> int:
-    """The reference: an SMA crossover in plain Python over a list (fills only counted)."""
+    """The reference: the same rule in plain Python over a list; returns the signals taken."""
     fast_q: deque[float] = deque(maxlen=FAST)
     slow_q: deque[float] = deque(maxlen=SLOW)
     fast_sum = slow_sum = 0.0
-    above = False
-    fills = []
+    long = False
+    orders = 0
     for price in prices:
         if len(fast_q) == FAST:
             fast_sum -= fast_q[0]
@@ -165,12 +183,16 @@ def floor(prices: list[float]) -> int:
         slow_q.append(price)
         fast_sum += price
         slow_sum += price
-        if len(slow_q) == SLOW:
-            now_above = fast_sum * SLOW > slow_sum * FAST
-            if now_above != above:
-                above = now_above
-                fills.append(price)
-    return len(prices)
+        if len(slow_q) < SLOW:
+            continue
+        signal = (fast_sum / FAST) / (slow_sum / SLOW) - 1.0
+        if signal > BAND and not long:
+            long = True
+            orders += 1
+        elif signal < -BAND and long:
+            long = False
+            orders += 1
+    return orders
 
 
 def decode_only(path: Path) -> int:
@@ -190,11 +212,11 @@ def decode_only(path: Path) -> int:
     return n
 
 
-def full_run(path: Path, strategy: type[Strategy]) -> int:
+def full_run(path: Path, strategy: type[Strategy], summaries: list[dict[str, object]]) -> int:
     setup = RunSetup(
         strategies=(strategy,),
         strategy_sources={strategy.__name__: ""},
-        # Enough quote currency that fees never starve the strategy: every crossing trades.
+        # Enough quote currency that every signal trades.
         config=Config(
             run=RunConfig(equity_interval_s=60.0),
             exchange=ExchangeConfig(balances={"USDT": Decimal(100_000_000)}),
@@ -203,6 +225,7 @@ def full_run(path: Path, strategy: type[Strategy]) -> int:
     )
     with tempfile.TemporaryDirectory() as out:
         summary = replay(setup, path, out)
+    summaries.append(summary)
     return int(summary["counts"]["frames"])
 
 
@@ -223,6 +246,7 @@ def rounds(cases: list[Callable[[], int]], repeat: int) -> list[list[float]]:
 
 
 def child_peak_mb(frames: int) -> float:
+    """Peak memory of one full run with orders, in a fresh process (see the module docstring)."""
     out = subprocess.run(
         [sys.executable, __file__, "--child", str(frames)],
         check=True,
@@ -230,6 +254,14 @@ def child_peak_mb(frames: int) -> float:
         text=True,
     )
     return float(out.stdout.strip())
+
+
+def own_peak_mb() -> float:
+    """This process's own resident high-water mark (Linux ``VmHWM``), in MB."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmHWM in /proc/self/status")
 
 
 def main() -> None:
@@ -240,29 +272,32 @@ def main() -> None:
     parser.add_argument("--no-memory", action="store_true", help="Skip the 1x/5x peak-memory runs.")
     args = parser.parse_args()
     if args.child:
-        full_run(recording_path(args.child), SmaCrossTicks)
-        print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+        full_run(recording_path(args.child), RuleWithOrders, [])
+        print(own_peak_mb())
         return
     path = recording_path(args.frames)
     prices = prices_of(path)
+    signals: list[int] = []
+    quiet: list[dict[str, object]] = []
+    trading: list[dict[str, object]] = []
     names = (
-        "floor (plain Python SMA over a list)",
+        "floor (the rule in plain Python, a list)",
         "decode (read + decode into events)",
         "replay, no orders",
         "replay, with orders (papertrade run)",
     )
     rates = rounds(
         [
-            lambda: floor(prices),
+            lambda: signals.append(floor(prices)) or len(prices),
             lambda: decode_only(path),
-            lambda: full_run(path, SmaNoOrders),
-            lambda: full_run(path, SmaCrossTicks),
+            lambda: full_run(path, RuleNoOrders, quiet),
+            lambda: full_run(path, RuleWithOrders, trading),
         ],
         args.repeat,
     )
     print(
         f"{args.frames:,} trade_update frames, {args.repeat} rounds, medians, "
-        f"Python {sys.version.split()[0]}"
+        f"Python {sys.version.split()[0]}, load average {os.getloadavg()[0]:.2f} at the end"
     )
     print(f"  {'':<40} {'frames/s':>12}   {'of floor':>8}   {'range of rounds':>21}")
     floors = rates[0]
@@ -272,6 +307,10 @@ def main() -> None:
             f"  {name:<40} {statistics.median(case):>12,.0f}   1/{statistics.median(ratios):5.1f}"
             f"   {min(case):>10,.0f}-{max(case):<10,.0f}"
         )
+    print(
+        f"  signals taken by the floor {signals[-1]:,}; orders placed by the run "
+        f"{trading[-1]['orders']:,}, fills {trading[-1]['fills']:,}"
+    )
     if not args.no_memory:
         for mult in (1, 5):
             frames = args.frames * mult

@@ -1,17 +1,91 @@
 """papertrade: paper trading and deterministic replay backtests on live market-data feeds.
 
-The names users need most are here; the rest live in their modules:
-``framework.events`` (what callbacks receive), ``framework.testing`` (the test kit),
-``framework.config`` and ``framework.errors``.
+**This module is the public API**: everything a strategy and a strategy's tests need, and
+nothing else. Names imported from here keep working across minor versions; every other module
+(``framework.loop``, ``framework.exchange``, ``framework.providers``...) is internal and may
+change without notice::
+
+    from framework import Bar, Strategy, param
+
+The groups below: the strategy base class and its parameters; the events callbacks receive;
+the market state a strategy reads; exact-money helpers; time constants (simulated time is
+integer nanoseconds since the Unix epoch); the errors a run raises; the test kit.
 """
 
 from __future__ import annotations
 
-from framework.errors import ConfigError as ConfigError
-from framework.errors import PapertradeError as PapertradeError
-from framework.strategy import OrderTicket as OrderTicket
-from framework.strategy import Strategy as Strategy
-from framework.strategy import param as param
-
-__all__ = ["ConfigError", "OrderTicket", "PapertradeError", "Strategy", "param"]
 __version__ = "0.1.0"
+
+from framework.clock import NS_PER_MILLISECOND, NS_PER_MINUTE, NS_PER_SECOND
+from framework.errors import ConfigError, PapertradeError, StrategyError
+from framework.events import (
+    UNKNOWN_SIZE,
+    BalanceUpdate,
+    Bar,
+    BarUpdate,
+    BookDelta,
+    BookSnapshot,
+    Connected,
+    DealUpdate,
+    Disconnected,
+    LastPrice,
+    Level,
+    OrderRejected,
+    OrderUpdate,
+    Side,
+    Subscribed,
+    Ticker,
+    Trade,
+)
+from framework.exchange.orders import OrderView
+from framework.history import BarArrays, TradeArrays
+from framework.marketbook import MarketBook, size_known
+from framework.money import ZERO, from_float, parse, quantize, step
+from framework.strategy import OrderTicket, Param, Strategy, param
+from framework.testing import DEFAULT_START_S, Fill, RunResult, Scenario, check_codec, run_strategy
+
+__all__ = [
+    "DEFAULT_START_S",
+    "NS_PER_MILLISECOND",
+    "NS_PER_MINUTE",
+    "NS_PER_SECOND",
+    "UNKNOWN_SIZE",
+    "ZERO",
+    "BalanceUpdate",
+    "Bar",
+    "BarArrays",
+    "BarUpdate",
+    "BookDelta",
+    "BookSnapshot",
+    "ConfigError",
+    "Connected",
+    "DealUpdate",
+    "Disconnected",
+    "Fill",
+    "LastPrice",
+    "Level",
+    "MarketBook",
+    "OrderRejected",
+    "OrderTicket",
+    "OrderUpdate",
+    "OrderView",
+    "PapertradeError",
+    "Param",
+    "RunResult",
+    "Scenario",
+    "Side",
+    "Strategy",
+    "StrategyError",
+    "Subscribed",
+    "Ticker",
+    "Trade",
+    "TradeArrays",
+    "check_codec",
+    "from_float",
+    "param",
+    "parse",
+    "quantize",
+    "run_strategy",
+    "size_known",
+    "step",
+]

@@ -85,7 +85,8 @@ def cli(verbose: bool) -> None:
     "--finalize/--no-finalize",
     default=None,
     help="At the end of the data, close every strategy's position at market "
-    "(default: config run.finalize; else on for --replay, off for --live).",
+    "(default: config run.finalize; else on for --replay, off for --live and for the "
+    "replay of a live session's recording).",
 )
 @click.option(
     "--report",

@@ -14,12 +14,23 @@ order, ties broken by creation order: the same recording fires the same timers i
 from __future__ import annotations
 
 import heapq
-from collections.abc import Callable
-from typing import Final
+from collections.abc import Callable, Iterable, Iterator
+from typing import Final, Protocol, TypeVar
 
-__all__ = ["NEVER", "Clock", "Timer"]
+__all__ = ["NEVER", "NS_PER_MILLISECOND", "NS_PER_MINUTE", "NS_PER_SECOND", "Clock", "Timer"]
 
 NEVER: Final = 1 << 62
+NS_PER_MILLISECOND: Final = 1_000_000
+NS_PER_SECOND: Final = 1_000_000_000
+NS_PER_MINUTE: Final = 60 * NS_PER_SECOND
+
+
+class _Stamped(Protocol):
+    @property
+    def t(self) -> int: ...
+
+
+_S = TypeVar("_S", bound=_Stamped)
 
 
 class Timer:
@@ -45,7 +56,7 @@ class Clock:
     """Simulated time plus a deterministic timer queue."""
 
     def __init__(self, start_ns: int = 0) -> None:
-        self.now_ns = start_ns
+        self.now_ns = start_ns  # read freely; written only by the methods here
         self.next_deadline_ns = NEVER  # the loop compares against this, cheaply, per frame
         self._heap: list[tuple[int, int, Timer]] = []
         self._seq = 0
@@ -85,6 +96,21 @@ class Clock:
         self.next_deadline_ns = self._heap[0][0] if self._heap else NEVER
         if ts_ns > self.now_ns:
             self.now_ns = ts_ns
+
+    def follow(self, lines: Iterable[_S]) -> Iterator[_S]:
+        """Yield each stamped line (``.t``, ns) with the clock moved to its time first.
+
+        The loop's way through a batch: the time of every line is set here, by the clock,
+        and timers due before a line fire before it is yielded, as with :meth:`advance_to`.
+        A generator costs less per line than a call.
+        """
+        for line in lines:
+            ts = line.t
+            if ts >= self.next_deadline_ns:
+                self.advance_to(ts)
+            elif ts > self.now_ns:
+                self.now_ns = ts
+            yield line
 
     def _push(self, timer: Timer) -> Timer:
         self._seq += 1

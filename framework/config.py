@@ -18,12 +18,13 @@ import hashlib
 import os
 import tomllib
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import msgspec
 
 from framework.errors import ConfigError
 from framework.exchange import ExchangeConfig
+from framework.providers import PROVIDERS
 from framework.providers.base import Subscription
 from framework.redact import register_secret
 
@@ -47,14 +48,14 @@ class RunConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only
     equity_interval_s: float = 60.0  # equity.csv gets a row this often (simulated time)
     isolate_strategy_errors: bool = False  # log and skip a failing callback instead of stopping
     # at the end of the data, close every strategy's position at market (None: on for replays,
-    # off for live runs)
+    # off for live runs and for replays of a live session's recording)
     finalize: bool | None = None
 
 
 class ProviderConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     """One live provider connection."""
 
-    name: Literal["alltick", "cryptomus", "finazon"]
+    name: str  # a registered provider (framework.providers)
     subscriptions: tuple[Subscription, ...]
     host: str = ""  # WebSocket host (or ws://127.0.0.1:port); "" = the documented host
     rest_host: str = ""  # Cryptomus REST host for the one-time token; "" = documented host
@@ -64,6 +65,13 @@ class ProviderConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw
     user_id: str = ""  # discouraged: prefer user_id_env
     options: dict[str, str] = {}  # provider options: Finazon "dataset", AllTick "plan"
     stale_after_s: float = 30.0  # reconnect when no frame arrived for this long
+
+    def __post_init__(self) -> None:
+
+        if self.name not in PROVIDERS:
+            raise ValueError(
+                f"unknown provider {self.name!r} (known: {', '.join(sorted(PROVIDERS))})"
+            )
 
     def secret(self) -> str:
         """The API key: from ``key_env`` if set and present, else ``key``; "" if none."""

@@ -22,12 +22,14 @@ This module only defines data; it does no I/O and holds no state.
 
 from __future__ import annotations
 
-from typing import Literal
+import math
+from typing import Final, Literal
 
 import msgspec
 from msgspec import UNSET, UnsetType
 
 __all__ = [
+    "UNKNOWN_SIZE",
     "BalanceInfo",
     "BalanceUpdate",
     "BalanceUpdateData",
@@ -62,7 +64,11 @@ Side = Literal["buy", "sell", ""]
 """Aggressor side of a trade; ``""`` where the provider does not say (AllTick direction 0)."""
 
 Level = tuple[float, float]
-"""One price level: (price, size). In a BookDelta a size of 0 removes the level."""
+"""One price level: (price, size). Size 0 is no level (in a BookDelta it removes the level);
+:data:`UNKNOWN_SIZE` is a displayed price whose size the provider does not give."""
+
+UNKNOWN_SIZE: Final = math.nan
+"""The size of a level whose price is displayed but whose size is not (AllTick forex, metals)."""
 
 
 class _Market(msgspec.Struct, frozen=True, gc=False, tag_field="type"):

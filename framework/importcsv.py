@@ -52,6 +52,7 @@ from framework import instruments
 from framework.errors import ConfigError, ProviderProtocolError
 from framework.exchange.rules import DEFAULT_MARKETS
 from framework.providers.base import Subscription
+from framework.providers.finazon import PROVIDER as FINAZON
 from framework.providers.finazon import CandleUpdate, FinazonCodec
 from framework.recording import FORMAT, VERSION, Frame, Header, ProviderSpec, RecordingWriter
 
@@ -137,7 +138,7 @@ def bar_frames(
                 d=dataset, p=dataset, ch="bars", f=interval, aggr=interval, s=ticker, t=row.t,
                 o=row.open, h=row.high, l=row.low, c=row.close, v=row.volume,
             )  # fmt: skip
-            yield Frame(close_s * _NS, "finazon", 1, f=msgspec.Raw(_ENCODER.encode(candle)))
+            yield Frame(close_s * _NS, FINAZON, 1, f=msgspec.Raw(_ENCODER.encode(candle)))
 
 
 def finazon_names(symbol: str) -> tuple[str, str]:
@@ -187,7 +188,7 @@ def import_csv(path: str | Path, symbol: str, interval: str, out: str | Path) ->
     header = Header(
         FORMAT,
         VERSION,
-        (ProviderSpec("finazon", (Subscription("bars", ticker, interval=aggr),),
+        (ProviderSpec(FINAZON, (Subscription("bars", ticker, interval=aggr),),
                       {"dataset": dataset}),),
         {"generator": GENERATOR, "source": path.name,
          "source_sha256": digest,

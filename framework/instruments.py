@@ -29,7 +29,6 @@ __all__ = [
     "from_alltick",
     "from_cryptomus",
     "from_finazon",
-    "from_native",
     "is_stock",
     "to_alltick",
     "to_cryptomus",
@@ -95,14 +94,3 @@ def from_alltick(code: str) -> str:
 def to_alltick(instrument: str) -> str:
     """``BTC/USDT`` -> ``BTCUSDT``; stocks and commodities are unchanged."""
     return instrument.replace("/", "") if _PAIR.match(instrument) else instrument
-
-
-def from_native(provider: str, symbol: str, options: dict[str, str] | None = None) -> str:
-    """The canonical id of ``symbol`` as ``provider`` spells it (Finazon reads ``dataset``)."""
-    if provider == "cryptomus":
-        return from_cryptomus(symbol)
-    if provider == "alltick":
-        return from_alltick(symbol)
-    if provider == "finazon":
-        return from_finazon(symbol, (options or {}).get("dataset", ""))
-    return symbol

@@ -4,19 +4,19 @@ Theory of operation. The loop consumes *lines* (``framework.recording.Line``): p
 stamped with their receive time, connection events and clock ticks. For each line, in order:
 
 1. record it (live runs; a replay is already a recording);
-2. move the clock to its time, first firing every timer due before it (``Clock.advance_to``);
+2. move the clock to its time (``Clock.advance_to``), which first fires every timer due before
+   it: strategies' timers, the equity sampler, and commands reaching the venue after their
+   latency (``framework.desk``);
 3. decode a frame with its provider's codec into normalized events (a frame that breaks the
    documentation is counted and skipped: bad input never kills the loop);
-4. publish each event on the bus: the paper exchange first, then market-data bookkeeping
-   (books, histories), then the strategies, each in the order they were given.
+4. hand the events to the dispatcher (``framework.bus``), which routes each one to the market
+   state (``framework.marketbook``), then to the paper venue, then to the strategies, in the
+   order they were given, and applies the barrier rule after each.
 
-Orders a strategy places inside a callback are queued and applied after the callback returns,
-in the order placed: for a market event, once every strategy has seen that event (so no
-strategy's reaction changes what another strategy is shown of the same event); for a timer or
-a private event, right after that one callback. Private events the exchange emits are queued
-too, written to the run's output, and delivered (to the order's owner; balances to every
-strategy) before the next market event, so the same input always gives the same sequence of
-callbacks and events.
+Orders a strategy places inside a callback are applied after the event's last handler, in the
+order placed; their private events are written to the run's output and delivered (to the
+order's owner; balances to every strategy) before the next event, so the same input always
+gives the same sequence of callbacks and events.
 
 Nothing here awaits. Live mode calls :meth:`Engine.process` with the batches its sessions hand
 over; replay calls it with the batches the recording reader decodes. That is the whole difference.
@@ -25,20 +25,19 @@ over; replay calls it with the batches the recording reader decodes. That is the
 from __future__ import annotations
 
 import logging
-from collections import deque
 from collections.abc import Callable, Mapping, Sequence
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any, Final, cast
 
 import msgspec
 
 from framework import events as ev
-from framework.bus import Bus, Handler
+from framework.bus import Blame, Dispatcher, Handler, Target
 from framework.clock import Clock
-from framework.errors import ConfigError, ProviderProtocolError, StrategyError
-from framework.exchange import ExchangeConfig, OrderRequest, OrderView, PaperExchange
-from framework.history import BarArrays, BarHistory, TradeArrays, TradeHistory
-from framework.marketbook import MarketBook
+from framework.desk import OrderDesk, PrivateSink
+from framework.errors import ProviderProtocolError, StrategyError
+from framework.exchange import ExchangeConfig, OrderRequest, PaperExchange
+from framework.marketbook import MarketState
 from framework.providers.base import Ack, Codec, ErrorReply, Pong
 from framework.recording import (
     ConnectedLine,
@@ -50,32 +49,28 @@ from framework.recording import (
     Tick,
     typed_frame,
 )
-from framework.report.results import Fill, Results
-from framework.strategy import OrderTicket, Strategy
+from framework.report.results import Results
+from framework.strategy import Callbacks, Strategy
 
-__all__ = ["Engine", "LoopStats", "PrivateSink"]
+__all__ = ["Engine", "LoopStats", "Monitor", "PrivateSink"]
 
 log = logging.getLogger("papertrade.loop")
 
-PrivateSink = Callable[[ev.PrivateEvent], None]
-_MARKET_CALLBACKS: Final[tuple[tuple[type, str], ...]] = (
-    (ev.Trade, "on_trade"),
-    (ev.Bar, "on_bar"),
-    (ev.BarUpdate, "on_bar_update"),
-    (ev.Ticker, "on_ticker"),
-    (ev.LastPrice, "on_last_price"),
+# The strategies' market callbacks, by the event type that calls them (on_book is wired apart:
+# it also receives the book).
+_MARKET_CALLBACKS: Final[tuple[tuple[type, Callable[..., None]], ...]] = (
+    (ev.Trade, Callbacks.on_trade),
+    (ev.Bar, Callbacks.on_bar),
+    (ev.BarUpdate, Callbacks.on_bar_update),
+    (ev.Ticker, Callbacks.on_ticker),
+    (ev.LastPrice, Callbacks.on_last_price),
 )
-_EXCHANGE_HANDLERS: Final[tuple[tuple[type, str], ...]] = (
-    (ev.Trade, "on_trade"),
-    (ev.Bar, "on_bar"),
-    (ev.BookSnapshot, "on_book_snapshot"),
-    (ev.BookDelta, "on_book_delta"),
-    (ev.Ticker, "on_ticker"),
-    (ev.LastPrice, "on_last_price"),
+_PRIVATE_CALLBACKS: Final[tuple[tuple[type[ev.PrivateEvent], Callable[..., None]], ...]] = (
+    (ev.OrderUpdate, Callbacks.on_order_update),
+    (ev.DealUpdate, Callbacks.on_deal),
+    (ev.BalanceUpdate, Callbacks.on_balance),
+    (ev.OrderRejected, Callbacks.on_order_rejected),
 )
-_PRIVATE_CALLBACKS: Final = ("on_order_update", "on_deal", "on_balance", "on_order_rejected")
-_EMPTY_BARS: Final = BarHistory(1)
-_EMPTY_TRADES: Final = TradeHistory(1)
 
 
 class LoopStats(msgspec.Struct):
@@ -94,7 +89,7 @@ class LoopStats(msgspec.Struct):
 
 
 class Engine:
-    """Codecs, clock, bus, paper exchange and strategies, wired in the documented order.
+    """Codecs, clock, market state, dispatcher, paper venue and strategies, wired in order.
 
     Args:
         codecs: one codec per provider name, as the frames' ``p`` field names them.
@@ -125,15 +120,23 @@ class Engine:
     ) -> None:
         self.clock = Clock()
         self.results = results or Results("", exchange_config.markets)
-        self._requests: dict[str, OrderRequest] = {}  # open order id -> what was asked
-        self._finalizing: set[str] = set()  # ids of the orders finish() placed; membership only
         self._finalize = finalize
         self._latency_ns = exchange_config.latency_ns
-        self.bus = Bus()
         self.stats = LoopStats()
+        self.monitor = Monitor(self.stats, isolate_strategy_errors)
         self.strategies = list(strategies)
-        self.books: dict[str, MarketBook] = {}
         self.codecs = dict(codecs)  # provider name -> its codec
+        self.state = MarketState(
+            trade_history=max((s.trade_history for s in self.strategies), default=0),
+            bar_history=max((s.bar_history for s in self.strategies), default=0),
+        )
+        self.dispatcher = Dispatcher(self.monitor.strategy_failed)
+        self.exchange = PaperExchange(exchange_config, self._emitted, seed, self.state)
+        self.desk = OrderDesk(
+            self.exchange, self.clock, self.dispatcher, exchange_config.latency_ns, self.results
+        )
+        self.desk.on_private = on_private
+        self.dispatcher.route_private = self.desk.route_private
         # typed frame class the reader yields -> its codec's bound decode_wire (the optional
         # wire fast path, see recording.typed_frame)
         self._typed: dict[type, Callable[[Any, int], list[Any]]] = {}
@@ -142,25 +145,30 @@ class Engine:
             if wire_type is not None:
                 self._typed[typed_frame(wire_type, name)] = codec.decode_wire  # type: ignore[attr-defined]
         self._recorder = recorder
-        self.on_private = on_private  # every private event, in order: the run's output log
-        self._isolate = isolate_strategy_errors
-        self._private: deque[ev.PrivateEvent] = deque()
-        self._commands: deque[Callable[[], None]] = deque()
-        self._owners: dict[str, Strategy] = {}
-        self._book_venue: dict[str, str] = {}
-        self._trade_hist: dict[str, TradeHistory] = {}
-        self._bar_hist: dict[str, BarHistory] = {}
-        self._reported: set[tuple[str, str]] = set()
-        self._handler_owner: dict[int, tuple[Strategy, str]] = {}
         self._started = False
         self._finished = False
-        self._settling = False
         self.start_hooks: list[Callable[[int], None]] = []  # called with the first line's time
         self.finish_hooks: list[Callable[[int], None]] = []  # called with the last time
-        self._unbooked: list[ev.DealUpdate] = []  # fills of an order still being submitted
-        self.exchange = PaperExchange(exchange_config, self._emitted, seed)
-        self._wire()
-        self._routes = self.bus.table()
+        self._everyone = _wire(self)
+
+    def _emitted(self, event: ev.PrivateEvent) -> None:
+        """The venue emitted an event: booked now (a strategy's position moves with its fill,
+        as the account's balance does), delivered after the event being handled."""
+        self.dispatcher.private.append(event)
+        self.desk.book(event)
+
+    def position_of(self, strategy: Strategy, instrument: str) -> Decimal:
+        """A strategy's own net position in an instrument (base), from its own fills."""
+        return self.results.position(strategy.name, instrument)
+
+    @property
+    def on_private(self) -> PrivateSink | None:
+        """Called with every private event, in order: the run's output log."""
+        return self.desk.on_private
+
+    @on_private.setter
+    def on_private(self, sink: PrivateSink | None) -> None:
+        self.desk.on_private = sink
 
     # --- the loop -----------------------------------------------------------------------------
 
@@ -175,38 +183,36 @@ class Engine:
         clock = self.clock
         codecs = self.codecs
         typed = self._typed
-        routes = self._routes
-        commands, private = self._commands, self._private
+        dispatcher = self.dispatcher
+        routes = dispatcher.table()
+        commands, private = dispatcher.commands, dispatcher.private
+        monitor = self.monitor
         others = 0  # ticks and connection lines: rare, so counted instead of the frames
         # Lookups by type are redone only when the type changes: feeds repeat one type.
-        # (The routing table is fixed once the engine is wired.)
         last_kind: type | None = None
         fast: Callable[[Any, int], list[Any]] | None = None
         last_item_kind: type | None = None
         handlers: tuple[Handler, ...] | None = None
-        for line in lines:
+        for line in clock.follow(lines):  # the clock is at the line's time, timers fired
             kind = type(line)
             if kind is not last_kind:
                 last_kind, fast = kind, typed.get(kind)
             if fast is not None or kind is Frame:
-                ts = line.t
-                if ts >= clock.next_deadline_ns:
-                    self._advance(ts)
-                elif ts > clock.now_ns:
-                    clock.now_ns = ts
                 try:
                     if fast is not None:  # decoded ahead by the reader (recording.typed_frame)
-                        items = fast(line.f, ts)  # type: ignore[union-attr]
+                        items = fast(line.f, line.t)  # type: ignore[union-attr]
                     else:
                         frame = cast(Frame, line)
                         codec = codecs.get(frame.p)
                         if codec is None:
-                            self._no_codec(frame)
+                            monitor.no_codec(frame)
                             continue
-                        items = codec.decode(frame.f if frame.f else frame.payload(), ts)
+                        items = codec.decode(frame.f if frame.f else frame.payload(), frame.t)
                 except ProviderProtocolError as exc:
-                    self._decode_failed(exc)
+                    monitor.decode_failed(exc)
                     continue
+                # Dispatcher.publish, inlined on the hot path: the same table, the same
+                # failure handling, the same barrier after each event.
                 for item in items:
                     if type(item) is not last_item_kind:
                         last_item_kind = type(item)
@@ -216,12 +222,11 @@ class Engine:
                             for handler in handlers:
                                 handler(item)
                         except Exception as exc:
-                            self._handler_failed(handlers, handler, item, exc)
+                            dispatcher.failed(item, handlers.index(handler), exc)
                         if commands or private:
-                            self._settle()
+                            dispatcher.barrier()
             else:
                 others += 1
-                self._advance(line.t)
                 if kind is not Tick:
                     self._connection(line)  # type: ignore[arg-type]
         self.stats.frames += len(lines) - others
@@ -241,192 +246,29 @@ class Engine:
         if not self._started:
             return
         self.exchange.advance(self.clock.now_ns)
-        self._settle()
-        for strategy in self.strategies:
-            self.deliver(strategy, "on_stop")
+        self.dispatcher.barrier()
+        self.dispatcher.deliver(self._everyone[Callbacks.on_stop])
         if self._finalize:
             self._close_positions()
         for hook in self.finish_hooks:
             hook(self.clock.now_ns)
 
-    # --- the routing both modes share ---------------------------------------------------------
-
-    def _wire(self) -> None:
-        bus = self.bus
-        for kind, method in _EXCHANGE_HANDLERS:
-            bus.subscribe(kind, getattr(self.exchange, method))
-        bus.subscribe(ev.Bar, self.results.on_bar)
-        bus.subscribe(ev.Trade, self.results.on_trade)
-        bus.subscribe(ev.BookSnapshot, self._book_snapshot)
-        bus.subscribe(ev.BookDelta, self._book_delta)
-        if max((s.trade_history for s in self.strategies), default=0) > 0:
-            bus.subscribe(ev.Trade, self._record_trade)
-        if max((s.bar_history for s in self.strategies), default=0) > 0:
-            bus.subscribe(ev.Bar, self._record_bar)
-        # Private-event callbacks a strategy does not override are not called at all.
-        self._listeners = {
-            name: [s for s in self.strategies if _overrides(s, name)] for name in _PRIVATE_CALLBACKS
-        }
-        self._any_private_listener = any(self._listeners.values())
-        for strategy in self.strategies:
-            strategy._engine = self
-            for kind, callback in _MARKET_CALLBACKS:
-                if _overrides(strategy, callback):
-                    method = getattr(strategy, callback)
-                    self._handler_owner[id(method)] = (strategy, callback)
-                    bus.subscribe(kind, method)
-            if _overrides(strategy, "on_book"):
-                book_handler = self._book_handler(strategy)
-                bus.subscribe(ev.BookSnapshot, book_handler)
-                bus.subscribe(ev.BookDelta, book_handler)
-        bus.subscribe(Ack, self._count_ack)
-        bus.subscribe(Pong, self._count_pong)
-        bus.subscribe(ErrorReply, self._provider_error)
-
-    def _handler_failed(
-        self, handlers: tuple[Handler, ...], failed: Handler, event: object, exc: Exception
-    ) -> None:
-        """A handler raised while an event was dispatched: name the strategy, or re-raise.
-
-        Handlers are the strategies' own bound methods (no wrapper on the hot path), so the one
-        that raised is found by identity. With isolation on, the handlers after it still run.
-        """
-        owner = self._handler_owner.get(id(failed))
-        if owner is None:
-            raise exc
-        self._strategy_failed(owner[0], owner[1], event, exc)
-        rest = handlers[[id(h) for h in handlers].index(id(failed)) + 1 :]
-        if rest:
-            try:
-                for handler in rest:
-                    handler(event)
-            except Exception as again:
-                self._handler_failed(rest, handler, event, again)
-
-    def _book_handler(self, strategy: Strategy) -> Callable[[Any], None]:
-        def handle(event: ev.BookSnapshot | ev.BookDelta) -> None:
-            book = self.books.get(event.instrument)
-            if book is not None and book.trusted:
-                self.deliver(strategy, "on_book", book, event)
-
-        return handle
-
-    def deliver(self, strategy: Strategy, callback: str, *args: Any) -> None:
-        """Call one strategy callback, then apply what it queued."""
-        try:
-            getattr(strategy, callback)(*args)
-        except Exception as exc:
-            self._strategy_failed(strategy, callback, args[0] if args else None, exc)
-        if (self._commands or self._private) and not self._settling:
-            self._settle()
-
-    def _settle(self) -> None:
-        """Apply queued commands and deliver private events until both queues are empty.
-
-        Iterative: a callback run from here only queues; this loop applies what it queued
-        next, so a strategy answering every order update with a new order builds no stack.
-        """
-        commands, private = self._commands, self._private
-        self._settling = True
-        try:
-            while commands or private:
-                while commands:
-                    commands.popleft()()
-                while private and not commands:
-                    self._deliver_private(private.popleft())
-        finally:
-            self._settling = False
-
-    def _emitted(self, event: ev.PrivateEvent) -> None:
-        """The exchange emitted an event: book it now (a strategy's position moves with its
-        fill, as the account's balance does), deliver it after the event being handled."""
-        self._private.append(event)
-        if type(event) is not ev.BalanceUpdate:
-            self._account_for(event)
-
-    def _deliver_private(self, event: ev.PrivateEvent) -> None:
-        if self.on_private is not None:
-            self.on_private(event)
-        if type(event) is ev.BalanceUpdate:
-            for strategy in self._listeners["on_balance"]:
-                self.deliver(strategy, "on_balance", event)
-            return
-        if self._any_private_listener:
-            owner, callback = self._owner_of(event)
-            if owner is not None and owner in self._listeners[callback]:
-                self.deliver(owner, callback, event)
-        if type(event) is ev.OrderUpdate and event.data.type == "finished":
-            # Every event of this order is out: let go of it, so memory stays flat.
-            order_id = event.data.info.id
-            self._owners.pop(order_id, None)
-            self._requests.pop(order_id, None)
-            self.exchange.forget(order_id)
-
-    def _owner_of(self, event: ev.PrivateEvent) -> tuple[Strategy | None, str]:
-        if type(event) is ev.OrderUpdate:
-            return self._owners.get(event.data.info.id), "on_order_update"
-        if type(event) is ev.DealUpdate:
-            order_id = self.exchange.order_id_of_deal(event.data.info.dealId)
-            return self._owners.get(order_id or ""), "on_deal"
-        if type(event) is ev.OrderRejected:
-            return self._owners.get(event.data.info.orderId or ""), "on_order_rejected"
-        return None, ""
-
-    def _account_for(self, event: ev.PrivateEvent) -> None:
-        """The one place fills are attributed: to the strategy whose order filled.
-
-        Runs as the exchange emits the event, before any callback, so :meth:`position_of`
-        counts a fill as soon as the account does. An order that fills while it is being
-        submitted (no latency) has no owner yet: its fills are booked right after submit().
-        """
-        results = self.results
-        if type(event) is ev.DealUpdate:
-            info = event.data.info
-            order_id = self.exchange.order_id_of_deal(info.dealId) or ""
-            owner = self._owners.get(order_id)
-            request = self._requests.get(order_id)
-            if request is None:  # its submit() has not returned yet
-                self._unbooked.append(event)
-                return
-            results.add_fill(
-                Fill(
-                    ts_ns=info.committedAt * 1_000_000_000,
-                    strategy=owner.name if owner is not None else "",
-                    instrument=request.instrument,
-                    symbol=info.symbol,
-                    order_id=order_id,
-                    deal_id=info.dealId,
-                    transaction_id=info.transactionId,
-                    side=request.direction,
-                    role=info.tradeRole,
-                    price=Decimal(info.filledPrice),
-                    quantity=Decimal(info.filledQuantity),
-                    value=Decimal(info.filledValue),
-                    fee=Decimal(info.fee),
-                    fee_currency=info.feeCurrency,
-                    finalizing=order_id in self._finalizing,
-                )
-            )
-        elif type(event) is ev.OrderUpdate:
-            if event.data.type == "created":
-                results.add_order()
-        elif type(event) is ev.OrderRejected:
-            results.add_rejection(event.data.info)
-
     def write_pending(self) -> None:
         """After a strategy error: write the private events not yet delivered to the output
         (the run's record of what the exchange did), without calling any strategy."""
         self.stats.last_ts_ns = self.clock.now_ns
-        while self._private:
-            event = self._private.popleft()
+        private = self.dispatcher.private
+        while private:
+            event = private.popleft()
             if self.on_private is not None:
                 self.on_private(event)
 
     def _close_positions(self) -> None:
+        desk = self.desk
         for strategy in self.strategies:
-            for order in self.open_orders(strategy, None):
+            for order in desk.open_orders(strategy, None):
                 if order.type == "limit":
-                    self.exchange.cancel(order.id, self.clock.now_ns)
+                    desk.queue_cancel(order.id)
         self._end_step()
         for strategy in self.strategies:
             for instrument, held in self.results.positions(strategy.name).items():
@@ -436,131 +278,25 @@ class Engine:
                     type="market",
                     quantity=abs(held),
                 )
-                order_id = self.exchange.submit(request, self.clock.now_ns)
-                self._owners[order_id] = strategy
-                self._requests[order_id] = request
-                self._finalizing.add(order_id)
-                self._book_unbooked()
+                desk.queue_order(strategy, request, finalizing=True)
         self._end_step()
 
     def _end_step(self) -> None:
-        """Let what was just sent reach the venue; fill what waits for a bar at the last price."""
-        self._settle()
-        self._advance(self.clock.now_ns + self._latency_ns)
+        """Send what was queued, let it reach the venue, fill what waits for a bar at the last
+        price."""
+        self.dispatcher.barrier()
+        self.clock.advance_to(self.clock.now_ns + self._latency_ns)
+        self.exchange.advance(self.clock.now_ns)
         self.exchange.fill_waiting_at_last(self.clock.now_ns)
-        self._settle()
-
-    def _book_unbooked(self) -> None:
-        unbooked, self._unbooked = self._unbooked, []
-        for event in unbooked:
-            self._account_for(event)
-
-    def position_of(self, strategy: Strategy, instrument: str) -> Decimal:
-        """A strategy's own net position in an instrument (base), from its own fills."""
-        return self.results.position(strategy.name, instrument)
-
-    # --- commands from strategies ---------------------------------------------------------------
-
-    def queue_order(
-        self,
-        strategy: Strategy,
-        direction: str,
-        instrument: str,
-        type_: str,
-        *,
-        quantity: Decimal | str | None = None,
-        price: Decimal | str | None = None,
-        value: Decimal | str | None = None,
-        time_in_force: str = "gtc",
-        post_only: bool = False,
-        client_order_id: str | None = None,
-        stop_loss_price: Decimal | str | None = None,
-    ) -> OrderTicket:
-        """Queue an order for ``strategy``; it is submitted when the callback returns."""
-        request = OrderRequest(
-            instrument=instrument,
-            direction=direction,  # type: ignore[arg-type]
-            type=type_,  # type: ignore[arg-type]
-            quantity=_decimal(quantity, "quantity"),
-            price=_decimal(price, "price"),
-            value=_decimal(value, "value"),
-            time_in_force=time_in_force,  # type: ignore[arg-type]
-            post_only=post_only,
-            client_order_id=client_order_id,
-            stop_loss_price=_decimal(stop_loss_price, "stop_loss_price"),
-        )
-        ticket = OrderTicket(client_order_id)
-
-        def submit() -> None:
-            order_id = self.exchange.submit(request, self.clock.now_ns)
-            ticket.order_id = order_id
-            self._owners[order_id] = strategy
-            self._requests[order_id] = request
-            self._book_unbooked()
-
-        self._commands.append(submit)
-        return ticket
-
-    def queue_cancel(self, strategy: Strategy, order_id: str) -> None:
-        """Queue a cancel; it is sent when the callback returns."""
-        self._commands.append(lambda: self.exchange.cancel(order_id, self.clock.now_ns))
-
-    def open_orders(self, strategy: Strategy, instrument: str | None) -> list[OrderView]:
-        """The strategy's own resting orders."""
-        return [
-            o for o in self.exchange.open_orders(instrument) if self._owners.get(o.id) is strategy
-        ]
-
-    # --- market-data bookkeeping ---------------------------------------------------------------
-
-    def trade_arrays(self, instrument: str, n: int | None) -> TradeArrays:
-        return self._trade_hist.get(instrument, _EMPTY_TRADES).last(0 if n == 0 else n)
-
-    def bar_arrays(self, instrument: str, n: int | None) -> BarArrays:
-        return self._bar_hist.get(instrument, _EMPTY_BARS).last(0 if n == 0 else n)
-
-    def _record_trade(self, trade: ev.Trade) -> None:
-        hist = self._trade_hist.get(trade.instrument)
-        if hist is None:
-            cap = max(s.trade_history for s in self.strategies)
-            hist = self._trade_hist[trade.instrument] = TradeHistory(cap)
-        hist.append(trade.ts_event_ns, trade.price, trade.size, trade.side)
-
-    def _record_bar(self, bar: ev.Bar) -> None:
-        hist = self._bar_hist.get(bar.instrument)
-        if hist is None:
-            cap = max(s.bar_history for s in self.strategies)
-            hist = self._bar_hist[bar.instrument] = BarHistory(cap)
-        hist.append(bar.ts_event_ns, bar.open, bar.high, bar.low, bar.close, bar.volume)
-
-    def _book_snapshot(self, snap: ev.BookSnapshot) -> None:
-        book = self.books.get(snap.instrument)
-        if book is None:
-            book = self.books[snap.instrument] = MarketBook(snap.instrument)
-        book.apply_snapshot(snap)
-        self._book_venue[snap.instrument] = snap.venue
-
-    def _book_delta(self, delta: ev.BookDelta) -> None:
-        book = self.books.get(delta.instrument)
-        if book is not None:
-            book.apply_delta(delta)
-
-    # --- clock, connections, errors --------------------------------------------------------------
+        self.dispatcher.barrier()
 
     def _start(self, ts_ns: int) -> None:
         self._started = True
-        self.clock.now_ns = ts_ns
+        self.clock.advance_to(ts_ns)
         self.stats.first_ts_ns = ts_ns
         for hook in self.start_hooks:
             hook(ts_ns)
-        for strategy in self.strategies:
-            self.deliver(strategy, "on_start")
-
-    def _advance(self, ts_ns: int) -> None:
-        self.clock.advance_to(ts_ns)
-        self.exchange.advance(self.clock.now_ns)
-        if self._private or self._commands:
-            self._settle()
+        self.dispatcher.deliver(self._everyone[Callbacks.on_start])
 
     def _connection(self, line: ConnectedLine | DisconnectedLine | SubscribedLine) -> None:
         event: ev.Connected | ev.Disconnected | ev.Subscribed
@@ -570,10 +306,7 @@ class Engine:
         elif type(line) is DisconnectedLine:
             self.stats.disconnects += 1
             event = ev.Disconnected(line.p, line.c, line.t, line.reason)
-            self.exchange.on_disconnect(line.p)
-            for instrument, venue in self._book_venue.items():
-                if venue == line.p:
-                    self.books[instrument].trusted = False
+            self.state.disconnect(line.p)
             codec = self.codecs.get(line.p)
             if codec is not None:
                 codec.reset()
@@ -581,16 +314,98 @@ class Engine:
             assert type(line) is SubscribedLine
             instruments = tuple(sorted({s.symbol for s in line.subscriptions}))
             event = ev.Subscribed(line.p, line.c, line.t, instruments)
-        for strategy in self.strategies:
-            self.deliver(strategy, "on_connection", event)
+        self.dispatcher.deliver(self._everyone[Callbacks.on_connection], event)
 
-    def _count_ack(self, _: Ack) -> None:
+
+def _wire(engine: Engine) -> dict[Callable[..., None], tuple[Target, ...]]:
+    """Build the routing table, once: market state (then venue), then strategies, per type.
+
+    Returns the targets of the callbacks every strategy receives (start, stop, connection).
+    """
+    route = engine.dispatcher.route
+    state, monitor = engine.state, engine.monitor  # the state hands events on to the venue
+    route(ev.Trade, state.on_trade)
+    route(ev.Bar, state.on_bar)
+    route(ev.BookSnapshot, state.on_book_snapshot)
+    route(ev.BookDelta, state.on_book_delta)
+    route(ev.Ticker, state.on_ticker)
+    route(ev.LastPrice, state.on_last_price)
+    route(Ack, monitor.count_ack)
+    route(Pong, monitor.count_pong)
+    route(ErrorReply, monitor.provider_error)
+    route(ev.Bar, engine.results.on_bar)  # the results' calendar, prices and bar counts
+    route(ev.Trade, engine.results.on_trade)
+    everyone: dict[Callable[..., None], list[Target]] = {
+        Callbacks.on_start: [],
+        Callbacks.on_stop: [],
+        Callbacks.on_connection: [],
+    }
+    for strategy in engine.strategies:
+        strategy._attach(engine)
+        for kind, callback in _MARKET_CALLBACKS:
+            if _overrides(strategy, callback):
+                route(kind, _bound(strategy, callback), _blame(strategy, callback))
+        if _overrides(strategy, Callbacks.on_book):
+            snapshot, delta = _book_handlers(strategy, state)
+            route(ev.BookSnapshot, snapshot, _blame(strategy, Callbacks.on_book))
+            route(ev.BookDelta, delta, _blame(strategy, Callbacks.on_book))
+        # Private-event callbacks a strategy does not override are not called at all.
+        for private_kind, callback in _PRIVATE_CALLBACKS:
+            if _overrides(strategy, callback):
+                target = (_bound(strategy, callback), _blame(strategy, callback))
+                engine.desk.listen(strategy, private_kind, target)
+        for callback, targets in everyone.items():
+            targets.append((_bound(strategy, callback), _blame(strategy, callback)))
+    engine.dispatcher.seal()
+    return {callback: tuple(targets) for callback, targets in everyone.items()}
+
+
+def _overrides(strategy: Strategy, callback: Callable[..., None]) -> bool:
+    return getattr(type(strategy), callback.__name__) is not callback
+
+
+def _bound(strategy: Strategy, callback: Callable[..., None]) -> Callable[..., None]:
+    bound: Callable[..., None] = getattr(strategy, callback.__name__)
+    return bound
+
+
+def _blame(strategy: Strategy, callback: Callable[..., None]) -> Blame:
+    return (strategy, callback.__name__)
+
+
+def _book_handlers(
+    strategy: Strategy, state: MarketState
+) -> tuple[Callable[[ev.BookSnapshot], None], Callable[[ev.BookDelta], None]]:
+    """``on_book`` adapters: the strategy gets the shared book with each change it accepted."""
+    on_book = strategy.on_book
+    instruments = state.instruments
+
+    def snapshot(event: ev.BookSnapshot) -> None:
+        on_book(instruments[event.instrument].book, event)
+
+    def delta(event: ev.BookDelta) -> None:
+        inst = instruments.get(event.instrument)
+        if inst is not None and inst.book.accepts(event):
+            on_book(inst.book, event)
+
+    return snapshot, delta
+
+
+class Monitor:
+    """Counts what the loop saw that is not market data, and reports each kind of trouble once."""
+
+    def __init__(self, stats: LoopStats, isolate_strategy_errors: bool) -> None:
+        self.stats = stats
+        self._isolate = isolate_strategy_errors
+        self._reported: set[tuple[str, str]] = set()
+
+    def count_ack(self, _: Ack) -> None:
         self.stats.acks += 1
 
-    def _count_pong(self, _: Pong) -> None:
+    def count_pong(self, _: Pong) -> None:
         self.stats.pongs += 1
 
-    def _provider_error(self, error: ErrorReply) -> None:
+    def provider_error(self, error: ErrorReply) -> None:
         self.stats.provider_errors += 1
         self._once(
             ("provider", str(error.code)),
@@ -600,22 +415,18 @@ class Engine:
             error.message,
         )
 
-    def _decode_failed(self, exc: ProviderProtocolError) -> None:
+    def decode_failed(self, exc: ProviderProtocolError) -> None:
         self.stats.decode_errors += 1
         self._once(("decode", exc.provider + exc.reason[:40]), "undecodable frame: %s", exc)
 
-    def _no_codec(self, line: Frame) -> None:
+    def no_codec(self, line: Frame) -> None:
         self.stats.decode_errors += 1
         self._once(("codec", line.p), "no codec for provider %r; its frames are skipped", line.p)
 
-    def _once(self, key: tuple[str, str], message: str, *args: object) -> None:
-        if key not in self._reported:
-            self._reported.add(key)
-            log.warning(message, *args)
-
-    def _strategy_failed(
+    def strategy_failed(
         self, strategy: Strategy, callback: str, event: object, exc: Exception
     ) -> None:
+        """Stop the run with a StrategyError, or (isolating) log it once and go on."""
         described = _describe(event)
         if not self._isolate:
             raise StrategyError(strategy.name, callback, described, exc) from exc
@@ -626,20 +437,10 @@ class Engine:
             strategy.name, type(exc).__name__, callback, described,
         )  # fmt: skip
 
-
-def _overrides(strategy: Strategy, name: str) -> bool:
-    return getattr(type(strategy), name) is not getattr(Strategy, name)
-
-
-def _decimal(value: Decimal | str | int | None, name: str) -> Decimal | None:
-    if value is None or isinstance(value, Decimal):
-        return value
-    if isinstance(value, float):
-        raise ConfigError(f"{name} must be a Decimal or a string, not a float ({value!r})")
-    try:
-        return Decimal(str(value))
-    except InvalidOperation as exc:
-        raise ConfigError(f"{name} is not a number: {value!r}") from exc
+    def _once(self, key: tuple[str, str], message: str, *args: object) -> None:
+        if key not in self._reported:
+            self._reported.add(key)
+            log.warning(message, *args)
 
 
 def _describe(event: object) -> str:

@@ -23,9 +23,8 @@ import msgspec
 import framework
 from framework.config import Config, config_hash
 from framework.errors import ConfigError, StrategyError
-from framework.instruments import from_native
 from framework.loop import Engine
-from framework.providers import make_codec
+from framework.providers import from_native, make_codec
 from framework.providers.base import Codec
 from framework.recording import ProviderSpec, ReadStats, RecordingReader, RecordingWriter
 from framework.report.output import RunOutput, iso_time
@@ -109,7 +108,9 @@ def replay_engine(
     """
     failure: StrategyError | None = None
     with RecordingReader(recording) as reader, fewer_collections():
-        engine, output = build(setup, reader.header.providers, out_dir)
+        # a live session's recording replays as the session ran: positions left open
+        from_live = reader.header.meta.get("source") == "live"
+        engine, output = build(setup, reader.header.providers, out_dir, live=from_live)
         codecs = engine.codecs
         total = reader.size()
         try:
@@ -147,7 +148,8 @@ def build(
     """An engine with its output directory attached, ready for the providers' frames.
 
     ``recorder`` (live runs) receives every line the engine consumes, before it is processed.
-    ``live`` changes one default: ``[run] finalize`` is off for live runs, on for replays.
+    ``live`` (a live run, or the replay of a live session's recording) changes one default:
+    ``[run] finalize`` is off for those, on for other replays.
     """
     codecs = codecs_for(providers)
     strategies = [cls() for cls in setup.strategies]
@@ -192,15 +194,23 @@ def fewer_collections() -> Iterator[None]:
     default threshold the collector runs every 700 of them, re-scanning whatever has survived.
     Objects that exist before the replay are frozen out of the scans; cycles are still
     collected, only in larger steps. Worth about a tenth of the replay's time.
+
+    The collector is left exactly as found: the thresholds are restored, and only objects
+    frozen here are unfrozen. If someone else froze objects first (the caller's own program,
+    or an enclosing replay), nothing is frozen or unfrozen here, so nesting is safe and a
+    test suite running many replays sees no change.
     """
     old = gc.get_threshold()
-    gc.freeze()
-    gc.set_threshold(50_000, 20, 100)
+    freeze = gc.get_freeze_count() == 0
+    if freeze:
+        gc.freeze()
+    gc.set_threshold(max(old[0], 50_000), max(old[1], 20), max(old[2], 100))
     try:
         yield
     finally:
         gc.set_threshold(*old)
-        gc.unfreeze()
+        if freeze:
+            gc.unfreeze()
 
 
 def report_currency(setup: RunSetup, providers: Sequence[ProviderSpec]) -> str:

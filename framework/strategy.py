@@ -22,23 +22,24 @@ Parameters are declared on the class with :func:`param` and set from the config 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar, overload
 
 from framework import events as ev
+from framework.clock import NS_PER_SECOND
 from framework.errors import ConfigError
+from framework.exchange.orders import OrderRequest
 from framework.history import BarArrays, TradeArrays
 
 if TYPE_CHECKING:
+    from framework.bus import Target
     from framework.exchange import OrderView
     from framework.loop import Engine
     from framework.marketbook import MarketBook
 
-__all__ = ["OrderTicket", "Param", "Strategy", "param"]
+__all__ = ["NS_PER_SECOND", "Callbacks", "OrderTicket", "Param", "Strategy", "param"]
 
 T = TypeVar("T")
-NS_PER_SECOND = 1_000_000_000
 
 
 class Param(Generic[T]):
@@ -104,50 +105,8 @@ class OrderTicket:
         return f"OrderTicket(order_id={self.order_id!r}, client_order_id={self.client_order_id!r})"
 
 
-class Strategy:
-    """Base class of user strategies. Override the ``on_*`` callbacks you need.
-
-    Class attributes:
-        trade_history: trades kept per instrument for :meth:`trades` (0 keeps none).
-        bar_history: closed bars kept per instrument for :meth:`bars`.
-    """
-
-    trade_history: ClassVar[int] = 1000
-    bar_history: ClassVar[int] = 1000
-
-    def __init__(self, name: str | None = None) -> None:
-        self.name = name or type(self).__name__
-        self.log = logging.getLogger(f"papertrade.strategy.{self.name}")
-        self._engine: Engine | None = None
-
-    # --- parameters --------------------------------------------------------------------------
-
-    @classmethod
-    def params(cls) -> dict[str, Param[Any]]:
-        """The declared parameters, by name, in declaration order (base classes first)."""
-        found: dict[str, Param[Any]] = {}
-        for klass in reversed(cls.__mro__):
-            for key, value in vars(klass).items():
-                if isinstance(value, Param):
-                    found[key] = value
-        return found
-
-    def set_params(self, values: dict[str, Any]) -> None:
-        """Set parameters by name; an unknown name is a ConfigError that lists the known ones."""
-        known = self.params()
-        for key, value in values.items():
-            if key not in known:
-                names = ", ".join(known) or "none"
-                raise ConfigError(
-                    f"strategy {self.name!r} has no parameter {key!r} (parameters: {names})"
-                )
-            setattr(self, key, value)
-
-    def param_values(self) -> dict[str, Any]:
-        """Current parameter values, by name."""
-        return {key: getattr(self, key) for key in self.params()}
-
-    # --- callbacks (override what you need) ------------------------------------------------------
+class Callbacks:
+    """The callbacks a strategy overrides; the run calls only those overridden."""
 
     def on_start(self) -> None:
         """Called once before the first event."""
@@ -191,7 +150,24 @@ class Strategy:
     def on_connection(self, event: ev.Connected | ev.Disconnected | ev.Subscribed) -> None:
         """A provider connection opened, closed or (re)subscribed."""
 
-    # --- orders (queued; applied after the callback returns) -----------------------------------
+
+class _Attached:
+    """The link from a strategy to the run it is attached to (set by the run, once)."""
+
+    name: str
+    _engine: Engine | None
+
+    def _run(self) -> Engine:
+        if self._engine is None:
+            raise RuntimeError(
+                f"strategy {self.name!r} is not attached to a run yet: use it from a callback"
+            )
+        return self._engine
+
+
+class Orders(_Attached):
+    """Placing and cancelling orders. Each is queued and applied after the event being handled
+    (the barrier rule, ``framework.bus``)."""
 
     def buy_limit(
         self,
@@ -236,8 +212,8 @@ class Strategy:
         client_order_id: str | None = None,
     ) -> OrderTicket:
         """Buy at market, spending ``value`` in the quote currency or buying ``quantity`` base."""
-        return self._engine_or_fail().queue_order(
-            self, "buy", instrument, "market", quantity=quantity, value=value,
+        return self._order(
+            "buy", instrument, "market", quantity=quantity, value=value,
             client_order_id=client_order_id,
         )  # fmt: skip
 
@@ -245,76 +221,18 @@ class Strategy:
         self, instrument: str, quantity: Decimal | str, *, client_order_id: str | None = None
     ) -> OrderTicket:
         """Sell ``quantity`` base at market."""
-        return self._engine_or_fail().queue_order(
-            self, "sell", instrument, "market", quantity=quantity, client_order_id=client_order_id
+        return self._order(
+            "sell", instrument, "market", quantity=quantity, client_order_id=client_order_id
         )
 
     def cancel(self, order_id: str) -> None:
         """Cancel a resting limit order by its id."""
-        self._engine_or_fail().queue_cancel(self, order_id)
+        self._run().desk.queue_cancel(order_id)
 
     def cancel_all(self, instrument: str | None = None) -> None:
         """Cancel every open order of this strategy (on one instrument, if given)."""
-        for order in self.open_orders(instrument):
+        for order in self._run().desk.open_orders(self, instrument):  # type: ignore[arg-type]
             self.cancel(order.id)
-
-    # --- read access --------------------------------------------------------------------------
-
-    @property
-    def now_ns(self) -> int:
-        """The loop's clock, integer ns since the Unix epoch."""
-        return self._engine_or_fail().clock.now_ns
-
-    def balance(self, currency: str) -> tuple[Decimal, Decimal]:
-        """(available, held) of one currency."""
-        return self._engine_or_fail().exchange.balance(currency)
-
-    def balances(self) -> dict[str, tuple[Decimal, Decimal]]:
-        """(available, held) of every currency, sorted by currency code."""
-        return self._engine_or_fail().exchange.balances()
-
-    def position(self, instrument: str) -> Decimal:
-        """This strategy's own net position in the instrument (base), from its own fills.
-
-        Several strategies in one run share the account's funds (:meth:`balance`) but each sees
-        only its own position: negative after selling more than it bought (base it did not buy,
-        from the starting balance).
-        """
-        return self._engine_or_fail().position_of(self, instrument)
-
-    def open_orders(self, instrument: str | None = None) -> list[OrderView]:
-        """This strategy's resting orders (on one instrument, if given), oldest first."""
-        return self._engine_or_fail().open_orders(self, instrument)
-
-    def last_price(self, instrument: str) -> float | None:
-        """The last traded price seen for an instrument, or None before the first."""
-        return self._engine_or_fail().exchange.last_price(instrument)
-
-    def book(self, instrument: str) -> MarketBook | None:
-        """The current L2 book of an instrument, or None if no depth feed carries it."""
-        return self._engine_or_fail().books.get(instrument)
-
-    def trades(self, instrument: str, n: int | None = None) -> TradeArrays:
-        """The last ``n`` trades as numpy views (see ``trade_history``)."""
-        return self._engine_or_fail().trade_arrays(instrument, n)
-
-    def bars(self, instrument: str, n: int | None = None) -> BarArrays:
-        """The last ``n`` closed bars as numpy views (see ``bar_history``)."""
-        return self._engine_or_fail().bar_arrays(instrument, n)
-
-    # --- timers -------------------------------------------------------------------------------
-
-    def set_timer(self, name: str, at_ns: int) -> None:
-        """Call :meth:`on_timer` once, at simulated time ``at_ns``."""
-        engine = self._engine_or_fail()
-        engine.clock.call_at(at_ns, name, self._timer_callback(engine))
-
-    def every(self, seconds: float, name: str) -> None:
-        """Call :meth:`on_timer` every ``seconds`` of simulated time."""
-        engine = self._engine_or_fail()
-        engine.clock.call_every(round(seconds * NS_PER_SECOND), name, self._timer_callback(engine))
-
-    # --- plumbing -----------------------------------------------------------------------------
 
     def _limit(
         self,
@@ -327,21 +245,159 @@ class Strategy:
         client_order_id: str | None,
         stop_loss_price: Decimal | str | None,
     ) -> OrderTicket:
-        return self._engine_or_fail().queue_order(
-            self, direction, instrument, "limit", quantity=quantity, price=price,
+        return self._order(
+            direction, instrument, "limit", quantity=quantity, price=price,
             time_in_force=time_in_force, post_only=post_only, client_order_id=client_order_id,
             stop_loss_price=stop_loss_price,
         )  # fmt: skip
 
-    def _timer_callback(self, engine: Engine) -> Callable[[str, int], None]:
-        def fire(name: str, ts_ns: int) -> None:
-            engine.deliver(self, "on_timer", name, ts_ns)
+    def _order(
+        self,
+        direction: str,
+        instrument: str,
+        type_: str,
+        *,
+        quantity: Decimal | str | None = None,
+        price: Decimal | str | None = None,
+        value: Decimal | str | None = None,
+        time_in_force: str = "gtc",
+        post_only: bool = False,
+        client_order_id: str | None = None,
+        stop_loss_price: Decimal | str | None = None,
+    ) -> OrderTicket:
+        request = OrderRequest(
+            instrument=instrument,
+            direction=direction,  # type: ignore[arg-type]
+            type=type_,  # type: ignore[arg-type]
+            quantity=_decimal(quantity, "quantity"),
+            price=_decimal(price, "price"),
+            value=_decimal(value, "value"),
+            time_in_force=time_in_force,  # type: ignore[arg-type]
+            post_only=post_only,
+            client_order_id=client_order_id,
+            stop_loss_price=_decimal(stop_loss_price, "stop_loss_price"),
+        )
+        return self._run().desk.queue_order(self, request)  # type: ignore[arg-type]
 
-        return fire
 
-    def _engine_or_fail(self) -> Engine:
-        if self._engine is None:
-            raise RuntimeError(
-                f"strategy {self.name!r} is not attached to a run yet: use it from a callback"
-            )
-        return self._engine
+class Reads(_Attached):
+    """What a strategy may read of the run (time, account, market state) and its timers."""
+
+    _timer_target: Target
+
+    @property
+    def now_ns(self) -> int:
+        """The loop's clock, integer ns since the Unix epoch."""
+        return self._run().clock.now_ns
+
+    def balance(self, currency: str) -> tuple[Decimal, Decimal]:
+        """(available, held) of one currency."""
+        return self._run().exchange.balance(currency)
+
+    def balances(self) -> dict[str, tuple[Decimal, Decimal]]:
+        """(available, held) of every currency, sorted by currency code."""
+        return self._run().exchange.balances()
+
+    def position(self, instrument: str) -> Decimal:
+        """This strategy's own net position in the instrument (base), from its own fills.
+
+        Several strategies in one run share the account's funds (:meth:`balance`) but each sees
+        only its own position: negative after selling more than it bought (base it did not buy,
+        from the starting balance).
+        """
+        return self._run().position_of(self, instrument)  # type: ignore[arg-type]
+
+    def open_orders(self, instrument: str | None = None) -> list[OrderView]:
+        """This strategy's resting orders (on one instrument, if given), oldest first."""
+        return self._run().desk.open_orders(self, instrument)  # type: ignore[arg-type]
+
+    def last_price(self, instrument: str) -> float | None:
+        """The last traded price seen for an instrument, or None before the first."""
+        return self._run().state.last_price(instrument)
+
+    def book(self, instrument: str) -> MarketBook | None:
+        """The current L2 book of an instrument, or None if no depth feed carries it."""
+        return self._run().state.book(instrument)
+
+    def trades(self, instrument: str, n: int | None = None) -> TradeArrays:
+        """The last ``n`` trades as numpy views (see ``trade_history``)."""
+        return self._run().state.trades(instrument, n)
+
+    def bars(self, instrument: str, n: int | None = None) -> BarArrays:
+        """The last ``n`` closed bars as numpy views (see ``bar_history``)."""
+        return self._run().state.bars(instrument, n)
+
+    def set_timer(self, name: str, at_ns: int) -> None:
+        """Call :meth:`on_timer` once, at simulated time ``at_ns``."""
+        self._run().clock.call_at(at_ns, name, self._fire)
+
+    def every(self, seconds: float, name: str) -> None:
+        """Call :meth:`on_timer` every ``seconds`` of simulated time."""
+        self._run().clock.call_every(round(seconds * NS_PER_SECOND), name, self._fire)
+
+    def _fire(self, name: str, ts_ns: int) -> None:
+        self._run().dispatcher.deliver((self._timer_target,), name, ts_ns)
+
+
+class Strategy(Callbacks, Orders, Reads):
+    """Base class of user strategies. Override the ``on_*`` callbacks you need
+    (:class:`Callbacks`); place orders (:class:`Orders`); read the run (:class:`Reads`).
+
+    Class attributes:
+        trade_history: trades kept per instrument for :meth:`trades` (0 keeps none).
+        bar_history: closed bars kept per instrument for :meth:`bars`.
+    """
+
+    trade_history: ClassVar[int] = 1000
+    bar_history: ClassVar[int] = 1000
+
+    def __init__(self, name: str | None = None) -> None:
+        self.name = name or type(self).__name__
+        self.log = logging.getLogger(f"papertrade.strategy.{self.name}")
+        self._engine = None
+
+    # --- parameters --------------------------------------------------------------------------
+
+    @classmethod
+    def params(cls) -> dict[str, Param[Any]]:
+        """The declared parameters, by name, in declaration order (base classes first)."""
+        found: dict[str, Param[Any]] = {}
+        for klass in reversed(cls.__mro__):
+            for key, value in vars(klass).items():
+                if isinstance(value, Param):
+                    found[key] = value
+        return found
+
+    def set_params(self, values: dict[str, Any]) -> None:
+        """Set parameters by name; an unknown name is a ConfigError that lists the known ones."""
+        known = self.params()
+        for key, value in values.items():
+            if key not in known:
+                names = ", ".join(known) or "none"
+                raise ConfigError(
+                    f"strategy {self.name!r} has no parameter {key!r} (parameters: {names})"
+                )
+            setattr(self, key, value)
+
+    def param_values(self) -> dict[str, Any]:
+        """Current parameter values, by name."""
+        return {key: getattr(self, key) for key in self.params()}
+
+    def _attach(self, engine: Engine) -> None:
+        """Called once by the run being wired: from now on orders and reads go to it."""
+        if self._engine is not None and self._engine is not engine:
+            raise RuntimeError(f"strategy {self.name!r} is already attached to another run")
+        self._engine = engine
+        self._timer_target = (self.on_timer, (self, "on_timer"))
+
+
+def _decimal(value: Decimal | str | int | None, name: str) -> Decimal | None:
+    """A price or quantity from a strategy: a Decimal, a string or an int; never a float."""
+    if value is None or isinstance(value, Decimal):
+        return value
+    if isinstance(value, float):
+        raise ConfigError(f"{name} must be a Decimal or a string, not a float ({value!r})")
+    try:
+        return Decimal(str(value))
+    except InvalidOperation as exc:
+        raise ConfigError(f"{name} is not a number: {value!r}") from exc

@@ -29,11 +29,19 @@ from __future__ import annotations
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from typing import Final
 
-from framework import events as ev
-from framework.errors import ConfigError
-from framework.marketbook import MarketBook
-from framework.money import from_float, step
-from framework.strategy import Strategy, param
+from framework import (
+    BookDelta,
+    BookSnapshot,
+    ConfigError,
+    Connected,
+    Disconnected,
+    MarketBook,
+    Strategy,
+    Subscribed,
+    from_float,
+    param,
+    step,
+)
 
 __all__ = ["MarketMaker"]
 
@@ -61,7 +69,7 @@ class MarketMaker(Strategy):
         self._quoted_mid: Decimal | None = None  # the mid the resting quotes were placed at
         self._tick = step(self.price_decimals)
 
-    def on_book(self, book: MarketBook, event: ev.BookSnapshot | ev.BookDelta) -> None:
+    def on_book(self, book: MarketBook, event: BookSnapshot | BookDelta) -> None:
         """Re-quote if the mid has moved enough or a quote has gone."""
         if event.instrument != self.instrument:
             return
@@ -83,9 +91,9 @@ class MarketMaker(Strategy):
             self.sell_limit(self.instrument, self._size, price, post_only=True)
         self._quoted_mid = mid
 
-    def on_connection(self, event: ev.Connected | ev.Disconnected | ev.Subscribed) -> None:
+    def on_connection(self, event: Connected | Disconnected | Subscribed) -> None:
         """Pull every quote when a feed drops: the book it priced them on is gone."""
-        if isinstance(event, ev.Disconnected):
+        if isinstance(event, Disconnected):
             self.cancel_all(self.instrument)
             self._quoted_mid = None
 

@@ -25,9 +25,7 @@ from __future__ import annotations
 
 from decimal import Decimal, InvalidOperation
 
-from framework import events as ev
-from framework.errors import ConfigError
-from framework.strategy import Strategy, param
+from framework import Bar, ConfigError, Strategy, param
 
 __all__ = ["SmaCrossover"]
 
@@ -51,7 +49,7 @@ class SmaCrossover(Strategy):
         except InvalidOperation:
             raise ConfigError(f"SmaCrossover stake {self.stake!r} is not a number") from None
 
-    def on_bar(self, bar: ev.Bar) -> None:
+    def on_bar(self, bar: Bar) -> None:
         """Act on the cross, if this bar made one."""
         if bar.instrument != self.instrument:
             return

@@ -21,9 +21,7 @@ from __future__ import annotations
 
 from decimal import Decimal, InvalidOperation
 
-from framework import events as ev
-from framework.errors import ConfigError
-from framework.strategy import NS_PER_SECOND, Strategy, param
+from framework import NS_PER_SECOND, ConfigError, Strategy, Trade, param
 
 __all__ = ["TradeMomentum"]
 
@@ -50,7 +48,7 @@ class TradeMomentum(Strategy):
             raise ConfigError(f"TradeMomentum stake {self.stake!r} is not a number") from None
         self._entries = 0  # names each entry's exit timer, so a stale timer is recognised
 
-    def on_trade(self, trade: ev.Trade) -> None:
+    def on_trade(self, trade: Trade) -> None:
         """Enter on a strong buy imbalance; exit early on a strong sell imbalance."""
         if trade.instrument != self.instrument or self.open_orders(self.instrument):
             return

@@ -29,7 +29,7 @@ def test_replay_bench_reports_every_case_and_memory(tmp_path: Path) -> None:
         assert case in out
     assert "peak memory, full run,     3,000 frames" in out
     assert "peak memory, full run,    15,000 frames" in out
-    assert (tmp_path / "cryptomus-trades-3000-seed20261121.jsonl").is_file()
+    assert (tmp_path / "cryptomus-walk-3000-seed20261130.jsonl").is_file()
 
 
 def test_decode_bench_reads_the_bundled_recordings(tmp_path: Path) -> None:

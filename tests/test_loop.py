@@ -227,7 +227,8 @@ def test_a_disconnect_reaches_strategies_and_untrusts_books() -> None:
     )  # fmt: skip
     eng.process([depth, DisconnectedLine(T0 * S + 5, "cryptomus", 1, "closed 1006")])
     assert events == [ev.Disconnected("cryptomus", 1, T0 * S + 5, "closed 1006")]
-    assert eng.books["BTC/USDT"].trusted is False
+    book = eng.state.book("BTC/USDT")
+    assert book is not None and book.trusted is False
     assert eng.stats.disconnects == 1
 
 
@@ -272,7 +273,7 @@ def test_finished_orders_are_let_go_so_memory_stays_flat() -> None:
     finished = [e for e in sink if e.method == "order_update" and e.data.type == "finished"]
     assert len(finished) >= 190
     # Records of finished orders are dropped once their events are delivered.
-    assert eng._owners == {}
+    assert eng.desk._owners == {}
     assert eng.exchange._exec.orders == {}
     assert eng.exchange._exec.deal_orders == {}
 

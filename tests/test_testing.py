@@ -311,7 +311,10 @@ def test_a_recording_replays_exactly_as_papertrade_run_replays_it(
 
 
 def test_a_strategy_that_raises_stops_the_run_with_a_strategy_error() -> None:
-    with pytest.raises(StrategyError, match="'Raises' raised ValueError: boom in on_trade"):
+    with pytest.raises(
+        StrategyError,
+        match=r"'Raises' raised ValueError: boom at .*test_testing\.py:\d+ in on_trade",
+    ):
         run_strategy(Raises, BOOK_AND_TRADE)
 
 

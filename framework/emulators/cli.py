@@ -28,9 +28,15 @@ from framework.emulators.server import EmulatorServer, HarnessOptions, Recording
 from framework.errors import ConfigError, PapertradeError, find_error
 from framework.providers.cryptomus import TOKEN_PATH
 
-__all__ = ["PROVIDERS", "build_emulator", "serve"]
+__all__ = ["CREDENTIALS", "PROVIDERS", "build_emulator", "serve"]
 
 PROVIDERS: Final = ("alltick", "cryptomus", "finazon")
+CREDENTIALS: Final = {
+    "alltick": (alltick.DEFAULT_TOKEN, ""),
+    "cryptomus": (cryptomus.DEFAULT_API_KEY, cryptomus.DEFAULT_USER_ID),
+    "finazon": (finazon.DEFAULT_API_KEY, ""),
+}
+"""The (key, user id) each built-in emulator accepts, by provider."""
 _NS: Final = 1_000_000_000
 
 

@@ -1,10 +1,12 @@
-"""What the venue knows about one market: the feed's L2 book, its last prices, and our orders.
+"""What the venue adds to one market's state: liquidity our orders consumed, and our orders.
 
-The L2 book is two dicts of float price -> float size, updated in place from snapshots and
-deltas; nothing is sorted until an order needs to walk it. Beside each side sits the size our
-own taker fills consumed at each price: that liquidity stays consumed until the feed refreshes
-the level (a delta that names the price, or a snapshot), so two orders never fill from the same
-displayed size. A book is trusted from a snapshot until its venue disconnects.
+The feed's book, last price and the kinds of data seen are the run's market state
+(``framework.marketbook.InstrumentState``), which strategies read too; the dispatcher updates
+it before the venue sees the event. This module is the venue's **overlay** on it. Beside each
+side of the book sits the size our own taker fills consumed at each price: that liquidity stays
+consumed until the feed refreshes the level (a delta that names the price, or a snapshot), so
+two orders never fill from the same displayed size. A level of unknown size
+(``marketbook.UNKNOWN_SIZE``) has nothing available to match.
 
 Our resting orders are indexed by price per side, and four float thresholds summarise them
 (highest bid, lowest ask, lowest buy stop-loss, highest sell stop-loss), so that a trade in a
@@ -26,6 +28,7 @@ from framework.events import Level
 from framework.exchange.orders import Order
 from framework.exchange.rules import MarketRules
 from framework.instruments import to_cryptomus
+from framework.marketbook import InstrumentState, size_known
 
 __all__ = ["INF", "Market", "Mode", "available_size"]
 
@@ -34,47 +37,43 @@ Mode = Literal["book", "trades", "bars", "none"]
 
 
 class Market:
-    """One market's book, prices and resting orders. Attributes are read by the matcher."""
+    """One market's overlay and resting orders, over its shared state. Read by the matcher.
+
+    ``bids`` and ``asks`` are the shared book's own dicts (updated in place, never replaced);
+    ``state`` is the instrument's shared state, for trust, the last price and the data seen.
+    """
 
     __slots__ = (
         "active",
         "ask_levels",
         "asks",
-        "bar_close_ns",
         "bid_levels",
         "bids",
-        "has_bars",
-        "has_trades",
+        "book",
         "hi_bid",
         "instrument",
-        "last",
         "lo_ask",
         "orders",
         "rules",
+        "state",
         "stop_down",
         "stop_up",
         "symbol",
         "taken_asks",
         "taken_bids",
-        "trusted",
-        "venue",
         "waiting",
     )
 
-    def __init__(self, instrument: str, rules: MarketRules) -> None:
-        self.instrument = instrument
-        self.symbol = to_cryptomus(instrument)
+    def __init__(self, state: InstrumentState, rules: MarketRules) -> None:
+        self.instrument = state.instrument
+        self.symbol = to_cryptomus(state.instrument)
         self.rules = rules
-        self.bids: dict[float, float] = {}
-        self.asks: dict[float, float] = {}
+        self.state = state
+        self.book = state.book
+        self.bids = state.book.bids
+        self.asks = state.book.asks
         self.taken_bids: dict[float, float] = {}
         self.taken_asks: dict[float, float] = {}
-        self.trusted = False
-        self.venue = ""
-        self.last: float | None = None
-        self.has_trades = False
-        self.has_bars = False
-        self.bar_close_ns: int | None = None  # when the last closed bar seen ended
         self.orders: dict[str, Order] = {}  # resting, in arrival order
         self.waiting: list[Order] = []  # bars only: orders that fill at the next bar's open
         self.bid_levels: dict[float, list[Order]] = {}
@@ -87,30 +86,39 @@ class Market:
 
     def mode(self) -> Mode:
         """How orders in this market fill now: by the book, by trades, by bars, or not at all."""
-        if self.trusted:
+        if self.book.trusted:
             return "book"
-        if self.has_trades:
+        state = self.state
+        if state.has_trades:
             return "trades"
-        return "bars" if self.has_bars else "none"
+        return "bars" if state.has_bars else "none"
 
-    # --- the feed's book -------------------------------------------------------------------
+    @property
+    def trusted(self) -> bool:
+        """True while the shared book is trusted (fills go by the book)."""
+        return self.book.trusted
 
-    def apply_snapshot(self, venue: str, bids: Sequence[Level], asks: Sequence[Level]) -> None:
-        """Replace the book; every consumed size is forgotten and the book is trusted."""
-        self.bids = {price: size for price, size in bids if size > 0}
-        self.asks = {price: size for price, size in asks if size > 0}
+    @property
+    def last(self) -> float | None:
+        """The shared last price."""
+        return self.state.last
+
+    # --- the overlay, after the shared book changed --------------------------------------------
+
+    def snapshot_applied(self) -> None:
+        """The book was replaced: every consumed size is forgotten, every queue re-checked."""
         self.taken_bids.clear()
         self.taken_asks.clear()
-        self.trusted = True
-        self.venue = venue
         if self.active:  # every one of our levels may have changed
             _refresh_queues(self.bid_levels, self.bids, [(p, 0.0) for p in self.bid_levels])
             _refresh_queues(self.ask_levels, self.asks, [(p, 0.0) for p in self.ask_levels])
 
-    def apply_delta(self, bids: Sequence[Level], asks: Sequence[Level]) -> None:
-        """Apply changed levels (size 0 removes one); a changed level is no longer consumed."""
-        _apply_levels(self.bids, self.taken_bids, bids)
-        _apply_levels(self.asks, self.taken_asks, asks)
+    def delta_applied(self, bids: Sequence[Level], asks: Sequence[Level]) -> None:
+        """Levels changed: a changed level is no longer consumed; queues there re-checked."""
+        if self.taken_bids:
+            _forget_taken(self.taken_bids, bids)
+        if self.taken_asks:
+            _forget_taken(self.taken_asks, asks)
         if self.bid_levels:
             _refresh_queues(self.bid_levels, self.bids, bids)
         if self.ask_levels:
@@ -140,15 +148,17 @@ class Market:
         stop = order.stop_f
         if stop is None:
             return False
-        if self.trusted:
+        if self.book.trusted:
             return self.best_bid() >= stop if order.is_buy else self.best_ask() <= stop
-        if self.last is None:
+        last = self.state.last
+        if last is None:
             return False
-        return self.last >= stop if order.is_buy else self.last <= stop
+        return last >= stop if order.is_buy else last <= stop
 
-    def displayed(self, is_buy: bool, price: float) -> float:
-        """The size the feed shows on our side at ``price`` (bids for a buy)."""
-        return (self.bids if is_buy else self.asks).get(price, 0.0)
+    def displayed(self, is_buy: bool, price: float) -> float | None:
+        """The size the feed shows on our side at ``price`` (bids for a buy); None if unknown."""
+        size = (self.bids if is_buy else self.asks).get(price, 0.0)
+        return size if size_known(size) else None
 
     # --- our resting orders ----------------------------------------------------------------
 
@@ -184,7 +194,10 @@ class Market:
 
 
 def available_size(size: float, taken: dict[float, float], price: float) -> float:
-    """Displayed size at ``price`` minus what our own taker fills consumed there."""
+    """Displayed size at ``price`` minus what our own taker fills consumed there (0 if the
+    size is unknown)."""
+    if size != size:  # UNKNOWN_SIZE
+        return 0.0
     return size - taken.get(price, 0.0) if taken else size
 
 
@@ -202,13 +215,6 @@ def _refresh_queues(
                     order.ahead = shown
 
 
-def _apply_levels(
-    side: dict[float, float], taken: dict[float, float], levels: Sequence[Level]
-) -> None:
-    for price, size in levels:
-        if size > 0:
-            side[price] = size
-        else:
-            side.pop(price, None)
-        if taken:
-            taken.pop(price, None)
+def _forget_taken(taken: dict[float, float], levels: Sequence[Level]) -> None:
+    for price, _ in levels:
+        taken.pop(price, None)

@@ -104,7 +104,8 @@ class Executor:
             return
         order = Order(order_id, req, market.rules, seq, sent_ns)
         order.arrived_ns = now_ns
-        order.bar_floor_ns = market.bar_close_ns if market.bar_close_ns is not None else now_ns
+        closed_ns = market.state.bar_close_ns
+        order.bar_floor_ns = closed_ns if closed_ns is not None else now_ns
         order.create_ts = seconds(now_ns)
         transition(order, "accept")
         self.orders[order_id] = order

@@ -29,17 +29,10 @@ from typing import Final
 import msgspec
 
 from framework.errors import ConfigError
+from framework.providers import PROVIDERS
 
-__all__ = ["MIN_SPACING_S", "Backoff", "BackoffPolicy", "policy_for"]
+__all__ = ["Backoff", "BackoffPolicy", "policy_for"]
 
-MIN_SPACING_S: Final[Mapping[str, float]] = {
-    "alltick": 10.0,  # free plan; a paid plan ("plan" option other than "free") allows 3 s
-    "cryptomus": 1.0,
-    "finazon": 5.0,
-}
-"""Documented minimum seconds between connection attempts, by provider."""
-
-_ALLTICK_PAID_SPACING_S: Final = 3.0
 _DEFAULT_MAX_S: Final = 60.0
 
 
@@ -79,18 +72,16 @@ def policy_for(provider: str, options: Mapping[str, str] | None = None) -> Backo
 
     Args:
         provider: the registry name.
-        options: the provider's config options; AllTick's ``plan`` (``free`` unless set)
-            chooses between the free (10 s) and paid (3 s) spacing.
+        options: the provider's config options (a plan may change the spacing: see the
+            provider's ``reconnect_spacing_s``).
 
     Raises:
         ConfigError: an unknown provider.
     """
-    try:
-        spacing = MIN_SPACING_S[provider]
-    except KeyError:
-        raise ConfigError(f"no reconnect policy for provider {provider!r}") from None
-    if provider == "alltick" and (options or {}).get("plan", "free") != "free":
-        spacing = _ALLTICK_PAID_SPACING_S
+    spec = PROVIDERS.get(provider)
+    if spec is None:
+        raise ConfigError(f"no reconnect policy for provider {provider!r}")
+    spacing = spec.reconnect_spacing_s(options or {})
     return BackoffPolicy(min_spacing_s=spacing, initial_s=spacing)
 
 

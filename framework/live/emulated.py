@@ -25,26 +25,22 @@ import msgspec
 import trio
 
 from framework.config import ProviderConfig
-from framework.emulators import alltick, cryptomus, finazon
-from framework.emulators.cli import build_emulator
+from framework.emulators import cryptomus
+from framework.emulators.cli import CREDENTIALS, build_emulator
 from framework.emulators.server import EmulatorServer
+from framework.providers import cryptomus as cryptomus_provider
+from framework.providers import provider as provider_spec
 from framework.providers.base import Subscription
 
 __all__ = ["DEFAULT_PROVIDERS", "Live", "missing_credentials", "serve_missing"]
 
 DEFAULT_PROVIDERS: Final = (
     ProviderConfig(
-        name="cryptomus",
+        name=cryptomus_provider.NAME,
         subscriptions=(Subscription("trades", "BTC_USDT"), Subscription("book", "BTC_USDT")),
     ),
 )
 """What ``--live`` connects to when the config names no provider."""
-
-_TEST_KEYS: Final = {
-    "alltick": alltick.DEFAULT_TOKEN,
-    "cryptomus": cryptomus.DEFAULT_API_KEY,
-    "finazon": finazon.DEFAULT_API_KEY,
-}
 
 
 class Live(msgspec.Struct, frozen=True):
@@ -58,7 +54,7 @@ class Live(msgspec.Struct, frozen=True):
 def missing_credentials(provider: ProviderConfig) -> str:
     """Why ``provider`` has no usable credentials, in words; "" when it has them."""
     needed = [("key", provider.key_env, provider.secret())]
-    if provider.name == "cryptomus":
+    if provider_spec(provider.name).ws_token:
         needed.append(("user id", provider.user_id_env, provider.user()))
     for what, env, value in needed:
         if value:
@@ -114,13 +110,13 @@ async def serve_missing(
 
 def _pointed_at(provider: ProviderConfig, server: EmulatorServer, url: str) -> ProviderConfig:
     rest = server.rest_url if isinstance(server, cryptomus.CryptomusEmulator) else ""
-    user = cryptomus.DEFAULT_USER_ID if provider.name == "cryptomus" else ""
+    key, user = CREDENTIALS[provider.name]
     return msgspec.structs.replace(
         provider,
         host=url,
         rest_host=rest,
         key_env="",
         user_id_env="",
-        key=_TEST_KEYS[provider.name],
+        key=key,
         user_id=user,
     )

@@ -46,6 +46,7 @@ import msgspec
 import trio
 from trio_websocket import ConnectionClosed, WebSocketConnection
 
+from framework import providers
 from framework.config import ProviderConfig
 from framework.errors import PapertradeError, ProviderConnectionError
 from framework.live.backoff import Backoff, policy_for
@@ -71,21 +72,13 @@ from framework.redact import redact
 
 __all__ = [
     "FAULT_KINDS",
-    "HEARTBEAT_S",
-    "REQUEST_SPACING_S",
     "Session",
     "SessionStats",
     "WallClock",
     "run_ticker",
 ]
 
-HEARTBEAT_S: Final = {"alltick": 10.0, "cryptomus": 50.0, "finazon": 30.0}
-"""Seconds between heartbeat frames: AllTick 22000 every 10 s (30 s timeout); Cryptomus ping
-within every 50 s (60 s inactivity timeout); Finazon heartbeat as often as the official sample
-pings."""
-WS_PING_S: Final = {"finazon": 30.0}  # RFC 6455 pings: the official sample's ping_interval
 WS_PING_TIMEOUT_S: Final = 10.0  # the official sample's ping_timeout
-REQUEST_SPACING_S: Final = {"alltick": 1.1}  # AllTick rejects a 2nd request within 1 s
 FAULT_KINDS: Final = ("closed", "stale", "refused", "auth", "token")
 BATCH_MAX: Final = 256
 MESSAGE_QUEUE: Final = 1024  # trio-websocket's buffer: frames that arrive together wait here
@@ -155,7 +148,7 @@ class Session:
         conn_ids: gives each new connection its id (a counter shared by a run's sessions).
         clock: stamps receive times (a :class:`WallClock` shared by the run).
         backoff: the reconnect schedule; the provider's documented policy by default.
-        heartbeat_s: seconds between heartbeats; :data:`HEARTBEAT_S` by default.
+        heartbeat_s: seconds between heartbeats; the provider's ``heartbeat_s`` by default.
         stale_after_s: reconnect after this long without a frame; the config's by default.
         connect_timeout: seconds for the token request and for the handshake, each.
         disconnect_timeout: seconds to wait for the server's close reply.
@@ -189,14 +182,15 @@ class Session:
         self._conn_ids = conn_ids
         self._clock = clock
         self._backoff = backoff or Backoff(policy_for(provider.name, provider.options))
-        self._heartbeat_s = heartbeat_s or HEARTBEAT_S[provider.name]
+        self._spec = spec = providers.provider(provider.name)
+        self._heartbeat_s = heartbeat_s or spec.heartbeat_s
         self._stale_s = stale_after_s or provider.stale_after_s
         self._connect_timeout = connect_timeout
         self._disconnect_timeout = disconnect_timeout
         self._batch_max = batch_max
         self._subs = provider.subscriptions
         self._key = provider.secret()
-        self._user = provider.user() if provider.name == "cryptomus" else ""
+        self._user = provider.user() if spec.ws_token else ""
         self._rest = rest_base(provider.rest_host)
         self._codec = make_codec(provider.name, provider.options)
         # Fail at the edge: a wrong subscription or host is the user's, before any socket.
@@ -276,7 +270,7 @@ class Session:
 
     async def _dial(self, nursery: trio.Nursery) -> Client:
         key = self._key
-        if self.name == "cryptomus":
+        if self._spec.ws_token:
             key = await fetch_ws_token(
                 self._rest, self._user, self._key, timeout=self._connect_timeout
             )
@@ -307,7 +301,7 @@ class Session:
                 nursery.start_soon(self._keepalive, ws, scope)
                 nursery.start_soon(self._watchdog, scope)
                 nursery.start_soon(self._stop_watch, scope)
-                if self.name in WS_PING_S:
+                if self._spec.ws_ping_s is not None:
                     nursery.start_soon(self._ws_pings, ws, scope)
                 await self._read(client, conn, scope)
         except BaseException:
@@ -345,7 +339,7 @@ class Session:
             self._finish(*close_reason(exc), scope)
 
     async def _subscribe(self, ws: WebSocketConnection, conn: int, scope: trio.CancelScope) -> None:
-        spacing = REQUEST_SPACING_S.get(self.name, 0.0)
+        spacing = self._spec.request_spacing_s
         try:
             for i, text in enumerate(self._codec.subscribe(self._subs)):
                 if i and spacing:
@@ -368,7 +362,7 @@ class Session:
             self._finish(*close_reason(exc), scope)
 
     async def _ws_pings(self, ws: WebSocketConnection, scope: trio.CancelScope) -> None:
-        interval = WS_PING_S[self.name]
+        interval = self._spec.ws_ping_s or 0.0
         try:
             while True:
                 await trio.sleep(interval)

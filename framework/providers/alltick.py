@@ -21,7 +21,8 @@ Theory of operation:
 * **Replies.** ``ret`` 200 gives an Ack (a Pong for 22001) and any other ``ret`` an
   ErrorReply, with the echoed ``seq_id`` as request id; ``cmd_id`` 0 ties to no request.
 * **Books.** Each 22999 is a full snapshot. A level priced 0 (the empty side at limit-up or
-  limit-down) is dropped; forex and metals give prices only, so their sizes are 0.0.
+  limit-down) is dropped; forex and metals give prices only (no volume, or volume 0), so their
+  sizes are ``events.UNKNOWN_SIZE``: the project's level rule keeps 0 for "no level".
 * **Times.** ``tick_time`` is documented as milliseconds, but the documented example is
   ten digits; a value below 1e11 is read as seconds.
 
@@ -34,7 +35,7 @@ from __future__ import annotations
 import functools
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Final, Literal, TypeVar
 from urllib.parse import quote
@@ -71,7 +72,7 @@ from framework.providers.alltick_wire import (
     TradeTick,
     TradeTickPush,
 )
-from framework.providers.base import Ack, Decoded, ErrorReply, Pong, Subscription
+from framework.providers.base import Ack, Decoded, ErrorReply, Pong, Provider, Subscription
 
 if TYPE_CHECKING:
     from framework.providers.base import Codec
@@ -79,7 +80,7 @@ if TYPE_CHECKING:
 __all__ = [
     "CANCEL_ALL", "CANCEL_DEPTH", "CANCEL_TRADE", "DEFAULT_HOST", "FOREX_PATH",
     "HEARTBEAT_INTERVAL_S", "HEARTBEAT_TIMEOUT_S", "PLAN_CODE_CAPS", "PLAN_CONNECTION_CAPS",
-    "REQUEST_SPACING_S", "RET_EXAMPLE_CODES", "RET_OK", "RET_TEXTS", "STOCK_PATH",
+    "REQUEST_SPACING_S", "RET_EXAMPLE_CODES", "RET_OK", "RET_TEXTS", "SPEC", "STOCK_PATH",
     "AllTickCodec", "Cancel", "CancelData", "CancelReply", "DepthSubscribe", "DepthSubscribeData",
     "DepthSubscribeReply", "DepthSymbol", "Empty", "Endpoint", "HeaderInvalidReply", "Heartbeat",
     "HeartbeatReply", "Inbound", "OrderBook", "OrderBookPush", "PriceLevel", "Request",
@@ -357,10 +358,12 @@ def _levels(
             raise _error(frame, "price is not a number", f"$.data.{side}[{index}].price")
         if price == 0.0:
             continue  # the empty side at limit-up or limit-down
-        # Forex, metals and CFD depth gives prices only: size 0.0 means "size unknown".
-        size = 0.0 if level.volume is UNSET else _float(level.volume)
+        # Forex, metals and CFD depth gives prices only: no volume, or volume 0.
+        size = ev.UNKNOWN_SIZE if level.volume is UNSET else _float(level.volume)
         if size is None:
             raise _error(frame, "volume is not a number", f"$.data.{side}[{index}].volume")
+        if size == 0.0:
+            size = ev.UNKNOWN_SIZE  # a priced level is displayed; 0 would say it is not
         out.append((price, size))
     return tuple(out)
 
@@ -421,3 +424,21 @@ def _error(frame: bytes | str | msgspec.Raw, reason: str, path: str = "") -> Pro
     # Copy only the excerpt's worth of a frame that may be megabytes long.
     head = frame if isinstance(frame, str) else bytes(memoryview(frame)[:_EXCERPT_BYTES])
     return ProviderProtocolError(NAME, head, reason, path)
+
+
+def _reconnect_spacing_s(options: Mapping[str, str]) -> float:
+    # The free plan allows a connection every 10 s; a paid plan ("plan" other than "free") 3 s.
+    return 10.0 if options.get("plan", "free") == "free" else 3.0
+
+
+SPEC: Final = Provider(
+    name=NAME,
+    codec=lambda options: AllTickCodec(),
+    from_native=lambda symbol, options: from_alltick(symbol),
+    heartbeat_s=HEARTBEAT_INTERVAL_S,  # the server closes after 30 s without one
+    reconnect_spacing_s=_reconnect_spacing_s,
+    # A second request within 1 s is rejected; 0.1 s of margin for the network's jitter.
+    request_spacing_s=REQUEST_SPACING_S + 0.1,
+    key_env="ALLTICK_TOKEN",
+)
+"""AllTick, described once (see ``providers.base.Provider``)."""

@@ -25,11 +25,17 @@ member                      required   promise
 
 Control replies are not market data: the loop hands them to the session (acks, pongs) and
 counts errors; strategies never see them.
+
+Everything else the project knows about a provider (its schedules, spacing, credentials, how
+its symbols map to canonical ids) is its :class:`Provider` description, one per provider
+module, registered in ``framework.providers``. Nothing outside ``providers/``, ``emulators/``
+and ``configs/`` spells a provider's name.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Literal, Protocol
 
 import msgspec
@@ -44,6 +50,7 @@ __all__ = [
     "Decoded",
     "ErrorReply",
     "Pong",
+    "Provider",
     "Subscription",
 ]
 
@@ -107,3 +114,40 @@ class Codec(Protocol):
     def decode(self, frame: bytes | str | msgspec.Raw, ts_recv_ns: int) -> list[Decoded]: ...
 
     def reset(self) -> None: ...
+
+
+def _no_options(options: Mapping[str, str]) -> str:
+    return ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Provider:
+    """One provider, described once: everything the rest of the code asks about it.
+
+    Attributes:
+        name: the registry name (the ``p`` of recorded frames, the ``venue`` of its events).
+        codec: a fresh codec for the provider's config options.
+        from_native: the canonical instrument id of a native symbol, given the options.
+        heartbeat_s: seconds between the keep-alive frames the provider asks for.
+        reconnect_spacing_s: the documented minimum seconds between connection attempts,
+            given the options (a plan may change it).
+        ws_ping_s: seconds between RFC 6455 pings, if the provider expects them.
+        request_spacing_s: minimum seconds between two requests on one connection.
+        ws_token: the WebSocket URL needs a token fetched first from the REST API with the
+            API key and a user id (so a user id is a credential too).
+        key_env: the environment variable the config examples read the API key from.
+        user_id_env: the same for the user id (providers with ``ws_token``).
+        check_options: returns what is wrong with the options, in words ("" if nothing).
+    """
+
+    name: str
+    codec: Callable[[Mapping[str, str]], Codec]
+    from_native: Callable[[str, Mapping[str, str]], str]
+    heartbeat_s: float
+    reconnect_spacing_s: Callable[[Mapping[str, str]], float]
+    ws_ping_s: float | None = None
+    request_spacing_s: float = 0.0
+    ws_token: bool = False
+    key_env: str = ""
+    user_id_env: str = ""
+    check_options: Callable[[Mapping[str, str]], str] = _no_options

@@ -74,6 +74,7 @@ __all__ = [
     "MARKETS_PATH",
     "NAME",
     "REST_BASE",
+    "SPEC",
     "TOKEN_PATH",
     "AckData",
     "BalanceUpdate",
@@ -437,3 +438,16 @@ def _error(frame: bytes | str | msgspec.Raw, reason: str, path: str) -> Provider
     if not isinstance(frame, str):
         frame = bytes(memoryview(frame)[:_EXCERPT_BYTES])
     return ProviderProtocolError(NAME, frame, reason, path)
+
+
+SPEC: Final = base.Provider(
+    name=NAME,
+    codec=lambda options: CryptomusCodec(),
+    from_native=lambda symbol, options: from_cryptomus(symbol),
+    heartbeat_s=50.0,  # a ping within every 50 s: the server drops a socket idle for 60 s
+    reconnect_spacing_s=lambda options: 1.0,
+    ws_token=True,  # the socket's token comes from the REST API, with the key and a user id
+    key_env="CRYPTOMUS_API_KEY",
+    user_id_env="CRYPTOMUS_USER_ID",
+)
+"""Cryptomus, described once (see ``providers.base.Provider``)."""

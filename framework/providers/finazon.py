@@ -25,13 +25,14 @@ from msgspec import UNSET, Meta, UnsetType
 from framework import events as ev
 from framework.errors import ConfigError, ProviderProtocolError
 from framework.instruments import from_finazon
-from framework.providers.base import Ack, Decoded, ErrorReply, Pong, Subscription
+from framework.providers.base import Ack, Decoded, ErrorReply, Pong, Provider, Subscription
 
 __all__ = [
     "DEFAULT_HOST",
     "FREQUENCIES",
     "MAX_EVENT_BYTES",
     "MAX_FRAME_BYTES",
+    "SPEC",
     "CandleUpdate",
     "ErrorMessage",
     "FinazonCodec",
@@ -469,3 +470,15 @@ def _interval_ns(aggr: str) -> int | None:
     if match is None or int(match.group(1)) == 0:
         return None
     return int(match.group(1)) * _UNIT_NS[match.group(2)]
+
+
+SPEC: Final = Provider(
+    name=PROVIDER,
+    codec=lambda options: FinazonCodec(dataset=options.get("dataset", "kucoin")),
+    from_native=lambda symbol, options: from_finazon(symbol, options.get("dataset", "")),
+    heartbeat_s=30.0,  # as often as the official sample pings
+    reconnect_spacing_s=lambda options: 5.0,
+    ws_ping_s=30.0,  # RFC 6455 pings: the official sample's ping_interval
+    key_env="FINAZON_API_KEY",
+)
+"""Finazon, described once (see ``providers.base.Provider``)."""

@@ -21,6 +21,8 @@ from framework.errors import ConfigError
 from framework.importcsv import BarRow, bar_frames, finazon_names, parse_interval
 from framework.instruments import to_cryptomus
 from framework.providers.base import Channel, Subscription
+from framework.providers.cryptomus import NAME as CRYPTOMUS
+from framework.providers.finazon import PROVIDER as FINAZON
 from framework.recording import (
     FORMAT,
     VERSION,
@@ -133,12 +135,12 @@ class Scenario:
     # --- connection and clock ---------------------------------------------------------------------
 
     def disconnect(
-        self, at: float, provider: str = "cryptomus", reason: str = "scripted"
+        self, at: float, provider: str = CRYPTOMUS, reason: str = "scripted"
     ) -> Scenario:
         """The provider's connection drops at ``at`` (books become untrusted)."""
         return self._line(DisconnectedLine(self._at(at), provider, 1, reason))
 
-    def connect(self, at: float, provider: str = "cryptomus") -> Scenario:
+    def connect(self, at: float, provider: str = CRYPTOMUS) -> Scenario:
         """The provider's connection (re)opens at ``at``."""
         return self._line(ConnectedLine(self._at(at), provider, 1, f"wss://{provider}/scenario"))
 
@@ -165,11 +167,11 @@ class Scenario:
         providers = []
         if self._channels:
             subs = tuple(Subscription(c, sym) for sym, chs in self._channels.items() for c in chs)
-            providers.append(ProviderSpec("cryptomus", subs))
+            providers.append(ProviderSpec(CRYPTOMUS, subs))
         for instrument in self._bars:
             ticker, dataset = finazon_names(instrument)
             sub = Subscription("bars", ticker, interval=self.bar_interval)
-            providers.append(ProviderSpec("finazon", (sub,), {"dataset": dataset}))
+            providers.append(ProviderSpec(FINAZON, (sub,), {"dataset": dataset}))
         return Header(FORMAT, VERSION, tuple(providers), {"generator": "papertrade.testing"})
 
     def write(self, path: str | Path) -> Path:
@@ -204,7 +206,7 @@ class Scenario:
     def _frame(self, ts_ns: int, method: str, data: dict[str, Any]) -> Scenario:
         # Keys in the documented order: id, method, data, error.
         body = _ENCODER.encode({"id": 0, "method": method, "data": data, "error": None})
-        return self._line(Frame(ts_ns, "cryptomus", 1, f=msgspec.Raw(body)))
+        return self._line(Frame(ts_ns, CRYPTOMUS, 1, f=msgspec.Raw(body)))
 
     def _line(self, line: Line) -> Scenario:
         self._items.append((self._next_seq(), line))

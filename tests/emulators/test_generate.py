@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import TypeVar
 
@@ -168,7 +169,8 @@ def test_alltick_forex_recording_has_neutral_trades_and_price_only_levels(tmp_pa
     assert {t.side for t in of_type(decoded, ev.Trade)} == {""}
     books = of_type(decoded, ev.BookSnapshot)
     assert books and all(len(b.bids) == len(b.asks) == 1 for b in books)
-    assert all(b.bids[0][1] == b.asks[0][1] == 0.0 for b in books)  # size unknown
+    # size unknown: NaN (events.UNKNOWN_SIZE), never 0, which would say "no level"
+    assert all(math.isnan(b.bids[0][1]) and math.isnan(b.asks[0][1]) for b in books)
 
 
 def test_finazon_recording_decodes_to_the_model_closed_bars(tmp_path: Path) -> None:

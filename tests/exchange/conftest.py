@@ -25,6 +25,27 @@ def ns(t: float) -> int:
     return (T0 * NS) + round(t * NS)
 
 
+def feed(x: PaperExchange, event: ev.MarketEvent) -> None:
+    """Deliver one market event to a bare venue as the engine does: commands due by its
+    time, then the shared market state, which hands it on to the venue."""
+    x.advance(event.ts_recv_ns)
+    state = x.state
+    if type(event) is ev.Trade:
+        state.on_trade(event)
+    elif type(event) is ev.BookSnapshot:
+        state.on_book_snapshot(event)
+    elif type(event) is ev.BookDelta:
+        state.on_book_delta(event)
+    elif type(event) is ev.Bar:
+        state.on_bar(event)
+    elif type(event) is ev.BarUpdate:
+        pass  # neither the state nor the venue keeps anything of a bar still forming
+    elif type(event) is ev.LastPrice:
+        state.on_last_price(event)
+    elif type(event) is ev.Ticker:
+        state.on_ticker(event)
+
+
 class Harness:
     """One PaperExchange, the events it emitted, and short ways to feed it."""
 
@@ -37,6 +58,11 @@ class Harness:
 
     # --- market data -----------------------------------------------------------------------
 
+    def feed(self, event: ev.MarketEvent) -> None:
+        """Deliver ``event`` as the engine does: due commands, then the market state, then
+        the venue."""
+        feed(self.x, event)
+
     def _market(self, t: float, venue: str) -> dict[str, Any]:
         return {
             "venue": venue,
@@ -47,7 +73,7 @@ class Harness:
         }
 
     def trade(self, price: float, size: float, t: float = 0, venue: str = "cryptomus") -> None:
-        self.x.on_trade(ev.Trade(**self._market(t, venue), price=price, size=size, side="buy"))
+        self.feed(ev.Trade(**self._market(t, venue), price=price, size=size, side="buy"))
 
     def book(
         self,
@@ -57,7 +83,7 @@ class Harness:
         venue: str = "cryptomus",
     ) -> None:
         snap = ev.BookSnapshot(**self._market(t, venue), bids=tuple(bids), asks=tuple(asks))
-        self.x.on_book_snapshot(snap)
+        self.feed(snap)
 
     def delta(
         self,
@@ -67,7 +93,7 @@ class Harness:
         venue: str = "cryptomus",
     ) -> None:
         upd = ev.BookDelta(**self._market(t, venue), bids=tuple(bids), asks=tuple(asks))
-        self.x.on_book_delta(upd)
+        self.feed(upd)
 
     def bar(self, o: float, h: float, low: float, c: float, opens: float, closes: float) -> None:
         """A closed bar from ``opens`` to ``closes`` (seconds), received when it closes."""
@@ -82,7 +108,7 @@ class Harness:
             close=c,
             volume=1.0,
         )
-        self.x.on_bar(bar)
+        self.feed(bar)
 
     def bar_update(self, o: float, h: float, low: float, c: float, opens: float, t: float) -> None:
         """The bar still forming (open at ``opens``), as received at ``t``."""
@@ -91,10 +117,10 @@ class Harness:
         forming = ev.BarUpdate(
             **fields, interval_ns=60 * NS, open=o, high=h, low=low, close=c, volume=1.0
         )
-        self.x.on_bar(forming)
+        self.feed(forming)
 
     def last_price(self, price: float, t: float = 0) -> None:
-        self.x.on_last_price(ev.LastPrice(**self._market(t, "cryptomus"), price=price))
+        self.feed(ev.LastPrice(**self._market(t, "cryptomus"), price=price))
 
     # --- orders ----------------------------------------------------------------------------
 

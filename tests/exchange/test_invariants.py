@@ -28,6 +28,7 @@ from hypothesis import strategies as st
 from framework import events as ev
 from framework.exchange import ExchangeConfig, OrderRequest, PaperExchange
 from framework.money import quantize
+from tests.exchange.conftest import feed
 
 NS = 1_000_000_000
 T0 = 1_750_696_376 * NS
@@ -120,15 +121,11 @@ def _request(op: tuple[Any, ...]) -> OrderRequest:
 def _apply(x: PaperExchange, op: tuple[Any, ...], ts: int, ids: list[str]) -> None:
     kind = op[0]
     if kind == "book":
-        x.on_book_snapshot(
-            ev.BookSnapshot(**_market("BTC/USDT", ts), bids=tuple(op[1]), asks=tuple(op[2]))
-        )
+        feed(x, ev.BookSnapshot(**_market("BTC/USDT", ts), bids=tuple(op[1]), asks=tuple(op[2])))
     elif kind == "delta":
-        x.on_book_delta(
-            ev.BookDelta(**_market("BTC/USDT", ts), bids=tuple(op[1]), asks=tuple(op[2]))
-        )
+        feed(x, ev.BookDelta(**_market("BTC/USDT", ts), bids=tuple(op[1]), asks=tuple(op[2])))
     elif kind == "trade":
-        x.on_trade(ev.Trade(**_market(op[1], ts), price=op[2], size=op[3], side="sell"))
+        feed(x, ev.Trade(**_market(op[1], ts), price=op[2], size=op[3], side="sell"))
     elif kind == "bar":
         o, c = op[1][0], op[1][3]
         # Short bars, so that orders sent a step earlier take part in the next one.
@@ -142,11 +139,11 @@ def _apply(x: PaperExchange, op: tuple[Any, ...], ts: int, ids: list[str]) -> No
             close=c,
             volume=1.0,
         )
-        x.on_bar(bar)
+        feed(x, bar)
     elif kind == "last":
-        x.on_last_price(ev.LastPrice(**_market(op[1], ts), price=op[2]))
+        feed(x, ev.LastPrice(**_market(op[1], ts), price=op[2]))
     elif kind == "disconnect":
-        x.on_disconnect("cryptomus")
+        x.state.disconnect("cryptomus")
     elif kind == "order":
         ids.append(x.submit(_request(op), ts))
     elif kind == "cancel" and ids:

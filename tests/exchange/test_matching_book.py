@@ -250,7 +250,7 @@ def test_market_buy_by_quantity_on_a_thin_book_expires_the_rest(make: Make) -> N
 def test_no_book_matching_after_a_disconnect_until_a_new_snapshot(make: Make) -> None:
     h = make(balances={"USDT": "1000"})
     h.book([(99.0, 1.0)], [(100.0, 1.0)])
-    h.x.on_disconnect("cryptomus")
+    h.x.state.disconnect("cryptomus")
     h.delta(asks=[(99.5, 5.0)], t=1)  # ignored: nothing to apply it to
     h.order(t=2, direction="buy", type="market", quantity="0.5")
     rejected = h.infos(h.take(), "order_rejected")
@@ -267,7 +267,7 @@ def test_limit_order_placed_while_the_book_is_stale_fills_on_the_next_snapshot(
 ) -> None:
     h = make(balances={"USDT": "1000"})
     h.book([(99.0, 1.0)], [(100.0, 1.0)])
-    h.x.on_disconnect("cryptomus")
+    h.x.state.disconnect("cryptomus")
     h.buy("1", "101", t=1)  # the stale 100 ask is not taken
     assert h.kinds(h.take()) == ["order_update:created", "balance_update:USDT"]
     h.book([(99.0, 1.0)], [(100.5, 2.0)], t=2)  # crosses it: maker fill at its own price

@@ -1,0 +1,182 @@
+"""The order desk: strategies' orders and cancels on their way to the venue, and who owns what.
+
+A strategy's ``buy_limit`` (and the rest) lands here: the request is checked for exact numbers
+and queued on the dispatcher, which applies it after the event being handled (the barrier
+rule, ``framework.bus``). When it is applied, the desk submits it to the paper venue and
+remembers which strategy owns the order, so that the order's private events go back to that
+strategy only, and so that each fill is booked in the results model as that strategy's
+(:meth:`OrderDesk.book`: the one place fills are attributed). Balance updates go to every strategy that listens. A command that reaches the
+venue later (``latency_ms``) is applied by a clock timer at its arrival, so that market data
+stamped at or after it is matched with it and no data stamped before it is.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from decimal import Decimal
+
+from framework import events as ev
+from framework.bus import Dispatcher, Target
+from framework.clock import Clock
+from framework.exchange import OrderRequest, OrderView, PaperExchange
+from framework.report.results import Fill, Results
+from framework.strategy import OrderTicket, Strategy
+
+__all__ = ["OrderDesk", "PrivateSink"]
+
+PrivateSink = Callable[[ev.PrivateEvent], None]
+_NONE: tuple[Target, ...] = ()
+
+
+class OrderDesk:
+    """Orders in from strategies, private events out to their owners."""
+
+    def __init__(
+        self,
+        exchange: PaperExchange,
+        clock: Clock,
+        dispatcher: Dispatcher,
+        latency_ns: int,
+        results: Results,
+    ) -> None:
+        self.on_private: PrivateSink | None = None  # every private event, in order: the output
+        self._exchange = exchange
+        self._clock = clock
+        self._dispatcher = dispatcher
+        self._latency_ns = latency_ns
+        self._owners: dict[str, Strategy] = {}
+        self._results = results
+        self._requests: dict[str, OrderRequest] = {}  # open order id -> what was asked
+        self._finalizing: set[str] = set()  # orders placed to close positions; membership only
+        self._unbooked: list[ev.DealUpdate] = []  # fills of an order still being submitted
+        self._order_targets: dict[Strategy, dict[type, Target]] = {}
+        self._balance_targets: tuple[Target, ...] = ()
+
+    def listen(
+        self, strategy: Strategy, kind: type[ev.PrivateEvent], target: Target | None
+    ) -> None:
+        """Wire ``strategy``'s callback for private events of ``kind`` (None: not listening)."""
+        if target is None:
+            return
+        if kind is ev.BalanceUpdate:
+            self._balance_targets = (*self._balance_targets, target)
+        else:
+            self._order_targets.setdefault(strategy, {})[kind] = target
+
+    # --- commands ------------------------------------------------------------------------------
+
+    def queue_order(
+        self, strategy: Strategy, request: OrderRequest, *, finalizing: bool = False
+    ) -> OrderTicket:
+        """Queue ``request`` for ``strategy``; it is submitted when the event is handled.
+
+        ``finalizing`` marks an order the run placed to close the strategy's position.
+        """
+        ticket = OrderTicket(request.client_order_id)
+
+        def submit() -> None:
+            order_id = self._exchange.submit(request, self._clock.now_ns)
+            ticket.order_id = order_id
+            self._owners[order_id] = strategy
+            self._requests[order_id] = request
+            if finalizing:
+                self._finalizing.add(order_id)
+            self._book_unbooked()
+            self._wake_on_arrival()
+
+        self._dispatcher.commands.append(submit)
+        return ticket
+
+    def queue_cancel(self, order_id: str) -> None:
+        """Queue a cancel; it is sent when the event is handled."""
+
+        def cancel() -> None:
+            self._exchange.cancel(order_id, self._clock.now_ns)
+            self._wake_on_arrival()
+
+        self._dispatcher.commands.append(cancel)
+
+    def open_orders(self, strategy: Strategy, instrument: str | None) -> list[OrderView]:
+        """The strategy's own open orders."""
+        owners = self._owners
+        return [o for o in self._exchange.open_orders(instrument) if owners.get(o.id) is strategy]
+
+    def _wake_on_arrival(self) -> None:
+        if self._latency_ns:
+            self._clock.call_at(
+                self._clock.now_ns + self._latency_ns, "venue", self._arrive
+            )  # fmt: skip
+
+    def _arrive(self, _: str, ts_ns: int) -> None:
+        self._exchange.advance(ts_ns)
+        self._dispatcher.deliver(_NONE)  # the barrier: deliver what the arrival emitted
+
+    # --- private events --------------------------------------------------------------------------
+
+    def route_private(self, event: ev.PrivateEvent) -> Sequence[Target]:
+        """Write ``event`` to the output, and name the callbacks it goes to."""
+        if self.on_private is not None:
+            self.on_private(event)
+        if isinstance(event, ev.BalanceUpdate):
+            return self._balance_targets
+        owner: Strategy | None = None
+        if isinstance(event, ev.OrderUpdate):
+            order_id = event.data.info.id
+            owner = self._owners.get(order_id)
+            if event.data.type == "finished":
+                # Every event of this order is out: let go of it, so memory stays flat.
+                self._owners.pop(order_id, None)
+                self._requests.pop(order_id, None)
+                self._exchange.forget(order_id)
+        elif isinstance(event, ev.DealUpdate):
+            owner = self._owners.get(self._exchange.order_id_of_deal(event.data.info.dealId) or "")
+        elif isinstance(event, ev.OrderRejected):
+            owner = self._owners.get(event.data.info.orderId or "")
+        target = self._order_targets.get(owner, {}).get(type(event)) if owner is not None else None
+        return (target,) if target is not None else _NONE
+
+    # --- the results -----------------------------------------------------------------------------
+
+    def book(self, event: ev.PrivateEvent) -> None:
+        """Book an event in the results as the venue emits it, before any callback: a fill as
+        its owner's, so ``position()`` counts it as soon as the account does. An order that
+        fills while it is being submitted (no latency) has no owner yet: its fills are booked
+        right after ``submit()`` returns."""
+        results = self._results
+        if type(event) is ev.DealUpdate:
+            info = event.data.info
+            order_id = self._exchange.order_id_of_deal(info.dealId) or ""
+            request = self._requests.get(order_id)
+            if request is None:
+                self._unbooked.append(event)
+                return
+            owner = self._owners.get(order_id)
+            results.add_fill(
+                Fill(
+                    ts_ns=info.committedAt * 1_000_000_000,
+                    strategy=owner.name if owner is not None else "",
+                    instrument=request.instrument,
+                    symbol=info.symbol,
+                    order_id=order_id,
+                    deal_id=info.dealId,
+                    transaction_id=info.transactionId,
+                    side=request.direction,
+                    role=info.tradeRole,
+                    price=Decimal(info.filledPrice),
+                    quantity=Decimal(info.filledQuantity),
+                    value=Decimal(info.filledValue),
+                    fee=Decimal(info.fee),
+                    fee_currency=info.feeCurrency,
+                    finalizing=order_id in self._finalizing,
+                )
+            )
+        elif type(event) is ev.OrderUpdate:
+            if event.data.type == "created":
+                results.add_order()
+        elif type(event) is ev.OrderRejected:
+            results.add_rejection(event.data.info)
+
+    def _book_unbooked(self) -> None:
+        unbooked, self._unbooked = self._unbooked, []
+        for event in unbooked:
+            self.book(event)
