@@ -2,7 +2,7 @@
 
 ``PapertradeError`` (and click's own usage errors) print ``Error: message`` on stderr and exit
 non-zero, never with a traceback; exception groups from a trio nursery are unwrapped to the
-error inside. Commands: run, inspect, import-csv, generate, serve, record, report.
+error inside. Commands: run, inspect, import-csv, generate, serve, record, diff, new, report.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import click
 import msgspec
 
 import framework
+from framework.bundled import resolve_config, resolve_recording, resolve_strategy
 from framework.config import load_config, parse_set
 from framework.errors import PapertradeError, StrategyError, find_error
 from framework.inspection import inspect_recording
@@ -51,11 +52,21 @@ def cli(verbose: bool) -> None:
 
 @cli.command()
 @click.argument("strategy", nargs=-1, required=True)
-@click.option("--replay", "recording", type=click.Path(path_type=Path), help="Recording to replay.")
+@click.option(
+    "--replay",
+    "recording",
+    type=click.Path(path_type=Path),
+    help="Recording to replay: a file, or a bundled one by name (cryptomus-btc-usdt).",
+)
 @click.option(
     "--live", is_flag=True, help="Run on live feeds (the built-in emulator without keys)."
 )
-@click.option("--config", "config_path", type=click.Path(path_type=Path), help="TOML config file.")
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(path_type=Path),
+    help="TOML config file, or an example config by name (backtest).",
+)
 @click.option(
     "--set",
     "sets",
@@ -107,16 +118,19 @@ def run(
     finalize: bool | None,
     with_report: bool,
 ) -> None:
-    """Run STRATEGY (a file, file.py:Class or module:Class; several allowed) on a recording
+    """Run STRATEGY (a file, file.py:Class, module:Class or an example's name such as
+    sma_crossover; several allowed) on a recording
     (--replay) or on live feeds (--live), and write the results to --out."""
     if (recording is None) == (not live):
         raise click.UsageError("give exactly one of --replay RECORDING or --live")
+    if config_path is not None:
+        config_path = resolve_config(config_path)
     config = load_config(config_path, parse_set(sets))
     if finalize is not None:
         config = msgspec.structs.replace(
             config, run=msgspec.structs.replace(config.run, finalize=finalize)
         )
-    loaded = [load_strategy(spec) for spec in strategy]
+    loaded = [load_strategy(resolve_strategy(spec)) for spec in strategy]
     _check_unique_names([cls for cls, _ in loaded])
     setup = RunSetup(
         strategies=tuple(cls for cls, _ in loaded),
@@ -130,6 +144,7 @@ def run(
         summary = run_live_command(setup, out_dir, record_path, duration, config_path)
     else:
         assert recording is not None
+        recording = resolve_recording(recording)
         with _progress(f"replaying {recording.name}") as progress:
             summary = replay(setup, recording, out_dir, progress)
     print_summary(summary, out_dir)
@@ -171,6 +186,8 @@ _COMMANDS: Final = (
     ("framework.emulators.generate", "generate"),
     ("framework.emulators.cli", "serve"),
     ("framework.live.commands", "record"),
+    ("framework.diff_command", "diff"),
+    ("framework.scaffold", "new"),
     ("framework.report.command", "report"),
 )
 

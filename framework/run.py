@@ -32,6 +32,7 @@ from framework.report.results import Results
 from framework.strategy import Strategy
 
 __all__ = [
+    "Feed",
     "RunSetup",
     "build",
     "codecs_for",
@@ -46,6 +47,7 @@ __all__ = [
 ]
 
 ProgressFn = Callable[[int, int], None]
+Feed = Callable[[Engine, RecordingReader], None]
 
 
 class RunSetup(msgspec.Struct, frozen=True, kw_only=True):
@@ -99,8 +101,12 @@ def replay_engine(
     recording: str | Path,
     out_dir: str | Path,
     progress: ProgressFn | None = None,
+    feed: Feed | None = None,
 ) -> tuple[dict[str, Any], Engine]:
     """:func:`replay`, also returning the finished engine (its exchange, strategies, stats).
+
+    ``feed`` replaces the reading loop (it gets the engine and the open reader, and must hand
+    the engine every line): ``papertrade diff`` feeds one line at a time to stamp each event.
 
     Raises:
         StrategyError: a strategy raised (isolation off); every output file is written first,
@@ -115,10 +121,13 @@ def replay_engine(
         total = reader.size()
         try:
             try:
-                for batch in reader.batches(wire_type_of(codecs)):
-                    engine.process(batch)
-                    if progress is not None:
-                        progress(reader.position(), total)
+                if feed is not None:
+                    feed(engine, reader)
+                else:
+                    for batch in reader.batches(wire_type_of(codecs)):
+                        engine.process(batch)
+                        if progress is not None:
+                            progress(reader.position(), total)
                 engine.finish()
             except StrategyError as exc:  # the output still records everything before it
                 failure = exc

@@ -40,7 +40,35 @@ CREDENTIALS: Final = {
 _NS: Final = 1_000_000_000
 
 
-@click.command("serve")
+_HELP: Final = f"""Run a PROVIDER emulator (alltick, cryptomus, finazon) on loopback until Ctrl-C.
+
+The first line printed says where to connect and with what. Any well-formed symbol is
+served, from a seeded market derived from it (documented markets keep their documented
+rules). Every rule enforced, and where it comes from, is in the README's "serve" section.
+
+\b
+The providers' own samples run with the host changed, wss://HOST to ws://127.0.0.1:PORT
+(PORT as the first line prints it, or fixed with --port):
+  finazon    ws://127.0.0.1:PORT/v1?apikey={finazon.SAMPLE_API_KEY}
+  alltick    ws://127.0.0.1:PORT/quote-b-ws-api?token={alltick.SAMPLE_TOKEN}
+             ws://127.0.0.1:PORT/quote-stock-b-ws-api?token={alltick.SAMPLE_TOKEN}
+  cryptomus  ws://127.0.0.1:PORT/ws?token={cryptomus.SAMPLE_TOKEN}
+Those placeholders are accepted, and counted, unless --strict. (The Cryptomus Node.js
+sample's URL needs backticks, not single quotes, to fill in its token.)
+
+\b
+Your own client uses the emulator's credentials:
+  finazon    apikey {finazon.DEFAULT_API_KEY}
+  alltick    token {alltick.DEFAULT_TOKEN}
+  cryptomus  userId {cryptomus.DEFAULT_USER_ID}, key {cryptomus.DEFAULT_API_KEY}:
+             GET {TOKEN_PATH} on the REST port, signed, gives a one-time token
+
+--strict also refuses what the samples do beyond the documentation: AllTick requests
+less than 1 s apart, and WebSocket pings in place of AllTick's JSON heartbeat.
+"""
+
+
+@click.command("serve", help=_HELP)
 @click.argument("provider")
 @click.option(
     "--replay",
@@ -72,17 +100,28 @@ _NS: Final = 1_000_000_000
 @click.option("--seed", type=int, default=1, show_default=True, help="Seed of the market model.")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to bind.")
 @click.option("--quiet", is_flag=True, help="Do not log connections to stderr.")
+@click.option(
+    "--strict",
+    is_flag=True,
+    help="Also enforce the rules the providers' own samples break (placeholder credentials, "
+    "AllTick's 1 s between any two requests, its JSON-only heartbeat).",
+)
 def serve(
     provider: str, replay: Path | None, port: int, rest_port: int, speed: float, seed: int,
-    host: str, quiet: bool,
+    host: str, quiet: bool, strict: bool,
 ) -> None:  # fmt: skip
-    """Run a strict PROVIDER emulator (alltick, cryptomus, finazon) until Ctrl-C."""
     if not quiet:
-        logging.basicConfig(level=logging.INFO, format="%(message)s")
+        # Its own handler: the papertrade group has already set the root logger to warnings.
+        log = logging.getLogger("papertrade.emulators")
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        log.addHandler(handler)
+        log.setLevel(logging.INFO)
+        log.propagate = False
     try:
         emulator = build_emulator(
             provider, replay=replay, port=port, rest_port=rest_port, speed=speed, seed=seed,
-            host=host,
+            host=host, strict=strict,
         )  # fmt: skip
     except PapertradeError as exc:
         raise click.ClickException(str(exc)) from None
@@ -109,6 +148,7 @@ def build_emulator(
     seed: int = 1,
     host: str = "127.0.0.1",
     now_ns: Callable[[], int] = time.time_ns,
+    strict: bool = False,
 ) -> EmulatorServer:
     """The emulator ``papertrade serve`` runs, not yet started.
 
@@ -120,6 +160,7 @@ def build_emulator(
         seed: the market model's seed.
         host: the interface to bind.
         now_ns: the clock that dates the seeded market's start (read once, whole seconds).
+        strict: also enforce the rules the providers' samples break (``rules.Rule.lenient``).
 
     Raises:
         ConfigError: an unknown provider, or a recording without that provider.
@@ -128,6 +169,7 @@ def build_emulator(
     if provider not in PROVIDERS:
         raise ConfigError(f"unknown provider {provider!r} (known: {', '.join(PROVIDERS)})")
     common: HarnessOptions = {"speed": speed, "port": port, "host": host}
+    # Any well-formed symbol is accepted; a replay has data only for the ones it recorded.
     if provider == "cryptomus":
         names: tuple[str, ...] = cryptomus.DEFAULT_INSTRUMENTS
         if replay is None:
@@ -135,7 +177,7 @@ def build_emulator(
         else:
             common["source"], names = _replay(replay, provider, instruments.from_cryptomus)
         return cryptomus.CryptomusEmulator(
-            instruments=names, seed=seed, rest_port=rest_port, **common
+            instruments=names, seed=seed, rest_port=rest_port, strict=strict, **common
         )
     if provider == "alltick":
         names = tuple(alltick.DEFAULT_INSTRUMENTS)
@@ -143,7 +185,7 @@ def build_emulator(
             common["source"] = alltick.market_source(seed, _start(now_ns), names)
         else:
             common["source"], names = _replay(replay, provider, instruments.from_alltick)
-        return alltick.AllTickEmulator(instruments=names, **common)
+        return alltick.AllTickEmulator(instruments=names, strict=strict, **common)
     datasets: dict[str, tuple[str, ...]] = dict(finazon.DEFAULT_DATASETS)
     if replay is None:
         common["source"] = finazon.market_source(seed, _start(now_ns), datasets)
@@ -153,7 +195,7 @@ def build_emulator(
         tickers = dict.fromkeys(sub.symbol for sub in recording.subscriptions)
         datasets = {dataset: tuple(instruments.from_finazon(t, dataset) for t in tickers)}
         common["source"] = recording
-    return finazon.FinazonEmulator(datasets=datasets, **common)
+    return finazon.FinazonEmulator(datasets=datasets, strict=strict, **common)
 
 
 async def _run(emulator: EmulatorServer, replay: Path | None) -> None:

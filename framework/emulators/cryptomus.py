@@ -1,13 +1,16 @@
 """The Cryptomus exchange emulator: the REST token endpoint and market list, and the WebSocket.
 
-What it enforces, from the documentation (the seed pages and protocols.md 3.2 and 3.4):
+Every rule it enforces is in :data:`RULES`, with its source (the Cryptomus page,
+``shared/seeds/002``, and protocols.md section 3) or marked assumed; the README's ``serve``
+section tables them. In short:
 
 * **Tokens.** ``GET /v2/user-api/exchange/account/web-socket/token`` checks ``userId`` (unknown:
   404) and ``sign = md5(base64(raw body) + key)`` (wrong: 401) and answers a fresh 64-hex token
   from a seeded generator. A token lives ``token_ttl`` seconds and is consumed by the first
   connection that presents it; a missing, unknown, expired or reused token is refused with
   HTTP 401 at the handshake (``token_rejection="http"``) or accepted and closed with 1008
-  (``"close"``): which one the real server does is not documented.
+  (``"close"``): which one the real server does is not documented. Unless strict, the
+  page's placeholder ``your_auth_token_here`` connects, again and again.
 * **Inactivity.** The connection closes ``inactivity_timeout`` seconds after the last *client*
   frame, however much the server pushes.
 * **Requests.** ``ping`` gets a pong echoing ``id``. Text that is not JSON closes the connection
@@ -30,6 +33,7 @@ This module must not log a token, key or signature unredacted, or read the wall 
 from __future__ import annotations
 
 import random
+import re
 from collections.abc import Sequence
 from decimal import Decimal
 from functools import partial
@@ -43,9 +47,11 @@ from msgspec import UNSET
 from framework import instruments
 from framework.emulators.cryptomus_depth import DepthBooks, DepthKey, Sent, depth_key
 from framework.emulators.http import HttpRequest, HttpResponse, json_response, serve_http
-from framework.emulators.market import PRESETS, BookChange, Happening, MarketParams, preset
+from framework.emulators.market import BookChange, Happening, MarketParams
+from framework.emulators.rules import Leniency, Rule
 from framework.emulators.server import Connection, EmulatorServer, HarnessOptions, Rejection
 from framework.emulators.source import Batch, Generated, ModelSource, Recorded
+from framework.emulators.synthetic import params_for
 from framework.emulators.wire import CryptomusRenderer
 from framework.ids import UlidGenerator
 from framework.money import render
@@ -56,6 +62,9 @@ __all__ = [
     "DEFAULT_API_KEY",
     "DEFAULT_INSTRUMENTS",
     "DEFAULT_USER_ID",
+    "DOCUMENTED_MARKETS",
+    "RULES",
+    "SAMPLE_TOKEN",
     "CryptomusEmulator",
     "TokenStore",
     "market_source",
@@ -64,6 +73,84 @@ __all__ = [
 DEFAULT_USER_ID: Final = "7e1b9c2a-0d4f-4e6b-9a31-5c8d2f6e4a10"
 DEFAULT_API_KEY: Final = "papertrade-emulator-cryptomus-key"
 DEFAULT_INSTRUMENTS: Final = ("BTC/USDT", "ETH/USDT")
+SAMPLE_TOKEN: Final = "your_auth_token_here"  # the placeholder in both samples on the page
+DOCUMENTED_MARKETS: Final = {
+    "BTC_USDT": wire.Market(  # seed 002, "Market list" response
+        id="01HSBPVS17CT2GN2FV34K3AMP9", symbol="BTC_USDT", baseCurrency="BTC",
+        quoteCurrency="USDT", baseMinSize="0.0000100000000000", quoteMinSize="0.1000000000000000",
+        baseMaxSize="10000000000.0000000000000000", quoteMaxSize="99999999.0000000000000000",
+        basePrec="8", quotePrec="6", baseCurrencyFullName="Bitcoin",
+        quoteCurrencyFullName="Tether USD",
+    ),
+    "SOL_USDT": wire.Market(  # protocols.md 3.3, the market list's example
+        id="01HSBPVS17CT2GN2FV34K3AMPC", symbol="SOL_USDT", baseCurrency="SOL",
+        quoteCurrency="USDT", baseMinSize="0.01000000", quoteMinSize="5.00000000",
+        baseMaxSize="500.00000000", quoteMaxSize="10000000.00000000", basePrec="4",
+        quotePrec="4",
+    ),
+}  # fmt: skip
+"""Market-list entries as the documentation shows them, served exactly."""
+_PAGE: Final = "seed 002 (Cryptomus page)"
+TOKEN_ENDPOINT = Rule(
+    name="token endpoint",
+    enforces="`GET .../web-socket/token` checks `userId` (unknown: 404) and `sign` = md5(base64(body) + key) (wrong: 401); answers a 64-hex token",
+    source=f"{_PAGE}; protocols.md 3.1, 3.2 (the 401 is assumed)", documented=True,
+)  # fmt: skip
+ONE_TIME_TOKEN = Rule(
+    name="one-time token",
+    enforces="a token lives 5 minutes and is used up by the first connection; a missing, unknown, expired or reused one gets HTTP 401 at the handshake",
+    source=f"{_PAGE}; protocols.md 3.2 (the 401 is assumed)", documented=True,
+)  # fmt: skip
+PLACEHOLDER = Rule(
+    name="placeholder token",
+    enforces=f"the page's `{SAMPLE_TOKEN}` is not a token",
+    source=f"{_PAGE}: both samples connect with it", documented=False,
+    lenient=f"`{SAMPLE_TOKEN}` connects, any number of times, counted",
+)  # fmt: skip
+INACTIVITY = Rule(
+    name="inactivity", enforces="60 s without a client frame: close 1000, however much the server pushed",
+    source=f"{_PAGE}; protocols.md 3.2 (the close code is assumed)", documented=True,
+)  # fmt: skip
+PING = Rule(
+    name="ping", enforces="`ping` gets `pong` echoing `id`", source=_PAGE, documented=True,
+)  # fmt: skip
+INVALID_JSON = Rule(
+    name="invalid JSON", enforces="text that is not JSON closes the connection (1003)",
+    source=f"{_PAGE} (the close code is assumed)", documented=True,
+)  # fmt: skip
+ERRORS = Rule(
+    name="error codes",
+    enforces="JSON that is not a request gets error code 1; an unknown method or a malformed market gets code 2",
+    source=f"{_PAGE} (the `error: {{code, message}}` nesting is assumed)", documented=True,
+)  # fmt: skip
+RESUBSCRIBE = Rule(
+    name="one subscription per data type",
+    enforces="a second `*_subscribe` of a data type already subscribed gets error code 2",
+    source=f"{_PAGE} (the code is assumed)", documented=True,
+)  # fmt: skip
+ACKS = Rule(
+    name="acknowledgements",
+    enforces="subscribe acks carry `method` (not `deal_subscribe`'s), unsubscribe acks do not; `all` works for every kind",
+    source=_PAGE, documented=True,
+)  # fmt: skip
+DEPTH = Rule(
+    name="depth updates",
+    enforces="`market:scale_index`; the first update is `full_reload: true`, later ones the changed levels, `\"0\"` for a removed one",
+    source=f"{_PAGE} (first-is-full is assumed)", documented=True,
+)  # fmt: skip
+MARKETS = Rule(
+    name="markets",
+    enforces="any well-formed market (`TRX_USDT`) and currency (`TRX`) is served and listed; BTC_USDT and SOL_USDT entries exactly as documented",
+    source=f"{_PAGE}; protocols.md 3.3 (serving every well-formed market and the other entries' values are assumed)",
+    documented=True,
+)  # fmt: skip
+RULES: Final = (
+    TOKEN_ENDPOINT, ONE_TIME_TOKEN, PLACEHOLDER, INACTIVITY, PING, INVALID_JSON, ERRORS,
+    RESUBSCRIBE, ACKS, DEPTH, MARKETS,
+)  # fmt: skip
+"""Every rule this emulator enforces, documented or assumed."""
+_MARKET: Final = re.compile(r"^[A-Z0-9]{2,12}_[A-Z0-9]{2,12}$")
+_CURRENCY: Final = re.compile(r"^[A-Z0-9]{2,12}$")
 INACTIVITY_CLOSE: Final = 1000  # code of the inactivity close (undocumented; a normal close)
 INVALID_JSON_CLOSE: Final = 1003  # code of the close on invalid JSON (undocumented)
 TOKEN_CLOSE: Final = 1008  # policy violation: the token was refused
@@ -147,6 +234,7 @@ class CryptomusEmulator(EmulatorServer):
             ``tick * 10**i`` (generated books only; a recording serves its own scale).
         deal_ack_method: give the ``deal_subscribe`` ack a ``method``, which the documented
             example lacks.
+        strict: refuse the page's placeholder token (see :data:`RULES`).
         rest_port: the REST port; 0 lets the system choose.
         **options: the harness's options (``source``, ``faults``, ``speed``, ``port``...).
     """
@@ -158,9 +246,10 @@ class CryptomusEmulator(EmulatorServer):
         instruments: Sequence[str] = DEFAULT_INSTRUMENTS, seed: int = 0, token_ttl: float = 300.0,
         inactivity_timeout: float = 60.0, token_rejection: Literal["http", "close"] = "http",
         scale_indexes: Sequence[int] = (0, 1, 2), deal_ack_method: bool = False,
-        rest_port: int = 0, **options: Unpack[HarnessOptions],
+        strict: bool = False, rest_port: int = 0, **options: Unpack[HarnessOptions],
     ) -> None:  # fmt: skip
         super().__init__(**options)
+        self.leniency = Leniency(self.name, strict=strict)
         self.users = dict(users) if users is not None else {DEFAULT_USER_ID: DEFAULT_API_KEY}
         for key in self.users.values():
             register_secret(key)
@@ -170,10 +259,13 @@ class CryptomusEmulator(EmulatorServer):
         self.scale_indexes = tuple(scale_indexes)
         self.deal_ack_method = deal_ack_method
         self.rest_port = rest_port
-        self.markets = _markets(instruments, seed)
-        self._symbols = {m.symbol: m for m in self.markets}
-        self._currencies = {c for m in self.markets for c in (m.baseCurrency, m.quoteCurrency)}
-        self._depth = DepthBooks(self._symbols)
+        self.markets: list[wire.Market] = []  # listed, in the order first served
+        self._ids = UlidGenerator(seed)
+        self._symbols: dict[str, wire.Market] = {}
+        self._ticks: dict[str, Decimal] = {}  # price grid by market, for grouping depth
+        for name in instruments:
+            self._list(_native(name))
+        self._depth = DepthBooks(self._ticks)
         self._renderers: dict[tuple[str, str], CryptomusRenderer] = {}
         self._sessions: dict[int, tuple[Connection, _Subs]] = {}
 
@@ -205,7 +297,7 @@ class CryptomusEmulator(EmulatorServer):
         key = self.users.get(request.header("userId") or "")
         if key is None:
             return json_response(404, {"message": "User not found"})
-        if request.header("sign") != wire.sign(request.body, key):
+        if request.header("sign") != wire.sign(request.body, key):  # rule TOKEN_ENDPOINT
             return json_response(401, {"message": "Invalid sign"})
         return json_response(200, wire.TokenReply(self.tokens.issue()))
 
@@ -233,7 +325,7 @@ class CryptomusEmulator(EmulatorServer):
         try:
             while not conn.closing:
                 message = await conn.receive(conn.last_received_at + self.inactivity_timeout)
-                if message is None:
+                if message is None:  # rule INACTIVITY
                     conn.close(INACTIVITY_CLOSE, "inactivity timeout")
                 else:
                     self._on_message(conn, subs, message)
@@ -241,7 +333,10 @@ class CryptomusEmulator(EmulatorServer):
             del self._sessions[conn.id]
 
     def _token_problem(self, query: dict[str, str]) -> str:
-        problem = self.tokens.consume(query.get("token", ""))
+        token = query.get("token", "")
+        if token == SAMPLE_TOKEN and self.leniency.waive(PLACEHOLDER, "handshake"):
+            return ""
+        problem = self.tokens.consume(token)  # rule ONE_TIME_TOKEN
         if not problem and self.take_auth_fault():
             problem = "token already used"
         return problem
@@ -249,7 +344,7 @@ class CryptomusEmulator(EmulatorServer):
     def _on_message(self, conn: Connection, subs: _Subs, message: str | bytes) -> None:
         try:
             loose = _ANY.decode(message)
-        except msgspec.DecodeError:
+        except msgspec.DecodeError:  # rule INVALID_JSON
             conn.close(INVALID_JSON_CLOSE, "invalid JSON")
             return
         try:
@@ -259,7 +354,7 @@ class CryptomusEmulator(EmulatorServer):
             ok_id = request_id if isinstance(request_id, int | str) else None
             conn.reply(_error(ok_id, 1, "invalid message format"))
             return
-        if request.method == "ping":
+        if request.method == "ping":  # rule PING
             conn.reply(_json(wire.Reply(request.id, "pong")))
             return
         kind, _, verb = request.method.rpartition("_")
@@ -272,6 +367,7 @@ class CryptomusEmulator(EmulatorServer):
             self._subscribe(conn, subs, kind, request)
 
     def _subscribe(self, conn: Connection, subs: _Subs, kind: str, request: wire.Request) -> None:
+        # Rule RESUBSCRIBE.
         if kind in subs.kinds or (kind == "depth" and (subs.depth or subs.depth_all)):
             conn.reply(_error(request.id, 2, f"already subscribed to {kind}"))
             return
@@ -279,7 +375,7 @@ class CryptomusEmulator(EmulatorServer):
         if problem:
             conn.reply(_error(request.id, 2, problem))
             return
-        with_method = kind != "deal" or self.deal_ack_method
+        with_method = kind != "deal" or self.deal_ack_method  # rule ACKS
         method = request.method if with_method else UNSET
         conn.reply(_json(wire.Reply(request.id, method, wire.AckData("success"))))
         if kind != "depth":
@@ -312,20 +408,38 @@ class CryptomusEmulator(EmulatorServer):
     def _bad_params(self, kind: str, params: list[str]) -> str:
         if not params:
             return f"{kind}_subscribe needs at least one parameter"
-        for param in params:
+        for param in params:  # rule MARKETS, rule ERRORS
             if param == "all":
                 continue
             if kind == "depth":
                 symbol, _, index = param.partition(":")
-                if symbol not in self._symbols or not index.isdigit():
+                if not self._list(symbol) or not index.isdigit():
                     return f"invalid depth parameter {param!r}, expected market:scale_index"
                 if int(index) not in self.scale_indexes:
                     return f"unknown scale index {index} for {symbol}"
-            elif kind == "balance" and param not in self._currencies:
+            elif kind == "balance" and not _CURRENCY.match(param):
                 return f"unknown currency {param}"
-            elif kind != "balance" and param not in self._symbols:
+            elif kind != "balance" and not self._list(param):
                 return f"unknown market {param}"
         return ""
+
+    def _list(self, symbol: str) -> bool:
+        """True when ``symbol`` is a market served, listing it (and feeding the model) if new."""
+        if symbol in self._symbols:
+            return True
+        if not _MARKET.match(symbol):
+            return False
+        name = instruments.from_cryptomus(symbol)
+        params = params_for(name)
+        market = DOCUMENTED_MARKETS.get(symbol) or _market(
+            name, params, self._ids.new(_MARKET_IDS_NS)
+        )
+        self.markets.append(market)
+        self._symbols[symbol] = market
+        self._ticks[symbol] = params.tick
+        if isinstance(self.source, ModelSource):  # a recording has only the markets it recorded
+            self.source.add(name, _cadence(params))
+        return True
 
     # --- market data ---------------------------------------------------------------------------
 
@@ -381,6 +495,7 @@ class CryptomusEmulator(EmulatorServer):
             return  # not an update this emulator routes (a recorded garbage frame)
 
     def _push_depth(self, conn: Connection, subs: _Subs, key: DepthKey) -> None:
+        # Rule DEPTH: a full reload first, then the changed levels (cryptomus_depth).
         push = self._depth.push(key, subs.depth.get(key))
         if push is not None:
             sent, text = push
@@ -392,8 +507,16 @@ def market_source(
     seed: int, start_ns: int, instruments: Sequence[str] = DEFAULT_INSTRUMENTS
 ) -> ModelSource:
     """The seeded market model with Cryptomus's cadences: trades, book and ticker, no bars."""
-    params = {name: msgspec.structs.replace(preset(name), bar_update_ns=0) for name in instruments}
+    params = {name: _cadence(params_for(name)) for name in instruments}
     return ModelSource(instruments, seed, start_ns, params)
+
+
+def _cadence(params: MarketParams) -> MarketParams:
+    return msgspec.structs.replace(params, bar_update_ns=0)
+
+
+def _native(name: str) -> str:
+    return instruments.to_cryptomus(name)
 
 
 def _json(message: object) -> str:
@@ -404,16 +527,10 @@ def _error(request_id: int | str | None, code: int, message: str) -> str:
     return _json(wire.Reply(request_id, error=wire.ErrorBody(code, message)))
 
 
-def _markets(names: Sequence[str], seed: int) -> list[wire.Market]:
-    ids = UlidGenerator(seed)
-    # An instrument without a preset gets generic rules.
-    return [_market(name, PRESETS.get(name), ids.new(_MARKET_IDS_NS)) for name in names]
-
-
-def _market(name: str, params: MarketParams | None, market_id: str) -> wire.Market:
+def _market(name: str, params: MarketParams, market_id: str) -> wire.Market:
+    # An undocumented market's rules follow the model's grid: its tick and size step.
     base, _, quote = name.partition("/")
-    tick = params.tick if params else Decimal("0.00000001")
-    size_step = params.size_step if params else Decimal("0.00000001")
+    tick, size_step = params.tick, params.size_step
     return wire.Market(
         id=market_id, symbol=instruments.to_cryptomus(name), baseCurrency=base,
         quoteCurrency=quote, baseMinSize=render(size_step), quoteMinSize=render(Decimal("0.1")),

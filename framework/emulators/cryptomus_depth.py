@@ -56,11 +56,12 @@ class DepthBooks:
     """The books of the listed markets, at every scale, and the pushes they make.
 
     Args:
-        markets: the listed markets by Cryptomus symbol; ``quotePrec`` sets a market's tick.
+        ticks: each market's price grid by Cryptomus symbol (scale ``i`` groups by
+            ``tick * 10**i``); read at each push, so markets added later are grouped too.
     """
 
-    def __init__(self, markets: Mapping[str, wire.Market]) -> None:
-        self._symbols = markets
+    def __init__(self, ticks: Mapping[str, Decimal]) -> None:
+        self._ticks = ticks
         self._books: dict[DepthKey, _Book] = {}
 
     def replace(self, symbol: str, change: BookChange) -> DepthKey:
@@ -120,10 +121,10 @@ class DepthBooks:
             return dict(book.bids), dict(book.asks), book.ts
         symbol, index = key
         finest = self._books.get((symbol, 0))
-        market = self._symbols.get(symbol)
-        if finest is None or market is None or index == 0:
+        tick = self._ticks.get(symbol)
+        if finest is None or tick is None or index == 0:
             return None
-        step = Decimal(1).scaleb(index - int(market.quotePrec))
+        step = tick.scaleb(index)
         return _group(finest.bids, step, up=False), _group(finest.asks, step, up=True), finest.ts
 
 

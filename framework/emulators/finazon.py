@@ -1,16 +1,21 @@
 """The Finazon emulator: ``/v1?apikey=``, bar subscriptions, heartbeat and reset.
 
-What it enforces (protocols.md 2.1-2.5 and 2.7; Finazon publishes no error table, so the error
-codes and the texts not quoted below are this emulator's choice):
+Every rule it enforces is in :data:`RULES`, with its source (the Finazon page,
+``shared/seeds/000``, and protocols.md section 2) or marked assumed; the README's ``serve``
+section tables them. Finazon publishes no error table, so the error codes and the texts not
+quoted below are this emulator's choice. In short:
 
 * **Key.** A bad ``apikey`` gets an error frame and a close with 1008; so does a connection
-  over ``max_connections`` per key.
+  over ``max_connections`` per key. Unless strict, the page's placeholder ``your_api_key``
+  is a key.
 * **Subscribe.** Acked ``SUCCESS_SUBSCRIPTION`` with the tickers accepted, ``request_id``
-  echoed. An unknown ticker gets "The ticker X you have specified is unrecognized or
-  unsupported." (the others stay subscribed); tickers already subscribed get "You are already
-  subscribed to ticker: A, B."; a bad ``frequency``, ``aggregation``, ``channel``, dataset or a
-  missing field gets an error frame and subscribes nothing. A subscription is a ticker of a
-  dataset at one frequency.
+  echoed. Any well-formed ticker of a documented dataset is served (``BASE/QUOTE`` on the
+  crypto datasets, ``AAPL`` on the US-stock ones; a market derived from it,
+  ``synthetic.params_for``). A malformed ticker gets "The ticker X you have specified is
+  unrecognized or unsupported." (the others stay subscribed); tickers already subscribed get
+  "You are already subscribed to ticker: A, B."; a bad ``frequency``, ``aggregation``,
+  ``channel``, dataset or a missing field gets an error frame and subscribes nothing. A
+  subscription is a ticker of a dataset at one frequency.
 * **Others.** ``unsubscribe`` is acked ``SUCCESS_UNSUBSCRIPTION``; ``reset`` clears everything
   without a reply; ``heartbeat`` gets ``{"event":"heartbeat","status":"success"}``. WebSocket
   pings are answered by trio-websocket.
@@ -28,6 +33,7 @@ This module must not log an API key unredacted or read the wall clock.
 from __future__ import annotations
 
 import math
+import re
 from collections import deque
 from collections.abc import Collection, Mapping, Sequence
 from typing import Final, Unpack
@@ -37,7 +43,8 @@ import trio
 from msgspec import UNSET, UnsetType
 
 from framework import instruments
-from framework.emulators.market import Happening, preset
+from framework.emulators.market import Happening, MarketParams
+from framework.emulators.rules import Leniency, Rule
 from framework.emulators.server import (
     Batch,
     Connection,
@@ -48,6 +55,7 @@ from framework.emulators.server import (
     Recorded,
     Rejection,
 )
+from framework.emulators.synthetic import params_for
 from framework.emulators.wire import FinazonRenderer
 from framework.errors import ProviderProtocolError
 from framework.providers import finazon as wire
@@ -56,6 +64,9 @@ from framework.redact import register_secret
 __all__ = [
     "DEFAULT_API_KEY",
     "DEFAULT_DATASETS",
+    "DOCUMENTED_DATASETS",
+    "RULES",
+    "SAMPLE_API_KEY",
     "FinazonEmulator",
     "market_source",
 ]
@@ -66,6 +77,66 @@ DEFAULT_DATASETS: Final[Mapping[str, tuple[str, ...]]] = {
     "us_stocks_essential": ("AAPL.US",),
 }
 """Dataset code -> canonical instruments it streams."""
+SAMPLE_API_KEY: Final = "your_api_key"  # the placeholder in the page's sample
+STOCK_DATASETS: Final = frozenset({"sip_pro", "sip_non_pro", "us_stocks_essential", "nlsp"})
+DOCUMENTED_DATASETS: Final = STOCK_DATASETS | {
+    "binance", "bybit", "coinbase", "kucoin", "huobi", "uniswap",
+}  # fmt: skip
+"""The datasets with a WebSocket reference page (protocols.md 2.3)."""
+_PAGE: Final = "seed 000 (Finazon page)"
+KEY = Rule(
+    name="api key", enforces="`?apikey=` in the URL; a bad one gets an `INVALID_API_KEY` error frame, then close 1008",
+    source="protocols.md 2.1 (the frame and close are assumed)", documented=True,
+)  # fmt: skip
+PLACEHOLDER = Rule(
+    name="placeholder key", enforces=f"the page's `{SAMPLE_API_KEY}` is not a key",
+    source=f"{_PAGE}: the sample connects with it", documented=False,
+    lenient=f"`{SAMPLE_API_KEY}` is accepted, counted",
+)  # fmt: skip
+SUBSCRIBE = Rule(
+    name="subscribe",
+    enforces="`channel` bars, `frequency` 1s/10s/1m, `aggregation` 1m, `dataset` and `tickers` required; acked `SUCCESS_SUBSCRIPTION` with the tickers, `request_id` echoed; anything else gets an error frame",
+    source=f"{_PAGE} (the error frames are assumed)", documented=True,
+)  # fmt: skip
+TICKERS = Rule(
+    name="tickers",
+    enforces="any well-formed ticker of a documented dataset is served; a malformed one gets \"The ticker X you have specified is unrecognized or unsupported.\", the others stay subscribed",
+    source="protocols.md 2.3, 2.5 (the text is third-party; serving every well-formed ticker is assumed)",
+    documented=False,
+)  # fmt: skip
+ALREADY = Rule(
+    name="already subscribed", enforces="\"You are already subscribed to ticker: A, B.\"",
+    source="protocols.md 2.5 (third-party)", documented=False,
+)  # fmt: skip
+UNSUBSCRIBE = Rule(
+    name="unsubscribe and reset",
+    enforces="`unsubscribe` acked `SUCCESS_UNSUBSCRIPTION`; `reset` clears everything, no reply",
+    source=_PAGE, documented=True,
+)  # fmt: skip
+HEARTBEAT = Rule(
+    name="heartbeat", enforces='`heartbeat` gets `{"event":"heartbeat","status":"success"}`; WebSocket pings get pongs',
+    source=f"{_PAGE} (the reply's shape is third-party, protocols.md 2.3)", documented=True,
+)  # fmt: skip
+EVENT_RATE = Rule(
+    name="100 events per minute", enforces="the 101st client message in 60 s, or one over 100 KB, gets an error frame and is not served",
+    source="protocols.md 2.2 (the reply is assumed)", documented=True,
+)  # fmt: skip
+CONNECTIONS = Rule(
+    name="connections per key", enforces="a 4th connection per key gets an error frame and close 1008",
+    source="protocols.md 2.2 (3 on the dataset pages, 5 on the generic one; the reply is assumed)",
+    documented=True,
+)  # fmt: skip
+BARS = Rule(
+    name="bars", enforces="the forming 1-minute bar at the subscribed frequency, `t` its open in seconds, OHLCV as JSON numbers",
+    source=f"{_PAGE}; protocols.md 2.4", documented=True,
+)  # fmt: skip
+RULES: Final = (
+    KEY, PLACEHOLDER, SUBSCRIBE, TICKERS, ALREADY, UNSUBSCRIBE, HEARTBEAT, EVENT_RATE,
+    CONNECTIONS, BARS,
+)  # fmt: skip
+"""Every rule this emulator enforces, documented or assumed."""
+_PAIR: Final = re.compile(r"^[A-Z0-9]{1,12}/[A-Z0-9]{2,12}$")
+_STOCK: Final = re.compile(r"^[A-Z][A-Z0-9.]{0,9}$")
 REFUSE_CLOSE: Final = 1008  # policy violation: bad key, too many connections, over a limit
 IDLE_CLOSE: Final = 1000
 _NS: Final = 1_000_000_000
@@ -104,6 +175,7 @@ class FinazonEmulator(EmulatorServer):
         max_frame_bytes: the largest client message served.
         close_on_limit: close with 1008 after the error when a limit is exceeded.
         idle_timeout: close a connection silent this long (None: never; not documented).
+        strict: refuse the page's placeholder key (see :data:`RULES`).
         **options: the harness's options (``source``, ``faults``, ``speed``, ``port``...).
     """
 
@@ -119,16 +191,17 @@ class FinazonEmulator(EmulatorServer):
         max_frame_bytes: int = 100_000,
         close_on_limit: bool = False,
         idle_timeout: float | None = None,
+        strict: bool = False,
         **options: Unpack[HarnessOptions],
     ) -> None:
         super().__init__(**options)
+        self.leniency = Leniency(self.name, strict=strict)
         self.api_keys = frozenset(api_keys)
         for key in self.api_keys:
             register_secret(key)
-        self.datasets = {
-            name: {instruments.to_finazon(i): i for i in members}
-            for name, members in datasets.items()
-        }
+        self.datasets = {name: dict[str, str]() for name in sorted(DOCUMENTED_DATASETS)}
+        for name, members in datasets.items():
+            self.datasets[name] = {instruments.to_finazon(i): i for i in members}
         self.max_connections = max_connections
         self.max_events_per_minute = max_events_per_minute
         self.max_frame_bytes = max_frame_bytes
@@ -144,11 +217,16 @@ class FinazonEmulator(EmulatorServer):
     async def session(self, conn: Connection) -> None:
         """Check the key and the cap, then serve client events."""
         key = conn.query.get("apikey", "")
-        if key not in self.api_keys or self.take_auth_fault():
+        known = key in self.api_keys or (
+            key == SAMPLE_API_KEY and self.leniency.waive(PLACEHOLDER, f"#{conn.id}")
+        )
+        if not known or self.take_auth_fault():  # rule KEY
             conn.reply(_error("INVALID_API_KEY", "invalid api key"))
             conn.close(REFUSE_CLOSE, "invalid api key")
             return
-        if sum(1 for *_, k in self._sessions.values() if k == key) >= self.max_connections:
+        if (
+            sum(1 for *_, k in self._sessions.values() if k == key) >= self.max_connections
+        ):  # rule CONNECTIONS
             text = f"too many connections: at most {self.max_connections} per api key"
             conn.reply(_error("TOO_MANY_CONNECTIONS", text))
             conn.close(REFUSE_CLOSE, "too many connections")
@@ -167,6 +245,7 @@ class FinazonEmulator(EmulatorServer):
             del self._sessions[conn.id]
 
     def _within_limits(self, conn: Connection, subs: _Subs, message: str | bytes) -> bool:
+        # Rule EVENT_RATE.
         now = trio.current_time()
         while subs.events and subs.events[0] <= now - _WINDOW_S:
             subs.events.popleft()
@@ -187,15 +266,15 @@ class FinazonEmulator(EmulatorServer):
         try:
             request = wire.decode_request(message)
         except ProviderProtocolError as exc:
-            conn.reply(_invalid(exc, message))
+            conn.reply(_invalid(exc, message))  # rule SUBSCRIBE
             return
-        if isinstance(request, wire.Heartbeat):
+        if isinstance(request, wire.Heartbeat):  # rule HEARTBEAT
             reply = wire.HeartbeatReply(
                 event="heartbeat", status="success", request_id=request.request_id
             )
             conn.reply(_json(reply))
         elif isinstance(request, wire.Reset):
-            subs.keys.clear()  # documented: the server does not reply
+            subs.keys.clear()  # rule UNSUBSCRIBE: documented, the server does not reply
         elif request.dataset not in self.datasets:
             text = (
                 f"The dataset {request.dataset} you have specified is unrecognized or unsupported."
@@ -209,15 +288,14 @@ class FinazonEmulator(EmulatorServer):
             conn.reply(_success("SUCCESS_UNSUBSCRIPTION", removed, request.request_id))
 
     def _subscribe(self, conn: Connection, subs: _Subs, request: wire.Subscribe) -> None:
-        known = self.datasets[request.dataset]
         accepted: list[str] = []
         already: list[str] = []
         for ticker in dict.fromkeys(request.tickers):
             key = (request.dataset, ticker, request.frequency)
-            if ticker not in known:
+            if not self._serves(request.dataset, ticker):  # rule TICKERS
                 text = f"The ticker {ticker} you have specified is unrecognized or unsupported."
                 conn.reply(_error("INVALID_TICKER", text, request.request_id))
-            elif key in subs.keys:
+            elif key in subs.keys:  # rule ALREADY
                 already.append(ticker)
             else:
                 accepted.append(ticker)
@@ -228,10 +306,24 @@ class FinazonEmulator(EmulatorServer):
         if accepted:
             conn.reply(_success("SUCCESS_SUBSCRIPTION", tuple(accepted), request.request_id))
 
+    def _serves(self, dataset: str, ticker: str) -> bool:
+        """True when ``ticker`` of ``dataset`` is served, bringing its market in if need be."""
+        known = self.datasets[dataset]
+        if ticker in known:
+            return True
+        stocks = dataset in STOCK_DATASETS
+        if not (_STOCK if stocks else _PAIR).match(ticker):
+            return False
+        name = f"{ticker}.US" if stocks else ticker
+        known[ticker] = name
+        if isinstance(self.source, ModelSource):  # a recording has only the tickers it recorded
+            self.source.add(name, _cadence(params_for(name)))
+        return True
+
     # --- market data ---------------------------------------------------------------------------
 
     def on_batch(self, batch: Batch) -> None:
-        """Render bars per subscribed (dataset, ticker, frequency) and push them."""
+        """Render bars per subscribed (dataset, ticker, frequency) and push them (rule BARS)."""
         wanted = {key for _, subs, _ in self._sessions.values() for key in subs.keys}
         rendered: dict[Key, list[str]] = {}
         by_instrument: dict[str, list[Happening]] = {}
@@ -290,13 +382,14 @@ def market_source(
 ) -> ModelSource:
     """The seeded market model with Finazon's cadence: the forming bar every second, no book."""
     names = list(dict.fromkeys(name for members in datasets.values() for name in members))
-    params = {
-        name: msgspec.structs.replace(
-            preset(name), bar_update_ns=_NS, book_interval_ns=0, ticker_interval_ns=0
-        )
-        for name in names
-    }
+    params = {name: _cadence(params_for(name)) for name in names}
     return ModelSource(names, seed, start_ns, params)
+
+
+def _cadence(params: MarketParams) -> MarketParams:
+    return msgspec.structs.replace(
+        params, bar_update_ns=_NS, book_interval_ns=0, ticker_interval_ns=0
+    )
 
 
 def _json(message: object) -> str:

@@ -28,17 +28,14 @@ import logging
 import math
 from abc import ABC, abstractmethod
 from functools import partial
-from typing import ClassVar, Final, NoReturn, TypedDict
+from typing import Any, ClassVar, Final, NoReturn, TypedDict
 from urllib.parse import parse_qsl, urlsplit
 
 import msgspec
 import trio
-from trio_websocket import (
-    ConnectionClosed,
-    WebSocketConnection,
-    WebSocketRequest,
-    wrap_server_stream,
-)
+from trio_websocket import ConnectionClosed, WebSocketConnection, WebSocketRequest
+from wsproto import ConnectionType, WSConnection  # trio-websocket's own protocol engine
+from wsproto.utilities import LocalProtocolError
 
 from framework.emulators.source import (
     Batch,
@@ -59,6 +56,7 @@ __all__ = [
     "Generated",
     "HarnessOptions",
     "ModelSource",
+    "PingLog",
     "Recorded",
     "RecordingSource",
     "Rejection",
@@ -118,6 +116,14 @@ class _Out(msgspec.Struct, frozen=True, gc=False):
     push: bool  # counted for faults
 
 
+class PingLog:
+    """The WebSocket ping frames a client sent: how many, and when the last one came."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.last_at = -math.inf  # trio's clock
+
+
 class Connection:
     """One accepted WebSocket connection: its queue, counters and how it ended.
 
@@ -126,6 +132,7 @@ class Connection:
         path: the URL path (``/ws``); ``query`` holds the parameters (credentials included:
             never log them, log ``redacted_target``).
         pushes: push frames sent so far; ``received``: client messages read so far.
+        pings: the client's ping frames (trio-websocket answers them).
         close_code: how the connection ended: the code sent or received, 1006 for a dropped
             stream, None while open.
     """
@@ -142,6 +149,7 @@ class Connection:
         self.stalled = self._closing = False
         self.close_code: int | None = None
         self.close_reason = ""
+        self.pings = PingLog()
         self.ws, self._server, self._stream = ws, server, stream
         self._out, self._queue = trio.open_memory_channel[_Out | _Close](math.inf)
 
@@ -347,19 +355,18 @@ class EmulatorServer(ABC):
             return
         async with trio.open_nursery() as nursery:
             request: WebSocketRequest | None = None
+            pings = PingLog()
             with trio.move_on_after(self.connect_timeout):
-                request = await wrap_server_stream(
-                    nursery, stream, max_message_size=self.max_message_size
-                )
+                request = await _wrap(nursery, stream, self.max_message_size, pings)
             try:
                 if request is not None:
-                    await self._handshake(request, stream, conn_id)
+                    await self._handshake(request, stream, conn_id, pings)
             finally:
                 nursery.cancel_scope.cancel()
                 await stream.aclose()
 
     async def _handshake(
-        self, request: WebSocketRequest, stream: trio.abc.Stream, conn_id: int
+        self, request: WebSocketRequest, stream: trio.abc.Stream, conn_id: int, pings: PingLog
     ) -> None:
         if self.faults.refuse > 0:
             self.faults.refuse -= 1
@@ -375,6 +382,7 @@ class EmulatorServer(ABC):
             await request.reject(rejection.status, body=rejection.body or None)
             return
         conn = Connection(self, conn_id, request.path, await request.accept(), stream)
+        conn.pings = pings
         await self._run(conn)
 
     async def _run(self, conn: Connection) -> None:
@@ -415,3 +423,30 @@ class EmulatorServer(ABC):
             first = batch.ts_ns if first is None else first
             await trio.sleep_until(start + (batch.ts_ns - first) / _NS / self.speed)
             self.on_batch(batch)
+
+
+async def _wrap(
+    nursery: trio.Nursery, stream: trio.abc.Stream, max_message_size: int, pings: PingLog
+) -> WebSocketRequest:
+    """trio-websocket's ``wrap_server_stream``, also logging the client's ping frames.
+
+    trio-websocket answers pings itself and tells no one; an emulator whose provider keeps
+    connections alive by JSON heartbeats needs to know when a client pings instead.
+    """
+    ws = WebSocketConnection(
+        stream, WSConnection(ConnectionType.SERVER), max_message_size=max_message_size
+    )
+    answer = ws._handle_ping_event
+
+    async def on_ping(event: Any) -> None:
+        pings.count += 1
+        pings.last_at = trio.current_time()
+        # A ping that crosses our close frame gets no pong: wsproto refuses to send one then,
+        # and trio-websocket's own handler would let that error end the connection's task.
+        with contextlib.suppress(LocalProtocolError):
+            await answer(event)
+
+    ws._handle_ping_event = on_ping  # type: ignore[method-assign]
+    nursery.start_soon(ws._reader_task)
+    request: WebSocketRequest = await ws._get_request()
+    return request

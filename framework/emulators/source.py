@@ -19,7 +19,8 @@ from typing import Final, Protocol
 
 import msgspec
 
-from framework.emulators.market import Happening, MarketModel, MarketParams, preset
+from framework.emulators.market import Happening, MarketModel, MarketParams
+from framework.emulators.synthetic import params_for
 from framework.errors import ConfigError
 from framework.recording import Frame, RecordingReader
 
@@ -59,10 +60,11 @@ class ModelSource:
 
     ``start_ns`` is the simulated start, a whole second (a caller wanting live-looking times
     reads the wall clock); each instrument's model gets its own seed from ``seed``; ``params``
-    overrides the presets by instrument.
+    overrides the presets (or the market derived from the id, ``synthetic.params_for``) by
+    instrument. :meth:`add` brings in another instrument while the batches are being served.
 
     Raises:
-        ConfigError: an instrument without a preset, or a start time off the model's step.
+        ConfigError: a start time off the model's step.
     """
 
     def __init__(
@@ -71,24 +73,41 @@ class ModelSource:
     ) -> None:  # fmt: skip
         chosen = params or {}
         self.models = [
-            (name, MarketModel(chosen.get(name) or preset(name), _seed(seed, name), start_ns))
+            (name, MarketModel(chosen.get(name) or params_for(name), _seed(seed, name), start_ns))
             for name in instruments
         ]
         self.start_ns = start_ns
+        self.seed = seed
         self._step = min((m.params.step_ns for _, m in self.models), default=_NS)
+        self._ts = start_ns  # the simulated time of the batch being made or last made
+
+    def has(self, instrument: str) -> bool:
+        """True when ``instrument`` is one of the markets served."""
+        return any(name == instrument for name, _ in self.models)
+
+    def add(self, instrument: str, params: MarketParams) -> None:
+        """Serve ``instrument`` too, from the next step on (nothing when it is served already).
+
+        Its model starts at the step after the batch last made, with the seed it would have
+        had from the start, so the same additions at the same times give the same market.
+        """
+        if self.has(instrument):
+            return
+        start = self._ts + self._step
+        self.models.append((instrument, MarketModel(params, _seed(self.seed, instrument), start)))
 
     def batches(self) -> Iterator[Batch]:
         """Endless batches, one per model step that produced anything."""
-        ts = self.start_ns
+        self._ts = self.start_ns
         while True:
             items = [
                 Generated(name, happening)
                 for name, model in self.models
-                for happening in model.advance_to(ts)
+                for happening in model.advance_to(self._ts)
             ]
-            if items:
-                yield Batch(ts, tuple(items))
-            ts += self._step
+            if items or not self.models:  # no market yet: empty batches keep the pump paced
+                yield Batch(self._ts, tuple(items))
+            self._ts += self._step
 
 
 class RecordingSource:

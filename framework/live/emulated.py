@@ -94,7 +94,8 @@ async def serve_missing(
             if not why:
                 resolved.append(provider)
                 continue
-            server = build_emulator(provider.name, seed=seed, now_ns=clock)
+            # Strict: the project's own sessions keep every documented rule, samples or not.
+            server = build_emulator(provider.name, seed=seed, now_ns=clock, strict=True)
             url = await nursery.start(server.serve)
             echo(
                 f"no credentials for {provider.name} ({why}): using the built-in emulator at {url}"

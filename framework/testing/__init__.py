@@ -27,14 +27,27 @@ This package must not read the wall clock or use unseeded randomness; it writes 
 directory it is given (or a temporary one it removes).
 
 The kit's parts: ``scenario`` (the :class:`Scenario` builder), ``runner`` (:func:`run_strategy`
-and what it returns) and ``conformance`` (:func:`check_codec`). This file only re-exports
-them; import from ``framework.testing``.
+and what it returns), ``golden`` (golden runs, ``result.assert_matches_golden``), ``plugin``
+(the pytest plugin: the ``papertrade`` fixture and ``--papertrade-update-golden``),
+``markets`` (Hypothesis strategies of market scenarios; needs ``papertrade[testing]``) and
+``conformance`` (:func:`check_codec`). :func:`recording` finds a bundled recording by name.
+This file only re-exports them (``markets`` is imported on its own, as it needs Hypothesis);
+import from ``framework.testing``.
 """
 
 from __future__ import annotations
 
+from framework.bundled import recording
 from framework.testing.conformance import check_codec
 from framework.testing.runner import Fill, RunResult, run_strategy
 from framework.testing.scenario import DEFAULT_START_S, Scenario
 
-__all__ = ["DEFAULT_START_S", "Fill", "RunResult", "Scenario", "check_codec", "run_strategy"]
+__all__ = [
+    "DEFAULT_START_S",
+    "Fill",
+    "RunResult",
+    "Scenario",
+    "check_codec",
+    "recording",
+    "run_strategy",
+]

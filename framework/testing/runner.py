@@ -22,12 +22,15 @@ from typing import Any, Final
 import msgspec
 
 from framework import events as ev
+from framework.bundled import resolve_recording
 from framework.config import Config, load_config
+from framework.diff import Side, replay_stamped, stamped_folder
 from framework.errors import ConfigError
 from framework.report.results import Fill as ModelFill
 from framework.report.results import Results, RoundTrip
-from framework.run import RunSetup, replay_engine, sha256_file
+from framework.run import RunSetup, sha256_file
 from framework.strategy import Strategy
+from framework.testing.golden import assert_matches_golden
 from framework.testing.scenario import Scenario
 
 __all__ = ["Fill", "RunResult", "run_strategy"]
@@ -90,9 +93,11 @@ class RunResult:
         results: Results,
         out_dir: Path,
         keep: bool,
+        side: Side,
     ) -> None:
         self.strategies = strategies
         self.summary = summary
+        self.side = side
         self.events = _read_events(out_dir / "events.jsonl")
         self.fills = [_fill(f) for f in results.fills]
         self.round_trips: list[RoundTrip] = list(results.trips)
@@ -141,6 +146,35 @@ class RunResult:
                 f"{currency} balance is {actual}, expected {expected}\n{self.describe()}"
             )
 
+    def assert_matches_golden(self, folder: str | Path, *, update: bool | None = None) -> None:
+        """Fail unless the private events, fills and statistics equal a stored golden run.
+
+        The first run (no golden folder yet), ``pytest --papertrade-update-golden`` or
+        ``update=True`` writes the folder instead. A mismatch fails with the first divergence
+        as ``papertrade diff`` shows it. A relative ``folder`` is under pytest's rootdir.
+        """
+        __tracebackhide__ = True
+        assert_matches_golden(self.side, folder, update=update)
+
+    @property
+    def unfinished_orders(self) -> list[ev.OrderInfo]:
+        """Orders still open when the run ended (no ``finished`` update), in creation order."""
+        finished = {e.data.info.id for e in self.events
+                    if isinstance(e, ev.OrderUpdate) and e.data.type == "finished"}  # fmt: skip
+        return [o for o in self.orders if o.id not in finished]
+
+    @property
+    def max_position(self) -> Decimal:
+        """The largest net quantity bought (buys minus sells, from the fills) of any one
+        market at any point of the run."""
+        held: dict[str, Decimal] = {}
+        peak = Decimal(0)
+        for fill in self.fills:
+            signed = fill.quantity if fill.direction == "buy" else -fill.quantity
+            held[fill.symbol] = held.get(fill.symbol, Decimal(0)) + signed
+            peak = max(peak, held[fill.symbol])
+        return peak
+
     def describe(self) -> str:
         """The orders, fills and balances, one per line: a readable account of the run."""
         lines = [f"order {o.id} {o.orderType} {o.direction} {o.symbol} qty {o.quantity} "
@@ -165,7 +199,8 @@ def run_strategy(
 
     Args:
         strategy: a Strategy class, or several (delivered to in that order).
-        source: a :class:`Scenario`, or the path of a recording.
+        source: a :class:`Scenario`, the path of a recording, or a bundled recording's name
+            (``"cryptomus-btc-usdt"``).
         config: a :class:`~framework.config.Config`, a TOML file, or None for the defaults.
             Unlike ``papertrade run --replay``, positions are not closed at the end unless
             the config sets ``[run] finalize = true``.
@@ -206,10 +241,12 @@ def run_strategy(
 
 def _run(setup: RunSetup, source: Scenario | str | Path, work: Path, keep: bool) -> RunResult:
     recording = (
-        source.write(work / "scenario.jsonl") if isinstance(source, Scenario) else Path(source)
+        source.write(work / "scenario.jsonl")
+        if isinstance(source, Scenario)
+        else resolve_recording(source)
     )
     out_dir = work / "out"
-    summary, engine = replay_engine(setup, recording, out_dir)
+    summary, engine, stamps = replay_stamped(setup, recording, out_dir)
     if isinstance(source, Scenario) and engine.stats.decode_errors:
         raise ConfigError(
             f"{engine.stats.decode_errors} scenario frame(s) did not decode (see the warning "
@@ -217,14 +254,19 @@ def _run(setup: RunSetup, source: Scenario | str | Path, work: Path, keep: bool)
         )
     exchange = engine.exchange
     positions = {name: exchange.position(name) for name in setup.config.exchange.markets}
+    label = "this run" if isinstance(source, Scenario) else f"this run on {recording.name}"
+    side = stamped_folder(out_dir, stamps, label)
     return RunResult(
         list(engine.strategies), exchange.balances(), positions, summary, engine.results,
-        out_dir, keep,
+        out_dir, keep, side,
     )  # fmt: skip
 
 
 def _source_digest(cls: type[Strategy]) -> str:
-    source = inspect.getsourcefile(cls)
+    try:
+        source = inspect.getsourcefile(cls)
+    except (OSError, TypeError):  # defined in a REPL or exec'd text: no file to hash
+        return ""
     return sha256_file(Path(source)) if source else ""
 
 

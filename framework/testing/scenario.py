@@ -10,10 +10,11 @@ recording file it is asked to write.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import functools
+from collections.abc import Callable, Sequence
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 import msgspec
 
@@ -44,6 +45,24 @@ _ENCODER: Final = msgspec.json.Encoder()
 
 Number = float | int | str | Decimal
 Levels = Sequence[tuple[Number, Number]]
+_M = TypeVar("_M", bound=Callable[..., Any])
+
+
+def _recorded(method: _M) -> _M:
+    """Note a public builder call (not the ones it makes itself), so repr() can replay it."""
+
+    @functools.wraps(method)
+    def call(self: Scenario, *args: Any, **kwargs: Any) -> Any:
+        outer = not self._nesting
+        if outer:
+            self._calls.append((method.__name__, args, kwargs))
+        self._nesting += 1
+        try:
+            return method(self, *args, **kwargs)
+        finally:
+            self._nesting -= 1
+
+    return call  # type: ignore[return-value]
 
 
 class Scenario:
@@ -52,6 +71,7 @@ class Scenario:
     Trades and books become Cryptomus ``trade_update`` and ``depth_update`` frames; bars become
     Finazon bar frames that close when the bar ends (as ``papertrade import-csv`` writes them).
     Items are delivered in time order, items at the same time in the order they were added.
+    ``repr()`` is Python that builds the same scenario, to paste a generated one into a test.
 
     Args:
         instrument: the canonical id the items are about unless one names another.
@@ -73,15 +93,30 @@ class Scenario:
         self._bars: dict[str, list[tuple[int, BarRow]]] = {}  # instrument -> (seq, bar)
         self._channels: dict[str, dict[Channel, None]] = {}  # cryptomus symbol -> channels used
         self._seq = 0  # order of adding: breaks ties between items at the same time
+        self._init = (instrument, start_s, bar_interval)
+        self._calls: list[tuple[str, tuple[Any, ...], dict[str, Any]]] = []  # for repr()
+        self._nesting = 0
+
+    def __repr__(self) -> str:
+        instrument, start_s, interval = self._init
+        extra = "" if start_s == DEFAULT_START_S else f", start_s={start_s}"
+        extra += "" if interval == "1m" else f", bar_interval={interval!r}"
+        head = f"Scenario({instrument!r}{extra})"
+        if not self._calls:
+            return head
+        calls = [f"    .{name}({_arguments(args, kwargs)})" for name, args, kwargs in self._calls]
+        return "(\n    " + head + "\n" + "\n".join(calls) + "\n)"
 
     # --- market data ------------------------------------------------------------------------------
 
+    @_recorded
     def trade(
         self, at: float, price: Number, size: Number, side: str = "buy", *, instrument: str = ""
     ) -> Scenario:
         """A trade printed at ``at`` seconds; ``side`` is the aggressor (``buy`` or ``sell``)."""
         return self.trades(at, [(price, size, side)], instrument=instrument)
 
+    @_recorded
     def trades(
         self, at: float, trades: Sequence[tuple[Number, Number, str]], *, instrument: str = ""
     ) -> Scenario:
@@ -93,16 +128,19 @@ class Scenario:
         data = {"symbol": symbol, "timestamp": sec, "trades": items}
         return self._frame(ts_ns, "trade_update", data)
 
+    @_recorded
     def book(self, at: float, bids: Levels, asks: Levels, *, instrument: str = "") -> Scenario:
         """The whole L2 book at ``at`` (a ``full_reload`` depth update): (price, size) levels."""
         return self._depth(at, bids, asks, instrument, full=True)
 
+    @_recorded
     def book_update(
         self, at: float, bids: Levels = (), asks: Levels = (), *, instrument: str = ""
     ) -> Scenario:
         """Changed book levels at ``at``; a size of 0 removes the level."""
         return self._depth(at, bids, asks, instrument, full=False)
 
+    @_recorded
     def bar(
         self,
         at: float,
@@ -134,16 +172,19 @@ class Scenario:
 
     # --- connection and clock ---------------------------------------------------------------------
 
+    @_recorded
     def disconnect(
         self, at: float, provider: str = CRYPTOMUS, reason: str = "scripted"
     ) -> Scenario:
         """The provider's connection drops at ``at`` (books become untrusted)."""
         return self._line(DisconnectedLine(self._at(at), provider, 1, reason))
 
+    @_recorded
     def connect(self, at: float, provider: str = CRYPTOMUS) -> Scenario:
         """The provider's connection (re)opens at ``at``."""
         return self._line(ConnectedLine(self._at(at), provider, 1, f"wss://{provider}/scenario"))
 
+    @_recorded
     def tick(self, at: float) -> Scenario:
         """Move the clock to ``at`` with no market data, so timers due by then fire."""
         return self._line(Tick(self._at(at)))
@@ -215,6 +256,23 @@ class Scenario:
     def _next_seq(self) -> int:
         self._seq += 1
         return self._seq
+
+
+def _arguments(args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
+    parts = [_code(a) for a in args] + [f"{k}={_code(v)}" for k, v in kwargs.items()]
+    return ", ".join(parts)
+
+
+def _code(value: Any) -> str:
+    """Python source for a builder argument: Decimals as exact strings, sequences as lists."""
+    if isinstance(value, Decimal):
+        return repr(format(value, "f"))
+    if isinstance(value, tuple):
+        inner = ", ".join(_code(v) for v in value)
+        return f"({inner},)" if len(value) == 1 else f"({inner})"
+    if isinstance(value, list):
+        return "[" + ", ".join(_code(v) for v in value) + "]"
+    return repr(value)
 
 
 def _text(value: Number) -> str:

@@ -160,11 +160,32 @@ async def test_other_requests_do_not_count_as_heartbeats(
 # --- request spacing -----------------------------------------------------------------------------
 
 
-async def test_a_second_request_within_a_second_gets_605(nursery: trio.Nursery) -> None:
+async def test_a_second_request_of_one_kind_within_a_second_gets_605(
+    nursery: trio.Nursery,
+) -> None:
     with trio.fail_after(5):
         async with connect(await start(nursery, AllTickEmulator())) as ws:
             await ask(ws, trades(1, "BTCUSDT"))
+            assert await ask(ws, trades(2, "ETHUSDT")) == reply(22005, 605, "too many requests", 2)
+
+
+async def test_strict_refuses_any_request_within_a_second_with_605(nursery: trio.Nursery) -> None:
+    with trio.fail_after(5):
+        async with connect(await start(nursery, AllTickEmulator(strict=True))) as ws:
+            await ask(ws, trades(1, "BTCUSDT"))
             assert await ask(ws, depths(2, "BTCUSDT")) == reply(22003, 605, "too many requests", 2)
+
+
+async def test_back_to_back_requests_of_two_kinds_are_served_and_counted(
+    nursery: trio.Nursery,
+) -> None:
+    # The page's Go sample sends 22002 and then 22004 at once (seed 001).
+    with trio.fail_after(5):
+        emulator = AllTickEmulator()
+        async with connect(await start(nursery, emulator)) as ws:
+            assert await ask(ws, depths(1, "BTCUSDT")) == reply(22003, 200, "ok", 1)
+            assert await ask(ws, trades(2, "BTCUSDT")) == reply(22005, 200, "ok", 2)
+        assert emulator.leniency.waived == {"1 s between any two requests": 1}
 
 
 async def test_a_request_a_second_later_is_served(
@@ -188,7 +209,7 @@ async def test_spacing_code_606_refuses_then_closes(nursery: trio.Nursery) -> No
     with trio.fail_after(5):
         async with connect(await start(nursery, AllTickEmulator(spacing_code=606))) as ws:
             await ask(ws, trades(1, "BTCUSDT"))
-            await ws.send_message(trades(2, "ETHUSDT"))
+            await ws.send_message(trades(2, "ETHUSDT"))  # the same kind: refused, strict or not
             got, code = await rest(ws)
         text = "too many requests and connection will be closed"
         assert (got, code) == ([reply(22005, 606, text, 2)], 1008)
@@ -271,7 +292,7 @@ async def test_a_stock_code_on_the_stock_endpoint_is_served(nursery: trio.Nurser
 async def test_an_unknown_code_beside_a_known_one_is_ignored(nursery: trio.Nursery) -> None:
     with trio.fail_after(5):
         async with connect(await start(nursery, AllTickEmulator())) as ws:
-            assert await ask(ws, trades(1, "NOPE", "BTCUSDT")) == reply(22005, 200, "ok", 1)
+            assert await ask(ws, trades(1, "no-pe", "BTCUSDT")) == reply(22005, 200, "ok", 1)
 
 
 async def test_a_connection_over_the_cap_is_closed_at_once(nursery: trio.Nursery) -> None:

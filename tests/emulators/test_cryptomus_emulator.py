@@ -127,20 +127,40 @@ async def ask(ws: WebSocketConnection, request: str) -> str | bytes:
 # --- REST ---------------------------------------------------------------------------------------
 
 
-async def test_market_list_gives_each_markets_rules_in_16_decimals(nursery: trio.Nursery) -> None:
+async def test_the_btc_usdt_market_entry_is_the_pages_byte_for_byte(
+    nursery: trio.Nursery,
+) -> None:
+    # The "Market list" response on the Cryptomus page (seed 002), its "..." left out.
+    page = (
+        '{"result":[{"id":"01HSBPVS17CT2GN2FV34K3AMP9","symbol":"BTC_USDT","baseCurrency":"BTC",'
+        '"quoteCurrency":"USDT","baseMinSize":"0.0000100000000000",'
+        '"quoteMinSize":"0.1000000000000000","baseMaxSize":"10000000000.0000000000000000",'
+        '"quoteMaxSize":"99999999.0000000000000000","basePrec":"8","quotePrec":"6",'
+        '"baseCurrencyFullName":"Bitcoin","quoteCurrencyFullName":"Tether USD"}]}'
+    )
     with trio.fail_after(5):
         emulator = CryptomusEmulator(instruments=["BTC/USDT"])
         await nursery.start(emulator.serve)
         status, body = await http_get(emulator.rest_port, MARKETS_PATH)
+        assert (status, body.decode()) == (200, page)
+
+
+async def test_an_undocumented_market_gets_rules_from_its_models_grid_in_16_decimals(
+    nursery: trio.Nursery,
+) -> None:
+    with trio.fail_after(5):
+        emulator = CryptomusEmulator(instruments=["ETH/USDT"])
+        await nursery.start(emulator.serve)
+        status, body = await http_get(emulator.rest_port, MARKETS_PATH)
         market = msgspec.json.decode(body)["result"][0]
         assert status == 200
-        # The BTC/USDT preset trades in 0.01 USDT ticks and 0.000001 BTC steps.
+        # The ETH/USDT preset trades in 0.01 USDT ticks and 0.0001 ETH steps.
         assert {k: v for k, v in market.items() if k != "id"} == {
-            "symbol": "BTC_USDT", "baseCurrency": "BTC", "quoteCurrency": "USDT",
-            "baseMinSize": "0.0000010000000000", "quoteMinSize": "0.1000000000000000",
+            "symbol": "ETH_USDT", "baseCurrency": "ETH", "quoteCurrency": "USDT",
+            "baseMinSize": "0.0001000000000000", "quoteMinSize": "0.1000000000000000",
             "baseMaxSize": "10000000000.0000000000000000",
-            "quoteMaxSize": "99999999.0000000000000000", "basePrec": "6", "quotePrec": "2",
-            "baseCurrencyFullName": "Bitcoin", "quoteCurrencyFullName": "Tether USD",
+            "quoteMaxSize": "99999999.0000000000000000", "basePrec": "4", "quotePrec": "2",
+            "baseCurrencyFullName": "Ethereum", "quoteCurrencyFullName": "Tether USD",
         }  # fmt: skip
         assert re.fullmatch(r"[0-9A-HJKMNP-TV-Z]{26}", market["id"])
 
@@ -338,13 +358,32 @@ async def test_an_unknown_method_gets_error_code_2(nursery: trio.Nursery) -> Non
         )
 
 
-async def test_an_unknown_market_gets_error_code_2(nursery: trio.Nursery) -> None:
+async def test_a_malformed_market_gets_error_code_2(nursery: trio.Nursery) -> None:
     with trio.fail_after(5):
         async with session(nursery) as ws:
-            reply = await ask(ws, '{"id":6,"method":"ticker_subscribe","params":["DOGE_USDT"]}')
+            reply = await ask(ws, '{"id":6,"method":"ticker_subscribe","params":["doge-usdt"]}')
         assert (
-            reply == '{"id":6,"data":null,"error":{"code":2,"message":"unknown market DOGE_USDT"}}'
+            reply == '{"id":6,"data":null,"error":{"code":2,"message":"unknown market doge-usdt"}}'
         )
+
+
+@pytest.mark.parametrize(
+    ("method", "param"),
+    [
+        # The page's own request examples for the private channels (seed 002).
+        ("order_subscribe", "TRX_USDT"),
+        ("deal_subscribe", "TRX_USDT"),
+        ("balance_subscribe", "TRX"),
+        ("depth_subscribe", "TRX_USDT:0"),
+    ],
+)
+async def test_the_pages_trx_examples_are_acknowledged(
+    nursery: trio.Nursery, method: str, param: str
+) -> None:
+    with trio.fail_after(5):
+        async with session(nursery) as ws:
+            reply = await ask(ws, f'{{"id":0,"method":"{method}","params":["{param}"]}}')
+        assert '"data":{"status":"success"},"error":null' in str(reply)
 
 
 async def test_subscribe_ack_carries_the_method(nursery: trio.Nursery) -> None:

@@ -37,17 +37,24 @@ def trio_ns() -> int:
     return T0_NS + round(trio.current_time() * NS)
 
 
+# The emulators run strict: the project's sessions must keep every documented rule, including
+# the ones the providers' own samples break (AllTick's 1 s between any two requests).
+
+
 def cryptomus_emulator(*, market: bool = True, **options: Any) -> cryptomus.CryptomusEmulator:
+    options.setdefault("strict", True)
     source = cryptomus.market_source(1, T0_NS, ("BTC/USDT",)) if market else None
     return cryptomus.CryptomusEmulator(seed=1, instruments=("BTC/USDT",), source=source, **options)
 
 
 def alltick_emulator(*, market: bool = True, **options: Any) -> alltick.AllTickEmulator:
+    options.setdefault("strict", True)
     source = alltick.market_source(1, T0_NS, ("BTC/USDT",)) if market else None
     return alltick.AllTickEmulator(instruments=("BTC/USDT",), source=source, **options)
 
 
 def finazon_emulator(*, market: bool = True, **options: Any) -> finazon.FinazonEmulator:
+    options.setdefault("strict", True)
     datasets = {"kucoin": ("BTC/USDT",)}
     source = finazon.market_source(1, T0_NS, datasets) if market else None
     return finazon.FinazonEmulator(datasets=datasets, source=source, **options)

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import pytest
+import trio
+from trio_websocket import open_websocket_url
 
 from framework.config import ProviderConfig
-from framework.live.emulated import DEFAULT_PROVIDERS, missing_credentials
+from framework.live.emulated import DEFAULT_PROVIDERS, missing_credentials, serve_missing
 from framework.providers.base import Subscription
 
 SUBS = (Subscription("trades", "BTC_USDT"),)
@@ -36,3 +38,23 @@ def test_the_default_provider_is_cryptomus_btc_usdt_trades_and_depth() -> None:
         (Subscription("trades", "BTC_USDT"), Subscription("book", "BTC_USDT", depth=0)),
     )
     assert missing_credentials(provider) == "no key configured"
+
+
+async def test_the_emulator_a_run_falls_back_to_refuses_what_only_samples_do() -> None:
+    # The project's own sessions keep every documented rule: the fallback emulator is strict,
+    # so two requests less than 1 s apart (AllTick's Go sample does that) are refused.
+    provider = ProviderConfig(name="alltick", subscriptions=SUBS)
+    lines: list[str] = []
+    with trio.fail_after(10):
+        async with serve_missing(
+            [provider], seed=1, clock=lambda: 1_750_000_000 * 10**9, echo=lines.append
+        ) as live:
+            pointed = live.providers[0]
+            url = f"{pointed.host}/quote-b-ws-api?token={pointed.key}"
+            async with open_websocket_url(url) as ws:
+                head = '"seq_id":1,"trace":"t","data":{"symbol_list":[{"code":"BTCUSDT"}]}}'
+                await ws.send_message('{"cmd_id":22002,' + head)
+                assert '"ret":200' in str(await ws.get_message())
+                await ws.send_message('{"cmd_id":22004,' + head)
+                assert '"ret":605' in str(await ws.get_message())
+    assert live.emulated == ("alltick",)

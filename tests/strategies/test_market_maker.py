@@ -11,11 +11,14 @@ from __future__ import annotations
 from decimal import Decimal
 from pathlib import Path
 
+from hypothesis import HealthCheck, given, settings
+
 from framework import events as ev
 from framework.config import Config
 from framework.exchange import ExchangeConfig
 from framework.run import load_strategy
 from framework.testing import RunResult, Scenario, run_strategy
+from framework.testing.markets import trade_markets
 
 ROOT = Path(__file__).resolve().parents[2]
 MarketMaker, _ = load_strategy(str(ROOT / "strategies" / "market_maker.py"))
@@ -100,3 +103,17 @@ def test_keeps_within_its_inventory_on_the_bundled_recording(tmp_path: Path) -> 
         if isinstance(e, ev.BalanceUpdate) and e.data.info.currencyCode == "BTC"
     ]
     assert max(btc) <= Decimal("0.005")  # the default max_inventory, from no BTC
+
+
+# --- property: on any market, only maker fills and inventory within the limit ----------------
+
+
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(scenario=trade_markets(max_steps=20))
+def test_on_any_market_it_only_makes_and_keeps_inventory_within_the_limit(
+    scenario: Scenario,
+) -> None:
+    result = run_strategy(MarketMaker, scenario, params=PARAMS)
+    assert all(f.role == "maker" for f in result.fills)  # post-only: never takes liquidity
+    assert result.max_position <= Decimal(PARAMS["max_inventory"])
+    assert result.position("BTC/USDT") >= 0  # a spot account: never short

@@ -18,8 +18,11 @@ from __future__ import annotations
 from decimal import Decimal
 from pathlib import Path
 
+from hypothesis import HealthCheck, given, settings
+
 from framework.run import load_strategy
 from framework.testing import DEFAULT_START_S, Scenario, run_strategy
+from framework.testing.markets import bar_markets
 
 ROOT = Path(__file__).resolve().parents[2]
 SmaCrossover, _ = load_strategy(str(ROOT / "strategies" / "sma_crossover.py"))
@@ -67,3 +70,24 @@ def test_makes_round_trips_on_the_bundled_bars(tmp_path: Path) -> None:
     result.assert_no_rejections()
     assert result.summary["round_trips"] >= 3
     assert len(result.buys) in (len(result.sells), len(result.sells) + 1)
+
+
+# --- property: on any bars, fully in or flat, and within the stake ---------------------------
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(scenario=bar_markets(min_bars=5, max_bars=40))
+def test_on_any_bars_it_is_fully_in_or_flat_within_the_stake(scenario: Scenario) -> None:
+    result = run_strategy(SmaCrossover, scenario, params=PARAMS)
+    directions = [o.direction for o in result.orders]
+    assert directions == ["buy", "sell"] * (len(directions) // 2) + ["buy"] * (len(directions) % 2)
+    assert not result.rejections
+    held = Decimal(0)
+    for order in result.orders:
+        fills = [f for f in result.fills if f.order_id == order.id]
+        if order.direction == "buy":
+            assert sum((f.value for f in fills), Decimal(0)) <= Decimal(PARAMS["stake"])
+            held += sum((f.quantity for f in fills), Decimal(0))
+        else:  # the whole position, no more
+            assert Decimal(order.quantity) == held
+            held = Decimal(0)

@@ -17,8 +17,12 @@ from __future__ import annotations
 from decimal import Decimal
 from pathlib import Path
 
+from hypothesis import HealthCheck, given, settings
+
+from framework import events as ev
 from framework.run import load_strategy
-from framework.testing import DEFAULT_START_S, Scenario, run_strategy
+from framework.testing import DEFAULT_START_S, RunResult, Scenario, run_strategy
+from framework.testing.markets import trade_markets
 
 ROOT = Path(__file__).resolve().parents[2]
 TradeMomentum, _ = load_strategy(str(ROOT / "strategies" / "trade_momentum.py"))
@@ -84,3 +88,36 @@ def test_trades_the_bundled_recording_one_entry_at_a_time(tmp_path: Path) -> Non
     assert directions[:2] == ["buy", "sell"]
     # strictly alternating: never a second entry while one is held
     assert all(d == ("buy" if i % 2 == 0 else "sell") for i, d in enumerate(directions))
+
+
+# --- property: on any market, one entry at a time, never more than the stake -----------------
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(scenario=trade_markets())
+def test_on_any_market_one_entry_at_a_time_within_the_stake(scenario: Scenario) -> None:
+    result = run_strategy(TradeMomentum, scenario, params=PARAMS)
+    for order, held, open_orders in order_states(result):
+        assert open_orders == 0  # never acts while its last order is still open
+        if order.direction == "buy":
+            assert held == 0  # enters only when flat: one entry at a time
+            spent = sum((f.value for f in result.fills if f.order_id == order.id), Decimal(0))
+            assert spent <= Decimal(PARAMS["stake"])
+        else:
+            assert 0 < Decimal(order.quantity) <= held  # sells only what it holds
+
+
+def order_states(result: RunResult) -> list[tuple[ev.OrderInfo, Decimal, int]]:
+    """Each order as created, with the position held and the orders open just before it."""
+    side = {f.deal_id: f.direction for f in result.fills}  # one deal per order, a fill per part
+    held, open_orders, out = Decimal(0), 0, []
+    for event in result.events:
+        if isinstance(event, ev.OrderUpdate) and event.data.type == "created":
+            out.append((event.data.info, held, open_orders))
+            open_orders += 1
+        elif isinstance(event, ev.OrderUpdate) and event.data.type == "finished":
+            open_orders -= 1
+        elif isinstance(event, ev.DealUpdate):
+            filled = Decimal(event.data.info.filledQuantity)
+            held += filled if side[event.data.info.dealId] == "buy" else -filled
+    return out
