@@ -37,7 +37,7 @@ def decode_file(path: Path) -> tuple[int, int]:
                 kind = type(line)
                 fast = typed.get(kind)
                 if fast is not None:
-                    events += len(fast.decode_wire(line.f, line.t))  # type: ignore[attr-defined,union-attr]
+                    events += len(fast.decode_wire(line.f, line.t))  # type: ignore[union-attr]
                 elif kind is Frame:
                     assert isinstance(line, Frame)
                     events += len(codecs[line.p].decode(line.payload(), line.t))

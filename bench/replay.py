@@ -205,7 +205,7 @@ def decode_only(path: Path) -> int:
             for line in batch:
                 kind = type(line)
                 if kind is typed:
-                    codec.decode_wire(line.f, line.t)  # type: ignore[attr-defined]
+                    codec.decode_wire(line.f, line.t)
                 elif kind is Frame:
                     codec.decode(line.f, line.t)
                 n += 1

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from decimal import Decimal
+from typing import cast
 
 from framework import events as ev
 from framework.bus import Dispatcher, Target
@@ -82,7 +83,8 @@ class OrderDesk:
             if finalizing:
                 self._finalizing.add(order_id)
             self._book_unbooked()
-            self._wake_on_arrival()
+            if self._latency_ns:
+                self._wake_on_arrival()
 
         self._dispatcher.commands.append(submit)
         return ticket
@@ -92,7 +94,8 @@ class OrderDesk:
 
         def cancel() -> None:
             self._exchange.cancel(order_id, self._clock.now_ns)
-            self._wake_on_arrival()
+            if self._latency_ns:
+                self._wake_on_arrival()
 
         self._dispatcher.commands.append(cancel)
 
@@ -102,10 +105,7 @@ class OrderDesk:
         return [o for o in self._exchange.open_orders(instrument) if owners.get(o.id) is strategy]
 
     def _wake_on_arrival(self) -> None:
-        if self._latency_ns:
-            self._clock.call_at(
-                self._clock.now_ns + self._latency_ns, "venue", self._arrive
-            )  # fmt: skip
+        self._clock.call_at(self._clock.now_ns + self._latency_ns, "venue", self._arrive)
 
     def _arrive(self, _: str, ts_ns: int) -> None:
         self._exchange.advance(ts_ns)
@@ -117,22 +117,27 @@ class OrderDesk:
         """Write ``event`` to the output, and name the callbacks it goes to."""
         if self.on_private is not None:
             self.on_private(event)
-        if isinstance(event, ev.BalanceUpdate):
+        kind = type(event)  # exact types, compared by identity: this runs per private event
+        if kind is ev.BalanceUpdate:
             return self._balance_targets
-        owner: Strategy | None = None
-        if isinstance(event, ev.OrderUpdate):
-            order_id = event.data.info.id
+        owner: Strategy | None
+        if kind is ev.OrderUpdate:
+            data = cast(ev.OrderUpdateData, event.data)
+            order_id = data.info.id
             owner = self._owners.get(order_id)
-            if event.data.type == "finished":
+            if data.type == "finished":
                 # Every event of this order is out: let go of it, so memory stays flat.
                 self._owners.pop(order_id, None)
                 self._requests.pop(order_id, None)
                 self._exchange.forget(order_id)
-        elif isinstance(event, ev.DealUpdate):
-            owner = self._owners.get(self._exchange.order_id_of_deal(event.data.info.dealId) or "")
-        elif isinstance(event, ev.OrderRejected):
-            owner = self._owners.get(event.data.info.orderId or "")
-        target = self._order_targets.get(owner, {}).get(type(event)) if owner is not None else None
+        elif kind is ev.DealUpdate:
+            deal_id = cast(ev.DealUpdateData, event.data).info.dealId
+            owner = self._owners.get(self._exchange.order_id_of_deal(deal_id) or "")
+        else:
+            order_ref = cast(ev.OrderRejectedData, event.data).info.orderId
+            owner = self._owners.get(order_ref or "")
+        targets = self._order_targets.get(owner) if owner is not None else None
+        target = targets.get(kind) if targets else None
         return (target,) if target is not None else _NONE
 
     # --- the results -----------------------------------------------------------------------------

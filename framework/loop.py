@@ -137,13 +137,13 @@ class Engine:
         )
         self.desk.on_private = on_private
         self.dispatcher.route_private = self.desk.route_private
-        # typed frame class the reader yields -> its codec's bound decode_wire (the optional
-        # wire fast path, see recording.typed_frame)
-        self._typed: dict[type, Callable[[Any, int], list[Any]]] = {}
-        for name, codec in self.codecs.items():
-            wire_type = getattr(codec, "wire_type", None)
-            if wire_type is not None:
-                self._typed[typed_frame(wire_type, name)] = codec.decode_wire  # type: ignore[attr-defined]
+        # typed frame class the reader yields -> its codec's bound decode_wire (the replay
+        # fast path of the Codec contract, see recording.typed_frame)
+        self._typed: dict[type, Callable[[Any, int], list[Any]]] = {
+            typed_frame(codec.wire_type, name): codec.decode_wire
+            for name, codec in self.codecs.items()
+            if codec.wire_type is not None
+        }
         self._recorder = recorder
         self._started = False
         self._finished = False

@@ -237,7 +237,7 @@ def wire_type_of(codecs: dict[str, Codec]) -> Any:
     """The one provider's wire union, if a recording has one provider whose codec has one."""
     if len(codecs) != 1:
         return None
-    return getattr(next(iter(codecs.values())), "wire_type", None)
+    return next(iter(codecs.values())).wire_type
 
 
 def sha256_file(path: Path) -> str:

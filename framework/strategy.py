@@ -2,10 +2,13 @@
 
 A strategy is a set of plain, synchronous callbacks (``on_trade``, ``on_bar``...). It never
 awaits, never reads the wall clock, and cannot tell a live run from a replay. Orders placed
-inside a callback are queued and applied by the loop after the callback returns, in the order
-they were placed (after a market event, once every strategy has seen it); their results
-(``order_update``, ``deal_update``, ``balance_update`` or ``order_rejected``) come back through
-the callbacks.
+inside a callback are queued and applied after the event's last handler has returned (every
+strategy has seen it), in the order they were placed: the barrier rule of ``framework.bus``.
+Their results (``order_update``, ``deal_update``, ``balance_update`` or ``order_rejected``)
+come back through the callbacks.
+
+The class is three small ones joined: :class:`Callbacks` (what to override), :class:`Orders`
+and :class:`Reads` (what to call); users subclass :class:`Strategy`.
 
 Parameters are declared on the class with :func:`param` and set from the config file
 (``[params]``) or the command line (``--set name=value``)::

@@ -21,7 +21,7 @@ import pytest
 from framework import events as ev
 from framework.exchange import ExchangeConfig
 from framework.loop import Engine
-from framework.providers.base import Decoded, Subscription
+from framework.providers.base import Decoded, Subscription, WireDefaults
 from framework.recording import DisconnectedLine, Frame
 from framework.strategy import Strategy
 
@@ -31,7 +31,7 @@ _DECODER = msgspec.json.Decoder(list[ev.MarketEvent])
 _ENCODER = msgspec.json.Encoder()
 
 
-class EventsCodec:
+class EventsCodec(WireDefaults):
     """Frames that are JSON lists of the project's own market events."""
 
     name = "events"

@@ -72,7 +72,15 @@ from framework.providers.alltick_wire import (
     TradeTick,
     TradeTickPush,
 )
-from framework.providers.base import Ack, Decoded, ErrorReply, Pong, Provider, Subscription
+from framework.providers.base import (
+    Ack,
+    Decoded,
+    ErrorReply,
+    Pong,
+    Provider,
+    Subscription,
+    WireDefaults,
+)
 
 if TYPE_CHECKING:
     from framework.providers.base import Codec
@@ -170,7 +178,7 @@ def decode_request(frame: bytes | str | msgspec.Raw) -> Request:
     return _decode(_REQUESTS, frame)
 
 
-class AllTickCodec:
+class AllTickCodec(WireDefaults):
     """The AllTick codec: see the module docstring for how subscriptions and ids work."""
 
     name: str = NAME

@@ -17,10 +17,12 @@ member                      required   promise
                                        ``ProviderProtocolError`` and nothing else on a frame
                                        that breaks the documentation
 ``reset()``                 required   forget per-connection state (after a reconnect)
-``wire_type``               optional   the msgspec type of its inbound frames (a union);
-                                       with ``decode_wire`` it lets a recording reader
-                                       decode frames in the same pass as the lines
-``decode_wire(msg, ts)``    optional   ``decode`` of a frame already decoded to wire_type
+``wire_type``               default    the msgspec type of its inbound frames (a union), or
+                                       None (the default, :class:`WireDefaults`): with
+                                       it, a recording reader decodes frames straight
+                                       into it in the same pass as the lines
+``decode_wire(msg, ts)``    default    ``decode`` of a frame already decoded to
+                                       ``wire_type`` (the default: ``decode`` itself)
 ==========================  =========  ====================================================
 
 Control replies are not market data: the loop hands them to the session (acks, pongs) and
@@ -36,7 +38,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import Any, ClassVar, Literal, Protocol
 
 import msgspec
 
@@ -52,6 +54,7 @@ __all__ = [
     "Pong",
     "Provider",
     "Subscription",
+    "WireDefaults",
 ]
 
 Channel = Literal["trades", "book", "bars", "ticker", "last_price"]
@@ -114,6 +117,25 @@ class Codec(Protocol):
     def decode(self, frame: bytes | str | msgspec.Raw, ts_recv_ns: int) -> list[Decoded]: ...
 
     def reset(self) -> None: ...
+
+    @property
+    def wire_type(self) -> Any: ...
+
+    def decode_wire(self, msg: Any, ts_recv_ns: int) -> list[Decoded]: ...
+
+
+class WireDefaults:
+    """The replay fast path's defaults, for a codec without a wire type of its own: recorded
+    frames reach :meth:`decode` as ``msgspec.Raw``, and ``decode_wire`` is ``decode``."""
+
+    wire_type: ClassVar[Any] = None
+
+    def decode(self, frame: bytes | str | msgspec.Raw, ts_recv_ns: int) -> list[Decoded]:
+        raise NotImplementedError
+
+    def decode_wire(self, msg: Any, ts_recv_ns: int) -> list[Decoded]:
+        """``decode`` of a frame decoded to :attr:`wire_type` (here: the frame itself)."""
+        return self.decode(msg, ts_recv_ns)
 
 
 def _no_options(options: Mapping[str, str]) -> str:

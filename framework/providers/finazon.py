@@ -25,7 +25,15 @@ from msgspec import UNSET, Meta, UnsetType
 from framework import events as ev
 from framework.errors import ConfigError, ProviderProtocolError
 from framework.instruments import from_finazon
-from framework.providers.base import Ack, Decoded, ErrorReply, Pong, Provider, Subscription
+from framework.providers.base import (
+    Ack,
+    Decoded,
+    ErrorReply,
+    Pong,
+    Provider,
+    Subscription,
+    WireDefaults,
+)
 
 __all__ = [
     "DEFAULT_HOST",
@@ -194,7 +202,7 @@ _RESET: Final = msgspec.json.Decoder(ResetReply)
 _ERROR: Final = msgspec.json.Decoder(ErrorMessage)
 
 
-class FinazonCodec:
+class FinazonCodec(WireDefaults):
     """Sans-IO codec for Finazon's WebSocket API (``wss://ws.finazon.io/v1``).
 
     Theory of operation for bars: Finazon has no end-of-bar flag, so a bar closes when the next

@@ -22,7 +22,7 @@ from framework.config import Config, ProviderConfig, RunConfig
 from framework.errors import ConfigError
 from framework.exchange import ExchangeConfig
 from framework.live.backoff import policy_for
-from framework.providers.base import Decoded, Provider, Subscription
+from framework.providers.base import Decoded, Provider, Subscription, WireDefaults
 from framework.recording import FORMAT, VERSION, Frame, Header, ProviderSpec, RecordingWriter
 from framework.run import RunSetup, replay
 from framework.strategy import Strategy
@@ -32,7 +32,7 @@ S = 1_000_000_000
 T0 = 1_750_000_000
 
 
-class ToyCodec:
+class ToyCodec(WireDefaults):
     """Frames are ``{"s": "BTC-USDT", "p": 100.5, "q": 0.2}``: one trade each."""
 
     name = "toy"
