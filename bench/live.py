@@ -15,6 +15,11 @@ was **sustained**: the pusher kept its pace (a client that falls behind slows it
 backpressure, and the kernel's buffers hide that backlog from the latency), every frame was
 delivered within 1 s of the pusher stopping, and the p99 latency of the last third of the run
 stayed under 50 ms. Targets: at least 50,000 frames/s sustained; p99 under 1 ms at 10,000/s.
+
+``--dashboard`` and ``--db`` measure the run as ``papertrade run --live --dashboard 0 --db FILE``
+runs it (``framework.live.runner.run_live``): the dashboard served in the same trio loop with
+a browser-like client in a child process reading its event stream the whole time, and the run
+database committed every half second.
 """
 
 from __future__ import annotations
@@ -35,7 +40,7 @@ from wsproto.events import AcceptConnection, Request, TextMessage
 
 from framework.config import Config, ProviderConfig
 from framework.events import Trade
-from framework.live.runner import stream
+from framework.live.runner import run_live, stream
 from framework.live.session import WallClock
 from framework.providers.base import Subscription
 from framework.recording import ProviderSpec
@@ -44,6 +49,9 @@ from framework.strategy import Strategy
 
 TOKEN = "bench-token-0123456789"
 CODE = "BTCUSDT"
+# Trades are stamped near the wall clock: market data more than a day from its receive time is
+# dropped by the codecs' rule set (framework.providers.validation).
+T0_MS = time.time_ns() // 1_000_000
 POOL = 997  # distinct frames cycled through (a prime, so seq and price do not repeat in step)
 BEHIND_MS = 50.0
 
@@ -88,7 +96,7 @@ def _events(ws: wsproto.WSConnection, conn: socket.socket) -> list[Any]:
 def _frame(i: int) -> str:
     price = 107_000 + (i % 200) * 0.5
     return (
-        f'{{"cmd_id":22998,"data":{{"code":"{CODE}","seq":{i},"tick_time":1750000000{i % 1000:03d},'
+        f'{{"cmd_id":22998,"data":{{"code":"{CODE}","seq":{i},"tick_time":{T0_MS + i % 1000},'
         f'"price":"{price:.1f}","volume":"0.01","turnover":"{price * 0.01:.3f}",'
         f'"trade_direction":{1 + i % 2}}}}}'
     )
@@ -108,7 +116,23 @@ class Stopwatch(Strategy):
         self.latencies.append(time.time_ns() - trade.ts_recv_ns)
 
 
-async def measure(rate: int, seconds: float) -> dict[str, Any]:
+def watcher(url: str) -> None:
+    """A dashboard viewer: read the event stream until killed, reconnecting as a browser does."""
+    from http.client import HTTPException
+    from urllib.request import urlopen
+
+    while True:
+        try:
+            with urlopen(url + "events") as stream:  # loopback only
+                while stream.read(65536):
+                    pass
+        except (OSError, HTTPException):
+            time.sleep(0.2)
+
+
+async def measure(
+    rate: int, seconds: float, dashboard: bool = False, db: bool = False
+) -> dict[str, Any]:
     Stopwatch.latencies = array("q")
     child = subprocess.Popen(
         [sys.executable, __file__, "--pusher", str(rate), str(seconds)],
@@ -120,24 +144,61 @@ async def measure(rate: int, seconds: float) -> dict[str, Any]:
         name="alltick", subscriptions=(Subscription("trades", CODE),),
         host=f"ws://127.0.0.1:{port}", key=TOKEN, options={"plan": "pro"}, stale_after_s=3600,
     )  # fmt: skip
-    setup = RunSetup(strategies=(Stopwatch,), strategy_sources={}, config=Config(), seed=1)
-    spec = ProviderSpec(provider.name, provider.subscriptions, dict(provider.options))
-    with tempfile.TemporaryDirectory() as out:
-        engine, output = build(setup, (spec,), out)
-        stop = trio.Event()
-        pushed: list[str] = []
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(_stop_when_done, child, stop, seconds, pushed)
-            await stream(
-                [provider], engine.process, clock=WallClock(), stop=stop, handle_signals=False
-            )
-        engine.finish()
-        output.close()
+    pushed: list[str] = []
+    if dashboard or db:
+        await _measure_full_run(provider, child, seconds, pushed, dashboard, db)
+    else:
+        setup = RunSetup(strategies=(Stopwatch,), strategy_sources={}, config=Config(), seed=1)
+        spec = ProviderSpec(provider.name, provider.subscriptions, dict(provider.options))
+        with tempfile.TemporaryDirectory() as out:
+            engine, output = build(setup, (spec,), out)
+            stop = trio.Event()
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(_stop_when_done, child, stop, seconds, pushed)
+                await stream(
+                    [provider], engine.process, clock=WallClock(), stop=stop, handle_signals=False
+                )
+            engine.finish()
+            output.close()
     child.wait()
     fields = (pushed[0] if pushed else "").split()
     sent = int(fields[0]) if fields else 0
     took = float(fields[1]) if len(fields) > 1 else float("inf")
     return _report(rate, seconds, sent, took, Stopwatch.latencies)
+
+
+async def _measure_full_run(
+    provider: ProviderConfig,
+    child: subprocess.Popen[str],
+    seconds: float,
+    pushed: list[str],
+    dashboard: bool,
+    db: bool,
+) -> None:
+    """The same session through run_live, with the dashboard watched and the database on."""
+    config = Config(providers=(provider,))
+    setup = RunSetup(strategies=(Stopwatch,), strategy_sources={}, config=config, seed=1)
+    viewers: list[subprocess.Popen[bytes]] = []
+
+    def echo(line: str) -> None:
+        if line.startswith("dashboard at "):
+            url = line.removeprefix("dashboard at ").strip()
+            viewers.append(subprocess.Popen([sys.executable, __file__, "--watch", url]))
+
+    with tempfile.TemporaryDirectory() as out:
+        stop = trio.Event()
+        try:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(_stop_when_done, child, stop, seconds, pushed)
+                await run_live(
+                    setup, out, stop=stop, handle_signals=False, echo=echo,
+                    db=f"{out}/runs.db" if db else None,
+                    dashboard=("127.0.0.1", 0) if dashboard else None,
+                )  # fmt: skip
+        finally:
+            for viewer in viewers:
+                viewer.kill()
+                viewer.wait()
 
 
 async def _stop_when_done(
@@ -176,16 +237,26 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--rates", default="10000,20000,30000,40000,50000,60000,80000,100000")
+    parser.add_argument("--dashboard", action="store_true", help="serve and watch the dashboard")
+    parser.add_argument("--db", action="store_true", help="write the run database")
     parser.add_argument("--pusher", nargs=2, metavar=("RATE", "SECONDS"), help=argparse.SUPPRESS)
+    parser.add_argument("--watch", metavar="URL", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.pusher:
         pusher(int(args.pusher[0]), float(args.pusher[1]))
         return
+    if args.watch:
+        watcher(args.watch)
+        return
+    if args.dashboard:  # import Bokeh and build a page once, before anything is timed
+        from framework.dashboard.page import render_page
+
+        render_page("warm-up")
     best = 0
     print(f"{'rate/s':>8} {'sent':>9} {'delivered':>9} {'p50 ms':>8} {'p99 ms':>8} "
           f"{'tail p99':>8}  sustained")  # fmt: skip
     for rate in (int(r) for r in args.rates.split(",")):
-        r = trio.run(measure, rate, args.seconds)
+        r = trio.run(measure, rate, args.seconds, args.dashboard, args.db)
         print(f"{r['rate']:>8} {r['sent']:>9} {r['delivered']:>9} {r['p50_ms']:>8.3f} "
               f"{r['p99_ms']:>8.3f} {r['tail_p99_ms']:>8.3f}  {r['sustained']}", flush=True)  # fmt: skip
         if r["sustained"]:

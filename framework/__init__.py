@@ -9,13 +9,15 @@ change without notice::
 
 The groups below: the strategy base class and its parameters; the events callbacks receive;
 the market state a strategy reads; exact-money helpers; time constants (simulated time is
-integer nanoseconds since the Unix epoch); the errors a run raises; the test kit.
+integer nanoseconds since the Unix epoch); the errors a run raises; the test kit; and
+``sweep``, which runs a strategy at many parameter points (``framework.sweeps``), for notebooks.
 """
 
 from __future__ import annotations
 
 __version__ = "0.1.0"
 
+from framework.bars import interval_ns
 from framework.clock import NS_PER_MILLISECOND, NS_PER_MINUTE, NS_PER_SECOND
 from framework.errors import ConfigError, PapertradeError, StrategyError
 from framework.events import (
@@ -42,6 +44,7 @@ from framework.history import BarArrays, TradeArrays
 from framework.marketbook import MarketBook, size_known
 from framework.money import ZERO, from_float, parse, quantize, step
 from framework.strategy import OrderTicket, Param, Strategy, param
+from framework.sweeps import sweep
 from framework.testing import DEFAULT_START_S, Fill, RunResult, Scenario, check_codec, run_strategy
 
 __all__ = [
@@ -82,10 +85,12 @@ __all__ = [
     "TradeArrays",
     "check_codec",
     "from_float",
+    "interval_ns",
     "param",
     "parse",
     "quantize",
     "run_strategy",
     "size_known",
     "step",
+    "sweep",
 ]

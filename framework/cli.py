@@ -8,7 +8,6 @@ error inside. Commands: run, inspect, import-csv, generate, serve, record, diff,
 from __future__ import annotations
 
 import importlib
-import logging
 import sys
 import time
 from pathlib import Path
@@ -16,14 +15,27 @@ from typing import Any, Final, NoReturn
 
 import click
 import msgspec
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    Progress,
+    TaskID,
+    TaskProgressColumn,
+    TextColumn,
+    TimeRemainingColumn,
+)
 
 import framework
+from framework import logs
 from framework.bundled import resolve_config, resolve_recording, resolve_strategy
 from framework.config import load_config, parse_set
 from framework.errors import PapertradeError, StrategyError, find_error
 from framework.inspection import inspect_recording
+from framework.loop import LoopStats
 from framework.report.console import print_summary
+from framework.report.output import iso_time
 from framework.run import RunSetup, load_strategy, replay
+from framework.window import Window
 
 __all__ = ["cli", "main"]
 
@@ -33,8 +45,13 @@ EXIT_INTERRUPTED: Final = 130
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(framework.__version__, prog_name="papertrade")
-@click.option("-v", "--verbose", is_flag=True, help="Log debug detail on stderr.")
-def cli(verbose: bool) -> None:
+@click.option(
+    "-v",
+    "--verbose",
+    count=True,
+    help="Log papertrade's debug detail on stderr; -vv adds third-party libraries' too.",
+)
+def cli(verbose: int) -> None:
     """papertrade: paper trading and deterministic replay backtests on live market data.
 
     \b
@@ -43,20 +60,18 @@ def cli(verbose: bool) -> None:
     Look at what a recording holds:
       papertrade inspect replays/cryptomus-btc-usdt.jsonl.gz --limit 5
     """
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.WARNING,
-        format="%(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    logs.configure(verbose)
 
 
 @cli.command()
 @click.argument("strategy", nargs=-1, required=True)
 @click.option(
     "--replay",
-    "recording",
+    "recordings",
+    multiple=True,
     type=click.Path(path_type=Path),
-    help="Recording to replay: a file, or a bundled one by name (cryptomus-btc-usdt).",
+    help="Recording to replay: a file, or a bundled one by name (cryptomus-btc-usdt); repeat "
+    "it to replay several together, merged by receive time (equal times keep the order given).",
 )
 @click.option(
     "--live", is_flag=True, help="Run on live feeds (the built-in emulator without keys)."
@@ -91,7 +106,50 @@ def cli(verbose: bool) -> None:
     type=click.Path(path_type=Path),
     help="Live: also record the session to this file.",
 )
-@click.option("--duration", type=float, default=None, help="Live: stop after this many seconds.")
+@click.option(
+    "--duration",
+    type=click.FloatRange(min=0, min_open=True, max=1e9),
+    default=None,
+    callback=lambda _ctx, _param, value: seconds_option(value),
+    help="Live: stop after this many seconds (more than 0).",
+)
+@click.option(
+    "--from",
+    "start",
+    metavar="TIME",
+    help="Replay: start at this UTC time (ISO, e.g. 2025-01-01T12:00).",
+)
+@click.option("--to", "end", metavar="TIME", help="Replay: stop before this UTC time (ISO).")
+@click.option(
+    "--session",
+    "session",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Live: keep the recording and outputs in this folder; if it already holds a session, "
+    "catch up by replaying its recording first, then go on appending to it.",
+)
+@click.option(
+    "--rebase",
+    is_flag=True,
+    help="With --session: accept private events that differ from those the session wrote "
+    "(the strategy or config changed) instead of refusing to resume.",
+)
+@click.option(
+    "--quiet", "-q", is_flag=True, help="Live: no status line every few seconds on stderr."
+)
+@click.option(
+    "--dashboard",
+    "dashboard",
+    metavar="[HOST:]PORT",
+    help="Live: serve a dashboard at http://HOST:PORT/ (HOST 127.0.0.1 unless given; port 0 "
+    "picks a free one; the URL is printed).",
+)
+@click.option(
+    "--db",
+    "db",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Also write the run to this run database (SQLite; created if missing; one file "
+    "holds many runs; see `papertrade runs`).",
+)
 @click.option(
     "--finalize/--no-finalize",
     default=None,
@@ -107,7 +165,7 @@ def cli(verbose: bool) -> None:
 )
 def run(
     strategy: tuple[str, ...],
-    recording: Path | None,
+    recordings: tuple[Path, ...],
     live: bool,
     config_path: Path | None,
     sets: tuple[str, ...],
@@ -117,12 +175,38 @@ def run(
     duration: float | None,
     finalize: bool | None,
     with_report: bool,
+    start: str | None,
+    end: str | None,
+    session: Path | None,
+    rebase: bool,
+    quiet: bool,
+    dashboard: str | None,
+    db: Path | None,
 ) -> None:
     """Run STRATEGY (a file, file.py:Class, module:Class or an example's name such as
-    sma_crossover; several allowed) on a recording
-    (--replay) or on live feeds (--live), and write the results to --out."""
-    if (recording is None) == (not live):
+    sma_crossover; several allowed) on recordings (--replay, with an optional --from/--to
+    window) or on live feeds (--live), and write the results to --out."""
+    if bool(recordings) == live:
         raise click.UsageError("give exactly one of --replay RECORDING or --live")
+    if live and (start or end):
+        raise click.UsageError("--from and --to apply to --replay, not to --live")
+    if recordings and (record_path is not None or duration is not None):
+        flag = "--record" if record_path is not None else "--duration"
+        raise click.UsageError(f"{flag} applies to --live, not to --replay")
+    window = Window.parse(start, end)
+    if session is not None and not live:
+        raise click.UsageError("--session needs --live (replay the session's recording instead)")
+    if session is not None and (record_path is not None or out_dir != Path("out")):
+        raise click.UsageError("--session DIR holds the recording and outputs: drop --record/--out")
+    if rebase and session is None:
+        raise click.UsageError("--rebase only applies with --session")
+    if dashboard is not None and not live:
+        raise click.UsageError("--dashboard needs --live (a replay has its report instead)")
+    address = None
+    if dashboard is not None:
+        from framework.dashboard.app import parse_address
+
+        address = parse_address(dashboard)
     if config_path is not None:
         config_path = resolve_config(config_path)
     config = load_config(config_path, parse_set(sets))
@@ -137,16 +221,21 @@ def run(
         strategy_sources={cls.__name__: digest for cls, digest in loaded},
         config=config,
         seed=config.run.seed if seed is None else seed,
+        window=window,
     )
     if live:
         from framework.live.runner import run_live_command
 
-        summary = run_live_command(setup, out_dir, record_path, duration, config_path)
+        summary = run_live_command(
+            setup, out_dir, record_path, duration, config_path, db, quiet, address, session,
+            rebase,
+        )  # fmt: skip
+        out_dir = session or out_dir
     else:
-        assert recording is not None
-        recording = resolve_recording(recording)
-        with _progress(f"replaying {recording.name}") as progress:
-            summary = replay(setup, recording, out_dir, progress)
+        resolved = [resolve_recording(r) for r in recordings]
+        names = ", ".join(r.name for r in resolved)
+        with _progress(f"replaying {names}") as progress:
+            summary = replay(setup, resolved, out_dir, progress, db)
     print_summary(summary, out_dir)
     if with_report:
         from framework.report.command import write_run_report
@@ -157,9 +246,12 @@ def run(
 @cli.command("inspect")
 @click.argument("recording", type=click.Path(path_type=Path))
 @click.option("--limit", type=click.IntRange(min=0), default=None, help="Print at most N events.")
-def inspect_cmd(recording: Path, limit: int | None) -> None:
+@click.option("--from", "start", metavar="TIME", help="Only from this UTC time (ISO).")
+@click.option("--to", "end", metavar="TIME", help="Only before this UTC time (ISO).")
+def inspect_cmd(recording: Path, limit: int | None, start: str | None, end: str | None) -> None:
     """Print a recording's normalized events as JSON Lines; a summary goes to stderr."""
-    summary = inspect_recording(recording, sys.stdout.buffer, limit)
+    window = Window.parse(start, end)
+    summary = inspect_recording(recording, sys.stdout.buffer, limit, window)
     click.echo(summary, err=True)
 
 
@@ -174,11 +266,35 @@ def inspect_cmd(recording: Path, limit: int | None) -> None:
     type=click.Path(path_type=Path),
     help="Recording to write (.jsonl or .jsonl.gz).",
 )
-def import_csv_cmd(file: Path, symbol: str, interval: str, out: Path) -> None:
-    """Turn an OHLCV CSV (Yahoo, backtesting.py and similar) into a recording of bar frames."""
-    from framework.importcsv import import_csv
+@click.option("--date-format", help="strptime format of the time column, e.g. '%m/%d/%Y %H:%M'.")
+@click.option(
+    "--columns",
+    help="Column names of a file without a header, in order, e.g. time,open,high,low,close,volume.",
+)
+@click.option("--tick-size", help="Price step of a market the exchange does not know.")
+@click.option("--lot-size", help="Quantity step of a market the exchange does not know.")
+def import_csv_cmd(
+    file: Path,
+    symbol: str,
+    interval: str,
+    out: Path,
+    date_format: str | None,
+    columns: str | None,
+    tick_size: str | None,
+    lot_size: str | None,
+) -> None:
+    """Turn an OHLCV CSV (Yahoo, backtesting.py and similar) into a recording of bar frames.
 
-    report = import_csv(file, symbol, interval, out)
+    Rows may come in any order (they are sorted; repeated times are reported). The interval
+    must be the rows' usual spacing. A market the paper exchange does not know is defined from
+    the prices seen (or --tick-size / --lot-size) and written into the recording."""
+    from framework.importcsv import import_csv
+    from framework.importers.command import parse_step
+
+    report = import_csv(
+        file, symbol, interval, out, date_format=date_format, columns=columns,
+        tick_size=parse_step(tick_size, "--tick-size"), lot_size=parse_step(lot_size, "--lot-size"),
+    )  # fmt: skip
     click.echo(report, err=True)
 
 
@@ -186,9 +302,12 @@ _COMMANDS: Final = (
     ("framework.emulators.generate", "generate"),
     ("framework.emulators.cli", "serve"),
     ("framework.live.commands", "record"),
+    ("framework.rundb.listing", "runs"),
     ("framework.diff_command", "diff"),
     ("framework.scaffold", "new"),
     ("framework.report.command", "report"),
+    ("framework.importers.command", "import_cmd"),
+    ("framework.sweeps.command", "sweep_cmd"),
 )
 
 
@@ -199,6 +318,13 @@ def _register_commands() -> None:
             continue
         module = importlib.import_module(module_name)
         cli.add_command(getattr(module, attr))
+
+
+def seconds_option(value: float | None) -> float | None:
+    """A ``--duration`` value: FloatRange lets NaN through (it compares false to any bound)."""
+    if value is not None and value != value:
+        raise click.BadParameter("nan is not a number of seconds")
+    return value
 
 
 def main(argv: list[str] | None = None) -> NoReturn:
@@ -237,27 +363,48 @@ def _check_unique_names(classes: list[Any]) -> None:
 
 
 class _progress:
-    """A one-line progress bar on stderr, only when stderr is a terminal."""
+    """A rich progress bar on stderr (frames, simulated time, rate), only on a terminal."""
 
     def __init__(self, label: str) -> None:
         self.label = label
-        self.enabled = sys.stderr.isatty()
-        self._last = 0.0
+        self._console = Console(stderr=True)
+        self._bar: Progress | None = None
+        self._task: TaskID | None = None
+        self._start = self._last = 0.0
 
     def __enter__(self) -> _progress | None:
-        return self if self.enabled else None
+        if not self._console.is_terminal:
+            return None
+        self._bar = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(bar_width=16),
+            TaskProgressColumn(),
+            TextColumn("{task.fields[frames]:,} frames, {task.fields[rate]:,.0f}/s"),
+            TextColumn("{task.fields[sim]}"),
+            TimeRemainingColumn(compact=True),
+            console=self._console,
+            transient=True,
+        )
+        self._bar.start()
+        self._task = self._bar.add_task(self.label, total=None, frames=0, rate=0.0, sim="")
+        self._start = time.monotonic()  # display only; never reaches any output file
+        return self
 
     def __exit__(self, *exc: object) -> None:
-        if self.enabled:
-            sys.stderr.write("\r" + " " * 60 + "\r")
-            sys.stderr.flush()
+        if self._bar is not None:
+            self._bar.stop()
 
-    def __call__(self, done: int, total: int) -> None:
-        now = time.monotonic()  # display only; never reaches any output file
-        if now - self._last < 0.2 and done < total:
+    def __call__(self, done: int, total: int, stats: LoopStats) -> None:
+        now = time.monotonic()
+        if (now - self._last < 0.1 and done < total) or self._bar is None or self._task is None:
             return
         self._last = now
-        frac = done / total if total else 1.0
-        bar = "#" * int(frac * 30)
-        sys.stderr.write(f"\r{self.label} [{bar:<30}] {frac:6.1%}")
-        sys.stderr.flush()
+        elapsed = now - self._start
+        self._bar.update(
+            self._task,
+            completed=done,
+            total=total,
+            frames=stats.frames,
+            rate=stats.frames / elapsed if elapsed > 0 else 0.0,
+            sim=iso_time(stats.last_ts_ns)[:16].replace("T", " ") if stats.last_ts_ns else "",
+        )

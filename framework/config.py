@@ -45,11 +45,18 @@ class RunConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only
     # Equity and returns are reported in this currency; "" picks the quote currency of the
     # first market the feeds carry (USDT for BTC/USDT, USD for AAPL.US).
     currency: str = ""
-    equity_interval_s: float = 60.0  # equity.csv gets a row this often (simulated time)
+    # equity.csv gets a row when the account or a price changes, at most once per this many
+    # seconds of simulated time; 0 samples once per bar of bar data, else once a minute.
+    equity_interval_s: float = 0.0
     isolate_strategy_errors: bool = False  # log and skip a failing callback instead of stopping
     # at the end of the data, close every strategy's position at market (None: on for replays,
     # off for live runs and for replays of a live session's recording)
     finalize: bool | None = None
+    # Orders are refused and statistics wait until this has passed: a duration ("30m", "2h")
+    # from the first line, or a count of closed bars ("50 bars"); "" for none.
+    warmup: str = ""
+    # Market data whose own time lies further than this from its receive time is dropped.
+    event_time_window_s: float = 86_400.0
 
 
 class ProviderConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
@@ -116,6 +123,7 @@ def load_config(path: str | Path | None, overrides: dict[str, Any] | None = None
             raise ConfigError(f"cannot read config file {path}: {exc}") from exc
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"config file {path} is not valid TOML: {exc}") from exc
+    data.pop("sweep", None)  # read by ``papertrade sweep`` (framework.sweeps.command) alone
     if overrides:
         data = {**data, "params": {**data.get("params", {}), **overrides}}
     try:

@@ -41,6 +41,8 @@ class OrderDesk:
         results: Results,
     ) -> None:
         self.on_private: PrivateSink | None = None  # every private event, in order: the output
+        # A rule of the run that refuses orders (the warm-up): the reason, or None to let go.
+        self.gate: Callable[[int], str | None] = lambda now_ns: None
         self._exchange = exchange
         self._clock = clock
         self._dispatcher = dispatcher
@@ -76,7 +78,12 @@ class OrderDesk:
         ticket = OrderTicket(request.client_order_id)
 
         def submit() -> None:
-            order_id = self._exchange.submit(request, self._clock.now_ns)
+            now = self._clock.now_ns
+            refused = self.gate(now)
+            if refused is not None:
+                order_id = self._exchange.refuse(request, now, refused)
+            else:
+                order_id = self._exchange.submit(request, now)
             ticket.order_id = order_id
             self._owners[order_id] = strategy
             self._requests[order_id] = request
@@ -103,6 +110,11 @@ class OrderDesk:
         """The strategy's own open orders."""
         owners = self._owners
         return [o for o in self._exchange.open_orders(instrument) if owners.get(o.id) is strategy]
+
+    def owner_name(self, order_id: str) -> str | None:
+        """The name of the strategy that placed a not yet forgotten order, or None."""
+        owner = self._owners.get(order_id)
+        return owner.name if owner is not None else None
 
     def _wake_on_arrival(self) -> None:
         self._clock.call_at(self._clock.now_ns + self._latency_ns, "venue", self._arrive)

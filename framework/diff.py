@@ -24,7 +24,7 @@ import datetime as dt
 import math
 import tempfile
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, Final
 
@@ -33,9 +33,9 @@ import msgspec
 from framework import events as ev
 from framework.errors import ConfigError
 from framework.loop import Engine
-from framework.recording import RecordingReader
+from framework.recording import Line
 from framework.report.output import iso_time
-from framework.run import RunSetup, replay_engine, wire_type_of
+from framework.run import RunSetup, replay_engine
 
 __all__ = [
     "Diff",
@@ -160,7 +160,7 @@ def replay_stamped(
     """
     stamps: list[tuple[int, int]] = []
 
-    def feed(engine: Engine, reader: RecordingReader) -> None:
+    def feed(engine: Engine, batches: Iterable[list[Line]]) -> None:
         write = engine.on_private
         frame = 0
 
@@ -170,7 +170,7 @@ def replay_stamped(
                 write(event)
 
         engine.on_private = stamp
-        for batch in reader.batches(wire_type_of(engine.codecs)):
+        for batch in batches:
             for line in batch:  # one at a time: the frame index of every event is exact
                 engine.process((line,))
                 frame += 1

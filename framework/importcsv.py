@@ -40,17 +40,21 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import hashlib
+import itertools
 import math
 import re
+from collections import Counter
 from collections.abc import Iterator, Sequence
+from decimal import Decimal
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 import msgspec
 
 from framework import instruments
 from framework.errors import ConfigError, ProviderProtocolError
-from framework.exchange.rules import DEFAULT_MARKETS
+from framework.exchange.rules import DEFAULT_MARKETS, MarketRules
+from framework.importers.base import MARKET_SAMPLE, market_from_sample, step
 from framework.providers.base import Subscription
 from framework.providers.finazon import PROVIDER as FINAZON
 from framework.providers.finazon import CandleUpdate, FinazonCodec
@@ -162,42 +166,68 @@ def finazon_names(symbol: str) -> tuple[str, str]:
     return ticker, dataset
 
 
-def import_csv(path: str | Path, symbol: str, interval: str, out: str | Path) -> str:
+def import_csv(
+    path: str | Path,
+    symbol: str,
+    interval: str,
+    out: str | Path,
+    *,
+    date_format: str | None = None,
+    columns: str | None = None,
+    tick_size: Decimal | None = None,
+    lot_size: Decimal | None = None,
+) -> str:
     """Convert an OHLCV CSV file into a recording of bar frames.
 
     Args:
         path: the CSV file.
         symbol: the canonical instrument id the bars are of (``BTC/USDT``, ``AAPL.US``).
-        interval: the bar length (``1m``, ``1h``, ``1d``...); see :func:`parse_interval`.
+        interval: the bar length (``1m``, ``1h``, ``1d``...); see :func:`parse_interval`. It
+            must be the usual spacing of the rows.
         out: the recording to write (``.jsonl``, or ``.jsonl.gz`` to compress it).
+        date_format: a ``strptime`` format for the time column (``%m/%d/%Y``), for dates the
+            automatic reading does not know.
+        columns: the column names of a file without a header line, comma-separated in file
+            order (``time,open,high,low,close,volume``); names other than those are ignored.
+        tick_size: the price step of a market the paper exchange does not know.
+        lot_size: its quantity step.
 
     Returns:
-        A report for the user: bars written, the columns used, the period, and every skipped
-        row with its line number (the first 20 listed, all counted).
+        A report for the user: bars written, the columns used, the period, the market defined,
+        and every skipped row with its line number (the first 20 listed, all counted).
 
     Raises:
         ConfigError: the file is missing or unreadable, has no recognisable header, or no valid
-            row; the symbol or interval is malformed.
+            row; the symbol or interval is malformed, or the interval is not the rows' spacing.
         RecordingError: the recording cannot be written.
     """
     path = Path(path)
     aggr, interval_s = parse_interval(interval)
     ticker, dataset = finazon_names(symbol)
+    instrument = symbol.strip()
     text, digest = _read(path)
-    columns, bars, bad = _parse(path, text, interval_s)
+    parsed = _parse(path, text, interval_s, date_format, columns)
+    meta: dict[str, Any] = {
+        "generator": GENERATOR, "source": path.name, "source_sha256": digest, "symbol": symbol,
+        "interval": aggr, "bars": len(parsed.bars), "skipped_rows": len(parsed.bad),
+    }  # fmt: skip
+    market: tuple[MarketRules, str] | None = None
+    if instrument not in DEFAULT_MARKETS or tick_size is not None or lot_size is not None:
+        # Bar volumes say little about order sizes: a pair trades in 1e-8, a stock in shares.
+        least = 0 if instruments.is_stock(instrument) else 8
+        market = market_from_sample(instrument, parsed.sample, tick_size, lot_size, least)
+        meta["markets"] = {instrument: msgspec.to_builtins(market[0])}
     header = Header(
         FORMAT,
         VERSION,
         (ProviderSpec(FINAZON, (Subscription("bars", ticker, interval=aggr),),
                       {"dataset": dataset}),),
-        {"generator": GENERATOR, "source": path.name,
-         "source_sha256": digest,
-         "symbol": symbol, "interval": aggr, "bars": len(bars), "skipped_rows": len(bad)},
+        meta,
     )  # fmt: skip
-    frames = list(bar_frames(bars, ticker, dataset, aggr, interval_s))
+    frames = list(bar_frames(parsed.bars, ticker, dataset, aggr, interval_s))
     with RecordingWriter(out, header) as writer:
         writer.write(frames)
-    report = _report(path, Path(out), symbol, aggr, columns, bars, bad)
+    report = _report(path, Path(out), instrument, aggr, parsed, market)
     try:
         FinazonCodec(dataset).decode(frames[0].payload(), frames[0].t)
     except ProviderProtocolError as exc:  # say so now rather than replay undecodable frames
@@ -223,38 +253,104 @@ def _read(path: Path) -> tuple[str, str]:
     return data.decode("utf-8-sig", errors="replace"), hashlib.sha256(data).hexdigest()
 
 
+class _Parsed(msgspec.Struct):
+    columns: _Columns
+    bars: list[BarRow]  # sorted by time, one per time
+    bad: list[tuple[int, str]]  # (line, reason), in line order
+    sample: list[tuple[bytes, bytes]]  # price and volume texts, for an unknown market
+
+
 def _parse(
-    path: Path, text: str, interval_s: int
-) -> tuple[_Columns, list[BarRow], list[tuple[int, str]]]:
+    path: Path, text: str, interval_s: int, date_format: str | None, names: str | None
+) -> _Parsed:
     lines = text.splitlines()
     first = next((i for i, line in enumerate(lines) if line.strip()), None)
     if first is None:
         raise ConfigError(f"{path} is empty: expected a header line and OHLCV rows")
     delimiter = max((",", ";", "\t"), key=lines[first].count)
     reader = csv.reader(lines[first:], delimiter=delimiter)
-    columns = _columns(path, next(reader))
-    bars: list[BarRow] = []
+    if names is None:
+        columns = _columns(path, next(reader))
+    else:
+        columns = _columns(path, [n.strip() for n in names.split(",")], given=True)
+        first -= 1  # no header line: the reader's first line is data
+    rows: list[tuple[BarRow, int]] = []
     bad: list[tuple[int, str]] = []
-    last_line = 0
+    sample: list[tuple[bytes, bytes]] = []
     for row in reader:
         line_no = first + reader.line_num
         if not any(cell.strip() for cell in row):
             continue
         try:
-            bar = _bar(row, columns, decimal_comma=delimiter == ";")
-            _check_order(bar, bars[-1] if bars else None, last_line, interval_s)
+            bar = _bar(row, columns, decimal_comma=delimiter == ";", date_format=date_format)
         except ValueError as exc:
             bad.append((line_no, str(exc)))
             continue
-        bars.append(bar)
-        last_line = line_no
+        rows.append((bar, line_no))
+        if len(sample) < MARKET_SAMPLE:
+            sample += _texts(row, columns)
+    bars = _in_order(rows, bad, interval_s)
     if not bars:
+        bad.sort()
         detail = f"; first problem: line {bad[0][0]}: {bad[0][1]}" if bad else ""
         raise ConfigError(f"{path}: no valid OHLCV rows{detail}")
-    return columns, bars, bad
+    _check_interval(path, bars, interval_s)
+    bad.sort()
+    return _Parsed(columns, bars, bad, sample)
 
 
-def _columns(path: Path, header: list[str]) -> _Columns:
+def _in_order(
+    rows: list[tuple[BarRow, int]], bad: list[tuple[int, str]], interval_s: int
+) -> list[BarRow]:
+    """The bars sorted by time (files may be newest first); repeats and overlaps reported."""
+    rows.sort(key=lambda item: (item[0].t, item[1]))
+    bars: list[BarRow] = []
+    kept_line = 0
+    for bar, line_no in rows:
+        if bars:
+            previous = bars[-1]
+            if bar.t == previous.t:
+                same = "the same bar" if bar == previous else "a different bar"
+                bad.append((line_no, f"time {_iso(bar.t)} is a duplicate of line {kept_line} "
+                                     f"({same}); line {kept_line} is kept"))  # fmt: skip
+                continue
+            if bar.t < previous.t + interval_s:
+                bad.append((line_no, f"time {_iso(bar.t)} is inside the bar of line {kept_line}, "
+                                     f"which ends at {_iso(previous.t + interval_s)}"))  # fmt: skip
+                continue
+        bars.append(bar)
+        kept_line = line_no
+    return bars
+
+
+def _check_interval(path: Path, bars: list[BarRow], interval_s: int) -> None:
+    """The rows' usual spacing must be the interval: daily rows are not 1h bars."""
+    gaps = Counter(b.t - a.t for a, b in itertools.pairwise(bars))
+    if not gaps:
+        return
+    usual = min(gaps, key=lambda gap: (-gaps[gap], gap))
+    if usual != interval_s:
+        raise ConfigError(
+            f"{path}: rows are mostly {_span(usual)} apart ({gaps[usual]} of {len(bars) - 1} "
+            f"gaps), but --interval is {_span(interval_s)}; give --interval {_span(usual)}"
+        )
+
+
+def _texts(row: list[str], columns: _Columns) -> list[tuple[bytes, bytes]]:
+    volume = columns.fields.get("volume", -1)
+    size = row[volume].strip().encode() if 0 <= volume < len(row) else b""
+    fields = columns.fields
+    return [(row[fields[role]].strip().encode(), size) for role in ("open", "high", "low", "close")]
+
+
+def _span(seconds: int) -> str:
+    for size, letter in ((604_800, "w"), (86_400, "d"), (3600, "h"), (60, "m"), (1, "s")):
+        if seconds % size == 0:
+            return f"{seconds // size}{letter}"
+    return f"{seconds}s"  # pragma: no cover - every whole second count has a unit
+
+
+def _columns(path: Path, header: list[str], *, given: bool = False) -> _Columns:
     names = [_normal(name) for name in header]
     fields = {role: _find(names, aliases) for role, aliases in _FIELD_NAMES.items()}
     missing = [role for role in ("open", "high", "low", "close") if fields[role] < 0]
@@ -262,11 +358,15 @@ def _columns(path: Path, header: list[str]) -> _Columns:
     clock = -1
     if "date" in names and "time" in names:  # MetaTrader: <DATE>,<TIME>
         time, clock = names.index("date"), names.index("time")
+    if (missing or time < 0) and given:
+        wanted = ", ".join(missing + ([] if time >= 0 else ["time"]))
+        raise ConfigError(f"--columns {','.join(header)!r} names no {wanted} column")
     if missing or time < 0:
         wanted = ", ".join(missing + ([] if time >= 0 else ["a date or time column"]))
         raise ConfigError(
             f"{path}: no recognisable OHLCV header (missing {wanted}); the first line is "
-            f"{', '.join(header)[:200]!r}; expected e.g. Date,Open,High,Low,Close,Volume"
+            f"{', '.join(header)[:200]!r}; expected e.g. Date,Open,High,Low,Close,Volume "
+            "(a file without a header needs --columns)"
         )
     used = {i for i in fields.values() if i >= 0} | {time, clock}
     shown = {"time": header[time] or "(unnamed index)"}
@@ -288,14 +388,17 @@ def _find(names: list[str], aliases: tuple[str, ...]) -> int:
     return next((names.index(a) for a in aliases if a in names), -1)
 
 
-def _bar(row: list[str], columns: _Columns, *, decimal_comma: bool) -> BarRow:
+def _bar(
+    row: list[str], columns: _Columns, *, decimal_comma: bool, date_format: str | None = None
+) -> BarRow:
     values: dict[str, float] = {}
     for role, index in columns.fields.items():
         values[role] = _number(_cell(row, index, role), role, decimal_comma)
     stamp = _cell(row, columns.time, "time")
     if columns.clock >= 0:
         stamp = f"{stamp} {_cell(row, columns.clock, 'time')}"
-    bar = BarRow(_seconds(stamp), **values)
+    bar = BarRow(_seconds(stamp) if date_format is None else _formatted(stamp, date_format),
+                 **values)  # fmt: skip
     if bar.high < bar.low:
         raise ValueError(f"high {bar.high:g} is below low {bar.low:g}")
     for role in ("open", "close"):
@@ -347,6 +450,21 @@ def _seconds(stamp: str) -> int:
     return int(moment.timestamp())
 
 
+def _formatted(stamp: str, date_format: str) -> int:
+    """Unix seconds of a time written as ``--date-format`` says (UTC unless it has a zone)."""
+    try:
+        moment = dt.datetime.strptime(stamp, date_format)
+    except ValueError:
+        raise ValueError(
+            f"time {stamp[:40]!r} does not match --date-format {date_format!r}"
+        ) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.UTC)
+    if moment.microsecond:
+        raise ValueError(f"time {stamp[:40]!r} is not on a whole second")
+    return int(moment.timestamp())
+
+
 def _epoch_seconds(stamp: str) -> int:
     whole, _, fraction = stamp.partition(".")
     if fraction.strip("0"):
@@ -361,19 +479,6 @@ def _epoch_seconds(stamp: str) -> int:
     return value // scale
 
 
-def _check_order(bar: BarRow, previous: BarRow | None, previous_line: int, interval_s: int) -> None:
-    if previous is None:
-        return
-    if bar.t <= previous.t:
-        word = "repeats" if bar.t == previous.t else "goes back before"
-        raise ValueError(f"time {_iso(bar.t)} {word} the previous row's (line {previous_line})")
-    if bar.t < previous.t + interval_s:
-        raise ValueError(
-            f"time {_iso(bar.t)} is before the previous bar (line {previous_line}) ends at "
-            f"{_iso(previous.t + interval_s)}; is the interval right?"
-        )
-
-
 # --- the report ---------------------------------------------------------------------------------
 
 
@@ -382,10 +487,10 @@ def _report(
     out: Path,
     symbol: str,
     interval: str,
-    columns: _Columns,
-    bars: list[BarRow],
-    bad: list[tuple[int, str]],
+    parsed: _Parsed,
+    market: tuple[MarketRules, str] | None,
 ) -> str:
+    columns, bars, bad = parsed.columns, parsed.bars, parsed.bad
     used = ", ".join(f"{role}={name}" for role, name in columns.names.items())
     bar_count = _plural(len(bars), "bar")
     lines = [
@@ -396,16 +501,17 @@ def _report(
     ]
     if "volume" not in columns.fields:
         lines.append("  no volume column: volumes are 0")
+    if market is not None:
+        rules, how = market
+        lines.append(
+            f"  market {symbol} written into the recording: price step "
+            f"{step(rules.quote_prec):f}, size step {step(rules.base_prec):f} ({how})"
+        )
     if bad:
         lines.append(f"  skipped {_plural(len(bad), 'bad row')}:")
         lines += [f"    line {n}: {reason}" for n, reason in bad[:_MAX_LISTED]]
         if len(bad) > _MAX_LISTED:
             lines.append(f"    ... and {len(bad) - _MAX_LISTED} more")
-    if symbol.strip() not in DEFAULT_MARKETS:
-        lines.append(
-            f"  note: the default paper exchange has no market {symbol!r}; add it under "
-            "[exchange.markets] in a config to trade it"
-        )
     return "\n".join(lines)
 
 

@@ -21,6 +21,7 @@ from framework.providers.base import Ack, ErrorReply, Pong
 from framework.recording import Frame, RecordingReader
 from framework.report.output import iso_time
 from framework.run import codecs_for
+from framework.window import Window
 
 __all__ = ["inspect_recording"]
 
@@ -45,8 +46,16 @@ class _PrivateLine(msgspec.Struct):
     frame: ev.PrivateEvent
 
 
-def inspect_recording(path: str | Path, out: IO[bytes], limit: int | None) -> str:
-    """Write events to ``out``; return a human summary (counts, time span, errors)."""
+def inspect_recording(
+    path: str | Path, out: IO[bytes], limit: int | None, window: Window | None = None
+) -> str:
+    """Write events to ``out``; return a human summary (counts, time span, errors).
+
+    With a ``window``, lines received before its start are skipped undecoded and reading
+    stops at the first line at or after its end.
+    """
+    start = window.start_ns if window is not None else None
+    end = window.end_ns if window is not None else None
     counts: Counter[tuple[str, str]] = Counter()
     other: Counter[str] = Counter()
     printed = 0
@@ -55,6 +64,10 @@ def inspect_recording(path: str | Path, out: IO[bytes], limit: int | None) -> st
     with RecordingReader(path) as reader:
         codecs = codecs_for(reader.header.providers)
         for line in reader:
+            if start is not None and line.t < start:
+                continue
+            if end is not None and line.t >= end:
+                break
             if type(line) is not Frame:
                 other[type(line).__name__] += 1
                 continue

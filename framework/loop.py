@@ -32,6 +32,7 @@ from typing import Any, Final, cast
 import msgspec
 
 from framework import events as ev
+from framework.bars import BarService
 from framework.bus import Blame, Dispatcher, Handler, Target
 from framework.clock import Clock
 from framework.desk import OrderDesk, PrivateSink
@@ -51,6 +52,7 @@ from framework.recording import (
 )
 from framework.report.results import Results
 from framework.strategy import Callbacks, Strategy
+from framework.warmup import Warmup
 
 __all__ = ["Engine", "LoopStats", "Monitor", "PrivateSink"]
 
@@ -103,6 +105,9 @@ class Engine:
             fresh one valued in no currency if not given.
         finalize: at the end, after ``on_stop``, close every strategy's open position with a
             market order (see :meth:`finish`).
+        warmup: ``[run] warmup`` (``framework.warmup``): orders are refused until it ends.
+        observers: (market event type, handler) pairs routed after the strategies: the run's
+            own bookkeeping (equity sampling), which sees each event once it is handled.
     """
 
     def __init__(
@@ -117,8 +122,11 @@ class Engine:
         isolate_strategy_errors: bool = False,
         results: Results | None = None,
         finalize: bool = False,
+        warmup: str = "",
+        observers: Sequence[tuple[type, Handler]] = (),
     ) -> None:
         self.clock = Clock()
+        self.warmup = Warmup(warmup)
         self.results = results or Results("", exchange_config.markets)
         self._finalize = finalize
         self._latency_ns = exchange_config.latency_ns
@@ -136,7 +144,11 @@ class Engine:
             self.exchange, self.clock, self.dispatcher, exchange_config.latency_ns, self.results
         )
         self.desk.on_private = on_private
+        self.desk.gate = self.warmup.gate
         self.dispatcher.route_private = self.desk.route_private
+        self.bar_service = BarService(self.clock, self._deliver_bar)
+        if self.warmup.bars:
+            self.bar_service.on_close = self._bar_closed
         # typed frame class the reader yields -> its codec's bound decode_wire (the replay
         # fast path of the Codec contract, see recording.typed_frame)
         self._typed: dict[type, Callable[[Any, int], list[Any]]] = {
@@ -149,7 +161,7 @@ class Engine:
         self._finished = False
         self.start_hooks: list[Callable[[int], None]] = []  # called with the first line's time
         self.finish_hooks: list[Callable[[int], None]] = []  # called with the last time
-        self._everyone = _wire(self)
+        self._everyone = _wire(self, observers)
 
     def _emitted(self, event: ev.PrivateEvent) -> None:
         """The venue emitted an event: booked now (a strategy's position moves with its fill,
@@ -169,6 +181,14 @@ class Engine:
     @on_private.setter
     def on_private(self, sink: PrivateSink | None) -> None:
         self.desk.on_private = sink
+
+    def owner_name(self, order_id: str) -> str | None:
+        """The name of the strategy that placed a not yet forgotten order, or None."""
+        return self.desk.owner_name(order_id)
+
+    def record_to(self, recorder: RecordingWriter | None) -> None:
+        """From the next batch on, write every consumed line to ``recorder`` (a resumed session)."""
+        self._recorder = recorder
 
     # --- the loop -----------------------------------------------------------------------------
 
@@ -294,9 +314,19 @@ class Engine:
         self._started = True
         self.clock.advance_to(ts_ns)
         self.stats.first_ts_ns = ts_ns
+        end = self.warmup.begin(ts_ns)
+        if self.warmup.duration_ns and end is not None:
+            self.clock.call_at(end, "warmup", lambda _, at: self.warmup.reached(at))
         for hook in self.start_hooks:
             hook(ts_ns)
         self.dispatcher.deliver(self._everyone[Callbacks.on_start])
+
+    def _bar_closed(self, _: ev.Bar) -> None:
+        self.warmup.bar_closed(self.clock.now_ns)
+
+    def _deliver_bar(self, strategy: Strategy, bar: ev.Bar) -> None:
+        """A bar built for ``strategy`` closed (``framework.bars``): its ``on_bar``, then the barrier."""
+        self.dispatcher.deliver(((strategy.on_bar, _blame(strategy, Callbacks.on_bar)),), bar)
 
     def _connection(self, line: ConnectedLine | DisconnectedLine | SubscribedLine) -> None:
         event: ev.Connected | ev.Disconnected | ev.Subscribed
@@ -317,7 +347,9 @@ class Engine:
         self.dispatcher.deliver(self._everyone[Callbacks.on_connection], event)
 
 
-def _wire(engine: Engine) -> dict[Callable[..., None], tuple[Target, ...]]:
+def _wire(
+    engine: Engine, observers: Sequence[tuple[type, Handler]]
+) -> dict[Callable[..., None], tuple[Target, ...]]:
     """Build the routing table, once: market state (then venue), then strategies, per type.
 
     Returns the targets of the callbacks every strategy receives (start, stop, connection).
@@ -330,6 +362,13 @@ def _wire(engine: Engine) -> dict[Callable[..., None], tuple[Target, ...]]:
     route(ev.BookDelta, state.on_book_delta)
     route(ev.Ticker, state.on_ticker)
     route(ev.LastPrice, state.on_last_price)
+    if engine.warmup.bars:  # counted before any strategy sees the bar that ends the warm-up
+        route(ev.Bar, engine._bar_closed)
+    # Bars built from trades go to strategies that define on_bar and subscribe in on_start;
+    # runs whose strategies have no on_bar pay nothing per trade.
+    if any(_overrides(s, Callbacks.on_bar) for s in engine.strategies):
+        route(ev.Trade, engine.bar_service.on_trade)
+        route(ev.Bar, engine.bar_service.on_bar)
     route(Ack, monitor.count_ack)
     route(Pong, monitor.count_pong)
     route(ErrorReply, monitor.provider_error)
@@ -356,6 +395,8 @@ def _wire(engine: Engine) -> dict[Callable[..., None], tuple[Target, ...]]:
                 engine.desk.listen(strategy, private_kind, target)
         for callback, targets in everyone.items():
             targets.append((_bound(strategy, callback), _blame(strategy, callback)))
+    for kind, handler in observers:
+        route(kind, handler)
     engine.dispatcher.seal()
     return {callback: tuple(targets) for callback, targets in everyone.items()}
 

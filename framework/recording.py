@@ -14,22 +14,31 @@ and a binary frame as base64 (``"b"``), so nothing a provider sent is ever lost 
 The reader streams in constant memory, reads ``.gz`` transparently (by its magic bytes), and
 reports corrupt lines and a truncated last line through :class:`ReadStats` instead of failing.
 The writer flushes after every write, so a crash loses at most the line being written.
+
+Crash safety of ``.gz``: the writer syncs the compressor after every write and closes a gzip
+member every second (or every 1,000 writes), so a killed run leaves a file whose complete
+members any gzip tool reads and whose last, unfinished member still holds every flushed line.
+The reader decompresses member by member and stops quietly at a cut-off or damaged member or at
+trailing bytes that are not gzip, keeping every complete line before it and reporting the
+rest as a truncated tail, exactly as for an uncompressed file cut short.
 """
 
 from __future__ import annotations
 
 import functools
-import gzip
 import io
+import time
 import zlib
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import IO, Any, Final, Literal
+from typing import IO, Annotated, Any, Final, Literal
 
 import msgspec
 
 from framework.errors import RecordingError
 from framework.providers.base import Subscription
+from framework.providers.validation import MAX_DEPTH, MAX_NS, too_deep
+from framework.redact import redact_secrets
 
 __all__ = [
     "FORMAT",
@@ -57,6 +66,13 @@ _CHUNK: Final = 1 << 17
 _GZIP_MAGIC: Final = b"\x1f\x8b"
 _NO_RAW: Final = msgspec.Raw()
 _MAX_HEADER: Final = 1 << 20
+_BOM: Final = b"\xef\xbb\xbf"
+# A line wraps its frame in one object: one level more than a frame may have.
+_MAX_LINE_DEPTH: Final = MAX_DEPTH + 1
+_MEMBER_S: Final = 1.0  # the writer closes a gzip member at least this often (wall clock)
+_MEMBER_WRITES: Final = 1000  # ... or after this many writes
+Time = Annotated[int, msgspec.Meta(ge=0, le=MAX_NS)]
+"""Integer nanoseconds since the Unix epoch that a run can hold (1970 to 2262)."""
 
 
 class ProviderSpec(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -79,7 +95,7 @@ class Header(msgspec.Struct, frozen=True, tag_field="k", tag="header"):
 class Frame(msgspec.Struct, frozen=True, gc=False, omit_defaults=True, tag_field="k", tag="frame"):
     """One inbound provider frame. Exactly one of ``f``, ``s``, ``b`` carries it."""
 
-    t: int  # receive time, integer ns since the Unix epoch
+    t: Time  # receive time, integer ns since the Unix epoch
     p: str  # provider registry name
     c: int  # connection id within the recording, from 1
     f: msgspec.Raw = _NO_RAW  # the frame, when it is one line of valid JSON: byte-exact
@@ -96,21 +112,21 @@ class Frame(msgspec.Struct, frozen=True, gc=False, omit_defaults=True, tag_field
 
 
 class ConnectedLine(msgspec.Struct, frozen=True, gc=False, tag_field="k", tag="connected"):
-    t: int
+    t: Time
     p: str
     c: int
     url: str  # redacted
 
 
 class DisconnectedLine(msgspec.Struct, frozen=True, gc=False, tag_field="k", tag="disconnected"):
-    t: int
+    t: Time
     p: str
     c: int
     reason: str
 
 
 class SubscribedLine(msgspec.Struct, frozen=True, gc=False, tag_field="k", tag="subscribed"):
-    t: int
+    t: Time
     p: str
     c: int
     subscriptions: tuple[Subscription, ...]
@@ -119,7 +135,7 @@ class SubscribedLine(msgspec.Struct, frozen=True, gc=False, tag_field="k", tag="
 class Tick(msgspec.Struct, frozen=True, gc=False, tag_field="k", tag="tick"):
     """A clock tick recorded live so that timers fire at the same moments in replay."""
 
-    t: int
+    t: Time
 
 
 Line = Frame | ConnectedLine | DisconnectedLine | SubscribedLine | Tick
@@ -138,7 +154,7 @@ def typed_frame(wire_type: Any, provider: str) -> type[msgspec.Struct]:
     """
     return msgspec.defstruct(
         "TypedFrame",
-        [("t", int), ("p", Literal[provider]), ("c", int), ("f", wire_type)],
+        [("t", Time), ("p", Literal[provider]), ("c", int), ("f", wire_type)],
         tag_field="k",
         tag="frame",
         frozen=True,
@@ -160,11 +176,23 @@ _JSON_CHECK: Final = msgspec.json.Decoder(msgspec.Raw)
 
 
 def frame_from_wire(provider: str, conn: int, ts_recv_ns: int, message: str | bytes) -> Frame:
-    """Wrap a WebSocket message as a :class:`Frame`, choosing the lossless representation."""
+    """Wrap a WebSocket message as a :class:`Frame`, choosing the lossless representation.
+
+    Every registered secret in a text frame is masked first (``framework.redact``), so a
+    provider that echoes a key or token never puts it in a recording; the loop decodes this
+    same masked frame live, so a replay sees exactly what the live run saw.
+    """
     if isinstance(message, bytes | bytearray):
         return Frame(ts_recv_ns, provider, conn, b=bytes(message))
+    message = redact_secrets(message)
     data = message.encode("utf-8", errors="surrogatepass")
-    if data and b"\n" not in data and b"\r" not in data and data == data.strip():
+    if (
+        data
+        and b"\n" not in data
+        and b"\r" not in data
+        and data == data.strip()
+        and not too_deep(data)  # kept as text: no decoder's stack depends on it
+    ):
         try:
             raw = _JSON_CHECK.decode(data)
         except msgspec.DecodeError:
@@ -198,15 +226,22 @@ class RecordingReader:
         self.stats = ReadStats()
         self._typed: msgspec.json.Decoder[Any] | None = None
         self._raw, self._fh = _open_binary(self.path)
+        self._gzip = getattr(self._fh, "raw", None)
         try:
             # A header is small; a "first line" of megabytes is not a recording.
             first = self._fh.readline(_MAX_HEADER)
-            self.header = _HEADER_DECODER.decode(first)
+            if first.startswith(_BOM):  # written by an editor that marks UTF-8
+                first = first[len(_BOM) :]
+            self.header = _HEADER_DECODER.decode(_header_line(first))
         except (OSError, EOFError, zlib.error) as exc:
             self.close()
             raise RecordingError(f"{self.path}: cannot read: {exc}") from exc
         except (msgspec.DecodeError, UnicodeDecodeError) as exc:
             self.close()
+            if isinstance(self._gzip, _GzipStream) and self._gzip.damaged:
+                raise RecordingError(
+                    f"{self.path}: cannot read: {self._gzip.damaged} within line 1"
+                ) from exc
             raise RecordingError(
                 f"{self.path}: not a papertrade recording (line 1: {exc})"
             ) from exc
@@ -274,25 +309,32 @@ class RecordingReader:
             raise RecordingError(
                 f"{self.path}: read failed after line {self.stats.lines}: {exc}"
             ) from exc
+        damaged = isinstance(self._gzip, _GzipStream) and bool(self._gzip.damaged)
         if rest.strip():
             self.stats.lines += 1
             try:
+                if too_deep(rest, _MAX_LINE_DEPTH):
+                    raise msgspec.DecodeError("nested too deep")
                 yield [_LINE_DECODER.decode(rest)]
             except msgspec.DecodeError:
                 self.stats.truncated_tail = True
+            else:
+                self.stats.truncated_tail = damaged
+        elif damaged:
+            self.stats.truncated_tail = True
 
     def _decode_block(self, block: memoryview) -> list[Line]:
         if self._typed is not None:
             try:
                 typed: list[Line] = self._typed.decode_lines(block)
-            except msgspec.DecodeError:
+            except (msgspec.DecodeError, RecursionError):
                 pass
             else:
                 self.stats.lines += len(typed)
                 return typed
         try:
             lines = _LINE_DECODER.decode_lines(block)
-        except msgspec.DecodeError:
+        except (msgspec.DecodeError, RecursionError):
             return self._decode_slowly(block)
         self.stats.lines += len(lines)
         return lines
@@ -304,6 +346,8 @@ class RecordingReader:
             if not raw.strip():
                 continue
             try:
+                if too_deep(raw, _MAX_LINE_DEPTH):  # bounded before any decoder recurses
+                    raise msgspec.DecodeError("nested too deep")
                 out.append(_LINE_DECODER.decode(raw))
             except msgspec.DecodeError:
                 self.stats.corrupt += 1
@@ -315,8 +359,9 @@ class RecordingReader:
 class RecordingWriter:
     """Append lines to a recording, flushing after every write.
 
-    A ``.gz`` path is written gzip-compressed, with a sync flush after every write so that
-    a crash leaves a readable file.
+    A ``.gz`` path is written gzip-compressed: the compressor is synced after every write,
+    and a gzip member is closed (and a new one begun) every second or every 1,000 writes, so
+    that a crash at any moment leaves a file from which every flushed line is read back.
     """
 
     def __init__(self, path: str | Path, header: Header) -> None:
@@ -326,13 +371,29 @@ class RecordingWriter:
             raw = open(self.path, "wb")  # noqa: SIM115 - closed in close()
         except OSError as exc:
             raise RecordingError(f"cannot write recording {self.path}: {exc.strerror}") from exc
-        self._gz: gzip.GzipFile | None = None
-        self._fh: IO[bytes] | gzip.GzipFile = raw
-        if self.path.suffix == ".gz":
-            self._gz = gzip.GzipFile(filename="", fileobj=raw, mode="wb", mtime=0)
-            self._fh = self._gz
         self._raw = raw
+        self._gz = self.path.suffix == ".gz"
+        self._member: Any = None  # the open gzip member's compressor
+        self._member_writes = 0
+        self._member_since = 0.0
         self.write([header])
+
+    @classmethod
+    def append_to(cls, path: str | Path) -> RecordingWriter:
+        """Reopen a plain (not gzip) recording to append lines after its last complete one.
+
+        Raises:
+            RecordingError: the file cannot be opened for appending.
+        """
+        writer = cls.__new__(cls)
+        writer.path = Path(path)
+        try:
+            raw = open(writer.path, "ab")  # noqa: SIM115 - closed in close()
+        except OSError as exc:
+            raise RecordingError(f"cannot append to recording {path}: {exc.strerror}") from exc
+        writer._raw, writer._gz = raw, False
+        writer._member, writer._member_writes, writer._member_since = None, 0, 0.0
+        return writer
 
     def __enter__(self) -> RecordingWriter:
         return self
@@ -346,14 +407,31 @@ class RecordingWriter:
         for line in lines:
             _ENCODER.encode_into(line, buf, len(buf))
             buf += b"\n"
-        self._fh.write(buf)
-        if self._gz is not None:
-            self._gz.flush(zlib.Z_SYNC_FLUSH)
+        if not self._gz:
+            self._raw.write(buf)
+        else:
+            # Only live runs write recordings; the wall clock decides nothing a replay sees.
+            now = time.monotonic()
+            if self._member is None:
+                self._member = zlib.compressobj(6, zlib.DEFLATED, 31)
+                self._member_writes, self._member_since = 0, now
+            member = self._member
+            self._raw.write(member.compress(buf) + member.flush(zlib.Z_SYNC_FLUSH))
+            self._member_writes += 1
+            if self._member_writes >= _MEMBER_WRITES or now - self._member_since >= _MEMBER_S:
+                self._end_member()
         self._raw.flush()
 
+    def _end_member(self) -> None:
+        if self._member is not None:
+            self._raw.write(self._member.flush(zlib.Z_FINISH))
+            self._member = None
+
     def close(self) -> None:
-        if self._gz is not None:
-            self._gz.close()
+        if self._raw.closed:
+            return
+        if self._gz:
+            self._end_member()
         self._raw.close()
 
 
@@ -368,5 +446,85 @@ def _open_binary(path: Path) -> tuple[IO[bytes], IO[bytes]]:
     except OSError as exc:
         raise RecordingError(f"cannot open recording {path}: {exc.strerror}") from exc
     if isinstance(fh, io.BufferedReader) and fh.peek(2)[:2] == _GZIP_MAGIC:
-        return fh, gzip.GzipFile(fileobj=fh, mode="rb")  # type: ignore[return-value]
+        return fh, io.BufferedReader(_GzipStream(fh), _CHUNK)
     return fh, fh
+
+
+def _header_line(first: bytes) -> bytes:
+    """The first line, or a DecodeError saying in words why it cannot be a header."""
+    if not first:
+        raise msgspec.DecodeError("the file is empty")
+    if not first.endswith(b"\n") and len(first) >= _MAX_HEADER:
+        raise msgspec.DecodeError(f"no header: the first line is longer than {_MAX_HEADER} bytes")
+    if too_deep(first, _MAX_LINE_DEPTH):
+        raise msgspec.DecodeError(f"the first line nests deeper than {_MAX_LINE_DEPTH} levels")
+    return first
+
+
+class _GzipStream(io.RawIOBase):
+    """The decompressed bytes of a gzip file of one or more members, read forgivingly.
+
+    A member cut short, corrupt data or trailing bytes that do not begin a gzip member end the
+    stream quietly, after every byte decompressed before them. :attr:`damaged` then says what
+    ended it; a member cut short is not damage when it ends after a complete line (the
+    writer's sync flushes make that the state of a killed run's file).
+    """
+
+    def __init__(self, raw: IO[bytes]) -> None:
+        self._raw = raw
+        self._inflate = zlib.decompressobj(31)
+        self._pending = b""  # decompressed, not yet returned
+        self._last = b"\n"  # the last byte returned
+        self._done = False
+        self.damaged = ""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        view = memoryview(buffer).cast("B")
+        while not self._pending and not self._done:
+            self._pending = self._more(len(view))
+        n = min(len(view), len(self._pending))
+        view[:n] = self._pending[:n]
+        self._pending = self._pending[n:]
+        if n:
+            self._last = bytes(view[n - 1 : n])
+        return n
+
+    def _more(self, size: int) -> bytes:
+        inflate = self._inflate
+        if inflate.eof:  # a member ended: what follows must be another one, or nothing
+            rest = inflate.unused_data
+            if not rest:
+                rest = self._raw.read(_CHUNK)
+                if not rest:
+                    self._done = True
+                    return b""
+            if not (_GZIP_MAGIC.startswith(rest[:2]) and rest.strip(b"\0")):
+                return self._stop("trailing bytes after the last gzip member")
+            self._inflate = inflate = zlib.decompressobj(31)
+            data = rest
+        else:
+            data = inflate.unconsumed_tail or self._raw.read(_CHUNK)
+            if not data:
+                cut = self._last != b"\n" or bool(inflate.flush())
+                return self._stop("the last gzip member is cut short" if cut else "")
+        backup = inflate.copy()
+        try:
+            return inflate.decompress(data, max(size, _CHUNK))
+        except zlib.error as exc:
+            # Keep what decompresses before the bad byte: feed the chunk again a byte at a time.
+            good = bytearray()
+            try:
+                for i in range(len(data)):
+                    good += backup.decompress(data[i : i + 1])
+            except zlib.error:
+                pass
+            self._stop(f"corrupt gzip data ({exc})")
+            return bytes(good)
+
+    def _stop(self, damage: str) -> bytes:
+        self._done = True
+        self.damaged = damage
+        return b""

@@ -14,11 +14,14 @@ from __future__ import annotations
 import re
 from typing import Final
 
-__all__ = ["MASK", "redact", "register_secret"]
+__all__ = ["MASK", "redact", "redact_secrets", "register_secret"]
 
 MASK: Final = "***"
-_MIN_SECRET_LEN: Final = 6
+# A secret this short is masked only where it stands alone (not inside a longer word or
+# number): masking "k3y" inside "k3yboard" would garble text without hiding anything.
+_SHORT: Final = 6
 _secrets: set[str] = set()
+_short: dict[str, re.Pattern[str]] = {}  # short secret -> its stand-alone pattern
 _PATTERNS: Final = (
     re.compile(r"(?i)((?:token|apikey|api_key|key|sign)=)[^&\s\"']+"),
     re.compile(r"(?i)(\"(?:token|apikey|api_key|sign)\"\s*:\s*\")[^\"]*"),
@@ -27,20 +30,33 @@ _PATTERNS: Final = (
 
 
 def register_secret(value: str | None) -> None:
-    """Remember a secret so that :func:`redact` masks it everywhere from now on.
-
-    Values shorter than six characters are ignored: masking them would garble ordinary text.
-    """
-    if value and len(value) >= _MIN_SECRET_LEN:
-        _secrets.add(value)
+    """Remember a secret, of any length, so that :func:`redact` masks it from now on."""
+    if not value:
+        return
+    _secrets.add(value)
+    if len(value) < _SHORT:
+        _short[value] = re.compile(rf"(?<![A-Za-z0-9]){re.escape(value)}(?![A-Za-z0-9])")
 
 
 def redact(text: str) -> str:
     """Return ``text`` with registered secrets and secret-bearing parameters masked."""
+    text = redact_secrets(text)
+    for pattern in _PATTERNS:
+        text = pattern.sub(lambda m: m.group(1) + MASK, text)
+    return text
+
+
+def redact_secrets(text: str) -> str:
+    """Return ``text`` with every registered secret masked (``text`` itself if none occurs).
+
+    Only the registered values, not the patterns: a recording keeps a provider's frames as
+    sent except for the secrets in them.
+    """
+    if not _secrets:
+        return text
     # Longest first, so a secret that contains another is masked whole.
     for secret in sorted(_secrets, key=len, reverse=True):
         if secret in text:
-            text = text.replace(secret, MASK)
-    for pattern in _PATTERNS:
-        text = pattern.sub(lambda m: m.group(1) + MASK, text)
+            short = _short.get(secret)
+            text = text.replace(secret, MASK) if short is None else short.sub(MASK, text)
     return text

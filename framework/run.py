@@ -14,22 +14,38 @@ import importlib
 import importlib.util
 import inspect
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Final
 
 import msgspec
 
 import framework
+from framework import events as ev
+from framework import logs
 from framework.config import Config, config_hash
-from framework.errors import ConfigError, StrategyError
-from framework.loop import Engine
+from framework.errors import ConfigError, RecordingError, StrategyError
+from framework.exchange.rules import MarketRules, check_config
+from framework.loop import Engine, LoopStats
 from framework.providers import from_native, make_codec
 from framework.providers.base import Codec
-from framework.recording import ProviderSpec, ReadStats, RecordingReader, RecordingWriter
+from framework.recording import (
+    Header,
+    Line,
+    ProviderSpec,
+    ReadStats,
+    RecordingReader,
+    RecordingWriter,
+)
 from framework.report.output import RunOutput, iso_time
 from framework.report.results import Results
 from framework.strategy import Strategy
+from framework.warmup import Warmup
+from framework.window import Window, merged, providers_of, windowed
+
+if TYPE_CHECKING:
+    from framework.rundb import RunWriter
 
 __all__ = [
     "Feed",
@@ -44,10 +60,13 @@ __all__ = [
     "sha256_file",
     "summarize",
     "wire_type_of",
+    "with_recorded_markets",
 ]
 
-ProgressFn = Callable[[int, int], None]
-Feed = Callable[[Engine, RecordingReader], None]
+ProgressFn = Callable[[int, int, LoopStats], None]  # (bytes read, bytes in all, loop stats)
+# replaces the reading loop: gets the engine and the batches, hands the engine every line
+Feed = Callable[[Engine, Iterable[list[Line]]], None]
+_DEFAULT_BALANCE: Final = Decimal(10000)
 
 
 class RunSetup(msgspec.Struct, frozen=True, kw_only=True):
@@ -57,6 +76,7 @@ class RunSetup(msgspec.Struct, frozen=True, kw_only=True):
     strategy_sources: dict[str, str]  # strategy name -> SHA-256 of its source file
     config: Config
     seed: int
+    window: Window = Window()  # replay: the receive times run (--from / --to); live: unused
 
 
 def load_strategy(spec: str) -> tuple[type[Strategy], str]:
@@ -88,62 +108,137 @@ def load_strategy(spec: str) -> tuple[type[Strategy], str]:
 
 def replay(
     setup: RunSetup,
-    recording: str | Path,
+    recording: str | Path | Sequence[str | Path],
     out_dir: str | Path,
     progress: ProgressFn | None = None,
+    db: str | Path | None = None,
 ) -> dict[str, Any]:
-    """Replay ``recording`` through the strategies; write the output files; return the summary."""
-    return replay_engine(setup, recording, out_dir, progress)[0]
+    """Replay a recording (or several, merged) through the strategies; write the output files.
+
+    Returns the summary. ``setup.window`` limits the replay to a time window; ``db`` also
+    writes the run to that run database (``framework.rundb``).
+    """
+    return replay_engine(setup, recording, out_dir, progress, db)[0]
 
 
 def replay_engine(
     setup: RunSetup,
-    recording: str | Path,
+    recording: str | Path | Sequence[str | Path],
     out_dir: str | Path,
     progress: ProgressFn | None = None,
+    db: str | Path | None = None,
     feed: Feed | None = None,
 ) -> tuple[dict[str, Any], Engine]:
     """:func:`replay`, also returning the finished engine (its exchange, strategies, stats).
 
-    ``feed`` replaces the reading loop (it gets the engine and the open reader, and must hand
-    the engine every line): ``papertrade diff`` feeds one line at a time to stamp each event.
+    Several recordings are merged by receive time; lines with the same time keep the order of
+    the files as given (``framework.window``). ``feed`` replaces the reading loop (it gets the
+    engine and the batches, and must hand the engine every line): ``papertrade diff`` feeds
+    one line at a time to stamp each event.
 
     Raises:
         StrategyError: a strategy raised (isolation off); every output file is written first,
             for what happened before, with the error in ``summary.json``.
     """
+    paths = [Path(recording)] if isinstance(recording, str | Path) else [Path(p) for p in recording]
+    if not paths:
+        raise ConfigError("no recording to replay")
     failure: StrategyError | None = None
-    with RecordingReader(recording) as reader, fewer_collections():
+    with contextlib.ExitStack() as stack:
+        readers = [stack.enter_context(RecordingReader(p)) for p in paths]
+        stack.enter_context(fewer_collections())
+        providers = providers_of(readers)
+        for reader in readers:
+            setup = with_recorded_markets(setup, reader.header)
         # a live session's recording replays as the session ran: positions left open
-        from_live = reader.header.meta.get("source") == "live"
-        engine, output = build(setup, reader.header.providers, out_dir, live=from_live)
-        codecs = engine.codecs
-        total = reader.size()
+        from_live = any(reader.header.meta.get("source") == "live" for reader in readers)
+        writer = None
+        if db is not None:
+            from framework.rundb import begin_run
+
+            source = ", ".join(str(p) for p in paths)
+            writer = begin_run(db, setup, mode="replay", source=source, out_dir=out_dir)
+        engine, output = build(setup, providers, out_dir, db=writer, live=from_live)
+        total = sum(reader.size() for reader in readers)
+        if len(readers) == 1:
+            batches = readers[0].batches(
+                None if setup.window.bounded else wire_type_of(engine.codecs)
+            )
+        else:
+            batches = merged(readers)
+        span: list[int] = []
+        if setup.window.bounded:
+            batches = windowed(batches, setup.window, engine, span)
         try:
             try:
                 if feed is not None:
-                    feed(engine, reader)
+                    feed(engine, batches)
                 else:
-                    for batch in reader.batches(wire_type_of(codecs)):
+                    for batch in batches:
                         engine.process(batch)
                         if progress is not None:
-                            progress(reader.position(), total)
+                            progress(
+                                sum(reader.position() for reader in readers), total, engine.stats
+                            )
                 engine.finish()
             except StrategyError as exc:  # the output still records everything before it
                 failure = exc
                 engine.write_pending()
                 output.sample_equity("equity", engine.clock.now_ns)
-        finally:  # any other error must not leave the output files open either
+        except BaseException as exc:
+            if writer is not None:
+                writer.fail(exc)
+            raise
+        finally:  # any error must not leave the output files open
             events_hash = output.close()
+        if setup.window.bounded and not engine.stats.first_ts_ns:
+            raise ConfigError(_empty_window(paths, setup.window, span))
     summary = summarize(
-        setup, engine, output, events_hash, sha256_file(Path(recording)), reader.stats
+        setup, engine, output, events_hash, _recordings_hash(paths), _read_stats(readers)
     )
+    if len(paths) > 1:
+        summary["fingerprint"]["recordings_sha256"] = [sha256_file(p) for p in paths]
     if failure is not None:
         summary["error"] = str(failure)
     output.write_summary(summary)
+    if writer is not None:
+        if failure is not None:
+            writer.fail(failure)
+        else:
+            writer.finish(summary)
     if failure is not None:
         raise failure
     return summary, engine
+
+
+def _empty_window(paths: list[Path], window: Window, span: list[int]) -> str:
+    names = ", ".join(p.name for p in paths)
+    bounds = " .. ".join(
+        "open" if ns is None else iso_time(ns) for ns in (window.start_ns, window.end_ns)
+    )
+    held = f" (they hold {iso_time(span[0])} .. {iso_time(span[1])})" if span else " (empty)"
+    return f"nothing in {names} was received in the window {bounds}{held}"
+
+
+def _recordings_hash(paths: list[Path]) -> str:
+    """The SHA-256 of one recording; of several, the SHA-256 of their hashes, one a line."""
+    if len(paths) == 1:
+        return sha256_file(paths[0])
+    joined = "".join(sha256_file(p) + "\n" for p in paths)
+    return hashlib.sha256(joined.encode()).hexdigest()
+
+
+def _read_stats(readers: list[RecordingReader]) -> ReadStats:
+    if len(readers) == 1:
+        return readers[0].stats
+    stats = ReadStats()
+    for reader in readers:
+        stats.lines += reader.stats.lines
+        stats.corrupt += reader.stats.corrupt
+        stats.corrupt_lines += reader.stats.corrupt_lines
+        stats.truncated_tail = stats.truncated_tail or reader.stats.truncated_tail
+    stats.corrupt_lines = stats.corrupt_lines[:100]
+    return stats
 
 
 def build(
@@ -151,12 +246,14 @@ def build(
     providers: Sequence[ProviderSpec],
     out_dir: str | Path,
     recorder: RecordingWriter | None = None,
+    db: RunWriter | None = None,
     *,
     live: bool = False,
 ) -> tuple[Engine, RunOutput]:
     """An engine with its output directory attached, ready for the providers' frames.
 
-    ``recorder`` (live runs) receives every line the engine consumes, before it is processed.
+    ``recorder`` (live runs) receives every line the engine consumes, before it is processed;
+    ``db`` receives every private event and equity sample, after the output directory.
     ``live`` (a live run, or the replay of a live session's recording) changes one default:
     ``[run] finalize`` is off for those, on for other replays.
     """
@@ -165,6 +262,7 @@ def build(
     _apply_params(strategies, setup.config.params)
     run = setup.config.run
     currency = run.currency or report_currency(setup, providers)
+    sampler = _EquitySampler()
     engine = Engine(
         codecs,
         strategies,
@@ -174,20 +272,122 @@ def build(
         isolate_strategy_errors=run.isolate_strategy_errors,
         results=Results(currency, setup.config.exchange.markets),
         finalize=run.finalize if run.finalize is not None else not live,
+        warmup=run.warmup,
+        observers=sampler.routes(),
     )
     output = RunOutput(out_dir, engine.exchange, engine.results)
-    engine.on_private = output.on_private
-    interval_ns = round(run.equity_interval_s * 1_000_000_000)
-    if interval_ns <= 0:
-        raise ConfigError(f"run.equity_interval_s must be positive, got {run.equity_interval_s}")
-
-    def start_equity(ts_ns: int) -> None:
-        output.sample_equity("equity", ts_ns)
-        engine.clock.call_every(interval_ns, "equity", output.sample_equity)
-
-    engine.start_hooks.append(start_equity)
-    engine.finish_hooks.append(lambda ts: output.sample_equity("equity", ts))
+    window_s = run.event_time_window_s
+    if not 0 < window_s < 10**9:
+        raise ConfigError(f"run.event_time_window_s must be positive, got {window_s}")
+    for codec in codecs.values():
+        screen = getattr(codec, "screen", None)
+        if screen is not None:
+            screen.window_ns = round(window_s * 1_000_000_000)
+    sampler.attach(engine, output, run.equity_interval_s)
+    logs.follow(engine.clock)
+    if db is not None:
+        db.attach(engine, output)
+        output.equity_listener = db.on_equity
     return engine, output
+
+
+class _EquitySampler:
+    """Samples equity when the account or a valuing price changes (see report.output).
+
+    Its handlers are routed when the engine is built, before the output exists.
+    """
+
+    def __init__(self) -> None:
+        self._output: RunOutput | None = None
+        self._valued: frozenset[str] = frozenset()
+        self._clock: Any = None
+        self._warmup: Warmup | None = None
+
+    def _warming(self, now_ns: int) -> bool:
+        return self._warmup is not None and self._warmup.refuses(now_ns)
+
+    def routes(self) -> list[tuple[type, Any]]:
+        return [(ev.Trade, self.on_price), (ev.LastPrice, self.on_price),
+                (ev.Ticker, self.on_price), (ev.Bar, self.on_bar)]  # fmt: skip
+
+    def attach(self, engine: Engine, output: RunOutput, interval_s: float) -> None:
+        if not 0 <= interval_s < 10**9:
+            raise ConfigError(
+                f"run.equity_interval_s must be 0 (automatic) or more, got {interval_s}"
+            )
+        if interval_s:
+            output.set_interval(max(1, round(interval_s * 1_000_000_000)))
+        else:
+            output.set_interval(output.interval_ns, auto=True)
+        self._output, self._valued, self._clock = output, output.valued_markets(), engine.clock
+        self._warmup = engine.warmup
+        engine.on_private = self.on_private
+        if engine.warmup.enabled:
+            engine.warmup.on_end.append(output.changed)  # statistics start when the warm-up ends
+        else:
+            engine.start_hooks.append(output.changed)
+        engine.finish_hooks.append(lambda ts: output.sample_equity("equity", ts))
+
+    def on_price(self, event: ev.Trade | ev.Bar | ev.LastPrice | ev.Ticker) -> None:
+        output = self._output
+        if (
+            output is not None
+            and event.ts_recv_ns >= output.next_sample_ns
+            and event.instrument in self._valued
+            and not self._warming(event.ts_recv_ns)
+        ):
+            output.changed(self._clock.now_ns)
+
+    def on_bar(self, bar: ev.Bar) -> None:
+        output = self._output
+        if output is not None and output.interval_auto:
+            output.on_bar(bar)
+        self.on_price(bar)
+
+    def on_private(self, event: ev.PrivateEvent) -> None:
+        output = self._output
+        assert output is not None
+        output.on_private(event)
+        now = self._clock.now_ns
+        if (
+            type(event) is ev.BalanceUpdate
+            and now >= output.next_sample_ns
+            and not self._warming(now)
+        ):
+            output.changed(self._clock.now_ns)
+
+
+def with_recorded_markets(setup: RunSetup, header: Header) -> RunSetup:
+    """``setup`` with the markets an imported recording defines (``meta.markets``) added.
+
+    An importer writes the rules of a market the default exchange does not know into the
+    recording, so that the run needs no config. A market the config names keeps the config's
+    rules; a recorded market's quote currency starts with the default balance (10,000) when
+    the config gives it none.
+
+    Raises:
+        RecordingError: ``meta.markets`` is not a table of market rules.
+    """
+    recorded = header.meta.get("markets")
+    if not recorded:
+        return setup
+    try:
+        markets = msgspec.convert(recorded, dict[str, MarketRules])
+    except msgspec.ValidationError as exc:
+        raise RecordingError(f"the recording's meta.markets is not valid: {exc}") from exc
+    exchange = setup.config.exchange
+    new = {k: v for k, v in markets.items() if k not in exchange.markets}
+    if not new:
+        return setup
+    balances = dict(exchange.balances)
+    for rules in new.values():
+        balances.setdefault(rules.quote_currency, _DEFAULT_BALANCE)
+    exchange = msgspec.structs.replace(
+        exchange, markets={**exchange.markets, **new}, balances=balances
+    )
+    check_config(exchange)
+    config = msgspec.structs.replace(setup.config, exchange=exchange)
+    return msgspec.structs.replace(setup, config=config)
 
 
 def codecs_for(providers: Sequence[ProviderSpec]) -> dict[str, Codec]:
@@ -265,10 +465,19 @@ def summarize(
     """
     stats = engine.stats
     read_stats = read_stats or ReadStats()
+    first_ns = stats.first_ts_ns
+    warmup = engine.warmup
+    if warmup.enabled:  # the statistics' period starts when the warm-up ends
+        first_ns = (
+            stats.last_ts_ns if warmup.end_ns is None else min(warmup.end_ns, stats.last_ts_ns)
+        )
     names = [s.name for s in engine.strategies]
-    summary = msgspec.to_builtins(engine.results.finish(stats.first_ts_ns, stats.last_ts_ns, names))
-    summary["first_time"] = iso_time(stats.first_ts_ns)
-    summary["last_time"] = iso_time(stats.last_ts_ns)
+    summary = msgspec.to_builtins(engine.results.finish(first_ns, stats.last_ts_ns, names))
+    # A recording with no line after its header has no period: "" rather than 1970.
+    summary["first_time"] = iso_time(first_ns) if first_ns or stats.last_ts_ns else ""
+    summary["last_time"] = iso_time(stats.last_ts_ns) if first_ns or stats.last_ts_ns else ""
+    if warmup.enabled:
+        summary["warmup"] = {"setting": warmup.text, "ended_ns": warmup.end_ns}
     summary["strategies"] = {s.name: s.param_values() for s in engine.strategies}
     summary["unpriced_currencies"] = sorted(output.unpriced)
     summary["error"] = None  # why the run stopped early, if a strategy raised
@@ -286,6 +495,7 @@ def summarize(
         "strategy_errors": stats.strategy_errors,
         **(extra_counts or {}),
     }
+    summary["rejected_market_data"] = rejected_market_data(engine)
     summary["fingerprint"] = {
         "papertrade": framework.__version__,
         "recording_sha256": recording_hash,
@@ -294,7 +504,19 @@ def summarize(
         "seed": setup.seed,
         "events_sha256": events_hash,
     }
+    if setup.window.bounded:  # the same recording over another window is another run
+        summary["fingerprint"]["window"] = msgspec.to_builtins(setup.window)
     return summary  # type: ignore[no-any-return]
+
+
+def rejected_market_data(engine: Engine) -> dict[str, dict[str, int]]:
+    """Provider -> rule -> how many items its codec's screen dropped (providers with drops)."""
+    out: dict[str, dict[str, int]] = {}
+    for name, codec in sorted(engine.codecs.items()):
+        screen = getattr(codec, "screen", None)
+        if screen is not None and screen.rejected:
+            out[name] = dict(sorted(screen.rejected.items()))
+    return out
 
 
 def _apply_params(strategies: list[Strategy], params: dict[str, Any]) -> None:

@@ -326,9 +326,39 @@ class Reads(_Attached):
         """The last ``n`` trades as numpy views (see ``trade_history``)."""
         return self._run().state.trades(instrument, n)
 
-    def bars(self, instrument: str, n: int | None = None) -> BarArrays:
-        """The last ``n`` closed bars as numpy views (see ``bar_history``)."""
-        return self._run().state.bars(instrument, n)
+    def bars(
+        self, instrument: str, n: int | None = None, *, interval: str | None = None
+    ) -> BarArrays:
+        """The last ``n`` closed bars as numpy views (see ``bar_history``).
+
+        With ``interval``, the bars of that interval built for :meth:`subscribe_bars`. Without
+        it, the feed's own bars; on a feed without bars, those of the first interval this
+        strategy subscribed to for ``instrument``.
+        """
+        run = self._run()
+        if interval is not None:
+            return run.bar_service.bars(instrument, interval, n)
+        arrays = run.state.bars(instrument, n)
+        if len(arrays.close) == 0:
+            built = run.bar_service.first_bars(self, instrument, n)
+            if built is not None:
+                return built
+        return arrays
+
+    def subscribe_bars(self, instrument: str, interval: str) -> None:
+        """Receive ``instrument``'s bars of ``interval`` in ``on_bar`` (call from ``on_start``).
+
+        The bars are built from the instrument's trades (or from the feed's shorter bars) and
+        closed by the simulated clock, epoch-aligned; an interval without a trade makes no bar
+        (``framework.bars``). Several intervals may be subscribed; ``bar.interval_ns`` tells
+        them apart, and ``bars(instrument, n, interval=...)`` reads each. Only a strategy that
+        defines ``on_bar`` receives them.
+
+        Raises:
+            ConfigError: ``interval`` is not a bar length (``1m``, ``5m``, ``1h``, ``1d``...).
+        """
+        history: int = getattr(self, "bar_history", 1000)
+        self._run().bar_service.subscribe(self, instrument, interval, history)
 
     def set_timer(self, name: str, at_ns: int) -> None:
         """Call :meth:`on_timer` once, at simulated time ``at_ns``."""

@@ -47,3 +47,25 @@ def test_live_bench_delivers_every_frame_it_sends(tmp_path: Path) -> None:
     out = _run(tmp_path, "live.py", "--seconds", "1", "--rates", "2000")
     row = next(line.split() for line in out.splitlines() if line.strip().startswith("2000"))
     assert row[1] == row[2] and int(row[1]) > 0  # sent == delivered
+
+
+def test_import_bench_runs_every_case(tmp_path: Path) -> None:
+    out = _run(tmp_path, "import.py", "--rows", "2000", "--repeat", "1")
+    for case in ("binance-trades -> .jsonl ", "tardis L2 -> .jsonl ", "tardis L2 -> .jsonl.gz"):
+        assert case in out
+    assert out.count("rows/s") == 4 and (tmp_path / "tardis-l2-2000.csv").is_file()
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="loopback pusher in a child process")
+def test_live_bench_with_dashboard_and_database_delivers_every_frame(tmp_path: Path) -> None:
+    out = _run(tmp_path, "live.py", "--seconds", "2", "--rates", "1000", "--dashboard", "--db")
+    row = next(line.split() for line in out.splitlines() if line.strip().startswith("1000"))
+    assert row[1] == row[2] and int(row[1]) > 0  # sent == delivered
+
+
+def test_sweep_bench_reports_every_rate_and_memory(tmp_path: Path) -> None:
+    out = _run(tmp_path, "sweep.py", "--frames", "2000", "--points", "4", "--no-ray")
+    for case in ("1 worker:", "2 workers:", "x 1 worker; target >= 1.8"):
+        assert case in out
+    assert "memory per worker after  64 points" in out
+    assert (tmp_path / "finazon-bars-2000-seed20261130.jsonl").is_file()

@@ -54,7 +54,13 @@ def test_golden_run_is_written_then_kept_then_fails_readably(tmp_path: Path) -> 
     events = (golden / "events.jsonl").read_text().splitlines()
     assert len(events) == 90 and sum(len(e) for e in events) < 40_000
     assert json.loads((golden / "summary.json").read_text())["strategies"] == {
-        "SmaCrossover": {"fast": 10, "instrument": "BTC/USDT", "slow": 30, "stake": "1000"}
+        "SmaCrossover": {
+            "bar_interval": "",
+            "fast": 10,
+            "instrument": "BTC/USDT",
+            "slow": 30,
+            "stake": "1000",
+        }
     }
     before = {p.name: p.read_bytes() for p in golden.iterdir()}
 

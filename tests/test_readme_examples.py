@@ -1,4 +1,4 @@
-"""The README's examples, run as written: the test-kit section and the Strategy API example."""
+"""The README's examples, run as written: the test-kit section, the Strategy API example, the sweep."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ import subprocess
 import sys
 from decimal import Decimal
 from pathlib import Path
+
+import pytest
 
 from framework.events import Trade
 from framework.strategy import Strategy, param
@@ -59,3 +61,18 @@ def test_the_readme_strategy_example_runs_on_the_bundled_bars(tmp_path: Path) ->
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert "round trips" in result.stdout
+
+
+def test_the_readme_sweep_example_finds_the_best_point_it_shows(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    blocks = re.findall(r"```python\n(.*?)```", (ROOT / "README.md").read_text(), re.S)
+    (example,) = [b for b in blocks if "framework.sweep(" in b]
+    shown = re.search(r"result\.best\s+# (\{.*\})", example)
+    assert shown is not None
+    monkeypatch.chdir(ROOT)
+    namespace: dict[str, object] = {}
+    exec(compile(example, "README.md", "exec"), namespace)
+    result = namespace["result"]
+    assert repr(result.best) == shown.group(1)  # type: ignore[attr-defined]
+    assert result.ranked[0]["error"] == ""  # type: ignore[attr-defined]

@@ -49,6 +49,8 @@ from framework.errors import ConfigError
 from framework.redact import redact
 
 __all__ = [
+    "MAX_QUEUE_BYTES",
+    "SLOW_CLOSE",
     "Batch",
     "Connection",
     "EmulatorServer",
@@ -67,6 +69,8 @@ _Kept = tuple[trio.Nursery, trio.CancelScope]
 _LOG: Final = logging.getLogger("papertrade.emulators")
 _NS: Final = 1_000_000_000
 _GARBAGE: Final = '{"id":0,"method":'  # cut-off JSON: what a broken proxy or server would send
+MAX_QUEUE_BYTES: Final = 4 << 20  # text queued per connection before a non-reader is closed
+SLOW_CLOSE: Final = 1008  # policy violation: how servers end a client that does not read
 
 
 class Faults(msgspec.Struct, kw_only=True):
@@ -97,6 +101,7 @@ class HarnessOptions(TypedDict, total=False):
     connect_timeout: float
     disconnect_timeout: float
     max_message_size: int
+    max_queue_bytes: int
 
 
 class Rejection(msgspec.Struct, frozen=True):
@@ -152,6 +157,8 @@ class Connection:
         self.pings = PingLog()
         self.ws, self._server, self._stream = ws, server, stream
         self._out, self._queue = trio.open_memory_channel[_Out | _Close](math.inf)
+        self._queued = 0  # bytes of text queued and not yet sent
+        self._writer = trio.CancelScope()
 
     @property
     def closing(self) -> bool:
@@ -161,12 +168,23 @@ class Connection:
     def reply(self, text: str) -> None:
         """Queue a reply (not counted as a push); ignored once closing."""
         if not self.closing:
-            self._out.send_nowait(_Out(text, push=False))
+            self._enqueue(_Out(text, push=False))
 
     def push(self, text: str) -> None:
         """Queue a push frame (counted for faults); ignored once closing."""
         if not self.closing:
-            self._out.send_nowait(_Out(text, push=True))
+            self._enqueue(_Out(text, push=True))
+
+    def _enqueue(self, item: _Out) -> None:
+        self._queued += len(item.text)
+        if self._queued <= self._server.max_queue_bytes:
+            self._out.send_nowait(item)
+            return
+        # A client that does not read: close it as a real server would (1008, policy
+        # violation) and free what was queued, instead of growing without bound.
+        self._closing = True
+        self.close_code, self.close_reason = SLOW_CLOSE, "send queue full: the client does not read"
+        self._writer.cancel()
 
     def close(self, code: int | None = 1000, reason: str = "") -> None:
         """Close after what is queued is sent; ``code=None`` drops TCP with no close frame."""
@@ -188,6 +206,20 @@ class Connection:
         return None
 
     async def _write(self) -> None:
+        with self._writer:
+            await self._write_queue()
+        if self.close_code == SLOW_CLOSE:
+            self._queued = 0
+            while True:
+                try:
+                    self._queue.receive_nowait()
+                except (trio.WouldBlock, trio.EndOfChannel):
+                    break
+            with trio.move_on_after(self._server.disconnect_timeout):
+                await self.ws.aclose(SLOW_CLOSE, self.close_reason)  # unread, most likely
+            await self._stream.aclose()
+
+    async def _write_queue(self) -> None:
         async for item in self._queue:
             if isinstance(item, _Close):
                 await self._shut(item)
@@ -198,6 +230,7 @@ class Connection:
                 await self.ws.send_message(item.text)
             except ConnectionClosed:
                 return
+            self._queued -= len(item.text)
             if item.push:
                 self.pushes += 1
                 await self._server._after_push(self)
@@ -229,6 +262,8 @@ class EmulatorServer(ABC):
         connect_timeout: drop a client that has not finished the handshake in this time.
         disconnect_timeout: stop waiting for the client's close reply after this time.
         max_message_size: a larger client message closes the connection with 1009.
+        max_queue_bytes: text queued for one connection beyond this closes it with 1008 (a
+            client that does not read); memory stays bounded whatever the clients do.
     """
 
     name: ClassVar[str] = ""
@@ -237,6 +272,7 @@ class EmulatorServer(ABC):
         self, *, source: Source | None = None, faults: Faults | None = None, speed: float = 1.0,
         host: str = "127.0.0.1", port: int = 0, connect_timeout: float = 10.0,
         disconnect_timeout: float = 5.0, max_message_size: int = 1 << 20,
+        max_queue_bytes: int = MAX_QUEUE_BYTES,
     ) -> None:  # fmt: skip
         if not speed > 0:
             raise ConfigError(f"speed must be above 0, not {speed}")
@@ -244,6 +280,7 @@ class EmulatorServer(ABC):
         self.faults = faults if faults is not None else Faults()
         self.connect_timeout, self.disconnect_timeout = connect_timeout, disconnect_timeout
         self.max_message_size = max_message_size
+        self.max_queue_bytes = max_queue_bytes
         self.connections: list[Connection] = []  # every connection accepted, in order
         self.refused = 0  # connections refused by the ``refuse`` fault
         self.stalled = False  # set by stall(): every connection sends nothing

@@ -33,6 +33,7 @@ from framework.marketbook import InstrumentState, size_known
 __all__ = ["INF", "Market", "Mode", "available_size"]
 
 INF: Final = float("inf")
+_DIGITS: Final = 13  # price and size bounds keep every product inside 28 significant digits
 Mode = Literal["book", "trades", "bars", "none"]
 
 
@@ -54,7 +55,10 @@ class Market:
         "instrument",
         "lo_ask",
         "orders",
+        "price_cap",
+        "price_floor",
         "rules",
+        "size_cap",
         "state",
         "stop_down",
         "stop_up",
@@ -83,6 +87,16 @@ class Market:
         self.lo_ask = INF
         self.stop_up = INF
         self.stop_down = -INF
+        # The prices and sizes the market's precisions can express as exact money: a price
+        # below one unit of quote_prec would be quantized to zero, one too large would not fit
+        # the 28 digits of decimal arithmetic. The venue trades on nothing outside them.
+        self.price_floor = 10.0**-rules.quote_prec
+        self.price_cap = 10.0 ** (_DIGITS - rules.quote_prec)
+        self.size_cap = 10.0 ** (_DIGITS - rules.base_prec)
+
+    def fits(self, price: float, size: float = 0.0) -> bool:
+        """Whether a price and size can be traded on in this market (see ``price_floor``)."""
+        return self.price_floor <= price <= self.price_cap and 0.0 <= size <= self.size_cap
 
     def mode(self) -> Mode:
         """How orders in this market fill now: by the book, by trades, by bars, or not at all."""

@@ -88,6 +88,10 @@ class Executor:
 
     # --- commands --------------------------------------------------------------------------
 
+    def refuse(self, rejection: Rejection, order_id: str, req: OrderRequest, now_ns: int) -> None:
+        """Refuse an order that never reaches the venue (a rule of the run, such as warm-up)."""
+        self._frames.rejected(rejection, order_id, req, req.type, now_ns)
+
     def arrive(self, order_id: str, req: OrderRequest, seq: int, sent_ns: int, now_ns: int) -> None:
         """An order reaches the venue: check it, hold its funds, and fill what fills at once."""
         market = self._markets.get(req.instrument)
@@ -207,7 +211,7 @@ class Executor:
         if mode == "book":
             walk = walk_book(market, True, None, quantity, None)
             return sum((quantize(f.price * f.quantity, rules.quote_prec) for f in walk.fills), ZERO)
-        last = market.last if market.last is not None else 0.0
+        last = market.last if market.last is not None and market.fits(market.last) else 0.0
         if mode == "trades":
             price = slipped_price(last, True, self._slippage, rules.quote_prec)
         else:
@@ -251,6 +255,8 @@ class Executor:
         req = order.req
         last = market.last
         assert last is not None  # mode "trades" means a last price was seen
+        if not market.fits(last):
+            return  # a price the market cannot express as money: no fill at it
         if req.type == "limit" and (order.price_f < last if order.is_buy else order.price_f > last):
             return
         rules = market.rules

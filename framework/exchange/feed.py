@@ -33,7 +33,7 @@ class MarketFeed:
     def on_trade(self, event: ev.Trade) -> None:
         """A printed trade: fills resting orders at or through its price."""
         market = self._markets.get(event.instrument)
-        if market is None:
+        if market is None or not market.fits(event.price, event.size):
             return
         price = event.price
         if market.active and (
@@ -64,7 +64,9 @@ class MarketFeed:
         if isinstance(event, ev.BarUpdate):
             return
         market = self._markets.get(event.instrument)
-        if market is None:
+        if market is None or not all(
+            market.fits(p) for p in (event.open, event.high, event.low, event.close)
+        ):
             return
         if market.active and market.mode() == "bars":
             self._match_bar(market, event)
@@ -85,7 +87,7 @@ class MarketFeed:
 
     def _on_price(self, event: ev.LastPrice | ev.Ticker, price: float) -> None:
         market = self._markets.get(event.instrument)
-        if market is None:
+        if market is None or not market.fits(price):
             return
         if market.waiting:
             self._exec.retry_waiting(market, event.ts_recv_ns)

@@ -130,6 +130,8 @@ def walk_book(
     for level in sorted(side, reverse=not is_buy):
         if limit_f is not None and (level > limit_f if is_buy else level < limit_f):
             break
+        if not market.fits(level, side[level]):
+            continue  # a price or size the market cannot express as money
         size = quantize(
             from_float(available_size(side[level], taken, level)), rules.base_prec, down=True
         )
@@ -167,7 +169,8 @@ def cross_fills(market: Market, is_buy: bool) -> list[tuple[Order, Decimal]]:
     fills: list[tuple[Order, Decimal]] = []
     for own in sorted(levels, reverse=is_buy):
         crossing = sorted(
-            (p for p in side if (p <= own if is_buy else p >= own)), reverse=not is_buy
+            (p for p in side if (p <= own if is_buy else p >= own) and market.fits(p, side[p])),
+            reverse=not is_buy,
         )
         if not crossing:
             break

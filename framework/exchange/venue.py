@@ -40,6 +40,7 @@ from framework.exchange.feed import MarketFeed
 from framework.exchange.frames import Frames
 from framework.exchange.orders import OrderRequest, OrderView, make_view
 from framework.exchange.rules import ExchangeConfig, MarketRules, check_config
+from framework.exchange.validation import Rejection
 from framework.ids import UlidGenerator
 from framework.marketbook import MarketState
 from framework.money import from_float, quantize
@@ -109,6 +110,16 @@ class PaperExchange:
         """
         order_id = self._ids.new(now_ns)
         self._send(_SUBMIT, order_id, req, now_ns)
+        return order_id
+
+    def refuse(self, req: OrderRequest, now_ns: int, message: str) -> str:
+        """Refuse an order at once, for a rule of the run rather than of the market (warm-up).
+
+        Returns:
+            The refused order's id; its ``order_rejected`` (code 0, ``message``) follows.
+        """
+        order_id = self._ids.new(now_ns)
+        self._exec.refuse(Rejection(0, message), order_id, req, now_ns)
         return order_id
 
     def cancel(self, order_id: str, now_ns: int) -> None:

@@ -17,6 +17,7 @@ from pathlib import Path
 import click
 import trio
 
+from framework.cli import seconds_option
 from framework.config import load_config
 from framework.live.runner import record_live
 
@@ -41,6 +42,7 @@ __all__ = ["record"]
     "--duration",
     type=click.FloatRange(min=0, min_open=True),
     default=None,
+    callback=lambda _ctx, _param, value: seconds_option(value),
     help="Stop after this many seconds (default: until Ctrl-C).",
 )
 @click.option(

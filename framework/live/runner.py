@@ -29,16 +29,19 @@ import sys
 from collections.abc import Callable, Sequence
 from functools import partial
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import click
+import msgspec
 import trio
 
 import framework
 from framework.config import ProviderConfig, config_hash
+from framework.errors import ConfigError
 from framework.live.backoff import Backoff, policy_for
 from framework.live.emulated import Live, serve_missing
 from framework.live.session import FAULT_KINDS, Session, WallClock, run_ticker
+from framework.live.status import STATUS_S, Monitor, print_status
 from framework.recording import (
     FORMAT,
     VERSION,
@@ -50,8 +53,16 @@ from framework.recording import (
 )
 from framework.run import RunSetup, build, sha256_file, summarize
 
+if TYPE_CHECKING:
+    from framework.events import PrivateEvent
+    from framework.live.resume import CatchUp
+    from framework.loop import Engine
+    from framework.report.output import RunOutput
+    from framework.rundb import RunWriter
+
 __all__ = [
     "CHANNEL_BATCHES",
+    "DB_FLUSH_S",
     "EXIT_INTERRUPTED",
     "TICK_S",
     "LiveReport",
@@ -63,6 +74,7 @@ __all__ = [
 ]
 
 TICK_S: Final = 0.1  # a Tick every 100 ms, so timers fire in quiet markets
+DB_FLUSH_S: Final = 0.5  # outputs are flushed and the run database committed this often
 CHANNEL_BATCHES: Final = 4096  # batches the channel holds before senders wait for the loop
 MERGE_LINES: Final = 4096  # the consumer merges waiting batches up to this many lines
 EXIT_INTERRUPTED: Final = 130
@@ -109,6 +121,8 @@ async def stream(
     seed: int = 0,
     handle_signals: bool = True,
     notify: Echo | None = None,
+    report: LiveReport | None = None,
+    first_conn: int = 1,
 ) -> LiveReport:
     """Run one session per provider and the ticker, feeding ``process`` until stopped.
 
@@ -122,6 +136,9 @@ async def stream(
         seed: seeds the reconnect jitter.
         handle_signals: stop on SIGINT/SIGTERM, exit at once on the second one.
         notify: prints progress lines (stderr by default).
+        report: fills this report (its sessions are there as soon as they exist) instead of
+            a new one.
+        first_conn: the id of the first connection (a resumed session goes on counting).
 
     Raises:
         ConfigError: a provider's subscriptions or host are wrong, or its credentials refused.
@@ -129,9 +146,9 @@ async def stream(
     """
     stop = trio.Event() if stop is None else stop
     notify = notify or _stderr
-    report = LiveReport()
+    report = LiveReport() if report is None else report
     send, receive = trio.open_memory_channel[list[Line]](CHANNEL_BATCHES)
-    ids = itertools.count(1).__next__
+    ids = itertools.count(first_conn).__next__
     async with send:  # sessions are built first, so a ConfigError arrives unwrapped
         for i, provider in enumerate(providers):
             backoff = Backoff(policy_for(provider.name, provider.options), f"{seed}:{i}")
@@ -169,17 +186,30 @@ async def run_live(
     echo: Echo = click.echo,
     on_live: OnLive | None = None,
     meta: dict[str, Any] | None = None,
+    db: str | Path | None = None,
+    status_s: float | None = None,
+    dashboard: tuple[str, int] | None = None,
+    resume: CatchUp | None = None,
 ) -> dict[str, Any]:
     """Run the setup's strategies on live feeds; write the outputs; return the summary.
 
     Providers come from ``setup.config.providers`` (the Cryptomus default when there are
     none); those without credentials are served by the built-in emulator, which ``echo``
     announces first. ``on_live`` sees the resolved providers and running emulators before
-    any connection opens. Other arguments are as for :func:`stream`.
+    any connection opens. ``db`` writes the run to that run database as it goes (committed
+    every :data:`DB_FLUSH_S`). ``status_s`` prints a status line on stderr that often
+    (``framework.live.status``). ``dashboard`` (host, port) serves the live dashboard there
+    (``framework.dashboard``); its URL is echoed once it listens. Other arguments are as for
+    :func:`stream`. ``resume`` first catches up with the session in ``out_dir`` (its
+    recording is ``record_path``) before going live (``framework.live.resume``).
 
     Returns:
         The summary, as ``summary.json`` holds it: a replay's, plus ``reconnects`` and
         ``faults_*`` counts.
+
+    Raises:
+        ConfigError: (resuming) the session was recorded from other feeds, or the private
+            events it regenerates differ from those it wrote (without ``rebase``).
     """
     clock = clock or WallClock()
     async with serve_missing(
@@ -189,17 +219,46 @@ async def run_live(
             on_live(live)
         specs = _specs(live.providers)
         extra = {"config_sha256": config_hash(setup.config), **(meta or {})}
-        recorder = _writer(record_path, specs, setup.seed, live, extra)
+        if resume is not None:
+            _check_same_feeds(resume, specs)
+            recorder = None
+        else:
+            recorder = _writer(record_path, specs, setup.seed, live, extra)
+        writer = _db_writer(db, setup, specs, out_dir)
         try:
-            engine, output = build(setup, specs, out_dir, recorder, live=True)
+            if resume is not None:
+                resume.set_aside()
+            engine, output = build(setup, specs, out_dir, recorder, db=writer, live=True)
+            lines = 1  # the header, as a replay counts it
+            if resume is not None:
+                recorder = _catch_up(resume, engine, output, writer, echo)
+                lines += resume.lines
+
+            def process(batch: list[Line]) -> None:
+                nonlocal lines
+                engine.process(batch)
+                lines += len(batch)
+
+            report = LiveReport()
+            monitor = Monitor(engine, output.currency, report.sessions)
             try:
-                report = await stream(
-                    live.providers, engine.process, clock=clock, duration=duration, stop=stop,
-                    tick_s=tick_s, seed=setup.seed, handle_signals=handle_signals,
-                )  # fmt: skip
+                async with trio.open_nursery() as nursery:
+                    nursery.start_soon(_flush_every, output, writer, DB_FLUSH_S)
+                    if status_s is not None:
+                        nursery.start_soon(print_status, monitor, _stderr, status_s)
+                    if dashboard is not None:
+                        await nursery.start(_dashboard, engine, monitor, dashboard, setup, echo)
+                    await stream(
+                        live.providers, process, clock=clock, duration=duration,
+                        stop=stop, tick_s=tick_s, seed=setup.seed, handle_signals=handle_signals,
+                        report=report, first_conn=resume.max_conn + 1 if resume else 1,
+                    )  # fmt: skip
+                    nursery.cancel_scope.cancel()
                 engine.finish()
-            except BaseException:
+            except BaseException as exc:
                 output.close()  # what was written stays readable; the error goes on
+                if writer is not None:
+                    writer.fail(exc)
                 raise
         finally:
             if recorder is not None:
@@ -210,9 +269,11 @@ async def run_live(
     counts["emulated_providers"] = len(live.emulated)
     summary = summarize(
         setup, engine, output, events_hash, recording_hash,
-        ReadStats(lines=engine.stats.frames), extra_counts=counts,
+        ReadStats(lines=lines), extra_counts=counts,
     )  # fmt: skip
     output.write_summary(summary)
+    if writer is not None:
+        writer.finish(summary)
     return summary
 
 
@@ -262,14 +323,38 @@ def run_live_command(
     record_path: Path | None,
     duration: float | None,
     config_path: Path | None,
+    db: Path | None = None,
+    quiet: bool = False,
+    dashboard: tuple[str, int] | None = None,
+    session: Path | None = None,
+    rebase: bool = False,
 ) -> dict[str, Any]:
     """``papertrade run STRATEGY --live``: :func:`run_live` under ``trio.run``.
 
     ``config_path`` is noted in the recording's header; the config itself is in ``setup``.
+    ``session`` is a folder for the recording and the outputs, resumed if it holds a session.
     """
     meta = {"config": str(config_path)} if config_path is not None else {}
+    resume = None
+    if session is not None:
+        from framework.live.resume import RECORDING, CatchUp, session_exists
+
+        out_dir, record_path = session, session / RECORDING
+        if session_exists(session):
+            resume = CatchUp(session, rebase=rebase)
     return trio.run(
-        partial(run_live, setup, out_dir, record_path=record_path, duration=duration, meta=meta)
+        partial(
+            run_live,
+            setup,
+            out_dir,
+            record_path=record_path,
+            duration=duration,
+            meta=meta,
+            db=db,
+            status_s=None if quiet else STATUS_S,
+            dashboard=dashboard,
+            resume=resume,
+        )
     )
 
 
@@ -334,6 +419,96 @@ def _writer(
         **extra,
     }
     return RecordingWriter(path, Header(FORMAT, VERSION, specs, meta))
+
+
+def _db_writer(
+    db: str | Path | None, setup: RunSetup, specs: Sequence[ProviderSpec], out_dir: str | Path
+) -> RunWriter | None:
+    if db is None:
+        return None
+    from framework.rundb import begin_run
+
+    source = "live: " + ", ".join(
+        f"{spec.name} {' '.join(sorted({s.symbol for s in spec.subscriptions}))}" for spec in specs
+    )
+    return begin_run(db, setup, mode="live", source=source, out_dir=out_dir)
+
+
+def _check_same_feeds(resume: CatchUp, specs: tuple[ProviderSpec, ...]) -> None:
+    recorded = msgspec.to_builtins(resume.header_providers())
+    if recorded != msgspec.to_builtins(specs):
+        raise ConfigError(
+            f"cannot resume session {resume.folder}: it was recorded from other feeds "
+            f"({_feeds_text(recorded)}) than this config gives ({_feeds_text(msgspec.to_builtins(specs))})"
+        )
+
+
+def _feeds_text(specs: Any) -> str:
+    return "; ".join(
+        f"{s['name']} {' '.join(sub['channel'] + ':' + sub['symbol'] for sub in s['subscriptions'])}"
+        for s in specs
+    )
+
+
+def _catch_up(
+    resume: CatchUp, engine: Engine, output: RunOutput, writer: RunWriter | None, echo: Echo
+) -> RecordingWriter:
+    """Replay the session into ``engine``; then the recorder that appends to it."""
+    echo(f"resuming session {resume.folder}: replaying its recording")
+    try:
+        resume.replay(engine)
+    except BaseException:
+        output.close()
+        resume.restore()
+        raise
+    resume.done()
+    recorder = RecordingWriter.append_to(resume.recording)
+    engine.record_to(recorder)
+    closing = resume.closing_lines()
+    if closing:
+        engine.process(closing)
+    if writer is not None:
+        writer.supersede(str(resume.folder))
+    echo(
+        f"caught up: {resume.lines} lines replayed, {resume.verified} private events as "
+        f"written{' (rebased)' if resume.rebase else ''}; going live"
+    )
+    return recorder
+
+
+async def _dashboard(
+    engine: Engine,
+    monitor: Monitor,
+    address: tuple[str, int],
+    setup: RunSetup,
+    echo: Echo,
+    *,
+    task_status: trio.TaskStatus[str] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    from framework.dashboard.app import serve_dashboard
+    from framework.dashboard.board import Board
+
+    board = Board(engine, Monitor(engine, monitor.currency, monitor.sessions))  # rates of its own
+    sink = engine.on_private
+
+    def both(event: PrivateEvent) -> None:
+        if sink is not None:
+            sink(event)
+        board.on_private(event)
+
+    engine.on_private = both
+    title = ", ".join(cls.__name__ for cls in setup.strategies)
+    await serve_dashboard(board, *address, title, echo, task_status=task_status)
+
+
+async def _flush_every(output: RunOutput, writer: RunWriter | None, seconds: float) -> None:
+    """Every ``seconds`` (between the loop's batches), hand the output files to the operating
+    system and commit the run database: a crash loses at most that much of either."""
+    while True:
+        await trio.sleep(seconds)
+        output.flush()
+        if writer is not None:
+            writer.flush()
 
 
 def _stderr(text: str) -> None:

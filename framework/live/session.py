@@ -26,8 +26,10 @@ happens in the loop; a slow reader would stop trio-websocket answering pings.
 Faults are counted per kind in :class:`SessionStats`: ``closed`` (the server closed or dropped
 the connection), ``stale`` (no frame, or no pong, in time), ``refused`` (connection or
 handshake refused), ``auth`` (the handshake refused the key or token: 401/403, or a 1008
-close), ``token`` (the Cryptomus token request failed). Credentials the token endpoint refuses
-are fatal (``ConfigError``); so is exhausting ``max_failures`` (``ProviderConnectionError``).
+close), ``token`` (the Cryptomus token request failed). Refused credentials are fatal
+(``ConfigError``, naming the provider and where the key comes from): the Cryptomus token
+endpoint's refusal, AllTick's ``ret`` 401 and Finazon's ``INVALID_API_KEY`` replies. So is
+exhausting ``max_failures`` (``ProviderConnectionError``).
 
 This is the only module that reads the wall clock (:class:`WallClock`, injectable) and, with
 ``rest.py``, the only one that touches sockets. Every timeout and schedule runs on trio's
@@ -48,7 +50,12 @@ from trio_websocket import ConnectionClosed, WebSocketConnection
 
 from framework import providers
 from framework.config import ProviderConfig
-from framework.errors import PapertradeError, ProviderConnectionError
+from framework.errors import (
+    ConfigError,
+    PapertradeError,
+    ProviderConnectionError,
+    ProviderProtocolError,
+)
 from framework.live.backoff import Backoff, policy_for
 from framework.live.rest import fetch_ws_token, rest_base
 from framework.live.wsclient import (
@@ -60,6 +67,7 @@ from framework.live.wsclient import (
     sole_error,
 )
 from framework.providers import make_codec
+from framework.providers.base import ErrorReply
 from framework.recording import (
     ConnectedLine,
     DisconnectedLine,
@@ -79,6 +87,8 @@ __all__ = [
 ]
 
 WS_PING_TIMEOUT_S: Final = 10.0  # the official sample's ping_timeout
+_REFUSAL_PROBES: Final = 3  # it comes first on a connection; later frames are not probed
+HAND_TIMEOUT_S: Final = 10.0  # how long a read batch waits for a loop that stopped reading
 FAULT_KINDS: Final = ("closed", "stale", "refused", "auth", "token")
 BATCH_MAX: Final = 256
 MESSAGE_QUEUE: Final = 1024  # trio-websocket's buffer: frames that arrive together wait here
@@ -193,12 +203,15 @@ class Session:
         self._user = provider.user() if spec.ws_token else ""
         self._rest = rest_base(provider.rest_host)
         self._codec = make_codec(provider.name, provider.options)
+        # decodes the possible refusals among a connection's first frames (see _refused)
+        self._probe = make_codec(provider.name, provider.options)
         # Fail at the edge: a wrong subscription or host is the user's, before any socket.
         self._codec.url(self._subs, provider.host, "checked")
         self._codec.subscribe(self._subs)
         self._url = ""
         self._end: tuple[str | None, str] | None = None
         self._last_rx = 0.0
+        self.connected = False  # a connection is open (for status lines and the dashboard)
         self._pings = 0
 
     async def run(self) -> None:
@@ -294,6 +307,7 @@ class Session:
         self._codec.reset()
         await self._hand([ConnectedLine(self._clock(), self.name, conn, self._url)])
         ws = client.ws
+        self.connected = True
         try:
             async with trio.open_nursery() as nursery:
                 scope = nursery.cancel_scope
@@ -305,8 +319,10 @@ class Session:
                     nursery.start_soon(self._ws_pings, ws, scope)
                 await self._read(client, conn, scope)
         except BaseException:
+            self.connected = False
             self._hand_nowait([DisconnectedLine(self._clock(), self.name, conn, "cancelled")])
             raise
+        self.connected = False
         fault, reason = self._ending()
         if self.stats.frames > frames_before:
             self._backoff.succeeded()
@@ -315,14 +331,24 @@ class Session:
             _LOG.warning("%s: connection %d ended: %s", self.name, conn, reason)
         return fault
 
+    @property
+    def last_frame_at(self) -> float:
+        """trio's clock when the last frame (or the connection) arrived; 0.0 before any."""
+        return self._last_rx
+
     # --- the tasks of one connection ------------------------------------------------------------
 
     async def _read(self, client: Client, conn: int, scope: trio.CancelScope) -> None:
         name, clock, limit, stats = self.name, self._clock, self._batch_max, self.stats
         ws, drain = client.ws, client.drain
+        marker = self._spec.key_refusal
+        probes = _REFUSAL_PROBES if marker else 0
         try:
             while True:
                 message = await ws.get_message()
+                if probes:  # the first frames of a connection may be the documented refusal
+                    probes -= 1
+                    self._refused(message, marker)
                 ts = clock()
                 self._last_rx = trio.current_time()
                 batch: list[Line] = [frame_from_wire(name, conn, ts, message)]
@@ -390,6 +416,33 @@ class Session:
 
     # --- helpers --------------------------------------------------------------------------------
 
+    def _refused(self, message: str | bytes, code: str) -> None:
+        """Raise ConfigError if ``message`` is the provider's documented refusal of the key.
+
+        The provider spec names the code (``Provider.key_refusal``: AllTick's ``ret`` 401,
+        Finazon's ``INVALID_API_KEY``), each sent before closing: refused credentials do not
+        get better by retrying, so the run stops with one line naming the provider and the
+        key's source.
+        """
+        data = message.encode("utf-8", "surrogatepass") if isinstance(message, str) else message
+        if code.encode() not in data:
+            return
+        try:
+            replies = self._probe.decode(message, 0)
+        except ProviderProtocolError:
+            return
+        for reply in replies:
+            if isinstance(reply, ErrorReply) and str(reply.code) == code:
+                source = (
+                    f"the environment variable {self.provider.key_env}"
+                    if self.provider.key_env
+                    else "the key in the config's provider entry"
+                )
+                raise ConfigError(
+                    f"{self.name} refused the key ({reply.code} {redact(reply.message)}); "
+                    f"check {source}"
+                )
+
     def _finish(self, fault: str | None, reason: str, scope: trio.CancelScope) -> None:
         """The first task to see the connection end says why; the others are cancelled."""
         if self._end is None:
@@ -403,7 +456,11 @@ class Session:
         try:
             self._send.send_nowait(lines)
         except trio.WouldBlock:
-            await self._send.send(lines)  # the loop is behind: wait, which slows the reader
+            # The loop is behind: wait, which slows the reader. Shielded, so that a stop
+            # never drops what was already read (it would be run but not recorded, or
+            # neither); bounded, in case the loop itself has died.
+            with trio.move_on_after(HAND_TIMEOUT_S, shield=True):
+                await self._send.send(lines)
 
     def _hand_nowait(self, lines: list[Line]) -> None:
         try:

@@ -46,6 +46,7 @@ from msgspec import UNSET
 from framework import events as ev
 from framework.errors import ConfigError, ProviderProtocolError
 from framework.instruments import from_alltick, is_stock
+from framework.providers import validation
 from framework.providers.alltick_wire import (
     MAX_SEQ,
     Cancel,
@@ -188,6 +189,9 @@ class AllTickCodec(WireDefaults):
         self._trades: dict[str, None] = {}  # trade codes, an ordered set
         self._connection = 1
         self._seq = 0
+        self.screen = validation.Screen(
+            NAME, zero_sizes=True
+        )  # drops invalid market data, counting why
 
     def url(self, subs: Sequence[Subscription], host: str = DEFAULT_HOST, key: str = "") -> str:
         """The endpoint URL for ``subs``, token in the query string.
@@ -276,11 +280,12 @@ class AllTickCodec(WireDefaults):
         Raises:
             ProviderProtocolError: the frame breaks the documentation; nothing else.
         """
+        validation.check_depth(NAME, frame)
         msg = _decode(_INBOUND, frame)
         if isinstance(msg, TradeTickPush):
-            return [_trade(msg.data, frame, ts_recv_ns)]
+            return self.screen([_trade(msg.data, frame, ts_recv_ns)], ts_recv_ns)
         if isinstance(msg, OrderBookPush):
-            return [_book(msg.data, frame, ts_recv_ns)]
+            return self.screen([_book(msg.data, frame, ts_recv_ns)], ts_recv_ns)
         return [_control(msg)]
 
     def reset(self) -> None:
@@ -316,7 +321,14 @@ if TYPE_CHECKING:
 # --- private helpers ---------------------------------------------------------------------------
 
 # Subscribed codes repeat on every push; the cache keeps the symbol mapping off the hot path.
-_instrument: Final = functools.lru_cache(maxsize=4096)(from_alltick)
+# Bounded in entries and, since only short codes are cached, in size.
+_cached_instrument: Final = functools.lru_cache(maxsize=4096)(from_alltick)
+
+
+def _instrument(code: str) -> str:
+    if len(code) <= validation.MAX_SYMBOL:
+        return _cached_instrument(code)
+    return from_alltick(code)  # the rule set drops its event; nothing about it is kept
 
 
 def _decode(decoder: msgspec.json.Decoder[_T], frame: bytes | str | msgspec.Raw) -> _T:
@@ -448,5 +460,6 @@ SPEC: Final = Provider(
     # A second request within 1 s is rejected; 0.1 s of margin for the network's jitter.
     request_spacing_s=REQUEST_SPACING_S + 0.1,
     key_env="ALLTICK_TOKEN",
+    key_refusal="401",  # {"ret":401,"msg":"token invalid"}, then a close
 )
 """AllTick, described once (see ``providers.base.Provider``)."""

@@ -160,6 +160,9 @@ class Provider:
         key_env: the environment variable the config examples read the API key from.
         user_id_env: the same for the user id (providers with ``ws_token``).
         check_options: returns what is wrong with the options, in words ("" if nothing).
+        key_refusal: the error code of the reply with which the provider documents refusing
+            the key on the WebSocket (AllTick ``401``, Finazon ``INVALID_API_KEY``); a live
+            session that receives it stops the run. "" if the provider has none.
     """
 
     name: str
@@ -173,3 +176,4 @@ class Provider:
     key_env: str = ""
     user_id_env: str = ""
     check_options: Callable[[Mapping[str, str]], str] = _no_options
+    key_refusal: str = ""

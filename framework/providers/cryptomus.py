@@ -31,7 +31,7 @@ from msgspec import UNSET, UnsetType
 from framework import events as ev
 from framework.errors import ConfigError, ProviderProtocolError
 from framework.instruments import from_cryptomus
-from framework.providers import base
+from framework.providers import base, validation
 from framework.providers.cryptomus_rest import (
     MARKETS_PATH,
     REST_BASE,
@@ -160,6 +160,7 @@ class CryptomusCodec:
         # hashing a freshly decoded string for the dict.
         self._last_symbol = ""
         self._last_instrument = ""
+        self.screen = validation.Screen(NAME)  # drops invalid market data, counting why
 
     def url(
         self, subs: Sequence[base.Subscription], host: str = DEFAULT_HOST, key: str = ""
@@ -232,6 +233,7 @@ class CryptomusCodec:
         Raises:
             ProviderProtocolError: the frame breaks the documentation; nothing else is raised.
         """
+        validation.check_depth(NAME, frame)
         try:
             msg = _INBOUND.decode(frame)
         except msgspec.ValidationError as exc:
@@ -261,14 +263,17 @@ class CryptomusCodec:
                 else:
                     instrument = self._instrument(symbol)
                 t = trades[0]
-                return [
-                    _Trade(
-                        NAME, instrument, symbol, t.timestamp * _NS, ts_recv_ns,
-                        t.price, t.quantity, t.direction,
-                    )
-                ]  # fmt: skip
+                return self.screen(
+                    [
+                        _Trade(
+                            NAME, instrument, symbol, t.timestamp * _NS, ts_recv_ns,
+                            t.price, t.quantity, t.direction,
+                        )
+                    ],
+                    ts_recv_ns,
+                )  # fmt: skip
         try:
-            return self._route(msg, frame, ts_recv_ns)
+            return self.screen(self._route(msg, frame, ts_recv_ns), ts_recv_ns)
         except ProviderProtocolError as exc:
             if frame:
                 raise
@@ -364,6 +369,8 @@ class CryptomusCodec:
             return self._last_instrument
         instrument = self._instruments.get(symbol)
         if instrument is None:
+            if len(symbol) > validation.MAX_SYMBOL:
+                return from_cryptomus(symbol)  # the rule set drops its event; nothing is kept
             if len(self._instruments) >= _MAX_SYMBOLS:
                 self._instruments.clear()
             instrument = self._instruments[symbol] = from_cryptomus(symbol)

@@ -25,6 +25,7 @@ from msgspec import UNSET, Meta, UnsetType
 from framework import events as ev
 from framework.errors import ConfigError, ProviderProtocolError
 from framework.instruments import from_finazon
+from framework.providers import validation
 from framework.providers.base import (
     Ack,
     Decoded,
@@ -66,6 +67,7 @@ DEFAULT_FREQUENCY: Final[Frequency] = "1s"
 MAX_EVENT_BYTES: Final = 100_000  # documented cap on one client event message ("100 KB")
 MAX_FRAME_BYTES: Final = 1 << 20  # a bar frame is ~150 bytes: a MiB is a broken frame, not data
 _NS: Final = 1_000_000_000
+MAX_FORMING: Final = 4096  # forming bars (ticker, length) kept at once
 _MAX_T: Final = (2**63 - 1) // _NS  # keeps ts_event_ns inside int64, where recordings need it
 _INTERVALS_NS: Final = {"1m": 60 * _NS}  # documented aggregations -> bar length
 # Bars of other lengths ("5m", "1h", "1d") are not documented for the stream, but recordings
@@ -229,8 +231,10 @@ class FinazonCodec(WireDefaults):
             raise ConfigError("finazon: the dataset code must not be empty (e.g. 'kucoin')")
         self.dataset: Final = dataset
         self.late_frames = 0  # frames dropped for an already closed bar, over the codec's life
+        self.evicted_bars = 0  # forming bars forgotten unclosed to keep MAX_FORMING
         self._request_id = 0
         self._forming: dict[tuple[str, int], ev.BarUpdate] = {}
+        self.screen = validation.Screen(PROVIDER)  # drops invalid market data, counting why
 
     def url(
         self, subs: Sequence[Subscription] = (), host: str = DEFAULT_HOST, key: str = ""
@@ -285,6 +289,7 @@ class FinazonCodec(WireDefaults):
             raise _protocol_error(frame, "empty frame")
         if len(frame) > MAX_FRAME_BYTES:
             raise _protocol_error(frame, f"frame of {len(frame)} bytes, over {MAX_FRAME_BYTES}")
+        validation.check_depth(PROVIDER, frame)
         try:
             return self._route(frame, _ENVELOPE.decode(frame), ts_recv_ns)
         except msgspec.DecodeError as exc:  # ValidationError is a DecodeError
@@ -367,11 +372,17 @@ class FinazonCodec(WireDefaults):
             close=msg.c,
             volume=msg.v,
         )
+        if not self.screen.accept(update, ts_recv_ns):
+            return []
         key = (msg.s, interval_ns)
         forming = self._forming.get(key)
         if forming is not None and update.ts_event_ns < forming.ts_event_ns:
             self.late_frames += 1
             return []
+        if forming is None and len(self._forming) >= MAX_FORMING:
+            # A feed inventing tickers: forget the oldest forming bar (insertion order).
+            del self._forming[next(iter(self._forming))]
+            self.evicted_bars += 1
         self._forming[key] = update
         if forming is None or forming.ts_event_ns == update.ts_event_ns:
             return [update]
@@ -488,5 +499,6 @@ SPEC: Final = Provider(
     reconnect_spacing_s=lambda options: 5.0,
     ws_ping_s=30.0,  # RFC 6455 pings: the official sample's ping_interval
     key_env="FINAZON_API_KEY",
+    key_refusal="INVALID_API_KEY",
 )
 """Finazon, described once (see ``providers.base.Provider``)."""

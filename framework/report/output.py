@@ -6,10 +6,14 @@
 * ``fills.csv``: one row per fill, with the strategy whose order it was; prices, quantities and
   amounts at the market's precision.
 * ``trades.csv``: one row per round trip (:class:`framework.report.results.RoundTrip`).
-* ``equity.csv``: the account's value in the report currency, sampled on the simulated clock
-  every ``equity_interval_s`` and once at the end. A currency is valued at the last price of
-  the market that quotes it in the report currency (BTC by BTC/USDT, AAPL by AAPL.US in USD);
-  one with no such market, or no price yet, is reported in the summary as unpriced.
+* ``equity.csv``: the account's value in the report currency on the simulated clock, sampled
+  when the account or the price of a market that values it changes, at most once per interval
+  (a sample opens each interval of the time grid that saw a change), and once at the end; a
+  quiet stretch of any length writes nothing. The first sample waits until every currency held
+  that a market values has a price (the end's sample is taken regardless). A currency is valued
+  at the last price of the market that quotes it in the report currency (BTC by BTC/USDT, AAPL
+  by AAPL.US in USD); one with no such market, or no price yet, is reported in the summary as
+  unpriced. Every sample also goes to the results model, whose statistics are computed from it.
 * ``results.json``: the results model itself (fills, round trips, thinned equity and price
   curves, the summary), from which ``papertrade report`` renders ``report.html`` later.
 * ``summary.json``: the statistics of :class:`framework.report.results.Results` plus the run's
@@ -24,6 +28,7 @@ import csv
 import datetime as dt
 import functools
 import hashlib
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 from typing import IO, Any, Final
@@ -39,6 +44,7 @@ from framework.report.results import Fill, Results, RoundTrip
 __all__ = ["FILL_COLUMNS", "TRADE_COLUMNS", "RunOutput", "iso_time"]
 
 _FLUSH_BYTES: Final = 1 << 16
+_MINUTE_NS: Final = 60_000_000_000
 _EPOCH: Final = dt.date(1970, 1, 1)
 _ENCODER: Final = msgspec.json.Encoder()
 FILL_COLUMNS: Final = (
@@ -98,6 +104,13 @@ class RunOutput:
         for instrument, rules in sorted(exchange.markets().items()):
             if rules.quote_currency == self.currency:
                 self._valued_in.setdefault(rules.base_currency, instrument)
+        self.interval_ns = _MINUTE_NS  # the sampling interval; set_interval changes it
+        self.interval_auto = True  # follows the data: one sample per bar of bar data
+        self.next_sample_ns = 0  # a change at or after this time is sampled
+        self.sampled = False  # whether the first sample (every held currency priced) is taken
+        self.equity_ns = 0  # the time of the last sample
+        # Called with (time, value) after each sample: the run database follows equity.csv.
+        self.equity_listener: Callable[[int, float], None] | None = None
         self.unpriced: set[str] = set()
 
     # --- private events -------------------------------------------------------------------------
@@ -123,6 +136,46 @@ class RunOutput:
 
     # --- equity ---------------------------------------------------------------------------------
 
+    def set_interval(self, interval_ns: int, *, auto: bool = False) -> None:
+        """Sample at most once per ``interval_ns``; ``auto`` lets the first bar's length set it."""
+        self.interval_ns = interval_ns
+        self.interval_auto = auto
+
+    def valued_markets(self) -> frozenset[str]:
+        """The instruments whose prices value a currency in the report currency."""
+        return frozenset(self._valued_in.values())
+
+    def on_bar(self, bar: ev.Bar) -> None:
+        """A closed bar: in automatic mode its length becomes the interval (once)."""
+        if self.interval_auto and bar.interval_ns > 0:
+            self.interval_auto = False
+            self.interval_ns = bar.interval_ns
+            if self.sampled:
+                self.next_sample_ns = self._grid_after(self.equity_ns)
+
+    def changed(self, ts_ns: int) -> None:
+        """The account or a price changed at ``ts_ns``: sample it if due (see the module doc)."""
+        if ts_ns < self.next_sample_ns:
+            return
+        if not self.sampled:
+            if not self._all_priced():
+                return
+            self.sampled = True
+        self.sample_equity("equity", ts_ns)
+        self.next_sample_ns = self._grid_after(ts_ns)
+
+    def _grid_after(self, ts_ns: int) -> int:
+        return (ts_ns // self.interval_ns + 1) * self.interval_ns
+
+    def _all_priced(self) -> bool:
+        for currency, (available, held) in self._exchange.balances().items():
+            if currency == self.currency or available + held == 0:
+                continue
+            market = self._valued_in.get(currency)
+            if market is not None and self._exchange.last_price(market) is None:
+                return False  # it will have a price; one with no market is only reported
+        return True
+
     def sample_equity(self, _name: str, ts_ns: int) -> None:
         """Value the account now and append a row to equity.csv (a clock-timer callback)."""
         total = 0.0
@@ -140,9 +193,19 @@ class RunOutput:
                 continue
             total += float(amount) * price
         self.results.add_equity(ts_ns, total)
+        self.equity_ns = ts_ns
         self._equity_rows.writerow((iso_time(ts_ns), ts_ns, f"{total:.8f}"))
+        if self.equity_listener is not None:
+            self.equity_listener(ts_ns, total)
 
     # --- the end --------------------------------------------------------------------------------
+
+    def flush(self) -> None:
+        """Hand everything written so far to the operating system (a live run, every so often)."""
+        self._flush()
+        self._events.flush()
+        self._fills_fh.flush()
+        self._equity_fh.flush()
 
     def close(self) -> str:
         """Flush and close the streamed files; return the SHA-256 of events.jsonl."""

@@ -16,6 +16,7 @@ and, separately, that the same inputs and seed give the same events.
 
 from __future__ import annotations
 
+import contextlib
 from collections import defaultdict
 from dataclasses import dataclass, field
 from decimal import Decimal as D
@@ -26,8 +27,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from framework import events as ev
+from framework.errors import PapertradeError
 from framework.exchange import ExchangeConfig, OrderRequest, PaperExchange
-from framework.money import quantize
+from framework.money import from_float, quantize
+from framework.providers.validation import DEFAULT_WINDOW_NS, Screen
 from tests.exchange.conftest import feed
 
 NS = 1_000_000_000
@@ -118,14 +121,16 @@ def _request(op: tuple[Any, ...]) -> OrderRequest:
     return OrderRequest(instrument=inst, direction=direction, type="market", quantity=qty)
 
 
-def _apply(x: PaperExchange, op: tuple[Any, ...], ts: int, ids: list[str]) -> None:
+def _apply(
+    x: PaperExchange, op: tuple[Any, ...], ts: int, ids: list[str], deliver: Any = feed
+) -> None:
     kind = op[0]
     if kind == "book":
-        feed(x, ev.BookSnapshot(**_market("BTC/USDT", ts), bids=tuple(op[1]), asks=tuple(op[2])))
+        deliver(x, ev.BookSnapshot(**_market("BTC/USDT", ts), bids=tuple(op[1]), asks=tuple(op[2])))
     elif kind == "delta":
-        feed(x, ev.BookDelta(**_market("BTC/USDT", ts), bids=tuple(op[1]), asks=tuple(op[2])))
+        deliver(x, ev.BookDelta(**_market("BTC/USDT", ts), bids=tuple(op[1]), asks=tuple(op[2])))
     elif kind == "trade":
-        feed(x, ev.Trade(**_market(op[1], ts), price=op[2], size=op[3], side="sell"))
+        deliver(x, ev.Trade(**_market(op[1], ts), price=op[2], size=op[3], side="sell"))
     elif kind == "bar":
         o, c = op[1][0], op[1][3]
         # Short bars, so that orders sent a step earlier take part in the next one.
@@ -139,9 +144,9 @@ def _apply(x: PaperExchange, op: tuple[Any, ...], ts: int, ids: list[str]) -> No
             close=c,
             volume=1.0,
         )
-        feed(x, bar)
+        deliver(x, bar)
     elif kind == "last":
-        feed(x, ev.LastPrice(**_market(op[1], ts), price=op[2]))
+        deliver(x, ev.LastPrice(**_market(op[1], ts), price=op[2]))
     elif kind == "disconnect":
         x.state.disconnect("cryptomus")
     elif kind == "order":
@@ -255,3 +260,102 @@ def test_the_same_inputs_and_seed_give_the_same_events(
     setup: Setup, ops: list[tuple[int, Any]]
 ) -> None:
     assert _run(setup, ops, check=False) == _run(setup, ops, check=False)
+
+
+# --- hostile market data: the account cannot create money ------------------------------------
+# Market data of any value (negative, zero, NaN, infinite, subnormal, astronomically large) is
+# passed through the codec edge's rule set (framework.providers.validation, the only way market
+# data reaches the exchange) and fed to the exchange with random orders. The checker above
+# asserts after every step that each currency's total changes only by fills and fees; this test
+# adds that every fill is at a price the market printed (or the order's own limit price, for a
+# resting maker order), never at zero, and that nothing but typed errors leaves exchange/.
+
+FUZZ_CASES = {"examples": 0}
+
+
+hostile = st.one_of(
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.sampled_from([-100.0, -1e6, 0.0, -0.0, 5e-324, 1e-300, 1e300, 1.7e308, 1e-3, 1e9]),
+    st.floats(95.0, 105.0),
+)
+hostile_levels = st.lists(st.tuples(hostile, hostile), max_size=4)
+instruments = st.sampled_from(["BTC/USDT", "ETH/USDT"])
+hostile_ops = st.one_of(
+    st.tuples(st.just("book"), hostile_levels, hostile_levels),
+    st.tuples(st.just("delta"), hostile_levels, hostile_levels),
+    st.tuples(st.just("trade"), instruments, hostile, hostile),
+    st.tuples(st.just("bar"), st.lists(hostile, min_size=4, max_size=4)),
+    st.tuples(st.just("last"), instruments, hostile),
+)
+hostile_steps = st.lists(
+    st.tuples(st.integers(0, 3), st.one_of(hostile_ops, hostile_ops, order_ops, cancel_ops)),
+    min_size=10,
+    max_size=50,
+)
+QUOTE_PRECS = (2, 6)  # the default rules' price decimals of AAPL.US, BTC/USDT and ETH/USDT
+
+
+def _printed(op: tuple[Any, ...]) -> list[float]:
+    kind = op[0]
+    if kind in ("book", "delta"):
+        return [p for p, _ in [*op[1], *op[2]]]
+    if kind in ("trade", "last"):
+        return [op[2]]
+    if kind == "bar":
+        return list(op[1])
+    return []
+
+
+SCREEN = Screen("fuzz", DEFAULT_WINDOW_NS)
+
+
+def _screened(x: PaperExchange, event: Any) -> None:
+    """Deliver ``event`` as the engine does, behind the codec edge's rule set."""
+    for kept in SCREEN([event], event.ts_recv_ns):
+        feed(x, kept)
+
+
+@settings(
+    max_examples=150,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+@given(st.integers(0, 3), st.sampled_from([0, 50]), hostile_steps)
+def test_hostile_market_data_creates_no_money(
+    seed: int, latency: int, ops: list[tuple[int, Any]]
+) -> None:
+    FUZZ_CASES["examples"] += 1
+    config = ExchangeConfig(
+        balances=dict(BALANCES), maker_fee_percent=D("0.1"), taker_fee_percent=D("0.2"),
+        latency_ms=latency,
+    )  # fmt: skip
+    events: list[ev.PrivateEvent] = []
+    x = PaperExchange(config, events.append, seed)
+    checker, ids, ts = Checker(x), [], T0
+    printed: set[D] = set()
+    limits: set[D] = set()
+    for dt, op in PRELUDE + ops:
+        ts += dt * 40_000_000
+        for price in _printed(op):
+            if 0 < price < float("inf"):
+                for prec in QUOTE_PRECS:
+                    # too large to quantize: the exchange must not fill at it either
+                    with contextlib.suppress(ArithmeticError):
+                        printed.add(quantize(from_float(price), prec))
+        if op[0] == "order":
+            limits.update(quantize(D(str(op[5])), prec) for prec in QUOTE_PRECS)
+        with contextlib.suppress(PapertradeError):  # typed refusals only; anything else fails
+            _apply(x, op, ts, ids, _screened)
+        checker.check(events)
+    x.advance(ts + NS)
+    checker.check(events)
+    for event in events:
+        frame = msgspec.to_builtins(event)
+        if frame["method"] != "deal_update":
+            continue
+        info = frame["data"]["info"]
+        price = D(info["filledPrice"])
+        assert price > 0, info
+        assert price in printed | limits, (info, sorted(printed))

@@ -13,6 +13,7 @@ import itertools
 import pytest
 import trio
 
+from framework.emulators import alltick
 from framework.emulators.server import Faults
 from framework.errors import ConfigError, ProviderConnectionError
 from framework.live.backoff import Backoff, BackoffPolicy
@@ -154,16 +155,35 @@ async def test_a_token_refused_by_a_policy_close_counts_as_an_auth_fault(
         assert run.session.stats.connects == 2  # the refused one was accepted, then closed
 
 
-async def test_an_alltick_token_rejection_is_an_auth_fault_and_the_next_connection_works(
+async def test_an_alltick_token_rejection_is_fatal_and_names_the_key_variable(
+    autojump_clock: trio.abc.Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The documented refusal (ret 401, then a close) does not get better by retrying.
+    monkeypatch.setenv("ALLTICK_TEST_TOKEN", alltick.DEFAULT_TOKEN)
+    with trio.fail_after(60):
+        emulator = alltick_emulator(faults=Faults(reject_auth=1))
+        with pytest.RaisesGroup(ConfigError, flatten_subgroups=True) as caught:
+            async with running(emulator, provider={"key": "", "key_env": "ALLTICK_TEST_TOKEN"}):
+                await trio.sleep(10)
+    assert str(caught.value.exceptions[0]) == (
+        "alltick refused the key (401 token invalid); "
+        "check the environment variable ALLTICK_TEST_TOKEN"
+    )
+    assert len(emulator.connections) == 1
+
+
+async def test_a_finazon_key_rejection_is_fatal_and_names_the_config_key(
     autojump_clock: trio.abc.Clock,
 ) -> None:
     with trio.fail_after(60):
-        emulator = alltick_emulator(faults=Faults(reject_auth=1))
-        async with running(emulator) as run:
-            await trio.sleep(10)
-        assert faults_seen(run.session.stats.faults) == {"auth": 1}
-        assert run.disconnects()[0].reason == "closed by server: 1008 token invalid"
-        assert any(f.c == 2 and b"22998" in bytes(f.f) for f in run.frames())
+        emulator = finazon_emulator(faults=Faults(reject_auth=1))
+        with pytest.RaisesGroup(ConfigError, flatten_subgroups=True) as caught:
+            async with running(emulator):
+                await trio.sleep(10)
+    assert str(caught.value.exceptions[0]) == (
+        "finazon refused the key (INVALID_API_KEY invalid api key); "
+        "check the key in the config's provider entry"
+    )
 
 
 async def test_alltick_free_plan_reconnects_no_sooner_than_10_seconds(

@@ -89,10 +89,10 @@ async def test_no_log_line_carries_the_key_even_at_debug_level(
 ) -> None:
     caplog.set_level(logging.DEBUG)
     with trio.fail_after(60):
-        emulator = alltick_emulator(tokens=(ALLTICK_TOKEN,), faults=Faults(reject_auth=1))
+        emulator = alltick_emulator(tokens=(ALLTICK_TOKEN,), faults=Faults(close_after=20))
         async with running(emulator, provider={"key": ALLTICK_TOKEN}) as run:
             await trio.sleep(15)
-    assert run.session.stats.faults["auth"] == 1  # the rejection was logged too
+    assert run.session.stats.faults["closed"] >= 1  # the reconnection was logged too
     messages = [record.getMessage() for record in caplog.records]
     assert any(r.name == "trio-websocket" for r in caplog.records)
     assert not [m for m in messages if ALLTICK_TOKEN in m]

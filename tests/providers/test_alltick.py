@@ -164,7 +164,7 @@ def test_trade_direction_as_a_string_as_the_gitbook_types_it() -> None:
     [
         ("1605509068000001", "1605509068", DOC_SECONDS_NS),  # GitBook strings, ten digits
         ("30841439", "1677831545217", 1_677_831_545_217_000_000),  # as REST answers write it
-        ("30841439", "99999999999", 99_999_999_999_000_000_000),  # just below 1e11: seconds
+        ("30841439", "9223372036", 9_223_372_036_000_000_000),  # seconds, inside 64-bit ns
         ("30841439", "100000000000", 100_000_000_000_000_000),  # 1e11: milliseconds
     ],
 )
@@ -551,7 +551,7 @@ def test_a_price_of_megabytes_is_a_protocol_error() -> None:
 
 def test_a_nesting_of_megabytes_is_a_protocol_error() -> None:
     frame = b'{"cmd_id":22998,"data":{"extra":' + b"[" * 3_000_000
-    assert protocol_error(frame).reason.startswith("not JSON")
+    assert protocol_error(frame).reason == "nested deeper than 64 levels"
 
 
 def test_a_book_of_megabytes_decodes() -> None:
@@ -639,7 +639,7 @@ def _decodes_or_protocol_error(frame: str | bytes) -> None:
         out = AllTickCodec().decode(frame, 1_000)
     except ProviderProtocolError:
         return
-    assert isinstance(out, list) and len(out) == 1
+    assert isinstance(out, list) and len(out) <= 1  # an invalid trade or book is dropped
 
 
 @SETTINGS

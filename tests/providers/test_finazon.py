@@ -43,10 +43,17 @@ CANDLE = (
 )
 
 
-def candle(s: str = "BTC/USDT", t: int = 1699540020, o: float = 220.06, c: float = 219.96) -> str:
+def candle(
+    s: str = "BTC/USDT",
+    t: int = 1699540020,
+    o: float = 220.06,
+    c: float = 219.96,
+    h: float = 220.13,
+    lo: float = 219.92,
+) -> str:
     return (
         f'{{"d":"kucoin","p":"kucoin","ch":"bars","f":"1s","aggr":"1m","s":"{s}",'
-        f'"t":{t},"o":{o},"h":220.13,"l":219.92,"c":{c},"v":4572}}'
+        f'"t":{t},"o":{o},"h":{h},"l":{lo},"c":{c},"v":4572}}'
     )
 
 
@@ -192,16 +199,18 @@ def test_raw_str_and_bytes_frames_decode_alike() -> None:
 def test_repeated_open_time_is_the_same_bar_still_forming() -> None:
     codec = FinazonCodec()
     codec.decode(candle(c=219.96), 1)
-    assert codec.decode(candle(c=221.5), 2) == [btc(ev.BarUpdate, T0_NS, 2, close=221.5)]
+    assert codec.decode(candle(c=221.5, h=221.5), 2) == [
+        btc(ev.BarUpdate, T0_NS, 2, close=221.5, high=221.5)
+    ]
 
 
 def test_later_open_time_closes_the_previous_bar_with_its_last_values() -> None:
     codec = FinazonCodec()
     codec.decode(candle(c=219.96), 1)
-    codec.decode(candle(c=221.5), 2)
-    assert codec.decode(candle(t=1699540080, o=221.6, c=221.7), 3) == [
-        btc(ev.Bar, T0_NS, 3, close=221.5),
-        btc(ev.BarUpdate, T1_NS, 3, open=221.6, close=221.7),
+    codec.decode(candle(c=221.5, h=221.5), 2)
+    assert codec.decode(candle(t=1699540080, o=221.6, c=221.7, h=221.7, lo=221.6), 3) == [
+        btc(ev.Bar, T0_NS, 3, close=221.5, high=221.5),
+        btc(ev.BarUpdate, T1_NS, 3, open=221.6, close=221.7, high=221.7, low=221.6),
     ]
 
 
@@ -214,23 +223,23 @@ def test_earlier_open_time_is_a_late_frame_dropped_and_counted() -> None:
 
 def test_late_frame_leaves_the_forming_bar_untouched() -> None:
     codec = FinazonCodec()
-    codec.decode(candle(t=1699540080, c=230.0), 1)
-    codec.decode(candle(t=1699540020, c=1.0), 2)
-    assert codec.flush(3) == [btc(ev.Bar, T1_NS, 3, close=230.0)]
+    codec.decode(candle(t=1699540080, c=230.0, h=230.0), 1)
+    codec.decode(candle(t=1699540020, c=1.0, lo=1.0), 2)
+    assert codec.flush(3) == [btc(ev.Bar, T1_NS, 3, close=230.0, high=230.0)]
 
 
 def test_each_ticker_forms_its_own_bar() -> None:
     codec = FinazonCodec()
     codec.decode(candle(s="ETH/USDT", t=1699540020), 1)
     codec.decode(candle(t=1699540020), 2)
-    [update] = codec.decode(candle(s="ETH/USDT", t=1699540020, c=1.5), 3)
+    [update] = codec.decode(candle(s="ETH/USDT", t=1699540020, c=1.5, lo=1.5), 3)
     assert isinstance(update, ev.BarUpdate)
     assert (update.symbol, update.close) == ("ETH/USDT", 1.5)
 
 
 def test_flush_closes_every_forming_bar_sorted_by_ticker() -> None:
     codec = FinazonCodec()
-    codec.decode(candle(s="ETH/USDT", t=1699540080, c=2.5), 1)
+    codec.decode(candle(s="ETH/USDT", t=1699540080, c=2.5, lo=2.5), 1)
     codec.decode(candle(t=1699540020), 2)
     assert [(b.symbol, b.ts_event_ns, b.ts_recv_ns, b.close) for b in codec.flush(9)] == [
         ("BTC/USDT", T0_NS, 9, 219.96),

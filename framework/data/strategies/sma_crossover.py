@@ -11,6 +11,11 @@ or on your own history, imported once::
     papertrade import-csv my-btc.csv --symbol BTC/USDT --interval 1m --out my-btc.jsonl.gz
     papertrade run strategies/sma_crossover.py --replay my-btc.jsonl.gz
 
+or on a feed of trades, with bars built from them (``bar_interval``)::
+
+    papertrade run strategies/sma_crossover.py --replay replays/cryptomus-btc-usdt.jsonl.gz \
+        --set bar_interval=15s --set fast=3 --set slow=8
+
 On each closed bar of ``instrument`` it compares the simple moving averages of the last
 ``fast`` and ``slow`` closes with the same averages one bar earlier. When the fast one crosses
 above the slow one while flat, it buys ``stake`` worth (quote currency) at market; when it
@@ -25,7 +30,7 @@ from __future__ import annotations
 
 from decimal import Decimal, InvalidOperation
 
-from framework import Bar, ConfigError, Strategy, param
+from framework import Bar, ConfigError, Strategy, interval_ns, param
 
 __all__ = ["SmaCrossover"]
 
@@ -37,6 +42,9 @@ class SmaCrossover(Strategy):
     fast = param(10, help="fast SMA length, in bars")
     slow = param(30, help="slow SMA length, in bars")
     stake = param("1000", help="quote amount (USDT) spent on each entry")
+    bar_interval = param(
+        "", help="build bars of this interval from trades (1m, 5m...); empty: the feed's bars"
+    )
 
     def on_start(self) -> None:
         """Check the parameters before the first bar."""
@@ -48,12 +56,16 @@ class SmaCrossover(Strategy):
             self._stake = Decimal(self.stake)
         except InvalidOperation:
             raise ConfigError(f"SmaCrossover stake {self.stake!r} is not a number") from None
+        if self.bar_interval:
+            self.subscribe_bars(self.instrument, self.bar_interval)
 
     def on_bar(self, bar: Bar) -> None:
         """Act on the cross, if this bar made one."""
-        if bar.instrument != self.instrument:
+        if bar.instrument != self.instrument or (
+            self.bar_interval and bar.interval_ns != interval_ns(self.bar_interval)
+        ):
             return
-        closes = self.bars(self.instrument, self.slow + 1).close
+        closes = self.bars(self.instrument, self.slow + 1, interval=self.bar_interval or None).close
         if len(closes) <= self.slow:
             return  # the slow average needs ``slow`` closes, and one bar before it as well
         fast_now, slow_now = closes[-self.fast :].mean(), closes[-self.slow :].mean()

@@ -1,0 +1,141 @@
+"""Import rates: rows per second and peak memory of ``papertrade import`` on generated files.
+
+Run by hand (never in CI):  .venv/bin/python bench/import.py [--rows 1000000] [--repeat 3]
+
+Files of ``--rows`` rows are generated once (seeded, in ``$PAPERTRADE_BENCH_CACHE`` or the
+system's temporary directory): Binance spot ``trades`` (microsecond times, as from 2025) and
+a Tardis ``incremental_book_L2`` file (a 500-level snapshot, then messages of 1 to 4 levels).
+Each import runs in a fresh process (``python -m framework import ...``), so the peak
+resident memory reported is that process's own (``ru_maxrss`` of the child); the rate is rows
+of input per second of the child's wall time, the median of the repeats (and per second of its
+CPU time, which a loaded machine inflates less than wall time). Targets: 500,000
+rows/s for trades, 200,000 rows/s for L2, under 150 MB, into a plain ``.jsonl``; the
+``.jsonl.gz`` case shows what compression adds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+CACHE = Path(os.environ.get("PAPERTRADE_BENCH_CACHE", tempfile.gettempdir()))
+T0_US = 1_735_689_600_000_000  # 2025-01-01T00:00:00Z
+
+
+def binance_trades(path: Path, rows: int) -> None:
+    rng = random.Random(20250101)
+    t, price = T0_US, 93_000.0
+    with open(path, "w") as fh:
+        for i in range(rows):
+            t += rng.randint(0, 80_000)
+            price = max(1.0, price + rng.choice((-0.01, 0.0, 0.01)))
+            qty = rng.randint(1, 100_000) / 1e5
+            maker = "True" if rng.random() < 0.5 else "False"
+            fh.write(
+                f"{4_000_000_000 + i},{price:.8f},{qty:.8f},{price * qty:.8f},{t},{maker},True\n"
+            )
+
+
+def tardis_l2(path: Path, rows: int) -> None:
+    rng = random.Random(20250102)
+    t = T0_US
+    with open(path, "w") as fh:
+        fh.write("exchange,symbol,timestamp,local_timestamp,is_snapshot,side,price,amount\n")
+        written = 0
+        for level in range(min(500, rows)):
+            side, price = (
+                ("ask", 93_000.5 + level * 0.5) if level % 2 else ("bid", 93_000.0 - level * 0.5)
+            )
+            fh.write(
+                f"binance,BTCUSDT,{t - 2000},{t},true,{side},{price:.1f},{rng.randint(1, 9999) / 1000}\n"
+            )
+            written += 1
+        while written < rows:
+            t += rng.randint(50, 5000)
+            for _ in range(min(rng.randint(1, 4), rows - written)):
+                side = "bid" if rng.random() < 0.5 else "ask"
+                price = (
+                    93_000.0
+                    + (rng.randint(-200, 0) if side == "bid" else rng.randint(1, 200)) * 0.5
+                )
+                amount = 0 if rng.random() < 0.3 else rng.randint(1, 9999) / 1000
+                fh.write(f"binance,BTCUSDT,{t - 900},{t},false,{side},{price:.1f},{amount}\n")
+                written += 1
+
+
+def generated(name: str, rows: int, make: object) -> Path:
+    path = CACHE / f"{name}-{rows}.csv"
+    if not path.is_file():
+        tmp = path.with_suffix(".tmp")
+        make(tmp, rows)  # type: ignore[operator]
+        tmp.replace(path)
+    return path
+
+
+def run_import(fmt: str, source: Path, out: Path) -> tuple[float, float, int]:
+    """(wall seconds, CPU seconds, peak resident kB) of one import in a fresh process."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    subprocess.run(
+        [sys.executable, "-m", "framework", "import", fmt, str(source), "--symbol", "BTC/USDT",
+         "--out", str(out)],
+        check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    seconds = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+    # ru_maxrss of children is the largest of any child so far: each case's figure is an upper
+    # bound on its own peak, exact when it is the largest yet.
+    return seconds, cpu, after.ru_maxrss
+
+
+def loop_ns() -> float:
+    """CPU ns per iteration of an empty Python loop: how slow this machine is right now."""
+    start = time.process_time()
+    for _ in range(5_000_000):
+        pass
+    return (time.process_time() - start) / 5_000_000 * 1e9
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    trades = generated("binance-trades", args.rows, binance_trades)
+    l2 = generated("tardis-l2", args.rows, tardis_l2)
+    cases = (
+        ("binance-trades -> .jsonl", "binance-trades", trades, ".jsonl", 500_000),
+        ("tardis L2 -> .jsonl", "tardis-incremental-book-l2", l2, ".jsonl", 200_000),
+        ("binance-trades -> .jsonl.gz", "binance-trades", trades, ".jsonl.gz", 0),
+        ("tardis L2 -> .jsonl.gz", "tardis-incremental-book-l2", l2, ".jsonl.gz", 0),
+    )
+    print(f"machine check: an empty loop iteration costs {loop_ns():.0f} ns of CPU "
+          f"(load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs)")  # fmt: skip
+    with tempfile.TemporaryDirectory() as tmp:
+        for label, fmt, source, suffix, target in cases:
+            out = Path(tmp) / f"out{suffix}"
+            runs = [run_import(fmt, source, out) for _ in range(args.repeat)]
+            seconds = statistics.median(s for s, _, _ in runs)
+            cpu = statistics.median(c for _, c, _ in runs)
+            peak_mb = max(p for _, _, p in runs) / 1024
+            rate = args.rows / seconds
+            verdict = (
+                ""
+                if not target
+                else ("  (target met)" if rate >= target else f"  (target {target:,})")
+            )
+            print(f"{label:<30} {args.rows:>10,} rows  {rate:>10,.0f} rows/s  "
+                  f"({args.rows / cpu:>10,.0f} per CPU-second)  peak {peak_mb:6.1f} MB{verdict}")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()

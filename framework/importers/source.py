@@ -1,0 +1,139 @@
+"""Reading an input file for an importer: plain, gzip or zip, as lines, in constant memory.
+
+A downloaded market-data file is often larger than memory, so it is read in blocks of about
+1 MB and handed over as lists of lines (bytes, without the line end), each block with the line
+number of its first line so that a bad row can be reported where the user can find it. The
+compression is found from the file's first bytes, not its name: gzip (Tardis ``.csv.gz``), zip
+(Binance ``.zip``, whose one CSV member is read) or plain text. How far into the file reading
+has got (on disk, compressed or not) drives the progress bar.
+
+This module reads files only; it knows nothing of any format's columns.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import zipfile
+import zlib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Final
+
+from framework.errors import ConfigError
+
+__all__ = ["Source"]
+
+_BLOCK: Final = 1 << 20
+_GZIP_MAGIC: Final = b"\x1f\x8b"
+_ZIP_MAGIC: Final = b"PK\x03\x04"
+
+
+class Source:
+    """One input file, opened for streaming its lines.
+
+    Args:
+        path: a CSV file, gzip-compressed, zipped (one member) or plain.
+
+    Raises:
+        ConfigError: the file is missing, unreadable, a directory, or a zip without one file.
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.sha256, self.size = _digest(self.path)
+        self._raw: IO[bytes] = open(self.path, "rb")  # noqa: SIM115 - closed in close()
+        self._zip: zipfile.ZipFile | None = None
+        magic = self._raw.read(4)
+        self._raw.seek(0)
+        self._stream: IO[bytes]
+        if magic.startswith(_GZIP_MAGIC):
+            self.compression = "gzip"
+            self._stream = gzip.GzipFile(fileobj=self._raw, mode="rb")  # type: ignore[assignment]
+        elif magic == _ZIP_MAGIC:
+            self.compression = "zip"
+            self._stream = self._open_zip()
+        else:
+            self.compression = "plain"
+            self._stream = self._raw
+
+    def __enter__(self) -> Source:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._stream is not self._raw:
+            self._stream.close()
+        if self._zip is not None:
+            self._zip.close()
+        self._raw.close()
+
+    def position(self) -> int:
+        """Bytes of the file on disk read so far (for progress)."""
+        try:
+            return self._raw.tell()
+        except (OSError, ValueError):
+            return self.size
+
+    def blocks(self) -> Iterator[tuple[int, list[bytes]]]:
+        """Yield ``(number of the first line, lines)`` for every block of the file, in order.
+
+        Lines are bytes without their ``\\n`` (a ``\\r`` before it is dropped too). A last line
+        without a line end is still a line.
+
+        Raises:
+            ConfigError: the file cannot be read or decompressed (named, with the line reached).
+        """
+        rest = b""
+        line_no = 1
+        try:
+            while True:
+                data = self._stream.read(_BLOCK)
+                if not data:
+                    break
+                data = rest + data
+                cut = data.rfind(b"\n") + 1
+                rest = data[cut:]
+                if cut:
+                    lines = data[: cut - 1].split(b"\n")
+                    if b"\r" in data:
+                        lines = [line.rstrip(b"\r") for line in lines]
+                    yield line_no, lines
+                    line_no += len(lines)
+        except (OSError, EOFError, zlib.error, zipfile.BadZipFile) as exc:
+            raise ConfigError(f"{self.path}: cannot read past line {line_no}: {exc}") from exc
+        if rest:
+            yield line_no, [rest.rstrip(b"\r")]
+
+    def _open_zip(self) -> IO[bytes]:
+        try:
+            self._zip = zipfile.ZipFile(self._raw)
+            members = [m for m in self._zip.infolist() if not m.is_dir()]
+            if len(members) == 1:
+                return self._zip.open(members[0])
+            found = ", ".join(m.filename for m in members) or "nothing"
+            reason = f"a zip with one CSV file inside was expected, found {found}"
+        except (zipfile.BadZipFile, OSError) as exc:
+            reason = f"not a readable zip file: {exc}"
+        self._raw.close()
+        raise ConfigError(f"{self.path}: {reason}")
+
+
+def _digest(path: Path) -> tuple[str, int]:
+    """SHA-256 and size of a file, streamed; the errors a user can act on."""
+    digest = hashlib.sha256()
+    size = 0
+    try:
+        with open(path, "rb") as fh:
+            while chunk := fh.read(_BLOCK):
+                digest.update(chunk)
+                size += len(chunk)
+    except FileNotFoundError as exc:
+        raise ConfigError(f"file not found: {path}") from exc
+    except IsADirectoryError as exc:
+        raise ConfigError(f"{path} is a directory, not a data file") from exc
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror}") from exc
+    return digest.hexdigest(), size

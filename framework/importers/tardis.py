@@ -1,0 +1,372 @@
+"""Tardis.dev downloadable CSV files: trades, incremental_book_L2 and book_snapshot_25.
+
+Documented format (docs.tardis.dev, "Downloadable CSV files"): comma-separated with a header
+line, ``\\n`` line ends, ``.`` decimal mark, times in microseconds since the epoch (UTC), one
+file per exchange, data type, day and symbol, usually gzipped (``.csv.gz``). Every row starts
+with ``exchange, symbol, timestamp, local_timestamp``: ``timestamp`` is the exchange's time
+(``local_timestamp`` when the exchange gives none), ``local_timestamp`` the message's arrival,
+which becomes the frame's receive time. Columns are found by their header names.
+
+* **trades**: ``id`` (may be empty), ``side`` (the aggressor: ``buy``, ``sell`` or
+  ``unknown``), ``price``, ``amount``. A trade whose side is ``unknown`` cannot be a Cryptomus
+  trade (its direction is buy or sell): it is skipped and reported.
+* **incremental_book_L2**: ``is_snapshot``, ``side`` (``bid``/``ask``), ``price``, ``amount``
+  (0 removes the level). Rows with the same ``local_timestamp`` came in one message and become
+  one ``depth_update``. A run of snapshot rows after non-snapshot rows means the book was
+  reset (a new day or a reconnect): the run becomes one full reload, received at its last
+  row's time. Rows before the first snapshot are the buffered updates the documentation says
+  to skip: they are skipped and counted.
+* **book_snapshot_25** (and book_snapshot_5): ``asks[i].price``, ``asks[i].amount``,
+  ``bids[i].price``, ``bids[i].amount`` for i from 0; a level is empty when the book is
+  shallower. Each row becomes one full reload.
+
+Every row must name the same symbol as the first (a file is one symbol).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Final, Literal
+
+from framework.errors import ConfigError
+from framework.importers.base import (
+    DECIMAL,
+    POSITIVE,
+    TRADE,
+    Converter,
+    RowError,
+    depth_frame,
+    number,
+    trade_frame,
+)
+from framework.instruments import to_cryptomus
+from framework.providers.base import Subscription
+from framework.providers.cryptomus import NAME as CRYPTOMUS
+from framework.recording import ProviderSpec
+
+__all__ = ["BookSnapshots", "IncrementalBook", "Trades"]
+
+_NS: Final = 1_000_000_000
+_SIDES: Final = {b"buy": b"buy", b"sell": b"sell"}
+_COMMON: Final = ("exchange", "symbol", "timestamp", "local_timestamp")
+
+
+class _Tardis(Converter):
+    """Header handling and the common columns."""
+
+    _columns: tuple[str, ...] = _COMMON
+    _channel: Literal["trades", "book"] = "trades"
+
+    def __init__(self, symbol: str, sample: bool) -> None:
+        super().__init__(symbol, sample)
+        native = to_cryptomus(symbol)
+        self.provider = ProviderSpec(CRYPTOMUS, (Subscription(self._channel, native),))
+        self._symbol = native.encode()
+        self._index: dict[str, int] = {}
+        self._width = 0
+        self._file_symbol = b""
+
+    def feed(self, source: str, first_line: int, lines: list[bytes], out: bytearray) -> None:
+        if first_line == 1:
+            lines = self._header(source, lines)
+            first_line += 1
+        self._rows(source, first_line, lines, out)
+        self.rows += len(lines)
+
+    def _rows(self, source: str, first_line: int, lines: list[bytes], out: bytearray) -> None:
+        raise NotImplementedError
+
+    def _header(self, source: str, lines: list[bytes]) -> list[bytes]:
+        names = [n.strip().decode(errors="replace") for n in lines[0].split(b",")]
+        missing = [c for c in self._columns if c not in names]
+        if missing:
+            raise ConfigError(
+                f"{source}: line 1 is not a Tardis {self.noun} header (no {', '.join(missing)}); "
+                f"it reads {lines[0][:200].decode(errors='replace')!r}"
+            )
+        if self._index and [names[i] for i in self._index.values()] != list(self._index):
+            raise ConfigError(f"{source}: its columns differ from the first file's")
+        self._index = {name: names.index(name) for name in self._columns}
+        self._width = len(names)
+        self._on_header(names)
+        return lines[1:]
+
+    def _on_header(self, names: list[str]) -> None:
+        """A subclass reads its own columns here."""
+
+    def _check_symbol(self, cells: list[bytes]) -> None:
+        symbol = cells[1]
+        if symbol != self._file_symbol:
+            if self._file_symbol:
+                raise RowError(
+                    f"symbol {symbol[:30].decode(errors='replace')!r} differs from the first "
+                    f"row's {self._file_symbol.decode(errors='replace')!r}"
+                )
+            self._file_symbol = symbol
+
+    def _cells(self, line: bytes) -> list[bytes]:
+        cells = line.split(b",")
+        if len(cells) != self._width:
+            raise RowError(f"{len(cells)} columns, the header has {self._width}")
+        return cells
+
+
+class Trades(_Tardis):
+    """Tardis ``trades`` rows as Cryptomus trades."""
+
+    noun = "trade"
+    _columns = (*_COMMON, "id", "side", "price", "amount")
+    # The documented column order, checked by one regular expression: the fast path.
+    _fast = re.compile(rb"[^,]*,([^,]*),([0-9]{16}),([0-9]{16}),[^,]*,(buy|sell),(%s),(%s)"
+                       % (POSITIVE, POSITIVE))  # fmt: skip
+
+    def _rows(self, source: str, first_line: int, lines: list[bytes], out: bytearray) -> None:
+        symbol = self._symbol
+        index = self._index
+        ts_i, local_i = index["timestamp"], index["local_timestamp"]
+        side_i, price_i, amount_i = index["side"], index["price"], index["amount"]
+        first, last = self.first_ns, self.last_ns
+        written = 0
+        sampling = self.sample is not None
+        fast = self._fast.fullmatch if list(index.values()) == list(range(8)) else _never
+        file_symbol = self._file_symbol
+        for offset, line in enumerate(lines):
+            match = fast(line)
+            if match is not None:
+                row_symbol, stamp, local, side, price, qty = match.groups()
+                ns = int(local) * 1000
+                if ns >= last and row_symbol == file_symbol:
+                    last = ns
+                    if not first:
+                        first = ns
+                    seconds = int(stamp) // 1_000_000
+                    out += TRADE % (ns, symbol, seconds, price, qty, seconds, side)
+                    written += 1
+                    if sampling:
+                        self._sampled(price, qty)
+                    continue
+            if not line:
+                continue
+            try:
+                cells = self._cells(line)
+                if cells[1] != self._file_symbol:
+                    self._check_symbol(cells)
+                ns = _ns(cells[local_i], "local_timestamp")
+                seconds = _ns(cells[ts_i] or cells[local_i], "timestamp") // _NS
+                side = _SIDES.get(cells[side_i])
+                if side is None:
+                    raise RowError(f"side {cells[side_i][:20].decode(errors='replace')!r} is "
+                                   "not buy or sell")  # fmt: skip
+                price = number(cells[price_i], "price")
+                qty = number(cells[amount_i], "amount")
+                if ns < last:
+                    raise RowError("local_timestamp goes back before the previous row's")
+            except RowError as exc:
+                self.problems.add(source, first_line + offset, str(exc))
+                continue
+            file_symbol = self._file_symbol
+            last = ns
+            if not first:
+                first = ns
+            out += trade_frame(ns, symbol, seconds, price, qty, side)
+            written += 1
+            if sampling:
+                self._sampled(price, qty)
+        self.written += written
+        self.first_ns, self.last_ns = first, last
+
+
+class IncrementalBook(_Tardis):
+    """Tardis ``incremental_book_L2`` rows as Cryptomus depth updates, one per message."""
+
+    noun = "book update"
+    _columns = (*_COMMON, "is_snapshot", "side", "price", "amount")
+    _channel: Literal["trades", "book"] = "book"
+    # The documented column order, checked by one regular expression: the fast path.
+    _fast = re.compile(rb"[^,]*,([^,]*),([0-9]{16}),([0-9]{16}),(true|false),(bid|ask),(%s),(%s)"
+                       % (POSITIVE, DECIMAL))  # fmt: skip
+
+    def __init__(self, symbol: str, sample: bool) -> None:
+        super().__init__(symbol, sample)
+        self._synced = False  # a snapshot has been seen: updates before it are skipped
+        self._key = -1  # local_timestamp of the message being gathered
+        self._snapshot = False  # the message being gathered is (part of) a snapshot
+        self._asks: list[tuple[bytes, bytes]] = []
+        self._bids: list[tuple[bytes, bytes]] = []
+        self._exchange_us = 0
+        self.before_snapshot = 0
+
+    def _rows(self, source: str, first_line: int, lines: list[bytes], out: bytearray) -> None:
+        fast = self._fast.fullmatch if list(self._index.values()) == list(range(8)) else _never
+        file_symbol = self._file_symbol
+        sampling = self.sample is not None
+        # The message being gathered lives in locals while the block is read (the hot loop).
+        key, snapshot, synced = self._key, self._snapshot, self._synced
+        asks, bids, exchange_us = self._asks, self._bids, self._exchange_us
+        for offset, line in enumerate(lines):
+            match = fast(line)
+            if match is not None and match.group(1) == file_symbol:
+                _, stamp_text, local_text, snap, side, price, amount = match.groups()
+                local = int(local_text)
+                stamp = int(stamp_text)
+            else:
+                if not line:
+                    continue
+                try:
+                    stamp, local, snap, side, price, amount = self._slow(line)
+                except RowError as exc:
+                    self.problems.add(source, first_line + offset, str(exc))
+                    continue
+                file_symbol = self._file_symbol
+            if local < key:
+                self.problems.add(source, first_line + offset,
+                                  "local_timestamp goes back before the previous row's")  # fmt: skip
+                continue
+            is_snap = snap == b"true"
+            if not synced:
+                if not is_snap:
+                    self.before_snapshot += 1
+                    continue
+                synced = True
+            # A snapshot goes on over several local_timestamps; an update is one message.
+            if is_snap != snapshot or (not is_snap and local != key):
+                if key >= 0 and (asks or bids or snapshot):
+                    self._write(out, key, exchange_us, snapshot, asks, bids)
+                    asks, bids, exchange_us = [], [], 0
+                snapshot = is_snap
+            key = local
+            if stamp > exchange_us:
+                exchange_us = stamp
+            if is_snap and not amount.strip(b"0."):
+                continue  # an empty level in a snapshot is no level
+            (bids if side == b"bid" else asks).append((price, amount))
+            if sampling:
+                self._sampled(price, amount)
+        self._key, self._snapshot, self._synced = key, snapshot, synced
+        self._asks, self._bids, self._exchange_us = asks, bids, exchange_us
+
+    def _slow(self, line: bytes) -> tuple[int, int, bytes, bytes, bytes, bytes]:
+        """A row in any column order, checked field by field so the error says which."""
+        index = self._index
+        cells = self._cells(line)
+        if cells[1] != self._file_symbol:
+            self._check_symbol(cells)
+        snap = cells[index["is_snapshot"]]
+        if snap != b"false" and snap != b"true":
+            raise RowError(f"is_snapshot {snap[:20].decode(errors='replace')!r} is not "
+                           "true or false")  # fmt: skip
+        local = _us(cells[index["local_timestamp"]], "local_timestamp")
+        stamp_text = cells[index["timestamp"]]
+        stamp = _us(stamp_text, "timestamp") if stamp_text else local
+        side = cells[index["side"]]
+        if side != b"bid" and side != b"ask":
+            raise RowError(f"side {side[:20].decode(errors='replace')!r} is not bid or ask")
+        price = number(cells[index["price"]], "price")
+        amount = number(cells[index["amount"]], "amount", positive=False)
+        return stamp, local, snap, side, price, amount
+
+    def finish(self, out: bytearray) -> None:
+        self._flush(out)
+        if self.before_snapshot:
+            self.notes.append(
+                f"skipped {self.before_snapshot} updates before the first snapshot "
+                "(buffered before the exchange sent one, as the Tardis documentation says)"
+            )
+
+    def _flush(self, out: bytearray) -> None:
+        if self._key >= 0 and (self._asks or self._bids or self._snapshot):
+            self._write(out, self._key, self._exchange_us, self._snapshot, self._asks, self._bids)
+        self._asks, self._bids, self._exchange_us = [], [], 0
+
+    def _write(
+        self,
+        out: bytearray,
+        local_us: int,
+        exchange_us: int,
+        full: bool,
+        asks: list[tuple[bytes, bytes]],
+        bids: list[tuple[bytes, bytes]],
+    ) -> None:
+        ns = local_us * 1000
+        out += depth_frame(ns, self._symbol, exchange_us // 1_000_000, full, asks, bids)
+        self.first_ns = self.first_ns or ns
+        self.last_ns = ns
+        self.written += 1
+
+
+class BookSnapshots(_Tardis):
+    """Tardis ``book_snapshot_25`` (or ``_5``) rows as Cryptomus full reloads."""
+
+    noun = "book snapshot"
+    _columns = (*_COMMON, "asks[0].price", "asks[0].amount", "bids[0].price", "bids[0].amount")
+    _channel: Literal["trades", "book"] = "book"
+
+    def __init__(self, symbol: str, sample: bool) -> None:
+        super().__init__(symbol, sample)
+        self._asks_at: list[tuple[int, int]] = []
+        self._bids_at: list[tuple[int, int]] = []
+
+    def _on_header(self, names: list[str]) -> None:
+        for side, into in (("asks", self._asks_at), ("bids", self._bids_at)):
+            into.clear()
+            level = 0
+            while f"{side}[{level}].price" in names and f"{side}[{level}].amount" in names:
+                into.append((names.index(f"{side}[{level}].price"),
+                             names.index(f"{side}[{level}].amount")))  # fmt: skip
+                level += 1
+
+    def _rows(self, source: str, first_line: int, lines: list[bytes], out: bytearray) -> None:
+        index = self._index
+        ts_i, local_i = index["timestamp"], index["local_timestamp"]
+        first, last = self.first_ns, self.last_ns
+        for offset, line in enumerate(lines):
+            if not line:
+                continue
+            try:
+                cells = self._cells(line)
+                if cells[1] != self._file_symbol:
+                    self._check_symbol(cells)
+                ns = _ns(cells[local_i], "local_timestamp")
+                seconds = _ns(cells[ts_i] or cells[local_i], "timestamp") // _NS
+                asks = _levels(cells, self._asks_at, "ask")
+                bids = _levels(cells, self._bids_at, "bid")
+                if ns < last:
+                    raise RowError("local_timestamp goes back before the previous row's")
+            except RowError as exc:
+                self.problems.add(source, first_line + offset, str(exc))
+                continue
+            last = ns
+            if not first:
+                first = ns
+            out += depth_frame(ns, self._symbol, seconds, True, asks, bids)
+            self.written += 1
+            if self.sample is not None and (asks or bids):
+                self._sampled(*(asks or bids)[0])
+        self.first_ns, self.last_ns = first, last
+
+
+def _levels(cells: list[bytes], at: list[tuple[int, int]], side: str) -> list[tuple[bytes, bytes]]:
+    levels = []
+    for level, (p, q) in enumerate(at):
+        price, amount = cells[p], cells[q]
+        if not price and not amount:
+            continue  # the book is shallower than the file's levels
+        levels.append((number(price, f"{side}s[{level}].price"),
+                       number(amount, f"{side}s[{level}].amount")))  # fmt: skip
+    return levels
+
+
+def _us(stamp: bytes, what: str) -> int:
+    if stamp.isdigit() and 13 <= len(stamp) <= 17:
+        return int(stamp)
+    raise RowError(f"{what} {stamp[:30].decode(errors='replace')!r} is not microseconds "
+                   "since the epoch")  # fmt: skip
+
+
+def _ns(stamp: bytes, what: str) -> int:
+    return _us(stamp, what) * 1000
+
+
+def _never(line: bytes) -> Any:
+    """The fast path of a file whose columns are not in the documented order: never taken."""
+    return None

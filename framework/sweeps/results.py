@@ -1,0 +1,160 @@
+"""A sweep's results as rows: parameters, every summary statistic, fingerprint, wall time.
+
+Statistics are the run's ``summary.json`` as the run wrote it, flattened: a nested table
+becomes dotted names (``counts.frames``, ``fees_paid.USDT``); the parameters (already columns)
+and the fingerprint (one digest column, plus ``events_sha256``) are left out of the statistics.
+Rows are in spec order (the order of the points, then of the recordings), whatever order the
+backend finished them in, so ``sweep.csv`` is the same bytes from every backend apart from the
+``wall_s`` column. Ranking is by one objective; a point without a value for it (an error, a
+null statistic) ranks last, and ties keep spec order.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, Final
+
+import msgspec
+
+from framework.errors import ConfigError
+from framework.sweeps.spec import PointResult, RunSpec
+
+__all__ = ["Objective", "check_objective", "flatten", "make_rows", "rank", "write_csv"]
+
+_NOT_STATISTICS: Final = frozenset({"fingerprint", "strategies"})
+_HEAD: Final = ("point", "fold", "phase", "recording")  # identify a row; before the params
+_TAIL: Final = ("fingerprint", "events_sha256", "error", "wall_s")
+
+
+class Objective(msgspec.Struct, frozen=True):
+    """The statistic to rank by, and which way."""
+
+    stat: str
+    maximize: bool = True
+
+    def value(self, row: Mapping[str, Any]) -> float | None:
+        """The row's objective as a number, or None when it has none (error, null, NaN)."""
+        value = row.get(self.stat)
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return None
+        return None if math.isnan(value) else float(value)
+
+    def better(self, a: float, b: float) -> bool:
+        return a > b if self.maximize else a < b
+
+    def describe(self) -> str:
+        return f"{'max' if self.maximize else 'min'} {self.stat}"
+
+
+def flatten(summary: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested summary tables as dotted names; lists as JSON text; fingerprint left out."""
+    out: dict[str, Any] = {}
+    for key in sorted(summary):
+        if not prefix and key in _NOT_STATISTICS:
+            continue
+        value = summary[key]
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            out.update(flatten(value, name + "."))
+        elif isinstance(value, list | tuple):
+            out[name] = msgspec.json.encode(value).decode()
+        else:
+            out[name] = value
+    return out
+
+
+def make_rows(
+    specs: Sequence[RunSpec],
+    results: Iterable[PointResult],
+    extra: Mapping[int, Mapping[str, Any]] | None = None,
+) -> list[dict[str, Any]]:
+    """One row per spec, in spec order. ``extra`` adds columns by spec index (fold, phase)."""
+    by_index = {r.index: r for r in results}
+    rows = []
+    for spec in specs:
+        result = by_index.get(spec.index) or PointResult(index=spec.index, error="not run")
+        row: dict[str, Any] = {"point": spec.index, "recording": spec.recording}
+        row.update((extra or {}).get(spec.index, {}))
+        row.update(spec.params)
+        if result.summary is not None:
+            row.update(flatten(result.summary))
+            fingerprint = result.summary.get("fingerprint", {})
+            row["fingerprint"] = _digest(fingerprint)
+            row["events_sha256"] = fingerprint.get("events_sha256", "")
+        row["error"] = result.error
+        row["wall_s"] = round(result.wall_s, 6)
+        rows.append(row)
+    return rows
+
+
+def check_objective(objective: Objective, summary: Mapping[str, Any]) -> None:
+    """The objective names a numeric statistic of ``summary``; else a ConfigError listing them.
+
+    Checked on the first point that runs, so that a misspelt statistic stops the sweep at once.
+    """
+    flat = flatten(summary)
+    if objective.stat in flat:
+        return
+    available = sorted(
+        k for k, v in flat.items() if isinstance(v, int | float) and not isinstance(v, bool)
+    )
+    flag = "--maximize" if objective.maximize else "--minimize"
+    raise ConfigError(
+        f"{flag} {objective.stat}: the run summary has no such statistic; "
+        f"available: {', '.join(available)}"
+    )
+
+
+def rank(rows: Sequence[dict[str, Any]], objective: Objective) -> list[dict[str, Any]]:
+    """Rows best first; rows with no objective value last; ties in the rows' order."""
+    sign = -1.0 if objective.maximize else 1.0
+
+    def key(item: tuple[int, dict[str, Any]]) -> tuple[int, float, int]:
+        position, row = item
+        value = objective.value(row)
+        return (1, 0.0, position) if value is None else (0, sign * value, position)
+
+    return [row for _, row in sorted(enumerate(rows), key=key)]
+
+
+def columns_of(rows: Sequence[Mapping[str, Any]], params: Sequence[str]) -> list[str]:
+    """CSV columns: identity, parameters, statistics (sorted), fingerprint, error, wall time."""
+    present = {k for row in rows for k in row}
+    head = [c for c in _HEAD if c in present]
+    stats = sorted(present - {*_HEAD, *_TAIL, *params})
+    return [*head, *params, *stats, *_TAIL]
+
+
+def write_csv(
+    path: Path,
+    rows: Sequence[Mapping[str, Any]],
+    params: Sequence[str],
+    columns: Sequence[str] | None = None,
+) -> None:
+    """``sweep.csv`` (or, given ``columns``, any table of rows): a header line, then one line
+    per row; absent values are empty cells."""
+    columns = columns or columns_of(rows, params)
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh, lineterminator="\n")
+        writer.writerow(columns)
+        for row in rows:
+            writer.writerow([_cell(row.get(c)) for c in columns])
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return repr(value)
+    return str(value)
+
+
+def _digest(fingerprint: Mapping[str, Any]) -> str:
+    """One SHA-256 over the run's fingerprint (recording, config, strategy, seed, events)."""
+    return hashlib.sha256(msgspec.json.encode(fingerprint, order="sorted")).hexdigest()

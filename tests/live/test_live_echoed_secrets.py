@@ -1,0 +1,69 @@
+"""A provider that echoes the key back: the recording masks it, of any length, and replays.
+
+The emulators are armed to send one extra frame that quotes the connection's key (the
+``garbage`` fault, here a well-formed JSON frame), as a provider's error reply might.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import trio
+
+from framework.emulators import cryptomus
+from framework.emulators.server import Faults
+from framework.recording import Frame, RecordingReader
+from framework.strategy import Strategy
+from framework.testing import run_strategy
+
+from .live_helpers import alltick_emulator, cryptomus_emulator
+from .test_live_secrets import record_against
+
+SHORT_TOKEN = "k3y"  # shorter than any key a provider issues: still a secret
+
+
+class DoNothing(Strategy):
+    pass
+
+
+def _frames_quoting(path: Path, text: str) -> list[bytes]:
+    with RecordingReader(path) as reader:
+        lines = list(reader)
+        assert reader.stats.corrupt == 0
+    return [bytes(line.f) for line in lines if isinstance(line, Frame) and text in bytes(line.f)]
+
+
+async def test_a_short_alltick_token_echoed_in_a_frame_is_masked(
+    autojump_clock: trio.abc.Clock, tmp_path: Path
+) -> None:
+    echo = '{"ret":401,"msg":"token k3y is not valid for BTCUSDT","cmd_id":22998,"data":{}}'
+    with trio.fail_after(60):
+        emulator = alltick_emulator(
+            tokens=(SHORT_TOKEN,), faults=Faults(garbage_after=3, garbage=echo)
+        )
+        await record_against(emulator, tmp_path / "rec.jsonl", key=SHORT_TOKEN)
+    data = (tmp_path / "rec.jsonl").read_bytes()
+    assert b"k3y" not in data
+    assert _frames_quoting(tmp_path / "rec.jsonl", b"is not valid") == [
+        b'{"ret":401,"msg":"token *** is not valid for BTCUSDT","cmd_id":22998,"data":{}}'
+    ]
+    # The masked frame is the one the live loop decoded too: replays agree with each other.
+    first = run_strategy(DoNothing, str(tmp_path / "rec.jsonl"))
+    second = run_strategy(DoNothing, str(tmp_path / "rec.jsonl"))
+    assert first.summary["counts"] == second.summary["counts"]
+    assert first.summary["fingerprint"] == second.summary["fingerprint"]
+
+
+async def test_a_cryptomus_key_echoed_in_a_frame_is_masked(
+    autojump_clock: trio.abc.Clock, tmp_path: Path
+) -> None:
+    key = cryptomus.DEFAULT_API_KEY
+    echo = '{"id":0,"method":"ping","data":null,"error":{"code":1,"message":"key ' + key + '"}}'
+    with trio.fail_after(60):
+        emulator = cryptomus_emulator(faults=Faults(garbage_after=3, garbage=echo))
+        await record_against(emulator, tmp_path / "rec.jsonl")
+    data = (tmp_path / "rec.jsonl").read_bytes()
+    assert key.encode() not in data
+    tokens = [conn.query["token"] for conn in emulator.connections]
+    assert tokens and not [t for t in tokens if t.encode() in data]
+    assert len(_frames_quoting(tmp_path / "rec.jsonl", b'"message":"key ***"')) == 1

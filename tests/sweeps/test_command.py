@@ -1,0 +1,153 @@
+"""``papertrade sweep`` as a user meets it: real processes, real files, a real browser."""
+
+from __future__ import annotations
+
+import csv
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.chromium import dump_dom
+
+from .conftest import BARS, ROOT, SMA
+
+GRID = ["--grid", "fast=5:20:5", "--grid", "slow=20,30", "--where", "fast < slow"]
+
+
+def papertrade(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "framework", *args], capture_output=True, text=True, cwd=cwd,
+        timeout=600, check=False,
+    )  # fmt: skip
+
+
+def _read(path: Path) -> list[dict[str, str]]:
+    return list(csv.DictReader(path.read_text(encoding="utf-8").splitlines()))
+
+
+def _csv_without_wall_time(path: Path) -> list[list[str]]:
+    rows = list(csv.reader(path.read_text(encoding="utf-8").splitlines()))
+    assert rows[0][-1] == "wall_s"
+    return [row[:-1] for row in rows]
+
+
+def test_one_and_two_workers_write_the_same_rows_and_the_page_shows_them(tmp_path: Path) -> None:
+    one = papertrade("sweep", str(SMA), "--replay", str(BARS), *GRID, "--workers", "1",
+                     "--maximize", "total_return", "--out", str(tmp_path / "one"))  # fmt: skip
+    two = papertrade("sweep", str(SMA), "--replay", str(BARS), *GRID, "--workers", "2",
+                     "--maximize", "total_return", "--out", str(tmp_path / "two"))  # fmt: skip
+    assert one.returncode == 0, one.stderr
+    assert two.returncode == 0, two.stderr
+    rows = _csv_without_wall_time(tmp_path / "one" / "sweep.csv")
+    assert rows == _csv_without_wall_time(tmp_path / "two" / "sweep.csv")
+    header, body = rows[0], rows[1:]
+    assert header[:4] == ["point", "recording", "fast", "slow"]
+    assert [(r[2], r[3]) for r in body] == [
+        ("5", "20"), ("5", "30"), ("10", "20"), ("10", "30"), ("15", "20"), ("15", "30"),
+        ("20", "30"),
+    ]  # fmt: skip
+    # the short run has no annualised figures (sharpe is null): rank by return
+    objective = header.index("total_return")
+    best = max(body, key=lambda r: float(r[objective]))
+    assert f"--set fast={best[2]} --set slow={best[3]}" in one.stdout
+    # the page: every run in the ranked table, best first, and the heatmap drawn by Bokeh
+    dom = dump_dom(tmp_path / "one" / "sweep.html")
+    table = dom[dom.index('<table id="ranked"') :]
+    table = table[: table.index("</table>")]
+    ranked = re.findall(
+        r"<tr[^>]*><td>(\d+)</td><td>(\d+)</td><td>(\d+)</td><td>([-\d.e]+)</td>", table
+    )
+    assert (ranked[0][1], ranked[0][2]) == (best[2], best[3])
+    assert len(ranked) == 7
+    values = [float(v) for *_, v in ranked]
+    assert values == sorted(values, reverse=True)
+    assert re.search(r'<body data-canvases="[1-9]', dom), "Bokeh drew no canvas"
+
+
+def test_the_sweep_table_of_a_config_drives_the_sweep(tmp_path: Path, small_bars: Path) -> None:
+    config = tmp_path / "sweep.toml"
+    config.write_text(
+        '[params]\nstake = "500"\n\n'
+        '[sweep]\ngrid = { fast = "5:10:5", slow = [20, 30] }\nwhere = "fast < slow"\n'
+        'minimize = "max_drawdown"\nworkers = 1\n',
+        encoding="utf-8",
+    )
+    done = papertrade("sweep", str(SMA), "--replay", str(small_bars), "--config", str(config),
+                      "--out", str(tmp_path / "out"))  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    rows = _read(tmp_path / "out" / "sweep.csv")
+    assert [(r["fast"], r["slow"]) for r in rows] == [
+        ("5", "20"),
+        ("5", "30"),
+        ("10", "20"),
+        ("10", "30"),
+    ]
+    assert "min max_drawdown" in done.stdout
+    assert "--config" in done.stdout and "--set fast=" in done.stdout
+    # the same file runs: papertrade run ignores the [sweep] table
+    run = papertrade("run", str(SMA), "--replay", str(small_bars), "--config", str(config),
+                     "--out", str(tmp_path / "run"))  # fmt: skip
+    assert run.returncode == 0, run.stderr
+
+
+def test_an_unknown_key_in_the_sweep_table_is_one_line_naming_it(
+    tmp_path: Path, small_bars: Path
+) -> None:
+    config = tmp_path / "sweep.toml"
+    config.write_text('[sweep]\ngrid = { fast = "5,10" }\nsamplse = 3\n', encoding="utf-8")
+    done = papertrade("sweep", str(SMA), "--replay", str(small_bars), "--config", str(config))
+    assert done.returncode == 1
+    assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
+    assert "samplse" in done.stderr and str(config) in done.stderr
+
+
+def test_user_mistakes_are_one_clean_line(tmp_path: Path, small_bars: Path) -> None:
+    cases = {
+        ("--grid", "fast=1:10:0"): "--grid: fast='1:10:0' needs a positive step",
+        ("--grid", "fast=5,10", "--where", "open('x')"): "--where",
+        ("--grid", "fast=5,10", "--maximize", "profit"): "available: ",
+        ("--grid", "fast=5,10", "--samples", "2", "--trials", "2"): "not both",
+        ("--grid", "fast=5,10", "--from", "yesterday"): "'yesterday' is not an ISO date",
+    }
+    for args, message in cases.items():
+        done = papertrade("sweep", str(SMA), "--replay", str(small_bars), "--workers", "1",
+                          "--out", str(tmp_path), *args)  # fmt: skip
+        assert done.returncode != 0, args
+        assert message in done.stderr, (args, done.stderr)
+        assert "Traceback" not in done.stderr
+
+
+def test_a_window_keeps_only_its_data(tmp_path: Path) -> None:
+    done = papertrade("sweep", str(SMA), "--replay", str(BARS), "--grid", "fast=5,10",
+                      "--from", "2025-06-26T18:00:00Z", "--to", "2025-06-26T20:00", "--workers", "1",
+                      "--out", str(tmp_path))  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    rows = _read(tmp_path / "sweep.csv")
+    for row in rows:
+        assert row["first_time"] >= "2025-06-26T18:00:00"
+        assert row["last_time"] < "2025-06-26T20:00:00"
+        assert int(row["counts.frames"]) == 720  # two hours of bars pushed every 10 s
+
+
+def test_a_folds_out_of_sample_run_is_that_point_on_that_window(
+    tmp_path: Path, small_bars: Path
+) -> None:
+    done = papertrade("sweep", str(SMA), "--replay", str(small_bars), "--grid", "fast=3,5",
+                      "--grid", "slow=10,15", "--folds", "2", "--workers", "1",
+                      "--out", str(tmp_path / "wf"))  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    folds = _read(tmp_path / "wf" / "walkforward.csv")
+    assert [f["fold"] for f in folds] == ["1", "2"]
+    assert folds[0]["train_from"] == "start" and folds[1]["test_to"] == "end"
+    last = folds[1]
+    # the same point on the same window, as a sweep of one point given --from
+    one = papertrade("sweep", str(SMA), "--replay", str(small_bars), "--grid", f"fast={last['fast']}",
+                     "--grid", f"slow={last['slow']}", "--from", last["test_from"], "--workers", "1",
+                     "--out", str(tmp_path / "one"))  # fmt: skip
+    assert one.returncode == 0, one.stderr
+    for name in ("summary.json", "events.jsonl"):
+        assert (tmp_path / "one" / "best" / name).read_bytes() == (
+            tmp_path / "wf" / "folds" / "2" / name
+        ).read_bytes()
+    assert f"# on the window {last['test_from']} .. end" in " ".join(done.stdout.split())
