@@ -25,7 +25,12 @@ def summary_rows(summary: dict[str, Any]) -> list[tuple[str, str]]:
     counts = s.get("counts", {})
     currency = s["currency"]
     return [
-        ("period", f"{s['first_time']} .. {s['last_time']}"),
+        (
+            "period",
+            f"{s['first_time']} .. {s['last_time']}"
+            if s["first_time"]
+            else "none (no line after the header)",
+        ),
         ("equity", f"{s['initial_equity']:,.2f} -> {s['final_equity']:,.2f} {currency}"),
         ("return", _pct(s["total_return"])),
         ("buy and hold", _pct(s.get("buy_and_hold_return"))),
