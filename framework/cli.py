@@ -2,7 +2,7 @@
 
 ``PapertradeError`` (and click's own usage errors) print ``Error: message`` on stderr and exit
 non-zero, never with a traceback; exception groups from a trio nursery are unwrapped to the
-error inside. Commands: run, inspect, import-csv, generate, serve, record, diff, new.
+error inside. Commands: run, inspect, import-csv, generate, serve, record, diff, new, report.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Final, NoReturn
 
 import click
+import msgspec
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -28,9 +29,10 @@ import framework
 from framework import logs
 from framework.bundled import resolve_config, resolve_recording, resolve_strategy
 from framework.config import load_config, parse_set
-from framework.errors import PapertradeError, find_error
+from framework.errors import PapertradeError, StrategyError, find_error
 from framework.inspection import inspect_recording
 from framework.loop import LoopStats
+from framework.report.console import print_summary
 from framework.report.output import iso_time
 from framework.run import RunSetup, load_strategy, replay
 from framework.window import Window
@@ -96,7 +98,7 @@ def cli(verbose: int) -> None:
     type=click.Path(path_type=Path),
     default=Path("out"),
     show_default=True,
-    help="Directory for events.jsonl, fills.csv, equity.csv, summary.json.",
+    help="Directory for events.jsonl, fills.csv, trades.csv, equity.csv, summary.json, results.json.",
 )
 @click.option(
     "--record",
@@ -148,6 +150,19 @@ def cli(verbose: int) -> None:
     help="Also write the run to this run database (SQLite; created if missing; one file "
     "holds many runs; see `papertrade runs`).",
 )
+@click.option(
+    "--finalize/--no-finalize",
+    default=None,
+    help="At the end of the data, close every strategy's position at market "
+    "(default: config run.finalize; else on for --replay, off for --live and for the "
+    "replay of a live session's recording).",
+)
+@click.option(
+    "--report",
+    "with_report",
+    is_flag=True,
+    help="Also write report.html: equity, drawdown, trades and statistics, viewable offline.",
+)
 def run(
     strategy: tuple[str, ...],
     recordings: tuple[Path, ...],
@@ -158,6 +173,8 @@ def run(
     out_dir: Path,
     record_path: Path | None,
     duration: float | None,
+    finalize: bool | None,
+    with_report: bool,
     start: str | None,
     end: str | None,
     session: Path | None,
@@ -193,6 +210,10 @@ def run(
     if config_path is not None:
         config_path = resolve_config(config_path)
     config = load_config(config_path, parse_set(sets))
+    if finalize is not None:
+        config = msgspec.structs.replace(
+            config, run=msgspec.structs.replace(config.run, finalize=finalize)
+        )
     loaded = [load_strategy(resolve_strategy(spec)) for spec in strategy]
     _check_unique_names([cls for cls, _ in loaded])
     setup = RunSetup(
@@ -214,7 +235,11 @@ def run(
         resolved = [resolve_recording(r) for r in recordings]
         with _progress("replay") as progress:
             summary = replay(setup, resolved, out_dir, progress, db)
-    _print_summary(summary, out_dir)
+    print_summary(summary, out_dir)
+    if with_report:
+        from framework.report.command import write_run_report
+
+        click.echo(f"report: {write_run_report(out_dir)}")
 
 
 @cli.command("inspect")
@@ -279,6 +304,7 @@ _COMMANDS: Final = (
     ("framework.rundb.listing", "runs"),
     ("framework.diff_command", "diff"),
     ("framework.scaffold", "new"),
+    ("framework.report.command", "report"),
     ("framework.importers.command", "import_cmd"),
     ("framework.sweeps.command", "sweep_cmd"),
 )
@@ -322,6 +348,8 @@ def main(argv: list[str] | None = None) -> NoReturn:
         if error is None:
             raise
         click.echo(f"Error: {error}", err=True)
+        if isinstance(error, StrategyError) and error.user_traceback():
+            click.echo(error.user_traceback(), err=True)
         sys.exit(EXIT_ERROR)
     sys.exit(0)
 
@@ -379,23 +407,3 @@ class _progress:
             rate=stats.frames / elapsed if elapsed > 0 else 0.0,
             sim=iso_time(stats.last_ts_ns)[:16].replace("T", " ") if stats.last_ts_ns else "",
         )
-
-
-def _print_summary(summary: dict[str, Any], out_dir: Path) -> None:
-    counts = summary["counts"]
-    rows = [
-        ("period", f"{summary['first_time']} .. {summary['last_time']}" if summary["first_time"] else "none (no line after the header)"),
-        ("equity", f"{summary['initial_equity']:,.2f} -> {summary['final_equity']:,.2f} {summary['currency']}"),
-        ("return", f"{summary['total_return']:+.4%}"),
-        ("max drawdown", f"{summary['max_drawdown']:.4%}"),
-        ("sharpe", f"{summary['sharpe']:.3f}"),
-        ("orders / fills", f"{summary['orders']} / {summary['fills']} ({summary['rejections']} rejected)"),
-        ("round trips", f"{summary['round_trips']} (win rate {summary['win_rate']:.1%})"),
-        ("exposure", f"{summary['exposure']:.1%}"),
-        ("fees", ", ".join(f"{v} {k}" for k, v in summary["fees_paid"].items()) or "none"),
-        ("frames", f"{counts['frames']} ({counts['decode_errors']} undecodable, {counts['corrupt_lines']} corrupt lines)"),
-        ("output", str(out_dir)),
-    ]  # fmt: skip
-    width = max(len(k) for k, _ in rows)
-    for key, value in rows:
-        click.echo(f"{key:<{width}}  {value}")

@@ -49,6 +49,9 @@ class RunConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only
     # seconds of simulated time; 0 samples once per bar of bar data, else once a minute.
     equity_interval_s: float = 0.0
     isolate_strategy_errors: bool = False  # log and skip a failing callback instead of stopping
+    # at the end of the data, close every strategy's position at market (None: on for replays,
+    # off for live runs and for replays of a live session's recording)
+    finalize: bool | None = None
     # Orders are refused and statistics wait until this has passed: a duration ("30m", "2h")
     # from the first line, or a count of closed bars ("50 bars"); "" for none.
     warmup: str = ""

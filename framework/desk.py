@@ -4,7 +4,8 @@ A strategy's ``buy_limit`` (and the rest) lands here: the request is checked for
 and queued on the dispatcher, which applies it after the event being handled (the barrier
 rule, ``framework.bus``). When it is applied, the desk submits it to the paper venue and
 remembers which strategy owns the order, so that the order's private events go back to that
-strategy only. Balance updates go to every strategy that listens. A command that reaches the
+strategy only, and so that each fill is booked in the results model as that strategy's
+(:meth:`OrderDesk.book`: the one place fills are attributed). Balance updates go to every strategy that listens. A command that reaches the
 venue later (``latency_ms``) is applied by a clock timer at its arrival, so that market data
 stamped at or after it is matched with it and no data stamped before it is.
 """
@@ -12,12 +13,14 @@ stamped at or after it is matched with it and no data stamped before it is.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from decimal import Decimal
 from typing import cast
 
 from framework import events as ev
 from framework.bus import Dispatcher, Target
 from framework.clock import Clock
 from framework.exchange import OrderRequest, OrderView, PaperExchange
+from framework.report.results import Fill, Results
 from framework.strategy import OrderTicket, Strategy
 
 __all__ = ["OrderDesk", "PrivateSink"]
@@ -30,7 +33,12 @@ class OrderDesk:
     """Orders in from strategies, private events out to their owners."""
 
     def __init__(
-        self, exchange: PaperExchange, clock: Clock, dispatcher: Dispatcher, latency_ns: int
+        self,
+        exchange: PaperExchange,
+        clock: Clock,
+        dispatcher: Dispatcher,
+        latency_ns: int,
+        results: Results,
     ) -> None:
         self.on_private: PrivateSink | None = None  # every private event, in order: the output
         # A rule of the run that refuses orders (the warm-up): the reason, or None to let go.
@@ -40,6 +48,10 @@ class OrderDesk:
         self._dispatcher = dispatcher
         self._latency_ns = latency_ns
         self._owners: dict[str, Strategy] = {}
+        self._results = results
+        self._requests: dict[str, OrderRequest] = {}  # open order id -> what was asked
+        self._finalizing: set[str] = set()  # orders placed to close positions; membership only
+        self._unbooked: list[ev.DealUpdate] = []  # fills of an order still being submitted
         self._order_targets: dict[Strategy, dict[type, Target]] = {}
         self._balance_targets: tuple[Target, ...] = ()
 
@@ -56,8 +68,13 @@ class OrderDesk:
 
     # --- commands ------------------------------------------------------------------------------
 
-    def queue_order(self, strategy: Strategy, request: OrderRequest) -> OrderTicket:
-        """Queue ``request`` for ``strategy``; it is submitted when the event is handled."""
+    def queue_order(
+        self, strategy: Strategy, request: OrderRequest, *, finalizing: bool = False
+    ) -> OrderTicket:
+        """Queue ``request`` for ``strategy``; it is submitted when the event is handled.
+
+        ``finalizing`` marks an order the run placed to close the strategy's position.
+        """
         ticket = OrderTicket(request.client_order_id)
 
         def submit() -> None:
@@ -69,6 +86,10 @@ class OrderDesk:
                 order_id = self._exchange.submit(request, now)
             ticket.order_id = order_id
             self._owners[order_id] = strategy
+            self._requests[order_id] = request
+            if finalizing:
+                self._finalizing.add(order_id)
+            self._book_unbooked()
             if self._latency_ns:
                 self._wake_on_arrival()
 
@@ -119,6 +140,7 @@ class OrderDesk:
             if data.type == "finished":
                 # Every event of this order is out: let go of it, so memory stays flat.
                 self._owners.pop(order_id, None)
+                self._requests.pop(order_id, None)
                 self._exchange.forget(order_id)
         elif kind is ev.DealUpdate:
             deal_id = cast(ev.DealUpdateData, event.data).info.dealId
@@ -129,3 +151,49 @@ class OrderDesk:
         targets = self._order_targets.get(owner) if owner is not None else None
         target = targets.get(kind) if targets else None
         return (target,) if target is not None else _NONE
+
+    # --- the results -----------------------------------------------------------------------------
+
+    def book(self, event: ev.PrivateEvent) -> None:
+        """Book an event in the results as the venue emits it, before any callback: a fill as
+        its owner's, so ``position()`` counts it as soon as the account does. An order that
+        fills while it is being submitted (no latency) has no owner yet: its fills are booked
+        right after ``submit()`` returns."""
+        results = self._results
+        if type(event) is ev.DealUpdate:
+            info = event.data.info
+            order_id = self._exchange.order_id_of_deal(info.dealId) or ""
+            request = self._requests.get(order_id)
+            if request is None:
+                self._unbooked.append(event)
+                return
+            owner = self._owners.get(order_id)
+            results.add_fill(
+                Fill(
+                    ts_ns=info.committedAt * 1_000_000_000,
+                    strategy=owner.name if owner is not None else "",
+                    instrument=request.instrument,
+                    symbol=info.symbol,
+                    order_id=order_id,
+                    deal_id=info.dealId,
+                    transaction_id=info.transactionId,
+                    side=request.direction,
+                    role=info.tradeRole,
+                    price=Decimal(info.filledPrice),
+                    quantity=Decimal(info.filledQuantity),
+                    value=Decimal(info.filledValue),
+                    fee=Decimal(info.fee),
+                    fee_currency=info.feeCurrency,
+                    finalizing=order_id in self._finalizing,
+                )
+            )
+        elif type(event) is ev.OrderUpdate:
+            if event.data.type == "created":
+                results.add_order()
+        elif type(event) is ev.OrderRejected:
+            results.add_rejection(event.data.info)
+
+    def _book_unbooked(self) -> None:
+        unbooked, self._unbooked = self._unbooked, []
+        for event in unbooked:
+            self.book(event)

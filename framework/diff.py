@@ -24,7 +24,7 @@ import datetime as dt
 import math
 import tempfile
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, Final
 
@@ -33,17 +33,9 @@ import msgspec
 from framework import events as ev
 from framework.errors import ConfigError
 from framework.loop import Engine
-from framework.recording import RecordingReader
+from framework.recording import Line
 from framework.report.output import iso_time
-from framework.run import (
-    RunSetup,
-    build,
-    fewer_collections,
-    sha256_file,
-    summarize,
-    wire_type_of,
-    with_recorded_markets,
-)
+from framework.run import RunSetup, replay_engine
 
 __all__ = [
     "Diff",
@@ -167,9 +159,8 @@ def replay_stamped(
         The summary, the finished engine, and one (frame, ts_ns) pair per private event.
     """
     stamps: list[tuple[int, int]] = []
-    with RecordingReader(recording) as reader, fewer_collections():
-        setup = with_recorded_markets(setup, reader.header)  # as run.replay_engine does
-        engine, output = build(setup, reader.header.providers, out_dir)
+
+    def feed(engine: Engine, batches: Iterable[list[Line]]) -> None:
         write = engine.on_private
         frame = 0
 
@@ -179,18 +170,12 @@ def replay_stamped(
                 write(event)
 
         engine.on_private = stamp
-        try:
-            for batch in reader.batches(wire_type_of(engine.codecs)):
-                for line in batch:  # one at a time: the frame index of every event is exact
-                    engine.process((line,))
-                    frame += 1
-            engine.finish()
-        finally:  # a StrategyError must not leave the output files open
-            events_hash = output.close()
-    summary = summarize(
-        setup, engine, output, events_hash, sha256_file(Path(recording)), reader.stats
-    )
-    output.write_summary(summary)
+        for batch in batches:
+            for line in batch:  # one at a time: the frame index of every event is exact
+                engine.process((line,))
+                frame += 1
+
+    summary, engine = replay_engine(setup, recording, out_dir, feed=feed)
     return summary, engine, stamps
 
 

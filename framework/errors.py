@@ -17,6 +17,9 @@ Order rejections are *events* (``framework.events.OrderRejected``), never except
 
 from __future__ import annotations
 
+import sysconfig
+import traceback
+from pathlib import Path
 from typing import TypeVar
 
 import msgspec
@@ -35,6 +38,11 @@ __all__ = [
 ]
 
 _EXCERPT_CHARS = 200
+_PACKAGE = Path(__file__).resolve().parent  # papertrade's own frames are not the user's
+_LIBRARIES = tuple(
+    Path(p).resolve()
+    for p in sorted({sysconfig.get_paths()[k] for k in ("stdlib", "purelib", "platlib")})
+)
 E = TypeVar("E", bound=BaseException)
 
 Buffer = bytes | bytearray | memoryview | msgspec.Raw
@@ -96,9 +104,22 @@ class StrategyError(PapertradeError):
         self.strategy = strategy
         self.callback = callback
         self.event = event
+        self.cause = cause
+        where = _user_frames(cause)[-1:]
+        at = f" at {where[0].filename}:{where[0].lineno}" if where else ""
         super().__init__(
-            f"strategy {strategy!r} raised {type(cause).__name__}: {cause} in {callback}({event})"
+            f"strategy {strategy!r} raised {type(cause).__name__}: {cause}{at} "
+            f"in {callback}({event})"
         )
+
+    def user_traceback(self) -> str:
+        """The traceback of the cause, restricted to the user's own frames (not papertrade's,
+        the standard library's or installed packages'): what to read to fix the strategy."""
+        frames = _user_frames(self.cause)
+        if not frames:
+            return ""
+        lines = traceback.format_list(frames)
+        return "Traceback (your code, most recent call last):\n" + "".join(lines).rstrip("\n")
 
 
 def find_error(exc: BaseException, kind: type[E]) -> E | None:
@@ -112,6 +133,18 @@ def find_error(exc: BaseException, kind: type[E]) -> E | None:
             if found is not None:
                 return found
     return None
+
+
+def _user_frames(exc: BaseException) -> list[traceback.FrameSummary]:
+    """The frames of ``exc``'s traceback in the user's files; the last frame if there are none."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    mine = [f for f in frames if not _is_library(f.filename)]
+    return mine or frames[-1:]
+
+
+def _is_library(filename: str) -> bool:
+    path = Path(filename).resolve()
+    return path.is_relative_to(_PACKAGE) or any(path.is_relative_to(p) for p in _LIBRARIES)
 
 
 def _excerpt(frame: Buffer | str) -> str:

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping, Sequence
+from decimal import Decimal
 from typing import Any, Final
 
 import msgspec
@@ -36,7 +37,7 @@ from framework.bus import Blame, Dispatcher, Handler, Target
 from framework.clock import Clock
 from framework.desk import OrderDesk, PrivateSink
 from framework.errors import ProviderProtocolError, StrategyError
-from framework.exchange import ExchangeConfig, PaperExchange
+from framework.exchange import ExchangeConfig, OrderRequest, PaperExchange
 from framework.marketbook import MarketState
 from framework.providers.base import Ack, Codec, ErrorReply, Pong
 from framework.recording import (
@@ -49,6 +50,7 @@ from framework.recording import (
     Tick,
     typed_frame,
 )
+from framework.report.results import Results
 from framework.strategy import Callbacks, Strategy
 from framework.warmup import Warmup
 
@@ -99,6 +101,10 @@ class Engine:
         on_private: called with every private event, in order (the run's output log).
         recorder: live runs write every consumed line here, before processing it.
         isolate_strategy_errors: log and skip a failing callback instead of stopping the run.
+        results: the run's results model (fills by strategy, round trips, statistics); a
+            fresh one valued in no currency if not given.
+        finalize: at the end, after ``on_stop``, close every strategy's open position with a
+            market order (see :meth:`finish`).
         warmup: ``[run] warmup`` (``framework.warmup``): orders are refused until it ends.
         observers: (market event type, handler) pairs routed after the strategies: the run's
             own bookkeeping (equity sampling), which sees each event once it is handled.
@@ -114,11 +120,16 @@ class Engine:
         on_private: PrivateSink | None = None,
         recorder: RecordingWriter | None = None,
         isolate_strategy_errors: bool = False,
+        results: Results | None = None,
+        finalize: bool = False,
         warmup: str = "",
         observers: Sequence[tuple[type, Handler]] = (),
     ) -> None:
         self.clock = Clock()
         self.warmup = Warmup(warmup)
+        self.results = results or Results("", exchange_config.markets)
+        self._finalize = finalize
+        self._latency_ns = exchange_config.latency_ns
         self.stats = LoopStats()
         self.monitor = Monitor(self.stats, isolate_strategy_errors)
         self.strategies = list(strategies)
@@ -128,11 +139,9 @@ class Engine:
             bar_history=max((s.bar_history for s in self.strategies), default=0),
         )
         self.dispatcher = Dispatcher(self.monitor.strategy_failed)
-        self.exchange = PaperExchange(
-            exchange_config, self.dispatcher.private.append, seed, self.state
-        )
+        self.exchange = PaperExchange(exchange_config, self._emitted, seed, self.state)
         self.desk = OrderDesk(
-            self.exchange, self.clock, self.dispatcher, exchange_config.latency_ns
+            self.exchange, self.clock, self.dispatcher, exchange_config.latency_ns, self.results
         )
         self.desk.on_private = on_private
         self.desk.gate = self.warmup.gate
@@ -155,6 +164,16 @@ class Engine:
         self.start_hooks: list[Callable[[int], None]] = []  # called with the first line's time
         self.finish_hooks: list[Callable[[int], None]] = []  # called with the last time
         self._everyone = _wire(self, observers)
+
+    def _emitted(self, event: ev.PrivateEvent) -> None:
+        """The venue emitted an event: booked now (a strategy's position moves with its fill,
+        as the account's balance does), delivered after the event being handled."""
+        self.dispatcher.private.append(event)
+        self.desk.book(event)
+
+    def position_of(self, strategy: Strategy, instrument: str) -> Decimal:
+        """A strategy's own net position in an instrument (base), from its own fills."""
+        return self.results.position(strategy.name, instrument)
 
     @property
     def on_private(self) -> PrivateSink | None:
@@ -235,7 +254,13 @@ class Engine:
         return codec.decode(frame.f if frame.f else frame.payload(), frame.t)
 
     def finish(self) -> None:
-        """End the run: apply due commands, call ``on_stop``, flush private events."""
+        """End the run: apply due commands, call ``on_stop``, flush private events.
+
+        With ``finalize``, then close every strategy's positions: its resting limit orders are
+        cancelled, and each non-zero position gets a market order the other way, marked as
+        finalizing. Orders that wait for a next bar that will not come fill at the last price.
+        Each step takes the exchange's latency on the simulated clock.
+        """
         if self._finished:
             return
         self._finished = True
@@ -244,8 +269,47 @@ class Engine:
         self.exchange.advance(self.clock.now_ns)
         self.dispatcher.barrier()
         self.dispatcher.deliver(self._everyone[Callbacks.on_stop])
+        if self._finalize:
+            self._close_positions()
         for hook in self.finish_hooks:
             hook(self.clock.now_ns)
+
+    def write_pending(self) -> None:
+        """After a strategy error: write the private events not yet delivered to the output
+        (the run's record of what the exchange did), without calling any strategy."""
+        self.stats.last_ts_ns = self.clock.now_ns
+        private = self.dispatcher.private
+        while private:
+            event = private.popleft()
+            if self.on_private is not None:
+                self.on_private(event)
+
+    def _close_positions(self) -> None:
+        desk = self.desk
+        for strategy in self.strategies:
+            for order in desk.open_orders(strategy, None):
+                if order.type == "limit":
+                    desk.queue_cancel(order.id)
+        self._end_step()
+        for strategy in self.strategies:
+            for instrument, held in self.results.positions(strategy.name).items():
+                request = OrderRequest(
+                    instrument=instrument,
+                    direction="sell" if held > 0 else "buy",
+                    type="market",
+                    quantity=abs(held),
+                )
+                desk.queue_order(strategy, request, finalizing=True)
+        self._end_step()
+
+    def _end_step(self) -> None:
+        """Send what was queued, let it reach the venue, fill what waits for a bar at the last
+        price."""
+        self.dispatcher.barrier()
+        self.clock.advance_to(self.clock.now_ns + self._latency_ns)
+        self.exchange.advance(self.clock.now_ns)
+        self.exchange.fill_waiting_at_last(self.clock.now_ns)
+        self.dispatcher.barrier()
 
     def _start(self, ts_ns: int) -> None:
         self._started = True
@@ -309,6 +373,8 @@ def _wire(
     route(Ack, monitor.count_ack)
     route(Pong, monitor.count_pong)
     route(ErrorReply, monitor.provider_error)
+    route(ev.Bar, engine.results.on_bar)  # the results' calendar, prices and bar counts
+    route(ev.Trade, engine.results.on_trade)
     everyone: dict[Callable[..., None], list[Target]] = {
         Callbacks.on_start: [],
         Callbacks.on_stop: [],

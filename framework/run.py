@@ -14,7 +14,7 @@ import importlib
 import importlib.util
 import inspect
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
@@ -25,19 +25,21 @@ import framework
 from framework import events as ev
 from framework import logs
 from framework.config import Config, config_hash
-from framework.errors import ConfigError, RecordingError
+from framework.errors import ConfigError, RecordingError, StrategyError
 from framework.exchange.rules import MarketRules, check_config
 from framework.loop import Engine, LoopStats
 from framework.providers import from_native, make_codec
 from framework.providers.base import Codec
 from framework.recording import (
     Header,
+    Line,
     ProviderSpec,
     ReadStats,
     RecordingReader,
     RecordingWriter,
 )
 from framework.report.output import RunOutput, iso_time
+from framework.report.results import Results
 from framework.strategy import Strategy
 from framework.warmup import Warmup
 from framework.window import Window, merged, providers_of, windowed
@@ -46,6 +48,7 @@ if TYPE_CHECKING:
     from framework.rundb import RunWriter
 
 __all__ = [
+    "Feed",
     "RunSetup",
     "build",
     "codecs_for",
@@ -61,6 +64,8 @@ __all__ = [
 ]
 
 ProgressFn = Callable[[int, int, LoopStats], None]  # (bytes read, bytes in all, loop stats)
+# replaces the reading loop: gets the engine and the batches, hands the engine every line
+Feed = Callable[[Engine, Iterable[list[Line]]], None]
 _DEFAULT_BALANCE: Final = Decimal(10000)
 
 
@@ -122,28 +127,38 @@ def replay_engine(
     out_dir: str | Path,
     progress: ProgressFn | None = None,
     db: str | Path | None = None,
+    feed: Feed | None = None,
 ) -> tuple[dict[str, Any], Engine]:
     """:func:`replay`, also returning the finished engine (its exchange, strategies, stats).
 
     Several recordings are merged by receive time; lines with the same time keep the order of
-    the files as given (``framework.window``).
+    the files as given (``framework.window``). ``feed`` replaces the reading loop (it gets the
+    engine and the batches, and must hand the engine every line): ``papertrade diff`` feeds
+    one line at a time to stamp each event.
+
+    Raises:
+        StrategyError: a strategy raised (isolation off); every output file is written first,
+            for what happened before, with the error in ``summary.json``.
     """
     paths = [Path(recording)] if isinstance(recording, str | Path) else [Path(p) for p in recording]
     if not paths:
         raise ConfigError("no recording to replay")
+    failure: StrategyError | None = None
     with contextlib.ExitStack() as stack:
         readers = [stack.enter_context(RecordingReader(p)) for p in paths]
         stack.enter_context(fewer_collections())
         providers = providers_of(readers)
         for reader in readers:
             setup = with_recorded_markets(setup, reader.header)
+        # a live session's recording replays as the session ran: positions left open
+        from_live = any(reader.header.meta.get("source") == "live" for reader in readers)
         writer = None
         if db is not None:
             from framework.rundb import begin_run
 
             source = ", ".join(str(p) for p in paths)
             writer = begin_run(db, setup, mode="replay", source=source, out_dir=out_dir)
-        engine, output = build(setup, providers, out_dir, db=writer)
+        engine, output = build(setup, providers, out_dir, db=writer, live=from_live)
         total = sum(reader.size() for reader in readers)
         if len(readers) == 1:
             batches = readers[0].batches(
@@ -155,16 +170,26 @@ def replay_engine(
         if setup.window.bounded:
             batches = windowed(batches, setup.window, engine, span)
         try:
-            for batch in batches:
-                engine.process(batch)
-                if progress is not None:
-                    progress(sum(reader.position() for reader in readers), total, engine.stats)
-            engine.finish()
+            try:
+                if feed is not None:
+                    feed(engine, batches)
+                else:
+                    for batch in batches:
+                        engine.process(batch)
+                        if progress is not None:
+                            progress(
+                                sum(reader.position() for reader in readers), total, engine.stats
+                            )
+                engine.finish()
+            except StrategyError as exc:  # the output still records everything before it
+                failure = exc
+                engine.write_pending()
+                output.sample_equity("equity", engine.clock.now_ns)
         except BaseException as exc:
             if writer is not None:
                 writer.fail(exc)
             raise
-        finally:  # a StrategyError must not leave the output files open
+        finally:  # any error must not leave the output files open
             events_hash = output.close()
         if setup.window.bounded and not engine.stats.first_ts_ns:
             raise ConfigError(_empty_window(paths, setup.window, span))
@@ -173,9 +198,16 @@ def replay_engine(
     )
     if len(paths) > 1:
         summary["fingerprint"]["recordings_sha256"] = [sha256_file(p) for p in paths]
+    if failure is not None:
+        summary["error"] = str(failure)
     output.write_summary(summary)
     if writer is not None:
-        writer.finish(summary)
+        if failure is not None:
+            writer.fail(failure)
+        else:
+            writer.finish(summary)
+    if failure is not None:
+        raise failure
     return summary, engine
 
 
@@ -215,16 +247,21 @@ def build(
     out_dir: str | Path,
     recorder: RecordingWriter | None = None,
     db: RunWriter | None = None,
+    *,
+    live: bool = False,
 ) -> tuple[Engine, RunOutput]:
     """An engine with its output directory attached, ready for the providers' frames.
 
     ``recorder`` (live runs) receives every line the engine consumes, before it is processed;
     ``db`` receives every private event and equity sample, after the output directory.
+    ``live`` (a live run, or the replay of a live session's recording) changes one default:
+    ``[run] finalize`` is off for those, on for other replays.
     """
     codecs = codecs_for(providers)
     strategies = [cls() for cls in setup.strategies]
     _apply_params(strategies, setup.config.params)
     run = setup.config.run
+    currency = run.currency or report_currency(setup, providers)
     sampler = _EquitySampler()
     engine = Engine(
         codecs,
@@ -233,10 +270,12 @@ def build(
         seed=setup.seed,
         recorder=recorder,
         isolate_strategy_errors=run.isolate_strategy_errors,
+        results=Results(currency, setup.config.exchange.markets),
+        finalize=run.finalize if run.finalize is not None else not live,
         warmup=run.warmup,
         observers=sampler.routes(),
     )
-    output = RunOutput(out_dir, engine.exchange, run.currency or report_currency(setup, providers))
+    output = RunOutput(out_dir, engine.exchange, engine.results)
     window_s = run.event_time_window_s
     if not 0 < window_s < 10**9:
         raise ConfigError(f"run.event_time_window_s must be positive, got {window_s}")
@@ -432,13 +471,16 @@ def summarize(
         first_ns = (
             stats.last_ts_ns if warmup.end_ns is None else min(warmup.end_ns, stats.last_ts_ns)
         )
-    summary = msgspec.to_builtins(
-        output.summary(first_ns, stats.last_ts_ns, output.interval_ns / 1e9)
-    )
+    names = [s.name for s in engine.strategies]
+    summary = msgspec.to_builtins(engine.results.finish(first_ns, stats.last_ts_ns, names))
+    # A recording with no line after its header has no period: "" rather than 1970.
+    summary["first_time"] = iso_time(first_ns) if first_ns or stats.last_ts_ns else ""
+    summary["last_time"] = iso_time(stats.last_ts_ns) if first_ns or stats.last_ts_ns else ""
     if warmup.enabled:
         summary["warmup"] = {"setting": warmup.text, "ended_ns": warmup.end_ns}
     summary["strategies"] = {s.name: s.param_values() for s in engine.strategies}
     summary["unpriced_currencies"] = sorted(output.unpriced)
+    summary["error"] = None  # why the run stopped early, if a strategy raised
     summary["counts"] = {
         "lines": read_stats.lines,
         "frames": stats.frames,

@@ -302,8 +302,13 @@ class Reads(_Attached):
         return self._run().exchange.balances()
 
     def position(self, instrument: str) -> Decimal:
-        """The account's total balance of the instrument's base currency."""
-        return self._run().exchange.position(instrument)
+        """This strategy's own net position in the instrument (base), from its own fills.
+
+        Several strategies in one run share the account's funds (:meth:`balance`) but each sees
+        only its own position: negative after selling more than it bought (base it did not buy,
+        from the starting balance).
+        """
+        return self._run().position_of(self, instrument)  # type: ignore[arg-type]
 
     def open_orders(self, instrument: str | None = None) -> list[OrderView]:
         """This strategy's resting orders (on one instrument, if given), oldest first."""

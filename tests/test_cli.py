@@ -65,7 +65,7 @@ def trader(tmp_path: Path) -> Path:
     return path
 
 
-def test_replay_writes_the_four_files_and_prints_a_summary(tmp_path: Path, trader: Path) -> None:
+def test_replay_writes_every_output_file_and_prints_a_summary(tmp_path: Path, trader: Path) -> None:
     out = tmp_path / "out"
     result = papertrade("run", str(trader), "--replay", str(CRYPTOMUS), "--out", str(out))
     assert result.returncode == 0, result.stderr
@@ -74,7 +74,9 @@ def test_replay_writes_the_four_files_and_prints_a_summary(tmp_path: Path, trade
         "equity.csv",
         "events.jsonl",
         "fills.csv",
+        "results.json",
         "summary.json",
+        "trades.csv",
     ]
     summary = json.loads((out / "summary.json").read_text())
     assert summary["orders"] > 0 and summary["fills"] > 0
@@ -151,16 +153,93 @@ def test_a_file_without_a_strategy_subclass_is_one_line(tmp_path: Path) -> None:
     assert_clean_error(result, "no Strategy subclass")
 
 
-def test_a_strategy_exception_names_the_strategy_callback_and_event(tmp_path: Path) -> None:
-    bad = tmp_path / "bad.py"
-    bad.write_text(
-        "from framework.strategy import Strategy\n"
-        "class Boom(Strategy):\n"
-        "    def on_trade(self, trade):\n"
-        "        raise KeyError('oops')\n"
+BOOM = """\
+from framework.strategy import Strategy
+
+
+class Boom(Strategy):
+    def on_start(self):
+        self.n = 0
+
+    def on_trade(self, trade):
+        self.n += 1
+        if self.n == 2:
+            self.buy_market(trade.instrument, quantity="0.001")
+        if self.n == 500:
+            self.helper()
+
+    def helper(self):
+        raise ValueError(f"my bug at trade {self.n}")
+"""
+
+
+def test_a_strategy_exception_shows_the_users_file_line_and_frames_only(tmp_path: Path) -> None:
+    bad = tmp_path / "boom.py"
+    bad.write_text(BOOM)
+    out = tmp_path / "o"
+    result = papertrade("-v", "run", str(bad), "--replay", str(CRYPTOMUS), "--out", str(out))
+    assert result.returncode == 1
+    lines = result.stderr.splitlines()
+    assert lines[0].startswith(
+        f"Error: strategy 'Boom' raised ValueError: my bug at trade 500 at {bad}:16 "
+        "in on_trade(Trade(venue='cryptomus'"
     )
-    result = papertrade("run", str(bad), "--replay", str(CRYPTOMUS), "--out", str(tmp_path / "o"))
-    assert_clean_error(result, "'Boom'", "on_trade", "KeyError", "Trade(")
+    assert lines[1:] == [
+        "Traceback (your code, most recent call last):",
+        f'  File "{bad}", line 13, in on_trade',
+        "    self.helper()",
+        f'  File "{bad}", line 16, in helper',
+        '    raise ValueError(f"my bug at trade {self.n}")',
+    ]
+
+
+def test_a_strategy_exception_still_writes_every_output_file(tmp_path: Path) -> None:
+    bad = tmp_path / "boom.py"
+    bad.write_text(BOOM)
+    out = tmp_path / "o"
+    result = papertrade("run", str(bad), "--replay", str(CRYPTOMUS), "--out", str(out))
+    assert result.returncode == 1
+    assert sorted(p.name for p in out.iterdir()) == [
+        "equity.csv", "events.jsonl", "fills.csv", "results.json", "summary.json", "trades.csv",
+    ]  # fmt: skip
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["error"].startswith("strategy 'Boom' raised ValueError: my bug at trade 500")
+    assert (summary["orders"], summary["fills"], summary["open_trips"]) == (1, 1, 1)
+    events = [
+        json.loads(line)["method"] for line in (out / "events.jsonl").read_text().splitlines()
+    ]
+    assert events.count("deal_update") == 1 and events[-1] == "order_update"
+    assert len((out / "fills.csv").read_text().splitlines()) == 2
+    assert summary["last_time"] > summary["first_time"]
+
+
+TINY = """\
+from framework.strategy import Strategy
+
+
+class Tiny(Strategy):
+    def on_start(self):
+        self.n = 0
+
+    def on_trade(self, trade):
+        self.n += 1
+        if self.n <= 5:
+            self.buy_market(trade.instrument, quantity="0.000001")
+        if self.n == 6:
+            self.sell_market(trade.instrument, "5")
+"""
+
+
+def test_the_console_gives_a_line_per_rejection_reason_with_its_count(tmp_path: Path) -> None:
+    tiny = tmp_path / "tiny.py"
+    tiny.write_text(TINY)
+    result = papertrade("run", str(tiny), "--replay", str(CRYPTOMUS), "--out", str(tmp_path / "o"))
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert "5 rejected: Order quantity must be between 0.00001 and 1000 size. (code 3)" in lines
+    assert "1 rejected: Insufficient funds. BTC wallet balance is 0.00000000. (code 6)" in lines
+    table = {line.split("  ")[0].strip(): line for line in lines if "  " in line.strip()}
+    assert "0 / 0 (6 rejected)" in table["orders / fills"]
 
 
 def test_an_unknown_config_key_is_named(tmp_path: Path, trader: Path) -> None:

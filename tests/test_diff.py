@@ -50,7 +50,7 @@ def test_identical_runs_exit_zero(runs: dict[str, Path]) -> None:
     done = papertrade("diff", str(runs["default"]), str(runs["default"]))
     assert done.returncode == 0, done.stdout + done.stderr
     fills = json.loads((runs["default"] / "summary.json").read_text())["fills"]
-    assert done.stdout.startswith(f"identical: 90 events, {fills} fills, same statistics")
+    assert done.stdout.startswith(f"identical: 96 events, {fills} fills, same statistics")
 
 
 def test_changed_parameter_shows_first_divergence_side_by_side(runs: dict[str, Path]) -> None:
@@ -84,7 +84,7 @@ def test_run_folder_against_its_recording_replayed_with_its_own_params(
     done = papertrade("diff", str(runs["fast8"]), BARS, "-s", "sma_crossover")
     assert done.returncode == 0, done.stdout + done.stderr
     summary = json.loads((runs["fast8"] / "summary.json").read_text())
-    assert done.stdout.startswith(f"identical: 126 events, {summary['fills']} fills")
+    assert done.stdout.startswith(f"identical: 132 events, {summary['fills']} fills")
     done = papertrade("diff", str(runs["fast8"]), BARS, "-s", "sma_crossover", "--set", "fast=10")
     assert done.returncode == 1
     # the replayed side knows each event's frame and simulated time
@@ -101,7 +101,7 @@ def test_a_side_that_ends_early(runs: dict[str, Path], tmp_path: Path) -> None:
     assert "first divergence at event 86" in done.stdout
     assert "B ends after 85 events; the other goes on with:" in done.stdout
     assert next(x for x in done.stdout.splitlines() if x.startswith("events ")).split() == [
-        "events", "90", "85", "-5"
+        "events", "96", "85", "-11"
     ]  # fmt: skip
 
 
@@ -127,15 +127,17 @@ def test_replay_stamps_each_event_with_the_frame_that_made_it() -> None:
     side = replay_side(setup, recording(BARS))
     with RecordingReader(recording(BARS)) as reader:
         lines = list(reader)
-    assert len(side.steps) == 90
+    assert len(side.steps) == 96
     for step in side.steps:
         assert step.frame is not None and step.ts_ns is not None
         if step.frame < len(lines):  # events of the final settlement come after the last frame
             assert lines[step.frame].t == step.ts_ns
-    # an SMA crossover orders on closed bars: every order is made on a Finazon frame
+    # an SMA crossover orders on closed bars: every order is made on a Finazon frame, but the
+    # last, which finalize places after the last frame
     created = [s for s in side.steps if s.event["data"].get("type") == "created"]
-    assert len(created) == 15
-    for step in created:
+    assert len(created) == 16
+    assert created[-1].frame == len(lines)
+    for step in created[:-1]:
         assert step.frame is not None
         line = lines[step.frame]
         assert type(line).__name__ == "Frame" and getattr(line, "p", "") == "finazon"
@@ -152,7 +154,7 @@ def test_golden_folder_round_trips_and_reads_as_text(runs: dict[str, Path], tmp_
     assert list(json.loads(first)) == ["frame", "time", "method", "data", "error"]  # no seq id
     assert json.loads(first)["time"].startswith("2025-06-26T")
     summary = json.loads((tmp_path / "golden" / "summary.json").read_text())
-    assert "fingerprint" not in summary and summary["fills"] == 15
+    assert "fingerprint" not in summary and summary["fills"] == 16
     golden = load_folder(tmp_path / "golden")
     assert compare(golden, side).identical
     # a plain run folder of the same run matches the golden folder too

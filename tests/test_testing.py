@@ -16,7 +16,7 @@ import msgspec
 import pytest
 
 from framework import events as ev
-from framework.config import Config
+from framework.config import Config, RunConfig
 from framework.errors import ConfigError, ProviderProtocolError, StrategyError
 from framework.providers import PROVIDERS, make_codec
 from framework.providers.base import Subscription
@@ -296,18 +296,25 @@ def test_output_files_are_kept_only_under_a_given_directory(tmp_path: Path) -> N
     assert run_strategy(BuyOnFirstTrade, BOOK_AND_TRADE).out_dir is None
 
 
-def test_a_recording_replays_exactly_as_papertrade_run_replays_it(tmp_path: Path) -> None:
+@pytest.mark.parametrize("finalize", [False, True])
+def test_a_recording_replays_exactly_as_papertrade_run_replays_it(
+    tmp_path: Path, finalize: bool
+) -> None:
     recording = BOOK_AND_TRADE.write(tmp_path / "s.jsonl")
-    setup = RunSetup(strategies=(BuyOnFirstTrade,), strategy_sources={}, config=Config(), seed=3)
+    config = Config(run=RunConfig(finalize=finalize))
+    setup = RunSetup(strategies=(BuyOnFirstTrade,), strategy_sources={}, config=config, seed=3)
     replay(setup, recording, tmp_path / "cli")
-    run_strategy(BuyOnFirstTrade, recording, seed=3, tmp_path=tmp_path / "kit")
+    run_strategy(BuyOnFirstTrade, recording, config=config, seed=3, tmp_path=tmp_path / "kit")
     assert (tmp_path / "kit" / "out" / "events.jsonl").read_bytes() == (
         tmp_path / "cli" / "events.jsonl"
     ).read_bytes()
 
 
 def test_a_strategy_that_raises_stops_the_run_with_a_strategy_error() -> None:
-    with pytest.raises(StrategyError, match="'Raises' raised ValueError: boom in on_trade"):
+    with pytest.raises(
+        StrategyError,
+        match=r"'Raises' raised ValueError: boom at .*test_testing\.py:\d+ in on_trade",
+    ):
         run_strategy(Raises, BOOK_AND_TRADE)
 
 

@@ -99,7 +99,7 @@ def test_run_takes_example_names_outside_the_checkout(installed: Installed) -> N
         "--config", "backtest", "--out", "out",
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
-    assert re.search(r"orders / fills\s+15 / 15", done.stdout)
+    assert re.search(r"orders / fills\s+16 / 16", done.stdout)
     wrong = installed.run("papertrade", "run", "sma_crossover", "--replay", "nope")
     assert wrong.returncode == 1
     assert wrong.stderr.startswith("Error: recording not found: nope (neither a file nor a")

@@ -105,7 +105,7 @@ def test_a_book_and_a_trade_recording_replay_together(tmp_path: Path) -> None:
     out = tmp_path / "both"
     result = papertrade("run", ROOT / "tests/test_window.py:BuyOnce", "--replay",
                         tmp_path / "trades.jsonl", "--replay", tmp_path / "book.jsonl",
-                        "--out", out)  # fmt: skip
+                        "--no-finalize", "--out", out)  # fmt: skip
     assert result.returncode == 0, result.stderr
     fills = (out / "fills.csv").read_text().splitlines()
     assert len(fills) == 2 and ",93001.5" in fills[1]  # the book's ask, merged in first

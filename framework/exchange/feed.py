@@ -159,16 +159,20 @@ class MarketFeed:
                 self._exec.finish(order, "stop_loss", now_ns)
 
     def _match_bar(self, market: Market, bar: ev.Bar) -> None:
+        """Fill or stop what this bar reaches. A fill is stamped when its price happened, as
+        far as a bar tells: at the open (or the order's arrival, if later) for a fill at the
+        open, at the bar's close for one inside its range; never later than the clock."""
         path = bar_path(bar)
         now_ns = bar.ts_recv_ns
         open_price = quantize(from_float(bar.open), market.rules.quote_prec)
         opens, closes = bar.ts_event_ns, bar.ts_event_ns + bar.interval_ns
+        inside_ns = min(closes, now_ns)
         for order in list(market.waiting):
             if not market.takes_part(order, opens, closes):
                 continue
             limit = order.price_f if order.req.type == "limit" else None
             if bar_outcome(order.is_buy, limit, None, path) == "open":
-                self._exec.fill_all_at(order, open_price, "taker", now_ns)
+                self._exec.fill_all_at(order, open_price, "taker", _at_open(order, opens, now_ns))
             if order.is_open:
                 self._exec.finish(order, "expire", now_ns)
         for order in list(market.orders.values()):
@@ -176,11 +180,16 @@ class MarketFeed:
                 continue
             outcome = bar_outcome(order.is_buy, order.price_f, order.stop_f, path)
             if outcome == "open":
-                self._exec.fill_all_at(order, open_price, "taker", now_ns)
+                self._exec.fill_all_at(order, open_price, "taker", _at_open(order, opens, now_ns))
             elif outcome == "price":
-                self._exec.fill(order, _maker(order, order.remaining), now_ns)
+                self._exec.fill(order, _maker(order, order.remaining), inside_ns)
             elif outcome == "stop":
-                self._exec.finish(order, "stop_loss", now_ns)
+                self._exec.finish(order, "stop_loss", inside_ns)
+
+
+def _at_open(order: Order, opens_ns: int, now_ns: int) -> int:
+    """When a fill at a bar's open happened: the open, or the order's arrival if later."""
+    return min(max(opens_ns, order.arrived_ns), now_ns)
 
 
 def _maker(order: Order, quantity: Decimal) -> Fill:

@@ -43,6 +43,7 @@ from framework.exchange.rules import ExchangeConfig, MarketRules, check_config
 from framework.exchange.validation import Rejection
 from framework.ids import UlidGenerator
 from framework.marketbook import MarketState
+from framework.money import from_float, quantize
 
 __all__ = ["PaperExchange"]
 
@@ -129,6 +130,21 @@ class PaperExchange:
         """Apply every command that has reached the venue by ``now_ns``."""
         if self._pending and self._pending[0].arrive_ns <= now_ns:
             self._apply_due(now_ns)
+
+    def fill_waiting_at_last(self, now_ns: int) -> None:
+        """End of the data: fill every order waiting for a next bar at the market's last price.
+
+        With bars only, a market order fills at the next bar's open; when no bar follows (the
+        run finalizes its positions), the last close is the only price there is.
+        """
+        for market in self._markets.values():
+            last = market.last
+            if market.waiting and last is not None:
+                price = quantize(from_float(last), market.rules.quote_prec)
+                for order in list(market.waiting):
+                    self._exec.fill_all_at(order, price, "taker", now_ns)
+                    if order.is_open:
+                        self._exec.finish(order, "expire", now_ns)
 
     # --- read access -----------------------------------------------------------------------
 

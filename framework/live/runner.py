@@ -228,7 +228,7 @@ async def run_live(
         try:
             if resume is not None:
                 resume.set_aside()
-            engine, output = build(setup, specs, out_dir, recorder, db=writer)
+            engine, output = build(setup, specs, out_dir, recorder, db=writer, live=True)
             lines = 1  # the header, as a replay counts it
             if resume is not None:
                 recorder = _catch_up(resume, engine, output, writer, echo)

@@ -1,17 +1,23 @@
-"""A run's output directory: events.jsonl, fills.csv, equity.csv and summary.json.
+"""A run's output directory: the files a person reads, each a view of the results model.
 
 * ``events.jsonl``: every private event as its Cryptomus frame (plus ``order_rejected``), one per
   line, encoded straight to bytes and written in buffered batches; its SHA-256 is computed as it
-  is written.
-* ``fills.csv``: one row per ``deal_update``.
+  is written. It is the exchange's own record, not a view.
+* ``fills.csv``: one row per fill, with the strategy whose order it was; prices, quantities and
+  amounts at the market's precision.
+* ``trades.csv``: one row per round trip (:class:`framework.report.results.RoundTrip`).
 * ``equity.csv``: the account's value in the report currency on the simulated clock, sampled
   when the account or the price of a market that values it changes, at most once per interval
   (a sample opens each interval of the time grid that saw a change), and once at the end; a
   quiet stretch of any length writes nothing. The first sample waits until every currency held
-  that a market values has a price (the end's sample is taken regardless). A currency is valued at the last price
-  of the market that quotes it in the report currency (BTC by BTC/USDT, AAPL by AAPL.US in
-  USD); one with no such market, or no price yet, is reported in the summary as unpriced.
-* ``summary.json``: :class:`framework.report.stats.Summary` plus the run's fingerprint.
+  that a market values has a price (the end's sample is taken regardless). A currency is valued
+  at the last price of the market that quotes it in the report currency (BTC by BTC/USDT, AAPL
+  by AAPL.US in USD); one with no such market, or no price yet, is reported in the summary as
+  unpriced. Every sample also goes to the results model, whose statistics are computed from it.
+* ``results.json``: the results model itself (fills, round trips, thinned equity and price
+  curves, the summary), from which ``papertrade report`` renders ``report.html`` later.
+* ``summary.json``: the statistics of :class:`framework.report.results.Results` plus the run's
+  fingerprint.
 
 Nothing written here depends on the wall clock, the hash seed or dict order of unordered input.
 """
@@ -22,7 +28,6 @@ import csv
 import datetime as dt
 import functools
 import hashlib
-import io
 from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
@@ -33,28 +38,24 @@ import msgspec
 from framework import events as ev
 from framework.errors import ConfigError
 from framework.exchange import PaperExchange
-from framework.instruments import from_cryptomus
-from framework.report.stats import FillRecord, RoundTrips, Summary, exposure, max_drawdown, sharpe
+from framework.money import quantize
+from framework.report.results import Fill, Results, RoundTrip
 
-__all__ = ["RunOutput", "iso_time"]
+__all__ = ["FILL_COLUMNS", "TRADE_COLUMNS", "RunOutput", "iso_time"]
 
 _FLUSH_BYTES: Final = 1 << 16
 _MINUTE_NS: Final = 60_000_000_000
 _EPOCH: Final = dt.date(1970, 1, 1)
-_FILL_BATCH: Final = 1024  # fills.csv rows written at a time
 _ENCODER: Final = msgspec.json.Encoder()
-_FILL_COLUMNS: Final = (
-    "time", "ts_ns", "order_id", "deal_id", "transaction_id", "symbol", "direction", "role",
-    "price", "quantity", "value", "fee", "fee_currency",
+FILL_COLUMNS: Final = (
+    "time", "ts_ns", "strategy", "order_id", "deal_id", "transaction_id", "symbol", "direction",
+    "role", "price", "quantity", "value", "fee", "fee_currency",
 )  # fmt: skip
-_FILL_COMMAS: Final = len(_FILL_COLUMNS) - 1
-
-
-def _csv_line(fields: tuple[object, ...]) -> str:
-    """One fills.csv line through the csv module: for a field that needs quoting."""
-    out = io.StringIO()
-    csv.writer(out, lineterminator="\n").writerow(fields)
-    return out.getvalue()
+TRADE_COLUMNS: Final = (
+    "strategy", "instrument", "side", "status", "entry_time", "exit_time", "entry_price",
+    "exit_price", "quantity", "gross_pnl", "fees", "net_pnl", "quote", "return_pct",
+    "duration_s", "bars_held", "trades_held", "finalizing",
+)  # fmt: skip
 
 
 def iso_time(ts_ns: int) -> str:
@@ -72,9 +73,9 @@ def _iso_day(days: int) -> str:
 
 
 class RunOutput:
-    """Receives private events and equity samples; writes the four output files."""
+    """Receives private events and equity samples; writes the output files from ``results``."""
 
-    def __init__(self, out_dir: str | Path, exchange: PaperExchange, currency: str) -> None:
+    def __init__(self, out_dir: str | Path, exchange: PaperExchange, results: Results) -> None:
         self.dir = Path(out_dir)
         try:
             self.dir.mkdir(parents=True, exist_ok=True)
@@ -86,22 +87,23 @@ class RunOutput:
                 f"cannot write to output directory {self.dir}: {exc.strerror}"
             ) from exc
         self._exchange = exchange
-        self.currency = currency
+        self.results = results
+        self.currency = results.currency
         self._buf = bytearray()
         self._sha = hashlib.sha256()
         self._fills = csv.writer(self._fills_fh, lineterminator="\n")
-        self._fills.writerow(_FILL_COLUMNS)
-        self._fill_rows: list[str] = []  # fills.csv lines not yet written
+        self._fills.writerow(FILL_COLUMNS)
+        results.listeners.append(self._write_fill)
+        self._precision = {
+            name: (r.base_prec, r.quote_prec) for name, r in exchange.markets().items()
+        }
         self._equity_rows = csv.writer(self._equity_fh, lineterminator="\n")
         self._equity_rows.writerow(("time", "ts_ns", "equity"))
-        self._orders: dict[str, tuple[str, str]] = {}  # order id -> (direction, instrument)
-        self._markets: dict[str, tuple[str, str]] = {}  # symbol -> (instrument, quote currency)
         # currency -> the market that prices it in the report currency (AAPL -> AAPL.US in USD)
         self._valued_in: dict[str, str] = {}
         for instrument, rules in sorted(exchange.markets().items()):
-            if rules.quote_currency == currency:
+            if rules.quote_currency == self.currency:
                 self._valued_in.setdefault(rules.base_currency, instrument)
-        self.equity: list[float] = []
         self.interval_ns = _MINUTE_NS  # the sampling interval; set_interval changes it
         self.interval_auto = True  # follows the data: one sample per bar of bar data
         self.next_sample_ns = 0  # a change at or after this time is sampled
@@ -109,86 +111,28 @@ class RunOutput:
         self.equity_ns = 0  # the time of the last sample
         # Called with (time, value) after each sample: the run database follows equity.csv.
         self.equity_listener: Callable[[int, float], None] | None = None
-        self.trips = RoundTrips()
-        self.fees: dict[str, Decimal] = {}
         self.unpriced: set[str] = set()
-        self.orders = 0
-        self.fill_count = 0
-        self.rejections = 0
 
     # --- private events -------------------------------------------------------------------------
 
     def on_private(self, event: ev.PrivateEvent) -> None:
-        """Append one private event to events.jsonl; record fills."""
+        """Append one private event to events.jsonl."""
         buf = self._buf
         _ENCODER.encode_into(event, buf, len(buf))
         buf += b"\n"
         if len(buf) >= _FLUSH_BYTES:
             self._flush()
-        kind = type(event)
-        if kind is ev.BalanceUpdate:
-            return
-        if kind is ev.OrderUpdate:
-            assert isinstance(event, ev.OrderUpdate)
-            kind_of_update = event.data.type
-            if kind_of_update == "created":
-                info = event.data.info
-                self.orders += 1
-                self._orders[info.id] = (info.direction, info.symbol)
-            elif kind_of_update == "finished":
-                self._orders.pop(event.data.info.id, None)
-        elif isinstance(event, ev.DealUpdate):
-            self._fill(event.data.info)
-        elif isinstance(event, ev.OrderRejected):
-            self.rejections += 1
 
-    def _fill(self, deal: ev.DealInfo) -> None:
-        order_id = self._exchange.order_id_of_deal(deal.dealId) or ""
-        direction, _ = self._orders.get(order_id, ("", deal.symbol))
-        market = self._markets.get(deal.symbol)
-        if market is None:
-            instrument = from_cryptomus(deal.symbol)
-            market = self._markets[deal.symbol] = (
-                instrument,
-                self._exchange.rules(instrument).quote_currency,
+    def _write_fill(self, fill: Fill) -> None:
+        base, quote = self._precision.get(fill.instrument, (16, 16))
+        self._fills.writerow(
+            (
+                iso_time(fill.ts_ns), fill.ts_ns, fill.strategy, fill.order_id, fill.deal_id,
+                fill.transaction_id, fill.symbol, fill.side, fill.role, _fixed(fill.price, quote),
+                _fixed(fill.quantity, base), _fixed(fill.value, quote), _fixed(fill.fee, quote),
+                fill.fee_currency,
             )
-        instrument, quote = market
-        ts_ns = deal.committedAt * 1_000_000_000
-        fields = (
-            iso_time(ts_ns), str(ts_ns), order_id, deal.dealId, deal.transactionId, deal.symbol,
-            direction, deal.tradeRole, deal.filledPrice, deal.filledQuantity, deal.filledValue,
-            deal.fee, deal.feeCurrency,
         )  # fmt: skip
-        row = ",".join(fields)
-        if (
-            row.count(",") == _FILL_COMMAS
-            and '"' not in row
-            and "\n" not in row
-            and "\r" not in row
-        ):
-            row += "\n"
-        else:  # a field holds a comma, quote or line break: let the csv module quote it
-            row = _csv_line(fields)
-        rows = self._fill_rows
-        rows.append(row)
-        if len(rows) >= _FILL_BATCH:
-            self._fills_fh.write("".join(rows))
-            rows.clear()
-        fee = Decimal(deal.fee)
-        self.fees[deal.feeCurrency] = self.fees.get(deal.feeCurrency, Decimal(0)) + fee
-        self.fill_count += 1
-        self.trips.add(
-            FillRecord(
-                ts_ns,
-                instrument,
-                direction,
-                Decimal(deal.filledQuantity),
-                Decimal(deal.filledValue),
-                fee,
-                deal.feeCurrency,
-                quote,
-            )
-        )
 
     # --- equity ---------------------------------------------------------------------------------
 
@@ -248,7 +192,7 @@ class RunOutput:
                 self.unpriced.add(currency)
                 continue
             total += float(amount) * price
-        self.equity.append(total)
+        self.results.add_equity(ts_ns, total)
         self.equity_ns = ts_ns
         self._equity_rows.writerow((iso_time(ts_ns), ts_ns, f"{total:.8f}"))
         if self.equity_listener is not None:
@@ -264,46 +208,50 @@ class RunOutput:
         self._equity_fh.flush()
 
     def close(self) -> str:
-        """Flush and close every file; return the SHA-256 of events.jsonl."""
+        """Flush and close the streamed files; return the SHA-256 of events.jsonl."""
         self._flush()
         self._events.close()
         self._fills_fh.close()
         self._equity_fh.close()
         return self._sha.hexdigest()
 
-    def summary(self, first_ns: int, last_ns: int, interval_s: float) -> Summary:
-        """The run's statistics (call after the last equity sample)."""
-        first = self.equity[0] if self.equity else 0.0
-        last = self.equity[-1] if self.equity else 0.0
-        return Summary(
-            currency=self.currency,
-            initial_equity=round(first, 8),
-            final_equity=round(last, 8),
-            total_return=round(last / first - 1.0, 10) if first else 0.0,
-            max_drawdown=round(max_drawdown(self.equity), 10),
-            sharpe=round(sharpe(self.equity, interval_s), 6),
-            fees_paid={k: format(v.normalize(), "f") for k, v in sorted(self.fees.items())},
-            orders=self.orders,
-            fills=self.fill_count,
-            rejections=self.rejections,
-            round_trips=self.trips.closed,
-            win_rate=round(self.trips.win_rate, 6),
-            exposure=round(exposure(self.trips, first_ns, last_ns), 6),
-            # A recording with no line after its header has no period: "" rather than 1970.
-            first_time=iso_time(first_ns) if first_ns or last_ns else "",
-            last_time=iso_time(last_ns) if first_ns or last_ns else "",
-        )
+    def write_trades(self, trips: list[RoundTrip]) -> None:
+        """Write trades.csv: one row per round trip, closed ones first in closing order."""
+        with open(self.dir / "trades.csv", "w", newline="", encoding="utf-8") as fh:
+            rows = csv.writer(fh, lineterminator="\n")
+            rows.writerow(TRADE_COLUMNS)
+            for trip in trips:
+                rows.writerow(self._trade_row(trip))
+
+    def _trade_row(self, t: RoundTrip) -> tuple[object, ...]:
+        base, quote = self._precision.get(t.instrument, (16, 16))
+        closed = t.status == "closed"
+        return (
+            t.strategy, t.instrument, t.side, t.status, iso_time(t.entry_ns),
+            iso_time(t.exit_ns) if closed else "", _fixed(t.entry_price, quote),
+            _fixed(t.exit_price, quote), _fixed(t.quantity, base), _fixed(t.gross_pnl, quote),
+            _fixed(t.fees, quote), _fixed(t.net_pnl, quote), t.quote,
+            f"{t.net_return * 100:.4f}", f"{t.duration_s:.3f}", t.bars_held, t.trades_held,
+            "true" if t.finalizing else "false",
+        )  # fmt: skip
 
     def write_summary(self, summary: dict[str, Any]) -> None:
-        """Write summary.json: sorted keys, two-space indent, a final newline."""
+        """Write the end-of-run files: trades.csv, results.json (the model, for views made
+        later), then summary.json (sorted keys, two-space indent, a final newline). Call after
+        :meth:`Results.finish`."""
+        self.write_trades(self.results.trips)
+        saved = msgspec.json.encode(self.results.saved(summary), order="sorted")
+        (self.dir / "results.json").write_bytes(saved + b"\n")
         text = msgspec.json.format(msgspec.json.encode(summary, order="sorted"), indent=2)
         (self.dir / "summary.json").write_bytes(text + b"\n")
 
     def _flush(self) -> None:
-        if self._fill_rows:
-            self._fills_fh.write("".join(self._fill_rows))
-            self._fill_rows.clear()
         if self._buf:
             self._events.write(self._buf)
             self._sha.update(self._buf)
             self._buf.clear()
+
+
+def _fixed(value: Decimal, places: int) -> str:
+    """A Decimal at a market's precision, in plain notation (no exponent, no 16-decimal pad)."""
+    return format(quantize(value, places), "f")

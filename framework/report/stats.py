@@ -1,16 +1,14 @@
-"""Run statistics from the equity curve and the fills: pure functions, deterministic.
+"""Run statistics: pure functions of an equity curve, a daily return series and round trips.
 
-Everything is computed in plain Python with ``math.fsum`` in a fixed order, so the same inputs
-give the same bits on every machine (no vectorised sums whose rounding depends on the CPU).
+Each function here is the one definition of its statistic; ``docs/statistics.md`` gives its
+formula, and ``framework.report.results`` calls these and nothing else. Everything is computed
+in plain Python with ``math.fsum`` in a fixed order, so the same inputs give the same bits on
+every machine (no vectorised sums whose rounding depends on the CPU).
 
-Definitions:
-* **return**: last equity / first equity - 1.
-* **max drawdown**: the largest fall from a running peak of equity, as a fraction of that peak.
-* **Sharpe**: mean / standard deviation (sample) of the per-interval equity returns, annualised
-  with sqrt(intervals per 365-day year); 0 when there are fewer than two returns or no variation.
-* **win rate**: the share of closed round trips (a position opened from flat and brought back to
-  flat) whose quote-currency cash flow, fees included, is positive.
-* **exposure**: the share of the run's simulated time during which some position was open.
+A statistic that cannot be computed (no trades, no variation, too short a run) is ``None``,
+never a made-up 0 or an infinity.
+
+This module reads no clock and knows nothing about runs, files or the exchange.
 """
 
 from __future__ import annotations
@@ -18,112 +16,192 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Sequence
-from decimal import Decimal
 from typing import Final
 
-import msgspec
+__all__ = [
+    "DAY_NS",
+    "Drawdowns",
+    "annual_volatility",
+    "cagr",
+    "calmar",
+    "daily_closes",
+    "drawdowns",
+    "exposure",
+    "mean",
+    "periods_per_year",
+    "profit_factor",
+    "returns_of",
+    "sharpe",
+    "sortino",
+    "sqn",
+    "stdev",
+]
 
-__all__ = ["FillRecord", "RoundTrips", "Summary", "exposure", "max_drawdown", "sharpe"]
-
-_YEAR_S: Final = 365 * 24 * 3600
-
-
-class FillRecord(msgspec.Struct, frozen=True):
-    """One fill as the statistics need it."""
-
-    ts_ns: int
-    instrument: str
-    direction: str  # "buy" | "sell"
-    quantity: Decimal
-    value: Decimal  # quote value of the fill
-    fee: Decimal
-    fee_currency: str
-    quote: str  # the market's quote currency
-
-
-class Summary(msgspec.Struct, frozen=True, kw_only=True):
-    """The numbers a run ends with (written to summary.json with the fingerprint)."""
-
-    currency: str
-    initial_equity: float
-    final_equity: float
-    total_return: float
-    max_drawdown: float
-    sharpe: float
-    fees_paid: dict[str, str]
-    orders: int
-    fills: int
-    rejections: int
-    round_trips: int
-    win_rate: float
-    exposure: float
-    first_time: str
-    last_time: str
+DAY_NS: Final = 86_400 * 1_000_000_000
+# A market that trades on at least this share of calendar days is a seven-day market (crypto,
+# 365 periods a year); below it, a market with weekends and holidays off (252).
+_SEVEN_DAY_SHARE: Final = 0.8
+# A standard deviation this small relative to the mean is the rounding of equal values.
+_NOISE: Final = 1e-12
 
 
-def max_drawdown(equity: Sequence[float]) -> float:
-    """Largest peak-to-trough fall as a fraction of the peak (0.0 for a rising curve)."""
-    peak = -math.inf
-    worst = 0.0
-    for value in equity:
-        if value > peak:
-            peak = value
+def mean(values: Sequence[float]) -> float | None:
+    """Arithmetic mean; None for no values."""
+    return math.fsum(values) / len(values) if values else None
+
+
+def stdev(values: Sequence[float]) -> float | None:
+    """Sample standard deviation (n - 1 in the denominator); None below two values."""
+    if len(values) < 2:
+        return None
+    m = math.fsum(values) / len(values)
+    return math.sqrt(math.fsum((v - m) ** 2 for v in values) / (len(values) - 1))
+
+
+# --- the equity curve ---------------------------------------------------------------------------
+
+
+class Drawdowns:
+    """Drawdown figures of an equity curve: depths are fractions of the running peak."""
+
+    __slots__ = ("average", "longest_ns", "maximum")
+
+    def __init__(self, maximum: float, longest_ns: int, average: float) -> None:
+        self.maximum = maximum  # deepest fall from a running peak
+        self.longest_ns = longest_ns  # longest time below a peak (to recovery, or the end)
+        self.average = average  # mean of each drawdown episode's deepest point; 0 if none
+
+
+def drawdowns(times_ns: Sequence[int], equity: Sequence[float]) -> Drawdowns:
+    """Maximum, longest and average drawdown of equity sampled at ``times_ns``.
+
+    An episode starts when equity falls below its running peak and ends when equity is back at
+    or above that peak; one still open at the end lasts until the last sample.
+    """
+    peak, peak_ns = -math.inf, 0
+    depth = worst = 0.0
+    longest = 0
+    episodes: list[float] = []
+    for ts, value in zip(times_ns, equity, strict=True):
+        if value >= peak:
+            if depth > 0:
+                episodes.append(depth)
+                longest = max(longest, ts - peak_ns)
+            peak, peak_ns, depth = value, ts, 0.0
         elif peak > 0:
-            worst = max(worst, (peak - value) / peak)
-    return worst
+            depth = max(depth, (peak - value) / peak)
+            worst = max(worst, depth)
+    if depth > 0:
+        episodes.append(depth)
+        longest = max(longest, times_ns[-1] - peak_ns)
+    return Drawdowns(worst, longest, math.fsum(episodes) / len(episodes) if episodes else 0.0)
 
 
-def sharpe(equity: Sequence[float], interval_s: float) -> float:
-    """Annualised Sharpe ratio of per-interval returns (risk-free rate 0)."""
-    returns = [b / a - 1.0 for a, b in itertools.pairwise(equity) if a > 0]
-    if len(returns) < 2 or interval_s <= 0:
+def daily_closes(
+    times_ns: Sequence[int], equity: Sequence[float], active_days: Sequence[int]
+) -> list[float]:
+    """The equity at the end of each active day (a day index: UTC days since the epoch).
+
+    The first value is the curve's first sample (the starting equity); then, for each active
+    day in order, the last sample taken before that day ended. ``times_ns`` is ascending.
+    """
+    if not equity:
+        return []
+    closes = [equity[0]]
+    i, n = 0, len(times_ns)
+    for day in active_days:
+        end = (day + 1) * DAY_NS
+        while i + 1 < n and times_ns[i + 1] < end:
+            i += 1
+        if times_ns[i] < end:
+            closes.append(equity[i])
+    return closes
+
+
+def returns_of(closes: Sequence[float]) -> list[float]:
+    """Simple returns between consecutive values (a value of 0 or less ends nothing: skipped)."""
+    return [b / a - 1.0 for a, b in itertools.pairwise(closes) if a > 0]
+
+
+def periods_per_year(active_days: Sequence[int]) -> int:
+    """365 for data on nearly every calendar day of its span, else 252 (weekends off)."""
+    if not active_days:
+        return 365
+    span = active_days[-1] - active_days[0] + 1
+    return 365 if len(active_days) / span >= _SEVEN_DAY_SHARE else 252
+
+
+def cagr(initial: float, final: float, n_returns: int, per_year: int) -> float | None:
+    """Compound annual growth: (final / initial) ** (per_year / n_returns) - 1."""
+    if initial <= 0 or final < 0 or n_returns <= 0:
+        return None
+    return float((final / initial) ** (per_year / n_returns) - 1.0)
+
+
+def annual_volatility(returns: Sequence[float], per_year: int) -> float | None:
+    """Sample standard deviation of the returns times sqrt(per_year)."""
+    sd = stdev(returns)
+    return None if sd is None else sd * math.sqrt(per_year)
+
+
+def sharpe(returns: Sequence[float], per_year: int) -> float | None:
+    """mean / sample standard deviation of the returns, times sqrt(per_year); risk-free 0.
+
+    None when the returns do not vary (a deviation below rounding noise counts as none).
+    """
+    sd, m = stdev(returns), mean(returns)
+    if sd is None or m is None or sd <= _NOISE * abs(m):
+        return None
+    return m / sd * math.sqrt(per_year)
+
+
+def sortino(returns: Sequence[float], per_year: int) -> float | None:
+    """mean / downside deviation, times sqrt(per_year); downside deviation is
+    sqrt(mean(min(r, 0) ** 2)) over all returns (target 0)."""
+    m = mean(returns)
+    if m is None:
+        return None
+    downside = math.sqrt(math.fsum(min(r, 0.0) ** 2 for r in returns) / len(returns))
+    if downside == 0:
+        return None
+    return m / downside * math.sqrt(per_year)
+
+
+def calmar(growth: float | None, max_drawdown: float) -> float | None:
+    """CAGR / maximum drawdown; None without a drawdown."""
+    if growth is None or max_drawdown <= 0:
+        return None
+    return growth / max_drawdown
+
+
+def exposure(intervals: Sequence[tuple[int, int]], start_ns: int, end_ns: int) -> float:
+    """Share of [start_ns, end_ns] covered by the union of the (open, close) intervals."""
+    span = end_ns - start_ns
+    if span <= 0:
         return 0.0
-    mean = math.fsum(returns) / len(returns)
-    var = math.fsum((r - mean) ** 2 for r in returns) / (len(returns) - 1)
-    if var <= 0:
-        return 0.0
-    return mean / math.sqrt(var) * math.sqrt(_YEAR_S / interval_s)
+    covered, reach = 0, start_ns
+    for lo, hi in sorted(intervals):
+        lo, hi = max(lo, reach), min(hi, end_ns)
+        if hi > lo:
+            covered += hi - lo
+            reach = hi
+    return covered / span
 
 
-class RoundTrips:
-    """Follows each instrument's position through fills and scores closed round trips."""
-
-    def __init__(self) -> None:
-        self._position: dict[str, Decimal] = {}
-        self._flow: dict[str, Decimal] = {}
-        self._opened_at: dict[str, int] = {}
-        self.wins = 0
-        self.closed = 0
-        self.exposed_ns = 0
-
-    def add(self, fill: FillRecord) -> None:
-        inst = fill.instrument
-        before = self._position.get(inst, Decimal(0))
-        signed = fill.quantity if fill.direction == "buy" else -fill.quantity
-        after = before + signed
-        flow = -fill.value if fill.direction == "buy" else fill.value
-        if fill.fee_currency == fill.quote:
-            flow -= fill.fee
-        if before == 0:
-            self._opened_at[inst] = fill.ts_ns
-            self._flow[inst] = Decimal(0)
-        self._flow[inst] = self._flow.get(inst, Decimal(0)) + flow
-        self._position[inst] = after
-        if after == 0 and before != 0:
-            self.closed += 1
-            self.wins += self._flow[inst] > 0
-            self.exposed_ns += fill.ts_ns - self._opened_at.pop(inst)
-
-    def exposure_ns(self, end_ns: int) -> int:
-        """Time with an open position, counting positions still open at ``end_ns``."""
-        return self.exposed_ns + sum(end_ns - t for t in self._opened_at.values())
-
-    @property
-    def win_rate(self) -> float:
-        return self.wins / self.closed if self.closed else 0.0
+# --- round trips --------------------------------------------------------------------------------
 
 
-def exposure(trips: RoundTrips, first_ns: int, last_ns: int) -> float:
-    """Share of [first_ns, last_ns] with a position open."""
-    span = last_ns - first_ns
-    return min(1.0, trips.exposure_ns(last_ns) / span) if span > 0 else 0.0
+def profit_factor(pnls: Sequence[float]) -> float | None:
+    """Sum of winning trades' P&L / |sum of losing trades' P&L|; None without a loss."""
+    losses = -math.fsum(p for p in pnls if p < 0)
+    if losses <= 0:
+        return None
+    return math.fsum(p for p in pnls if p > 0) / losses
+
+
+def sqn(pnls: Sequence[float]) -> float | None:
+    """System quality number: sqrt(n) * mean(P&L) / sample stdev(P&L); None below 2 trades."""
+    sd, m = stdev(pnls), mean(pnls)
+    if sd is None or m is None or sd <= _NOISE * abs(m):
+        return None
+    return math.sqrt(len(pnls)) * m / sd

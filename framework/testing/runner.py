@@ -2,7 +2,9 @@
 
 :func:`run_strategy` replays through ``framework.run.replay_engine``, exactly as
 ``papertrade run`` does, then reads the run's own output files back into a
-:class:`RunResult`, so a test asserts on what a user would see.
+:class:`RunResult`: the private events as ``events.jsonl`` holds them, and the fills and round
+trips from the run's results model (the same one ``fills.csv`` and ``trades.csv`` are written
+from), so a test asserts on what a user would see.
 
 This module must not read the wall clock or use unseeded randomness; it writes only under the
 directory it is given (or a temporary one it removes).
@@ -10,7 +12,6 @@ directory it is given (or a temporary one it removes).
 
 from __future__ import annotations
 
-import csv
 import inspect
 import tempfile
 from collections.abc import Sequence
@@ -25,6 +26,8 @@ from framework.bundled import resolve_recording
 from framework.config import Config, load_config
 from framework.diff import Side, replay_stamped, stamped_folder
 from framework.errors import ConfigError
+from framework.report.results import Fill as ModelFill
+from framework.report.results import Results, RoundTrip
 from framework.run import RunSetup, sha256_file
 from framework.strategy import Strategy
 from framework.testing.golden import assert_matches_golden
@@ -50,6 +53,7 @@ _METHOD: Final = msgspec.json.Decoder(_Method)
 class Fill(msgspec.Struct, frozen=True, kw_only=True):
     """One fill of one of the strategy's orders, as ``fills.csv`` records it (money exact)."""
 
+    strategy: str  # the strategy whose order filled
     ts_ns: int  # when it filled, simulated time (whole seconds, as Cryptomus stamps deals)
     order_id: str
     deal_id: str
@@ -70,7 +74,9 @@ class RunResult:
         strategies: the strategy instances, after ``on_stop`` (inspect their state freely).
         events: every private event, as the run's ``events.jsonl`` holds it.
         orders: each order's last known state (``OrderInfo``), in creation order.
-        fills: every fill, with its order's direction.
+        fills: every fill, with its order's direction and strategy.
+        round_trips: every round trip, as ``trades.csv`` lists them (closed ones, then those
+            still open at the end, marked at the last price).
         rejections: why each refused order or cancel was refused.
         balances: each currency's final total (available plus held), by currency code.
         available: each currency's final available amount.
@@ -84,6 +90,7 @@ class RunResult:
         balances: dict[str, tuple[Decimal, Decimal]],
         positions: dict[str, Decimal],
         summary: dict[str, Any],
+        results: Results,
         out_dir: Path,
         keep: bool,
         side: Side,
@@ -92,7 +99,8 @@ class RunResult:
         self.summary = summary
         self.side = side
         self.events = _read_events(out_dir / "events.jsonl")
-        self.fills = _read_fills(out_dir / "fills.csv")
+        self.fills = [_fill(f) for f in results.fills]
+        self.round_trips: list[RoundTrip] = list(results.trips)
         orders: dict[str, ev.OrderInfo] = {}
         for event in self.events:
             if isinstance(event, ev.OrderUpdate):
@@ -194,6 +202,8 @@ def run_strategy(
         source: a :class:`Scenario`, the path of a recording, or a bundled recording's name
             (``"cryptomus-btc-usdt"``).
         config: a :class:`~framework.config.Config`, a TOML file, or None for the defaults.
+            Unlike ``papertrade run --replay``, positions are not closed at the end unless
+            the config sets ``[run] finalize = true``.
         params: strategy parameters (``{"fast": 5}`` or ``{"SmaCrossover.fast": 5}``), applied
             over the config's.
         seed: seeds order ids.
@@ -210,6 +220,10 @@ def run_strategy(
         config = load_config(config)
     if params:
         config = msgspec.structs.replace(config, params={**config.params, **params})
+    if config.run.finalize is None:  # a test asserts what the strategy did: no close-out
+        config = msgspec.structs.replace(
+            config, run=msgspec.structs.replace(config.run, finalize=False)
+        )
     setup = RunSetup(
         strategies=classes,
         strategy_sources={cls.__name__: _source_digest(cls) for cls in classes},
@@ -243,8 +257,9 @@ def _run(setup: RunSetup, source: Scenario | str | Path, work: Path, keep: bool)
     label = "this run" if isinstance(source, Scenario) else f"this run on {recording.name}"
     side = stamped_folder(out_dir, stamps, label)
     return RunResult(
-        list(engine.strategies), exchange.balances(), positions, summary, out_dir, keep, side
-    )
+        list(engine.strategies), exchange.balances(), positions, summary, engine.results,
+        out_dir, keep, side,
+    )  # fmt: skip
 
 
 def _source_digest(cls: type[Strategy]) -> str:
@@ -263,7 +278,9 @@ def _read_events(path: Path) -> list[ev.PrivateEvent]:
     return out
 
 
-def _read_fills(path: Path) -> list[Fill]:
-    with open(path, newline="", encoding="utf-8") as fh:
-        # Lax conversion turns the CSV's text into int and Decimal, exactly as written.
-        return [msgspec.convert(row, Fill, strict=False) for row in csv.DictReader(fh)]
+def _fill(fill: ModelFill) -> Fill:
+    return Fill(
+        strategy=fill.strategy, ts_ns=fill.ts_ns, order_id=fill.order_id, deal_id=fill.deal_id,
+        symbol=fill.symbol, direction=fill.side, role=fill.role, price=fill.price,
+        quantity=fill.quantity, value=fill.value, fee=fill.fee, fee_currency=fill.fee_currency,
+    )  # fmt: skip

@@ -77,7 +77,7 @@ def test_run_live_without_credentials_uses_the_emulator_and_writes_the_outputs(
     assert done.returncode == 0, done.stderr
     assert EMULATOR_LINE.fullmatch(done.stdout.splitlines()[0])
     assert sorted(p.name for p in out.iterdir()) == [
-        "equity.csv", "events.jsonl", "fills.csv", "summary.json",
+        "equity.csv", "events.jsonl", "fills.csv", "results.json", "summary.json", "trades.csv",
     ]  # fmt: skip
 
 

@@ -37,7 +37,14 @@ from framework.strategy import Strategy
 
 from .live_helpers import trio_ns
 
-OUTPUT_FILES = ["equity.csv", "events.jsonl", "fills.csv", "summary.json"]
+OUTPUT_FILES = [
+    "equity.csv",
+    "events.jsonl",
+    "fills.csv",
+    "results.json",
+    "summary.json",
+    "trades.csv",
+]
 
 
 class Flipper(Strategy):

@@ -113,7 +113,9 @@ def test_a_fourth_provider_is_one_registration(toy: Provider, tmp_path: Path) ->
     setup = RunSetup(
         strategies=(Count,),
         strategy_sources={},
-        config=Config(run=RunConfig(), exchange=ExchangeConfig(balances={"USDT": Decimal(1000)})),
+        config=Config(
+            run=RunConfig(finalize=False), exchange=ExchangeConfig(balances={"USDT": Decimal(1000)})
+        ),
         seed=1,
     )
     summary: dict[str, Any] = replay(setup, path, tmp_path / "out")

@@ -73,10 +73,11 @@ def test_the_first_sample_waits_for_a_price_of_every_held_currency(tmp_path: Pat
     assert rows[0] == (scenario.start_ns + 5_000_000_000, "10050.00000000")
     assert {value for _, value in rows} == {"10050.00000000"}
     summary = result.summary
+    # a run this short has no annualised figures (results.MIN_DAILY_RETURNS)
     assert (summary["initial_equity"], summary["total_return"], summary["sharpe"]) == (
         10050.0,
         0.0,
-        0.0,
+        None,
     )
     assert summary["unpriced_currencies"] == []
 

@@ -8,54 +8,56 @@ from pathlib import Path
 
 import pytest
 
-from framework import events as ev
 from framework.exchange import ExchangeConfig, PaperExchange
 from framework.report.output import RunOutput, iso_time
+from framework.report.results import Fill, Results
 
 
-def _deal(transaction_id: str, committed_at: int) -> ev.DealUpdate:
-    info = ev.DealInfo(
-        dealId="01JYM2Z3D8A5C4M8K7Q2W1E9RT",
+def _fill(transaction_id: str, ts_s: int) -> Fill:
+    return Fill(
+        ts_ns=ts_s * 1_000_000_000,
+        strategy="Maker",
+        instrument="BTC/USDT",
         symbol="BTC_USDT",
-        dealState="completed",
-        transactionId=transaction_id,
-        filledPrice="107100.0100000000000000",
-        filledQuantity="0.0010000000000000",
-        filledValue="107.1000000000000000",
-        fee="0.1071000000000000",
-        feeCurrency="USDT",
-        tradeRole="taker",
-        committedAt=committed_at,
+        order_id="01JYM2Z3D8OR0000000000000A",
+        deal_id="01JYM2Z3D8A5C4M8K7Q2W1E9RT",
+        transaction_id=transaction_id,
+        side="buy",
+        role="taker",
+        price=Decimal("107100.0100000000000000"),
+        quantity=Decimal("0.0010000000000000"),
+        value=Decimal("107.1000000000000000"),
+        fee=Decimal("0.1071000000000000"),
+        fee_currency="USDT",
     )
-    return ev.DealUpdate(id="3", data=ev.DealUpdateData(info=info))
 
 
-def test_fills_are_written_as_csv_and_fields_needing_quotes_are_quoted(tmp_path: Path) -> None:
+def test_fills_are_written_at_market_precision_and_odd_fields_are_quoted(tmp_path: Path) -> None:
     exchange = PaperExchange(ExchangeConfig(balances={"USDT": Decimal(1000)}), lambda e: None)
-    output = RunOutput(tmp_path, exchange, "USDT")
+    results = Results("USDT", exchange.markets())
+    output = RunOutput(tmp_path, exchange, results)
     odd = 'tx,with "quotes"\nand a newline'
     for i, transaction_id in enumerate(
         ("01JYM2Z3D8TX0000000000000A", odd, "01JYM2Z3D8TX0000000000000B")
     ):
-        output.on_private(_deal(transaction_id, 1_750_953_600 + i))
+        results.add_fill(_fill(transaction_id, 1_750_953_600 + i))
     output.close()
     text = (tmp_path / "fills.csv").read_text()
     lines = text.splitlines()
-    # 2025-06-26T16:00:00Z is 1750953600; the unknown deal's order and direction stay empty.
+    # 2025-06-26T16:00:00Z is 1750953600; BTC/USDT has 8 decimals of quantity, 6 of price.
     assert lines[1] == (
-        "2025-06-26T16:00:00.000Z,1750953600000000000,,01JYM2Z3D8A5C4M8K7Q2W1E9RT,"
-        "01JYM2Z3D8TX0000000000000A,BTC_USDT,,taker,107100.0100000000000000,"
-        "0.0010000000000000,107.1000000000000000,0.1071000000000000,USDT"
+        "2025-06-26T16:00:00.000Z,1750953600000000000,Maker,01JYM2Z3D8OR0000000000000A,"
+        "01JYM2Z3D8A5C4M8K7Q2W1E9RT,01JYM2Z3D8TX0000000000000A,BTC_USDT,buy,taker,"
+        "107100.010000,0.00100000,107.100000,0.107100,USDT"
     )
     rows = list(csv.reader(text.splitlines(keepends=True)))
-    assert rows[0][:3] == ["time", "ts_ns", "order_id"]
-    assert [row[4] for row in rows[1:]] == [
+    assert rows[0][:4] == ["time", "ts_ns", "strategy", "order_id"]
+    assert [row[5] for row in rows[1:]] == [
         "01JYM2Z3D8TX0000000000000A",
         odd,
         "01JYM2Z3D8TX0000000000000B",
     ]
-    assert all(len(row) == 13 for row in rows)
-    assert output.fill_count == 3
+    assert all(len(row) == 14 for row in rows)
 
 
 @pytest.mark.parametrize(

@@ -7,6 +7,7 @@ import sqlite3
 from decimal import Decimal
 from pathlib import Path
 
+import msgspec
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -49,6 +50,10 @@ def scenario(tmp_path: Path) -> Path:
 
 def setup_of(*classes: type[Strategy], **params: object) -> RunSetup:
     config = load_config(None, {k: str(v) for k, v in params.items()})
+    # positions stay open at the end: the fills below are the strategy's own
+    config = msgspec.structs.replace(
+        config, run=msgspec.structs.replace(config.run, finalize=False)
+    )
     return RunSetup(
         strategies=classes,
         strategy_sources={c.__name__: "0" * 64 for c in classes},

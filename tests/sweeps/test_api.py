@@ -51,7 +51,7 @@ def test_the_best_points_run_is_the_one_papertrade_run_writes(
 
     result = framework.sweep(
         SMA, small_bars, grid=["fast=5,10", "slow=20,30"], where="fast < slow", workers=1,
-        maximize="sharpe", out=tmp_path / "sweep",
+        maximize="total_return", out=tmp_path / "sweep",
     )  # fmt: skip
     assert result.best is not None
     sets = [arg for k, v in result.best.items() for arg in ("--set", f"{k}={v}")]
@@ -65,7 +65,7 @@ def test_the_best_points_run_is_the_one_papertrade_run_writes(
             tmp_path / "run" / name
         ).read_bytes()
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
-    assert summary["sharpe"] == result.ranked[0]["sharpe"]
+    assert summary["total_return"] == result.ranked[0]["total_return"]
 
 
 def test_a_local_pool_gives_the_same_rows_as_one_process(small_bars: Path) -> None:
@@ -107,7 +107,7 @@ def test_ray_without_ray_names_the_extra(small_bars: Path, monkeypatch: pytest.M
 def test_an_unknown_objective_lists_the_statistics_the_summary_has(small_bars: Path) -> None:
     with pytest.raises(
         ConfigError,
-        match=r"--maximize sharp: the run summary has no such statistic; available: .*\bsharpe\b.*\btotal_return\b",
+        match=r"--maximize sharp: the run summary has no such statistic; available: .*\bmax_drawdown\b.*\btotal_return\b",
     ):
         framework.sweep(SMA, small_bars, grid=["fast=5,10"], maximize="sharp", workers=1)
 

@@ -62,10 +62,10 @@ class MarketMaker(Strategy):
     price_decimals = param(2, help="decimals of a quote price (the market's tick)")
 
     def on_start(self) -> None:
-        """Check the parameters and note the starting position inventory is counted from."""
+        """Check the parameters."""
         self._size = _positive(self.size, "size")
         self._max_inventory = _positive(self.max_inventory, "max_inventory")
-        self._start = self.position(self.instrument)
+        self._base = self.instrument.split("/")[0]  # the currency a sell quote gives up
         self._quoted_mid: Decimal | None = None  # the mid the resting quotes were placed at
         self._tick = step(self.price_decimals)
 
@@ -99,8 +99,8 @@ class MarketMaker(Strategy):
 
     @property
     def inventory(self) -> Decimal:
-        """Base bought minus base sold since the start."""
-        return self.position(self.instrument) - self._start
+        """Base bought minus base sold since the start: this strategy's own position."""
+        return self.position(self.instrument)
 
     def _sides(self) -> set[str]:
         inventory = self.inventory
@@ -109,7 +109,7 @@ class MarketMaker(Strategy):
             sides.add("buy")
         if (
             inventory - self._size >= -self._max_inventory
-            and self.position(self.instrument) >= self._size
+            and sum(self.balance(self._base)) >= self._size
         ):
             sides.add("sell")
         return sides

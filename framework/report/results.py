@@ -1,0 +1,595 @@
+"""The results model: fills, round trips, equity samples and statistics of one run, computed once.
+
+Every view of a run's results is rendered from a :class:`Results`: ``fills.csv``,
+``trades.csv``, ``summary.json``, the HTML report and the console table (and anything else that
+wants the numbers: the test kit, the run database, sweeps). No view parses another view's text.
+
+What goes in, as the run happens:
+
+* each fill, attributed to the strategy whose order it was (:meth:`Results.add_fill`, from the
+  loop's one attribution point);
+* each equity sample (:meth:`Results.add_equity`);
+* the market data's calendar and prices: the day of every bar and trade received, each
+  instrument's first and last price, and how many bars and trades it has printed
+  (:meth:`Results.on_bar`, :meth:`Results.on_trade`), for daily returns, buy-and-hold and the
+  bars or trades a round trip was held for;
+* each rejection's reason (:meth:`Results.add_rejection`).
+
+What comes out, at the end (:meth:`Results.finish`): the round trips (a position of one strategy
+in one instrument, from flat back to flat; one still open at the end is marked to the last
+price) and the statistics, a flat mapping written to ``summary.json``. Definitions are in
+``framework.report.stats`` and ``docs/statistics.md``.
+
+Money stays Decimal through the round trips; statistics are floats computed in a fixed order.
+Nothing here reads the clock or iterates an unordered container into the output.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Final, Literal
+
+import msgspec
+
+from framework import events as ev
+from framework.errors import ConfigError
+from framework.exchange import MarketRules
+from framework.money import ZERO, from_float, quantize
+from framework.report import stats
+
+__all__ = [
+    "MAX_POINTS",
+    "MIN_DAILY_RETURNS",
+    "Fill",
+    "Results",
+    "RoundTrip",
+    "Saved",
+    "Series",
+    "Statistics",
+    "load_saved",
+    "thin",
+]
+
+# Annualised figures from fewer daily returns than this are noise: they are reported as null.
+MIN_DAILY_RETURNS: Final = 20
+MAX_POINTS: Final = 4000  # points kept of a curve for plotting
+_PRICE_STEP_NS: Final = 1_000_000_000  # at first, one price point a second at most
+_NS: Final = 1_000_000_000
+_RATIO_DIGITS: Final = 10
+
+
+class Fill(msgspec.Struct, frozen=True, kw_only=True):
+    """One fill of one strategy's order, money exact."""
+
+    ts_ns: int  # simulated time of the fill (whole seconds, as Cryptomus stamps deals)
+    strategy: str  # the strategy whose order filled
+    instrument: str  # canonical id, "BTC/USDT"
+    symbol: str  # Cryptomus spelling, "BTC_USDT"
+    order_id: str
+    deal_id: str
+    transaction_id: str
+    side: Literal["buy", "sell"]
+    role: str  # "maker" | "taker"
+    price: Decimal
+    quantity: Decimal  # base
+    value: Decimal  # quote
+    fee: Decimal
+    fee_currency: str
+    finalizing: bool = False  # placed by the framework to close the position at the end
+
+
+class RoundTrip(msgspec.Struct, frozen=True, kw_only=True):
+    """A position of one strategy in one instrument, from flat back to flat (or still open).
+
+    Prices are volume-weighted averages at the market's price precision. P&L is in the
+    market's quote currency; ``fees`` are the fees of its fills (a fill that reverses the
+    position is split by quantity). An open trip is valued at ``exit_price``, the last price.
+    """
+
+    strategy: str
+    instrument: str
+    quote: str
+    side: Literal["long", "short"]
+    status: Literal["closed", "open"]
+    entry_ns: int
+    exit_ns: int  # the closing fill, or the end of the run for an open trip
+    entry_price: Decimal
+    exit_price: Decimal
+    quantity: Decimal  # the base quantity entered
+    gross_pnl: Decimal
+    fees: Decimal
+    net_pnl: Decimal
+    net_return: float  # net_pnl / entry value
+    bars_held: int  # bars of the instrument received while it was held
+    trades_held: int  # trades of the instrument received while it was held
+    finalizing: bool  # closed by the framework's finalizing order
+
+    @property
+    def duration_s(self) -> float:
+        """Seconds from entry to exit."""
+        return (self.exit_ns - self.entry_ns) / _NS
+
+
+class Statistics(msgspec.Struct, frozen=True, kw_only=True):
+    """The run's statistics: the flat part of ``summary.json`` (see docs/statistics.md)."""
+
+    currency: str
+    first_time_ns: int
+    last_time_ns: int
+    duration_s: float
+    initial_equity: float
+    final_equity: float
+    total_return: float
+    buy_and_hold_return: float | None
+    buy_and_hold: dict[str, float]
+    periods_per_year: int
+    daily_returns: int
+    annualised_note: str | None
+    cagr: float | None
+    volatility: float | None
+    sharpe: float | None
+    sortino: float | None
+    calmar: float | None
+    max_drawdown: float
+    max_drawdown_duration_s: float
+    avg_drawdown: float
+    exposure: float
+    round_trips: int
+    open_trips: int
+    win_rate: float | None
+    best_trade: float | None
+    worst_trade: float | None
+    avg_trade: float | None
+    profit_factor: float | None
+    expectancy: float | None
+    sqn: float | None
+    fees_paid: dict[str, str]
+    fees_total: float
+    traded_value: float
+    turnover: float
+    orders: int
+    fills: int
+    rejections: int
+    rejection_reasons: list[dict[str, Any]]
+    per_strategy: dict[str, dict[str, Any]]
+
+
+class _Open:
+    """The open round trip of one (strategy, instrument)."""
+
+    __slots__ = (
+        "bars_at", "entry_cost", "entry_ns", "entry_qty", "entry_value", "exit_cost", "exit_qty",
+        "exit_value", "fees", "finalizing", "position", "trades_at",
+    )  # fmt: skip
+
+    def __init__(self, ts_ns: int, bars_at: int, trades_at: int) -> None:
+        self.entry_ns = ts_ns
+        self.position = ZERO  # signed base quantity
+        self.entry_qty = self.entry_value = self.exit_qty = self.exit_value = self.fees = ZERO
+        self.entry_cost = self.exit_cost = ZERO  # sums of price x quantity, for average prices
+        self.bars_at, self.trades_at = bars_at, trades_at
+        self.finalizing = False
+
+
+class Series(msgspec.Struct, frozen=True):
+    """A curve for plotting: times (ns) and values, at most a few thousand points."""
+
+    ts_ns: list[int]
+    values: list[float]
+
+
+class Saved(msgspec.Struct, frozen=True, kw_only=True):
+    """The results model as ``results.json`` keeps it, for views made after the run
+    (``papertrade report OUTDIR``). Curves are thinned to at most :data:`MAX_POINTS` points."""
+
+    format: int = 1
+    summary: dict[str, Any]  # summary.json's content
+    fills: list[Fill]
+    round_trips: list[RoundTrip]
+    equity: Series
+    prices: dict[str, Series]  # traded instruments' prices: bar closes or trade prices
+
+
+class _Tape:
+    """What the market data said about one instrument, with a thinned price curve."""
+
+    __slots__ = ("bars", "first", "last", "next_ns", "prices", "step_ns", "times", "trades")
+
+    def __init__(self, price: float) -> None:
+        self.first = self.last = price
+        self.bars = self.trades = 0
+        self.times: list[int] = []
+        self.prices: list[float] = []
+        self.next_ns = 0  # no point is kept before this time
+        self.step_ns = _PRICE_STEP_NS
+
+    def point(self, ts_ns: int, price: float) -> None:
+        """Keep a price point; past MAX_POINTS, drop every other one and keep half as many."""
+        self.times.append(ts_ns)
+        self.prices.append(price)
+        if len(self.times) > MAX_POINTS:
+            del self.times[1::2], self.prices[1::2]
+            self.step_ns *= 2
+        self.next_ns = ts_ns + self.step_ns
+
+
+class Results:
+    """Collects a run's fills and equity samples; computes round trips and statistics once.
+
+    Args:
+        currency: the report currency equity is valued in.
+        markets: every market's rules (precision, quote currency), by instrument.
+    """
+
+    def __init__(self, currency: str, markets: Mapping[str, MarketRules]) -> None:
+        self.currency = currency
+        self._markets = dict(markets)
+        self.fills: list[Fill] = []
+        self.trips: list[RoundTrip] = []  # closed trips as they close; open ones added by finish
+        self.equity_ns: list[int] = []
+        self.equity: list[float] = []
+        self.orders = 0
+        self.rejection_counts: dict[tuple[int, str], int] = {}  # (code, message) -> count
+        self.active_days: list[int] = []  # UTC day numbers on which bars or trades arrived
+        self.listeners: list[Callable[[Fill], None]] = []  # views written as fills happen
+        self._open: dict[tuple[str, str], _Open] = {}
+        self._tapes: dict[str, _Tape] = {}
+        self._next_day_ns = 0
+        self._finished: Statistics | None = None
+
+    # --- in, as the run happens ---------------------------------------------------------------
+
+    def add_fill(self, fill: Fill) -> None:
+        """Record one fill and move its strategy's round trip in that instrument."""
+        self.fills.append(fill)
+        for listener in self.listeners:
+            listener(fill)
+        key = (fill.strategy, fill.instrument)
+        signed = fill.quantity if fill.side == "buy" else -fill.quantity
+        fee = fill.fee if fill.fee_currency == self._quote(fill.instrument) else ZERO
+        trip = self._open.get(key)
+        if trip is None:
+            trip = self._open[key] = self._new_trip(fill.instrument, fill.ts_ns)
+        if trip.position == 0 or (trip.position > 0) == (signed > 0):
+            _enter(trip, signed, fill.price, fill.value, fee)
+            return
+        closing = min(abs(signed), abs(trip.position))
+        share = closing / fill.quantity
+        trip.exit_qty += closing
+        trip.exit_cost += closing * fill.price
+        trip.exit_value += fill.value * share
+        trip.fees += fee * share
+        trip.position += closing if signed > 0 else -closing
+        trip.finalizing = trip.finalizing or fill.finalizing
+        if trip.position != 0:
+            return
+        self.trips.append(self._close(fill.strategy, fill.instrument, trip, fill.ts_ns, None))
+        rest = fill.quantity - closing
+        del self._open[key]
+        if rest > 0:  # the fill reversed the position: the rest opens the next trip
+            trip = self._open[key] = self._new_trip(fill.instrument, fill.ts_ns)
+            direction = rest if signed > 0 else -rest
+            value, fee = fill.value - fill.value * share, fee - fee * share
+            _enter(trip, direction, fill.price, value, fee)
+
+    def add_equity(self, ts_ns: int, value: float) -> None:
+        """Record the account's value in the report currency at ``ts_ns`` (ascending)."""
+        self.equity_ns.append(ts_ns)
+        self.equity.append(value)
+
+    def add_order(self) -> None:
+        """An order was accepted by the exchange (its ``created`` update)."""
+        self.orders += 1
+
+    def add_rejection(self, info: ev.OrderRejectedInfo) -> None:
+        """Count a refused order or cancel by its reason."""
+        key = (info.code, info.message)
+        self.rejection_counts[key] = self.rejection_counts.get(key, 0) + 1
+
+    def on_bar(self, bar: ev.Bar) -> None:
+        """A closed bar was received (a bus subscriber)."""
+        if bar.ts_recv_ns >= self._next_day_ns:
+            self._new_day(bar.ts_recv_ns)
+        tape = self._tapes.get(bar.instrument) or self._new_tape(bar.instrument, bar.close)
+        tape.last = bar.close
+        tape.bars += 1
+        if bar.ts_recv_ns >= tape.next_ns:
+            tape.point(bar.ts_recv_ns, bar.close)
+
+    def on_trade(self, trade: ev.Trade) -> None:
+        """A trade was received (a bus subscriber, on the hot path: kept to a few lookups)."""
+        if trade.ts_recv_ns >= self._next_day_ns:
+            self._new_day(trade.ts_recv_ns)
+        tape = self._tapes.get(trade.instrument) or self._new_tape(trade.instrument, trade.price)
+        tape.last = trade.price
+        tape.trades += 1
+        if trade.ts_recv_ns >= tape.next_ns:
+            tape.point(trade.ts_recv_ns, trade.price)
+
+    # --- out, at the end ---------------------------------------------------------------------
+
+    def position(self, strategy: str, instrument: str) -> Decimal:
+        """One strategy's net position in one instrument, from its own fills."""
+        trip = self._open.get((strategy, instrument))
+        return trip.position if trip is not None else ZERO
+
+    def positions(self, strategy: str) -> dict[str, Decimal]:
+        """One strategy's non-zero positions, by instrument, sorted."""
+        return {
+            inst: trip.position
+            for (name, inst), trip in sorted(self._open.items())
+            if name == strategy and trip.position != 0
+        }
+
+    def last_price(self, instrument: str) -> float | None:
+        """The last bar close or trade price received for an instrument."""
+        tape = self._tapes.get(instrument)
+        return tape.last if tape is not None else None
+
+    def open_trips(self, end_ns: int) -> list[RoundTrip]:
+        """The round trips still open, marked at the last price, in (strategy, instrument) order."""
+        out = []
+        for (strategy, instrument), trip in sorted(self._open.items()):
+            if trip.position != 0:
+                out.append(
+                    self._close(strategy, instrument, trip, end_ns, self.last_price(instrument))
+                )
+        return out
+
+    def finish(
+        self, first_ns: int, last_ns: int, strategies: list[str] | None = None
+    ) -> Statistics:
+        """Compute the statistics (once) and append the open trips to :attr:`trips`."""
+        if self._finished is None:
+            self.trips.extend(self.open_trips(last_ns))
+            self._finished = self._statistics(first_ns, last_ns, strategies or [])
+        return self._finished
+
+    def saved(self, summary: dict[str, Any]) -> Saved:
+        """The model as ``results.json`` keeps it (call after :meth:`finish`)."""
+        traded = sorted({f.instrument for f in self.fills})
+        prices = {}
+        for instrument in traded:
+            tape = self._tapes.get(instrument)
+            if tape is not None:
+                prices[instrument] = thin(tape.times, tape.prices)
+        return Saved(
+            summary=summary,
+            fills=self.fills,
+            round_trips=self.trips,
+            equity=thin(self.equity_ns, self.equity),
+            prices=prices,
+        )
+
+    @property
+    def closed_trips(self) -> list[RoundTrip]:
+        """The round trips that ended flat."""
+        return [t for t in self.trips if t.status == "closed"]
+
+    # --- internals ---------------------------------------------------------------------------
+
+    def _quote(self, instrument: str) -> str:
+        rules = self._markets.get(instrument)
+        return rules.quote_currency if rules is not None else ""
+
+    def _new_trip(self, instrument: str, ts_ns: int) -> _Open:
+        tape = self._tapes.get(instrument)
+        return _Open(ts_ns, tape.bars if tape else 0, tape.trades if tape else 0)
+
+    def _new_day(self, ts_ns: int) -> None:
+        day = ts_ns // stats.DAY_NS
+        self.active_days.append(day)
+        self._next_day_ns = (day + 1) * stats.DAY_NS
+
+    def _new_tape(self, instrument: str, price: float) -> _Tape:
+        tape = self._tapes[instrument] = _Tape(price)
+        return tape
+
+    def _close(
+        self, strategy: str, instrument: str, trip: _Open, end_ns: int, mark: float | None
+    ) -> RoundTrip:
+        rules = self._markets.get(instrument)
+        qprec = rules.quote_prec if rules is not None else 16
+        bprec = rules.base_prec if rules is not None else 16
+        long = trip.entry_qty > 0
+        qty = abs(trip.entry_qty)
+        exit_value, exit_cost = trip.exit_value, trip.exit_cost
+        status: Literal["closed", "open"] = "closed"
+        if trip.position != 0:  # open: what is left is valued at the last price
+            status = "open"
+            price = from_float(mark) if mark is not None else ZERO
+            exit_value += abs(trip.position) * price
+            exit_cost += abs(trip.position) * price
+        gross = exit_value - trip.entry_value if long else trip.entry_value - exit_value
+        gross = quantize(gross, qprec)
+        fees = quantize(trip.fees, qprec)
+        net = gross - fees
+        tape = self._tapes.get(instrument)
+        return RoundTrip(
+            strategy=strategy,
+            instrument=instrument,
+            quote=rules.quote_currency if rules is not None else "",
+            side="long" if long else "short",
+            status=status,
+            entry_ns=trip.entry_ns,
+            exit_ns=end_ns,
+            entry_price=quantize(trip.entry_cost / qty, qprec),
+            exit_price=quantize(exit_cost / qty, qprec),
+            quantity=quantize(qty, bprec),
+            gross_pnl=gross,
+            fees=fees,
+            net_pnl=net,
+            net_return=float(net / trip.entry_value) if trip.entry_value else 0.0,
+            bars_held=(tape.bars if tape else 0) - trip.bars_at,
+            trades_held=(tape.trades if tape else 0) - trip.trades_at,
+            finalizing=trip.finalizing,
+        )
+
+    def _statistics(self, first_ns: int, last_ns: int, strategies: list[str]) -> Statistics:
+        times, equity = self.equity_ns, self.equity
+        initial = equity[0] if equity else 0.0
+        final = equity[-1] if equity else 0.0
+        closes = stats.daily_closes(times, equity, self.active_days)
+        returns = stats.returns_of(closes)
+        per_year = stats.periods_per_year(self.active_days)
+        dd = stats.drawdowns(times, equity) if equity else stats.Drawdowns(0.0, 0, 0.0)
+        note = None
+        growth = vol = sharpe = sortino = calmar = None
+        if len(returns) < MIN_DAILY_RETURNS:
+            note = (
+                f"annualised figures need at least {MIN_DAILY_RETURNS} daily returns; "
+                f"this run has {len(returns)}"
+            )
+        else:
+            growth = stats.cagr(initial, final, len(returns), per_year)
+            vol = stats.annual_volatility(returns, per_year)
+            sharpe = stats.sharpe(returns, per_year)
+            sortino = stats.sortino(returns, per_year)
+            calmar = stats.calmar(growth, dd.maximum)
+        closed = self.closed_trips
+        in_currency = [float(t.net_pnl) for t in closed if t.quote == self.currency]
+        trade_returns = [t.net_return for t in closed]
+        traded = math.fsum(
+            float(f.value) for f in self.fills if self._quote(f.instrument) == self.currency
+        )
+        holds = self._buy_and_hold()
+        held = [(t.entry_ns, t.exit_ns) for t in self.trips]
+        fees = self._fees()
+        return Statistics(
+            currency=self.currency,
+            first_time_ns=first_ns,
+            last_time_ns=last_ns,
+            duration_s=(last_ns - first_ns) / _NS,
+            initial_equity=round(initial, 8),
+            final_equity=round(final, 8),
+            total_return=(_r(final / initial - 1.0) or 0.0) if initial else 0.0,
+            buy_and_hold_return=_r(stats.mean(list(holds.values()))),
+            buy_and_hold={k: round(v, 10) for k, v in holds.items()},
+            periods_per_year=per_year,
+            daily_returns=len(returns),
+            annualised_note=note,
+            cagr=_r(growth),
+            volatility=_r(vol),
+            sharpe=_r(sharpe),
+            sortino=_r(sortino),
+            calmar=_r(calmar),
+            max_drawdown=_r(dd.maximum) or 0.0,
+            max_drawdown_duration_s=dd.longest_ns / _NS,
+            avg_drawdown=_r(dd.average) or 0.0,
+            exposure=_r(stats.exposure(held, first_ns, last_ns)) or 0.0,
+            round_trips=len(closed),
+            open_trips=len(self.trips) - len(closed),
+            win_rate=_r(sum(1 for t in closed if t.net_pnl > 0) / len(closed)) if closed else None,
+            best_trade=_r(max(trade_returns)) if trade_returns else None,
+            worst_trade=_r(min(trade_returns)) if trade_returns else None,
+            avg_trade=_r(stats.mean(trade_returns)),
+            profit_factor=_r(stats.profit_factor(in_currency)),
+            expectancy=_r(stats.mean(in_currency)),
+            sqn=_r(stats.sqn(in_currency)),
+            fees_paid={k: format(v.normalize(), "f") for k, v in sorted(fees.items())},
+            fees_total=float(fees.get(self.currency, ZERO)),
+            traded_value=round(traded, 8),
+            turnover=(_r(traded / initial) or 0.0) if initial > 0 else 0.0,
+            orders=self.orders,
+            fills=len(self.fills),
+            rejections=sum(self.rejection_counts.values()),
+            rejection_reasons=[
+                {"code": code, "message": message, "count": count}
+                for (code, message), count in sorted(
+                    self.rejection_counts.items(), key=lambda kv: (-kv[1], kv[0])
+                )
+            ],
+            per_strategy={name: self._per_strategy(name) for name in strategies},
+        )
+
+    def _buy_and_hold(self) -> dict[str, float]:
+        """first-to-last price return of each instrument the run traded, by instrument."""
+        out = {}
+        for instrument in sorted({f.instrument for f in self.fills}):
+            tape = self._tapes.get(instrument)
+            if tape is not None and tape.first > 0:
+                out[instrument] = tape.last / tape.first - 1.0
+        return out
+
+    def _fees(self) -> dict[str, Decimal]:
+        fees: dict[str, Decimal] = {}
+        for fill in self.fills:
+            fees[fill.fee_currency] = fees.get(fill.fee_currency, ZERO) + fill.fee
+        return fees
+
+    def _per_strategy(self, name: str) -> dict[str, Any]:
+        trips = [t for t in self.trips if t.strategy == name]
+        closed = [t for t in trips if t.status == "closed"]
+        fills = [f for f in self.fills if f.strategy == name]
+        positions = {
+            inst: format(trip.position.normalize(), "f")
+            for (strategy, inst), trip in sorted(self._open.items())
+            if strategy == name and trip.position != 0
+        }
+        return {
+            "fills": len(fills),
+            "round_trips": len(closed),
+            "open_trips": len(trips) - len(closed),
+            "net_pnl": float(sum((t.net_pnl for t in trips if t.quote == self.currency), ZERO)),
+            "realised_pnl": float(
+                sum((t.net_pnl for t in closed if t.quote == self.currency), ZERO)
+            ),
+            "fees": float(sum((f.fee for f in fills if f.fee_currency == self.currency), ZERO)),
+            "win_rate": _r(sum(1 for t in closed if t.net_pnl > 0) / len(closed))
+            if closed
+            else None,
+            "positions": positions,
+        }
+
+
+def load_saved(out_dir: str | Path) -> Saved:
+    """The results model a finished run left in ``out_dir/results.json``.
+
+    Raises:
+        ConfigError: the folder has no results.json, or it is not one papertrade wrote.
+    """
+    path = Path(out_dir) / "results.json"
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(
+            f"{out_dir}: no results.json here; write a run there first "
+            "(papertrade run ... --out DIR)"
+        ) from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror}") from exc
+    try:
+        return _SAVED.decode(data)
+    except (msgspec.DecodeError, RecursionError) as exc:
+        raise ConfigError(f"{path} is not a papertrade results file: {exc}") from None
+
+
+def thin(times: list[int], values: list[float], limit: int = MAX_POINTS) -> Series:
+    """At most ``limit`` points of a curve: evenly strided, always keeping the last point."""
+    n = len(times)
+    if n <= limit:
+        return Series(list(times), list(values))
+    stride = -(-n // (limit - 1))
+    keep = [*range(0, n - 1, stride), n - 1]
+    return Series([times[i] for i in keep], [values[i] for i in keep])
+
+
+def _enter(trip: _Open, signed: Decimal, price: Decimal, value: Decimal, fee: Decimal) -> None:
+    trip.position += signed
+    trip.entry_qty += signed
+    trip.entry_cost += abs(signed) * price
+    trip.entry_value += value
+    trip.fees += fee
+
+
+def _r(value: float | None) -> float | None:
+    """Round a ratio for the summary (fewer digits than a double carries, same on every CPU)."""
+    if value is None or math.isnan(value) or math.isinf(value):
+        return None
+    return round(value, _RATIO_DIGITS)
+
+
+_SAVED: Final = msgspec.json.Decoder(Saved)
