@@ -134,6 +134,7 @@ async def measure(
     rate: int, seconds: float, dashboard: bool = False, db: bool = False
 ) -> dict[str, Any]:
     Stopwatch.latencies = array("q")
+    cpu = time.process_time()
     child = subprocess.Popen(
         [sys.executable, __file__, "--pusher", str(rate), str(seconds)],
         stdout=subprocess.PIPE, text=True,
@@ -161,10 +162,11 @@ async def measure(
             engine.finish()
             output.close()
     child.wait()
+    cpu = time.process_time() - cpu
     fields = (pushed[0] if pushed else "").split()
     sent = int(fields[0]) if fields else 0
     took = float(fields[1]) if len(fields) > 1 else float("inf")
-    return _report(rate, seconds, sent, took, Stopwatch.latencies)
+    return _report(rate, seconds, sent, took, Stopwatch.latencies, cpu)
 
 
 async def _measure_full_run(
@@ -213,7 +215,7 @@ async def _stop_when_done(
 
 
 def _report(
-    rate: int, seconds: float, sent: int, took: float, latencies: array[int]
+    rate: int, seconds: float, sent: int, took: float, latencies: array[int], cpu: float
 ) -> dict[str, Any]:
     got = len(latencies)
     ms = [x / 1e6 for x in latencies]
@@ -226,6 +228,9 @@ def _report(
         "p50_ms": statistics.median(everything),
         "p99_ms": everything[int(0.99 * (len(everything) - 1))],
         "tail_p99_ms": tail[int(0.99 * (len(tail) - 1))],
+        # this process's CPU time (the session, the loop, the dashboard; not the children) per
+        # frame delivered: what a frame costs, whatever else the machine is doing
+        "cpu_us": cpu / got * 1e6 if got else float("nan"),
         # TCP backpressure slows a pusher whose client falls behind: it must keep its pace too.
         "sustained": got >= sent >= 0.99 * rate * seconds
         and took < seconds * 1.05
@@ -254,11 +259,12 @@ def main() -> None:
         render_page("warm-up")
     best = 0
     print(f"{'rate/s':>8} {'sent':>9} {'delivered':>9} {'p50 ms':>8} {'p99 ms':>8} "
-          f"{'tail p99':>8}  sustained")  # fmt: skip
+          f"{'tail p99':>8} {'cpu us/f':>8}  sustained")  # fmt: skip
     for rate in (int(r) for r in args.rates.split(",")):
         r = trio.run(measure, rate, args.seconds, args.dashboard, args.db)
         print(f"{r['rate']:>8} {r['sent']:>9} {r['delivered']:>9} {r['p50_ms']:>8.3f} "
-              f"{r['p99_ms']:>8.3f} {r['tail_p99_ms']:>8.3f}  {r['sustained']}", flush=True)  # fmt: skip
+              f"{r['p99_ms']:>8.3f} {r['tail_p99_ms']:>8.3f} {r['cpu_us']:>8.2f}  {r['sustained']}",
+              flush=True)  # fmt: skip
         if r["sustained"]:
             best = max(best, rate)
     print(f"highest rate sustained for {args.seconds:g} s: {best} frames/s (target 50000)")

@@ -182,16 +182,18 @@ def frame_from_wire(provider: str, conn: int, ts_recv_ns: int, message: str | by
     provider that echoes a key or token never puts it in a recording; the loop decodes this
     same masked frame live, so a replay sees exactly what the live run saw.
     """
-    if isinstance(message, bytes | bytearray):
+    if not isinstance(message, str):
         return Frame(ts_recv_ns, provider, conn, b=bytes(message))
     message = redact_secrets(message)
-    data = message.encode("utf-8", errors="surrogatepass")
+    data = message.encode("utf-8", "surrogatepass")
     if (
         data
         and b"\n" not in data
         and b"\r" not in data
-        and data == data.strip()
-        and not too_deep(data)  # kept as text: no decoder's stack depends on it
+        and not data[:1].isspace()  # the whitespace strip() would take (\n, \r are out)
+        and not data[-1:].isspace()
+        # kept as text: no decoder's stack depends on it (too_deep's cheap test first)
+        and (data.count(b"[") + data.count(b"{") <= MAX_DEPTH or not too_deep(data))
     ):
         try:
             raw = _JSON_CHECK.decode(data)

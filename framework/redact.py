@@ -21,6 +21,7 @@ MASK: Final = "***"
 # number): masking "k3y" inside "k3yboard" would garble text without hiding anything.
 _SHORT: Final = 6
 _secrets: set[str] = set()
+_longest_first: tuple[str, ...] = ()  # _secrets, longest first: a secret inside another waits
 _short: dict[str, re.Pattern[str]] = {}  # short secret -> its stand-alone pattern
 _PATTERNS: Final = (
     re.compile(r"(?i)((?:token|apikey|api_key|key|sign)=)[^&\s\"']+"),
@@ -33,7 +34,9 @@ def register_secret(value: str | None) -> None:
     """Remember a secret, of any length, so that :func:`redact` masks it from now on."""
     if not value:
         return
+    global _longest_first
     _secrets.add(value)
+    _longest_first = tuple(sorted(_secrets, key=len, reverse=True))
     if len(value) < _SHORT:
         _short[value] = re.compile(rf"(?<![A-Za-z0-9]){re.escape(value)}(?![A-Za-z0-9])")
 
@@ -52,10 +55,8 @@ def redact_secrets(text: str) -> str:
     Only the registered values, not the patterns: a recording keeps a provider's frames as
     sent except for the secrets in them.
     """
-    if not _secrets:
-        return text
     # Longest first, so a secret that contains another is masked whole.
-    for secret in sorted(_secrets, key=len, reverse=True):
+    for secret in _longest_first:
         if secret in text:
             short = _short.get(secret)
             text = text.replace(secret, MASK) if short is None else short.sub(MASK, text)
