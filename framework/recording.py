@@ -41,6 +41,7 @@ from framework.providers.validation import MAX_DEPTH, MAX_NS, too_deep
 from framework.redact import redact_secrets
 
 __all__ = [
+    "FLUSH_BYTES",
     "FORMAT",
     "VERSION",
     "ConnectedLine",
@@ -70,7 +71,8 @@ _BOM: Final = b"\xef\xbb\xbf"
 # A line wraps its frame in one object: one level more than a frame may have.
 _MAX_LINE_DEPTH: Final = MAX_DEPTH + 1
 _MEMBER_S: Final = 1.0  # the writer closes a gzip member at least this often (wall clock)
-_MEMBER_WRITES: Final = 1000  # ... or after this many writes
+_MEMBER_WRITES: Final = 1000  # ... or after this many flushes
+FLUSH_BYTES: Final = 1 << 20  # a writer's buffer is written out once it holds this much
 Time = Annotated[int, msgspec.Meta(ge=0, le=MAX_NS)]
 """Integer nanoseconds since the Unix epoch that a run can hold (1970 to 2262)."""
 
@@ -359,11 +361,14 @@ class RecordingReader:
 
 
 class RecordingWriter:
-    """Append lines to a recording, flushing after every write.
+    """Append lines to a recording, handing them to the operating system in batches.
 
-    A ``.gz`` path is written gzip-compressed: the compressor is synced after every write,
-    and a gzip member is closed (and a new one begun) every second or every 1,000 writes, so
-    that a crash at any moment leaves a file from which every flushed line is read back.
+    :meth:`write` only encodes into a buffer; :meth:`flush` writes the buffer out, and happens
+    on its own once the buffer holds :data:`FLUSH_BYTES`, and at :meth:`close`. A live run
+    flushes from its timer every half second, so a kill loses at most that much. A ``.gz``
+    path is written gzip-compressed: the compressor is synced at every flush, and a gzip
+    member is closed (and a new one begun) every second or every 1,000 flushes, so that a
+    crash at any moment leaves a file from which every flushed line is read back.
     """
 
     def __init__(self, path: str | Path, header: Header) -> None:
@@ -375,10 +380,12 @@ class RecordingWriter:
             raise RecordingError(f"cannot write recording {self.path}: {exc.strerror}") from exc
         self._raw = raw
         self._gz = self.path.suffix == ".gz"
+        self._buf = bytearray()
         self._member: Any = None  # the open gzip member's compressor
         self._member_writes = 0
         self._member_since = 0.0
         self.write([header])
+        self.flush()
 
     @classmethod
     def append_to(cls, path: str | Path) -> RecordingWriter:
@@ -393,7 +400,7 @@ class RecordingWriter:
             raw = open(writer.path, "ab")  # noqa: SIM115 - closed in close()
         except OSError as exc:
             raise RecordingError(f"cannot append to recording {path}: {exc.strerror}") from exc
-        writer._raw, writer._gz = raw, False
+        writer._raw, writer._gz, writer._buf = raw, False, bytearray()
         writer._member, writer._member_writes, writer._member_since = None, 0, 0.0
         return writer
 
@@ -404,11 +411,20 @@ class RecordingWriter:
         self.close()
 
     def write(self, lines: Sequence[Line | Header]) -> None:
-        """Write lines and flush them to the operating system."""
-        buf = bytearray()
+        """Encode lines into the buffer (flushed once it holds :data:`FLUSH_BYTES`)."""
+        buf = self._buf
+        encode = _ENCODER.encode_into
         for line in lines:
-            _ENCODER.encode_into(line, buf, len(buf))
+            encode(line, buf, len(buf))
             buf += b"\n"
+        if len(buf) >= FLUSH_BYTES:
+            self.flush()
+
+    def flush(self) -> None:
+        """Hand the buffered lines to the operating system."""
+        buf = self._buf
+        if not buf:
+            return
         if not self._gz:
             self._raw.write(buf)
         else:
@@ -422,6 +438,7 @@ class RecordingWriter:
             self._member_writes += 1
             if self._member_writes >= _MEMBER_WRITES or now - self._member_since >= _MEMBER_S:
                 self._end_member()
+        buf.clear()
         self._raw.flush()
 
     def _end_member(self) -> None:
@@ -432,6 +449,7 @@ class RecordingWriter:
     def close(self) -> None:
         if self._raw.closed:
             return
+        self.flush()
         if self._gz:
             self._end_member()
         self._raw.close()
