@@ -73,6 +73,12 @@ def test_live_bench_with_dashboard_database_and_recording_delivers_every_frame(
     assert row[1] == row[2] and int(row[1]) > 0  # sent == delivered
 
 
+def test_resume_bench_checks_every_event_of_the_session_it_catches_up(tmp_path: Path) -> None:
+    out = _run(tmp_path, "resume.py", "--frames", "3000", "--repeat", "1")
+    assert out.startswith("3,000 frames, ") and "private events checked" in out
+    assert "catch-up" in out and "x the replay's time" in out
+
+
 def test_sweep_bench_reports_every_rate_and_memory(tmp_path: Path) -> None:
     out = _run(tmp_path, "sweep.py", "--frames", "2000", "--points", "4", "--no-ray")
     for case in ("1 worker:", "2 workers:", "x 1 worker; target >= 1.8"):
