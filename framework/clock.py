@@ -31,6 +31,7 @@ class _Stamped(Protocol):
 
 
 _S = TypeVar("_S", bound=_Stamped)
+_T = TypeVar("_T")
 
 
 class Timer:
@@ -106,6 +107,15 @@ class Clock:
         """
         for line in lines:
             ts = line.t
+            if ts >= self.next_deadline_ns:
+                self.advance_to(ts)
+            elif ts > self.now_ns:
+                self.now_ns = ts
+            yield line
+
+    def follow_times(self, times: Iterable[int], lines: Iterable[_T]) -> Iterator[_T]:
+        """:meth:`follow` for lines whose times come apart, in ``times`` (a decoded batch)."""
+        for ts, line in zip(times, lines):
             if ts >= self.next_deadline_ns:
                 self.advance_to(ts)
             elif ts > self.now_ns:

@@ -25,6 +25,7 @@ over; replay calls it with the batches the recording reader decodes. That is the
 from __future__ import annotations
 
 import logging
+import operator
 from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any, Final
@@ -35,6 +36,7 @@ from framework import events as ev
 from framework.bars import BarService
 from framework.bus import Blame, Dispatcher, Handler, Target
 from framework.clock import Clock
+from framework.decoded import CachedFrame, DecodedBatch, NotedFrame, drop_again, failure_of
 from framework.desk import OrderDesk, PrivateSink
 from framework.errors import ProviderProtocolError, StrategyError
 from framework.exchange import ExchangeConfig, OrderRequest, PaperExchange
@@ -158,6 +160,11 @@ class Engine:
             if codec.wire_type is not None
         }
         self._decoders[Frame] = self._decode_frame
+        # Lines of a DecodedBatch (framework.decoded), decoded already: a lone trade is its
+        # own decoding (see process), a cached frame holds its items.
+        self._decoders[ev.Trade] = _itself
+        self._decoders[CachedFrame] = operator.attrgetter("items")
+        self._decoders[NotedFrame] = self._noted
         self._recorder = recorder
         self._started = False
         self._finished = False
@@ -200,8 +207,15 @@ class Engine:
             return
         if self._recorder is not None:
             self._recorder.write(lines)
-        if not self._started:
-            self._start(lines[0].t)
+        if type(lines) is DecodedBatch:  # replay from the decoded cache (framework.replaycache)
+            times = lines.times
+            if not self._started:
+                self._start(times[0])
+            follow = self.clock.follow_times(times, lines)
+        else:
+            if not self._started:
+                self._start(lines[0].t)
+            follow = self.clock.follow(lines)
         clock = self.clock
         decoders = self._decoders
         dispatcher = self.dispatcher
@@ -214,16 +228,19 @@ class Engine:
         decode: Callable[[Any], Sequence[Any]] | None = None
         last_item_kind: type | None = None
         handlers: tuple[Handler, ...] | None = None
-        for line in clock.follow(lines):  # the clock is at the line's time, timers fired
+        for line in follow:  # the clock is at the line's time, timers fired
             kind = type(line)
             if kind is not last_kind:
                 last_kind, decode = kind, decoders.get(kind)
             if decode is not None:
-                try:
-                    items = decode(line)
-                except ProviderProtocolError as exc:
-                    monitor.decode_failed(exc)
-                    continue
+                if decode is _itself:
+                    items: Sequence[Any] = (line,)
+                else:
+                    try:
+                        items = decode(line)
+                    except ProviderProtocolError as exc:
+                        monitor.decode_failed(exc)
+                        continue
                 # Dispatcher.publish, inlined on the hot path: the same table, the same
                 # failure handling, the same barrier after each event.
                 for item in items:
@@ -252,6 +269,22 @@ class Engine:
             self.monitor.no_codec(frame)
             return ()
         return codec.decode(frame.f if frame.f else frame.payload(), frame.t)
+
+    def _noted(self, line: NotedFrame) -> Sequence[Any]:
+        """A cached frame whose decoding dropped items or failed: count and log the drops on
+        the codec's screen, raise the failure, as decoding the frame did."""
+        codec = self.codecs.get(line.p)
+        screen = getattr(codec, "screen", None)
+        if screen is not None:
+            for drop in line.drops:
+                drop_again(screen, drop)
+        failure = line.failure
+        if failure is None:
+            return line.items
+        if failure.no_codec or codec is None:
+            self.monitor.no_codec(Frame(line.t, line.p, 0))
+            return ()
+        raise failure_of(line.p, failure)
 
     def finish(self) -> None:
         """End the run: apply due commands, call ``on_stop``, flush private events.
@@ -490,6 +523,11 @@ def _describe(event: object) -> str:
         return ""
     text = repr(event)
     return text if len(text) <= 160 else text[:157] + "..."
+
+
+def _itself(line: Any) -> Sequence[Any]:
+    """The decoding of a lone trade of a DecodedBatch (never called: the loop tests for it)."""
+    return (line,)
 
 
 def _wire_decoder(decode_wire: Callable[[Any, int], list[Any]]) -> Callable[[Any], list[Any]]:

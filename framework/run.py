@@ -30,6 +30,8 @@ from framework.exchange.rules import MarketRules, check_config
 from framework.loop import Engine, LoopStats
 from framework.providers import from_native, make_codec
 from framework.providers.base import Codec
+from framework import replaycache
+from framework.replaycache import CacheReader
 from framework.recording import (
     Header,
     Line,
@@ -77,6 +79,9 @@ class RunSetup(msgspec.Struct, frozen=True, kw_only=True):
     config: Config
     seed: int
     window: Window = Window()  # replay: the receive times run (--from / --to); live: unused
+    # replay: read the decoded cache (framework.replaycache) where it can serve; also off
+    # with PAPERTRADE_CACHE=off
+    decoded_cache: bool = True
 
 
 def load_strategy(spec: str) -> tuple[type[Strategy], str]:
@@ -145,7 +150,12 @@ def replay_engine(
         raise ConfigError("no recording to replay")
     failure: StrategyError | None = None
     with contextlib.ExitStack() as stack:
-        readers = [stack.enter_context(RecordingReader(p)) for p in paths]
+        cached = _cached(setup, paths) if feed is None else None
+        readers: list[RecordingReader] | list[CacheReader] = (
+            [stack.enter_context(cached)]
+            if cached is not None
+            else [stack.enter_context(RecordingReader(p)) for p in paths]
+        )
         stack.enter_context(fewer_collections())
         providers = providers_of(readers)
         for reader in readers:
@@ -193,11 +203,12 @@ def replay_engine(
             events_hash = output.close()
         if setup.window.bounded and not engine.stats.first_ts_ns:
             raise ConfigError(_empty_window(paths, setup.window, span))
+        hashes = [reader.sha256() for reader in readers]  # hashed while they were read
     summary = summarize(
-        setup, engine, output, events_hash, _recordings_hash(paths), _read_stats(readers)
+        setup, engine, output, events_hash, _recordings_hash(hashes), _read_stats(readers)
     )
     if len(paths) > 1:
-        summary["fingerprint"]["recordings_sha256"] = [sha256_file(p) for p in paths]
+        summary["fingerprint"]["recordings_sha256"] = hashes
     if failure is not None:
         summary["error"] = str(failure)
     output.write_summary(summary)
@@ -220,15 +231,26 @@ def _empty_window(paths: list[Path], window: Window, span: list[int]) -> str:
     return f"nothing in {names} was received in the window {bounds}{held}"
 
 
-def _recordings_hash(paths: list[Path]) -> str:
+def _cached(setup: RunSetup, paths: list[Path]) -> CacheReader | None:
+    """The decoded cache of the one recording replayed, when it can serve the run (not for a
+    window or several recordings; see framework.replaycache), else None."""
+    window_s = setup.config.run.event_time_window_s
+    if not setup.decoded_cache or len(paths) != 1 or setup.window.bounded:
+        return None
+    if not 0 < window_s < 10**9:
+        return None  # build() says what is wrong
+    return replaycache.open_or_build(paths[0], round(window_s * 1_000_000_000))
+
+
+def _recordings_hash(hashes: list[str]) -> str:
     """The SHA-256 of one recording; of several, the SHA-256 of their hashes, one a line."""
-    if len(paths) == 1:
-        return sha256_file(paths[0])
-    joined = "".join(sha256_file(p) + "\n" for p in paths)
+    if len(hashes) == 1:
+        return hashes[0]
+    joined = "".join(h + "\n" for h in hashes)
     return hashlib.sha256(joined.encode()).hexdigest()
 
 
-def _read_stats(readers: list[RecordingReader]) -> ReadStats:
+def _read_stats(readers: Sequence[RecordingReader | CacheReader]) -> ReadStats:
     if len(readers) == 1:
         return readers[0].stats
     stats = ReadStats()
