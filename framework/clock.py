@@ -31,7 +31,6 @@ class _Stamped(Protocol):
 
 
 _S = TypeVar("_S", bound=_Stamped)
-_T = TypeVar("_T")
 
 
 class Timer:
@@ -101,21 +100,12 @@ class Clock:
     def follow(self, lines: Iterable[_S]) -> Iterator[_S]:
         """Yield each stamped line (``.t``, ns) with the clock moved to its time first.
 
-        The loop's way through a batch: the time of every line is set here, by the clock,
-        and timers due before a line fire before it is yielded, as with :meth:`advance_to`.
-        A generator costs less per line than a call.
+        The time of every line is set here, by the clock, and timers due before a line fire
+        before it is yielded, as with :meth:`advance_to` (``loop.Engine.process`` has this
+        inlined: change both together).
         """
         for line in lines:
             ts = line.t
-            if ts >= self.next_deadline_ns:
-                self.advance_to(ts)
-            elif ts > self.now_ns:
-                self.now_ns = ts
-            yield line
-
-    def follow_times(self, times: Iterable[int], lines: Iterable[_T]) -> Iterator[_T]:
-        """:meth:`follow` for lines whose times come apart, in ``times`` (a decoded batch)."""
-        for ts, line in zip(times, lines):
             if ts >= self.next_deadline_ns:
                 self.advance_to(ts)
             elif ts > self.now_ns:

@@ -207,15 +207,10 @@ class Engine:
             return
         if self._recorder is not None:
             self._recorder.write(lines)
-        if type(lines) is DecodedBatch:  # replay from the decoded cache (framework.replaycache)
-            times = lines.times
-            if not self._started:
-                self._start(times[0])
-            follow = self.clock.follow_times(times, lines)
-        else:
-            if not self._started:
-                self._start(lines[0].t)
-            follow = self.clock.follow(lines)
+        # The receive time of each line: a DecodedBatch (framework.decoded) carries them apart.
+        times = lines.times if type(lines) is DecodedBatch else [line.t for line in lines]
+        if not self._started:
+            self._start(times[0])
         clock = self.clock
         decoders = self._decoders
         dispatcher = self.dispatcher
@@ -228,19 +223,34 @@ class Engine:
         decode: Callable[[Any], Sequence[Any]] | None = None
         last_item_kind: type | None = None
         handlers: tuple[Handler, ...] | None = None
-        for line in follow:  # the clock is at the line's time, timers fired
+        for ts, line in zip(times, lines):
+            # Clock.follow, inlined: the timers due by the line's time fire, then the clock is
+            # at its time.
+            if ts >= clock.next_deadline_ns:
+                clock.advance_to(ts)
+            elif ts > clock.now_ns:
+                clock.now_ns = ts
             kind = type(line)
             if kind is not last_kind:
                 last_kind, decode = kind, decoders.get(kind)
-            if decode is not None:
-                if decode is _itself:
-                    items: Sequence[Any] = (line,)
-                else:
+            if decode is _itself:  # a lone trade of a DecodedBatch: its own one item
+                if kind is not last_item_kind:
+                    last_item_kind = kind
+                    handlers = routes.get(kind)
+                if handlers:  # the same dispatch as below, for one item
                     try:
-                        items = decode(line)
-                    except ProviderProtocolError as exc:
-                        monitor.decode_failed(exc)
-                        continue
+                        for handler in handlers:
+                            handler(line)
+                    except Exception as exc:
+                        dispatcher.failed(line, handlers.index(handler), exc)
+                    if commands or private:
+                        dispatcher.barrier()
+            elif decode is not None:
+                try:
+                    items = decode(line)
+                except ProviderProtocolError as exc:
+                    monitor.decode_failed(exc)
+                    continue
                 # Dispatcher.publish, inlined on the hot path: the same table, the same
                 # failure handling, the same barrier after each event.
                 for item in items:
@@ -261,6 +271,7 @@ class Engine:
                     self._connection(line)  # type: ignore[arg-type]
         self.stats.frames += len(lines) - others
         self.stats.last_ts_ns = clock.now_ns
+        self.state.settle()
 
     def _decode_frame(self, frame: Frame) -> Sequence[Any]:
         """A plain :class:`Frame`: decoded by its provider's codec, or counted if it has none."""
