@@ -8,7 +8,8 @@ copy, valid until the next append (copy it if you keep it).
 Trades arrive one at a time on the loop's hot path, where writing four numpy elements per trade
 costs more than the rest of the market state's work: :meth:`TradeHistory.add` only keeps the
 trade in a list, and the list is written into the arrays, a column at a time, when the history
-is read or when the loop ends a batch (:meth:`TradeHistory.settle`).
+is read. The loop trims the list to the newest ``capacity`` trades after each batch
+(:meth:`TradeHistory.trim`), so a history never read costs a list append per trade.
 """
 
 from __future__ import annotations
@@ -111,6 +112,11 @@ class TradeHistory(_Ring):
     def add(self, trade: Trade) -> None:
         """Keep a trade (the market state's hot path: written to the arrays later)."""
         self.pending.append(trade)
+
+    def trim(self) -> None:
+        """Forget kept trades older than the newest ``capacity`` (they could never be read)."""
+        if len(self.pending) > self.capacity:
+            del self.pending[: -self.capacity]
 
     def settle(self) -> None:
         """Write the trades added since the last read into the arrays."""

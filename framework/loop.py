@@ -217,6 +217,7 @@ class Engine:
         routes = dispatcher.table()
         commands, private = dispatcher.commands, dispatcher.private
         monitor = self.monitor
+        itself = _itself
         others = 0  # ticks and connection lines: rare, so counted instead of the frames
         # Lookups by type are redone only when the type changes: feeds repeat one type.
         last_kind: type | None = None
@@ -233,7 +234,7 @@ class Engine:
             kind = type(line)
             if kind is not last_kind:
                 last_kind, decode = kind, decoders.get(kind)
-            if decode is _itself:  # a lone trade of a DecodedBatch: its own one item
+            if decode is itself:  # a lone trade of a DecodedBatch: its own one item
                 if kind is not last_item_kind:
                     last_item_kind = kind
                     handlers = routes.get(kind)
@@ -271,7 +272,7 @@ class Engine:
                     self._connection(line)  # type: ignore[arg-type]
         self.stats.frames += len(lines) - others
         self.stats.last_ts_ns = clock.now_ns
-        self.state.settle()
+        self.state.trim()
 
     def _decode_frame(self, frame: Frame) -> Sequence[Any]:
         """A plain :class:`Frame`: decoded by its provider's codec, or counted if it has none."""

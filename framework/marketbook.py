@@ -262,12 +262,10 @@ class MarketState:
             if state.venue is not None:
                 state.venue.on_book_delta(delta)
 
-    def settle(self) -> None:
-        """Write the trades kept since the last read into the histories' arrays (the loop calls
-        it after each batch, so the kept trades stay few)."""
+    def trim(self) -> None:
+        """Bound the trades the histories keep unread (the loop calls it after each batch)."""
         for hist in self._trades.values():
-            if hist.pending:
-                hist.settle()
+            hist.trim()
 
     def disconnect(self, venue: str) -> None:
         """A connection of ``venue`` dropped: its books are untrusted until a new snapshot."""
