@@ -300,7 +300,7 @@ def _chunk(lines: list[Any], stats: ReadStats) -> bytes:
     if len(keys) > 65535:
         raise _NotCacheable("more than 65,535 instruments in one block")
     encoded = _ENCODER.encode(generic)
-    if _GENERIC_CHECK.decode(encoded) != generic:
+    if generic and _ENCODER.encode(_GENERIC_CHECK.decode(encoded)) != encoded:
         raise _NotCacheable("a decoded line does not survive msgpack")
     chunk = _Chunk(
         stats=stats,
@@ -358,8 +358,8 @@ def build(recording: Path, window_ns: int, target: Path) -> None:
         OSError: the cache file cannot be written.
         _NotCacheable: the recording decodes to what the cache does not keep.
     """
-    identity = _identity(recording)
     with RecordingReader(recording) as reader:
+        identity = _identity(recording)
         decoder = _Decoder(reader.header, window_ns)
         writer = _Writer(target)
         try:
@@ -435,9 +435,7 @@ class CacheReader:
         for _ in range(self._tail.chunks):
             chunk = self._read_chunk(fh)
             self.stats = chunk.stats
-            batch = _materialize(chunk, self.path)
-            if batch:
-                yield batch
+            yield _materialize(chunk, self.path)
         self.stats = self._tail.stats
 
     def _read_chunk(self, fh: Any) -> _Chunk:
@@ -559,29 +557,50 @@ def _check(recording: Path, window_ns: int, file: Path, fh: Any) -> CacheReader 
         raise CacheError(f"{file}: damaged: {exc}") from exc
 
 
-def open_or_build(recording: Path, window_ns: int) -> CacheReader | None:
-    """The recording's cache, built first if it is missing, stale or damaged; None when there
-    is no cache folder, it cannot be written, or the recording is not cacheable.
+def window_ns_of(event_time_window_s: float) -> int:
+    """The screen's event time window in ns, as a run sets it (``run.event_time_window_s``)."""
+    return round(event_time_window_s * 1_000_000_000)
+
+
+def ensure(recording: Path, window_ns: int, folder: Path) -> tuple[Path, bool]:
+    """Build the recording's cache unless a valid one exists: (its file, whether it was built).
 
     Raises:
         RecordingError: the recording cannot be read.
+        CacheError: the cache cannot be written, or the recording cannot be cached.
     """
-    folder = cache_dir()
-    if folder is None:
-        return None
     file = cache_path(recording, window_ns, folder)
     try:
         reader = open_cache(recording, window_ns, file)
     except CacheError:
         reader = None
-    except OSError:
-        return None
+    except OSError as exc:
+        raise CacheError(f"cannot read the cache file {file}: {exc.strerror}") from exc
     if reader is not None:
-        return reader
-    if not recording.is_file():
-        return None  # the replay says what is wrong with it
+        reader.close()
+        return file, False
     try:
         build(recording, window_ns, file)
+    except _NotCacheable as exc:
+        raise CacheError(f"{recording}: not cached: {exc}") from exc
+    except OSError as exc:
+        raise CacheError(f"cannot write the cache file {file}: {exc.strerror or exc}") from exc
+    return file, True
+
+
+def open_or_build(recording: Path, window_ns: int) -> CacheReader | None:
+    """The recording's cache, built first if it is missing, stale or damaged; None when the
+    cache is off, cannot be written, or cannot hold the recording (the replay then reads the
+    recording itself).
+
+    Raises:
+        RecordingError: the recording cannot be read.
+    """
+    folder = cache_dir()
+    if folder is None or not recording.is_file():
+        return None  # a missing recording: the replay says what is wrong with it
+    try:
+        file, _ = ensure(recording, window_ns, folder)
         return open_cache(recording, window_ns, file)
-    except (_NotCacheable, OSError, CacheError):
+    except (CacheError, OSError):
         return None

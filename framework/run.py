@@ -239,7 +239,7 @@ def _cached(setup: RunSetup, paths: list[Path]) -> CacheReader | None:
         return None
     if not 0 < window_s < 10**9:
         return None  # build() says what is wrong
-    return replaycache.open_or_build(paths[0], round(window_s * 1_000_000_000))
+    return replaycache.open_or_build(paths[0], replaycache.window_ns_of(window_s))
 
 
 def _recordings_hash(hashes: list[str]) -> str:
