@@ -224,7 +224,7 @@ class Engine:
         decode: Callable[[Any], Sequence[Any]] | None = None
         last_item_kind: type | None = None
         handlers: tuple[Handler, ...] | None = None
-        for ts, line in zip(times, lines):
+        for ts, line in zip(times, lines, strict=False):
             # Clock.follow, inlined: the timers due by the line's time fire, then the clock is
             # at its time.
             if ts >= clock.next_deadline_ns:

@@ -492,7 +492,7 @@ class _HashingFile(io.FileIO):
             self.digest.update(memoryview(buffer)[:n])
         return n or 0
 
-    def read(self, size: int = -1) -> bytes:
+    def read(self, size: int | None = -1) -> bytes:
         data = super().read(size)
         self.digest.update(data or b"")
         return data or b""

@@ -459,7 +459,9 @@ def _materialize(chunk: _Chunk, path: Path) -> DecodedBatch:
             raise CacheError(f"{path}: damaged: a chunk's columns disagree")
         if not trades:
             return DecodedBatch(generic, times)
-        ts_recv = times if trades == len(times) else list(compress(times, kinds.translate(_IS_TRADE)))
+        ts_recv = (
+            times if trades == len(times) else list(compress(times, kinds.translate(_IS_TRADE)))
+        )
         ts_event = np.frombuffer(chunk.ts_event, "<i8").tolist()
         price = np.frombuffer(chunk.price, "<f8").tolist()
         size = np.frombuffer(chunk.size, "<f8").tolist()

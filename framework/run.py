@@ -23,15 +23,13 @@ import msgspec
 
 import framework
 from framework import events as ev
-from framework import logs
+from framework import logs, replaycache
 from framework.config import Config, config_hash
 from framework.errors import ConfigError, RecordingError, StrategyError
 from framework.exchange.rules import MarketRules, check_config
 from framework.loop import Engine, LoopStats
 from framework.providers import from_native, make_codec
 from framework.providers.base import Codec
-from framework import replaycache
-from framework.replaycache import CacheReader
 from framework.recording import (
     Header,
     Line,
@@ -40,6 +38,7 @@ from framework.recording import (
     RecordingReader,
     RecordingWriter,
 )
+from framework.replaycache import CacheReader
 from framework.report.output import RunOutput, iso_time
 from framework.report.results import Results
 from framework.strategy import Strategy
@@ -151,13 +150,14 @@ def replay_engine(
     failure: StrategyError | None = None
     with contextlib.ExitStack() as stack:
         cached = _cached(setup, paths) if feed is None else None
-        readers: list[RecordingReader] | list[CacheReader] = (
-            [stack.enter_context(cached)]
-            if cached is not None
-            else [stack.enter_context(RecordingReader(p)) for p in paths]
+        recordings = (
+            [] if cached is not None else [stack.enter_context(RecordingReader(p)) for p in paths]
+        )
+        readers: list[RecordingReader | CacheReader] = (
+            [stack.enter_context(cached)] if cached is not None else [*recordings]
         )
         stack.enter_context(fewer_collections())
-        providers = providers_of(readers)
+        providers = cached.header.providers if cached is not None else providers_of(recordings)
         for reader in readers:
             setup = with_recorded_markets(setup, reader.header)
         # a live session's recording replays as the session ran: positions left open
@@ -175,7 +175,7 @@ def replay_engine(
                 None if setup.window.bounded else wire_type_of(engine.codecs)
             )
         else:
-            batches = merged(readers)
+            batches = merged(recordings)
         span: list[int] = []
         if setup.window.bounded:
             batches = windowed(batches, setup.window, engine, span)

@@ -3,6 +3,7 @@ cache that no longer matches its recording, its decoders, or its own checksum is
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import hashlib
 import os
@@ -11,6 +12,7 @@ import struct
 import subprocess
 import sys
 import threading
+import zlib
 from pathlib import Path
 
 import msgspec
@@ -20,7 +22,7 @@ from hypothesis import strategies as st
 
 from framework import replaycache
 from framework.config import Config
-from framework.recording import FORMAT, VERSION, Header, RecordingReader
+from framework.recording import FORMAT, VERSION, Header, ProviderSpec, RecordingReader
 from framework.replaycache import CacheError, CacheReader, cache_path, open_cache, window_ns_of
 from framework.run import RunSetup, load_strategy, replay
 
@@ -83,7 +85,7 @@ def test_a_replay_from_the_cache_writes_what_the_json_replay_writes(
 def merged_recording(path: Path) -> Path:
     """One recording of two providers (Cryptomus and AllTick), lines merged by receive time."""
     lines: list[tuple[int, int, bytes]] = []
-    providers = []
+    providers: list[ProviderSpec] = []
     for order, name in enumerate(("cryptomus-btc-usdt", "alltick-btcusdt")):
         with RecordingReader(ROOT / "replays" / f"{name}.jsonl.gz") as reader:
             providers.extend(reader.header.providers)
@@ -227,7 +229,7 @@ def rechecked(data: bytes) -> bytes:
     (offset,) = struct.unpack("<Q", data[-end - 8 : -end])
     (n,) = struct.unpack("<I", data[offset : offset + 4])
     tail = msgspec.msgpack.decode(data[offset + 4 : offset + 4 + n])
-    tail[3] = replaycache.zlib.crc32(data[:offset])
+    tail[3] = zlib.crc32(data[:offset])
     payload = msgspec.msgpack.encode(tail)
     return data[:offset] + struct.pack("<I", len(payload)) + payload + data[-end - 8 :]
 
@@ -243,7 +245,9 @@ def small_cache(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, bytes]:
     return recording, file.read_bytes()
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(
     at=st.floats(min_value=0, max_value=1, exclude_max=True),
     value=st.binary(min_size=1, max_size=8),
@@ -262,10 +266,10 @@ def test_fuzz_a_damaged_cache_gives_a_typed_error_or_its_lines(
     else:
         data[i : i + len(value)] = value
     if fix_crc:  # get past the checksum, to the decoding of damaged chunks
-        try:
+        with contextlib.suppress(
+            struct.error, msgspec.DecodeError, IndexError, TypeError, ValueError
+        ):
             data = bytearray(rechecked(bytes(data)))
-        except (struct.error, msgspec.DecodeError, IndexError, TypeError, ValueError):
-            pass
     file = tmp_path / "damaged.ptdc"
     file.write_bytes(bytes(data))
     try:
