@@ -34,6 +34,7 @@ feed) as columns of ``numpy`` bytes, and every other line as msgpack Structs
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import os
@@ -601,8 +602,18 @@ def open_or_build(recording: Path, window_ns: int) -> CacheReader | None:
     folder = cache_dir()
     if folder is None or not recording.is_file():
         return None  # a missing recording: the replay says what is wrong with it
+    file = cache_path(recording, window_ns, folder)
+    refused = file.with_suffix(".none")  # this recording, as it is, cannot be cached
     try:
+        mark = _ENCODER.encode((decoder_version(), str(recording.resolve()), _identity(recording)))
+        if refused.is_file() and refused.read_bytes() == mark:
+            return None
         file, _ = ensure(recording, window_ns, folder)
         return open_cache(recording, window_ns, file)
-    except (CacheError, OSError):
+    except CacheError as exc:
+        if isinstance(exc.__cause__, _NotCacheable):
+            with contextlib.suppress(OSError):
+                refused.write_bytes(mark)  # not tried again until the recording changes
+        return None
+    except OSError:
         return None

@@ -333,3 +333,24 @@ def test_the_recording_is_hashed_while_read_even_when_reading_stops_early(tmp_pa
     with RecordingReader(recording) as reader:
         next(reader.batches())
         assert reader.sha256() == sha256(Path(recording))
+
+
+def test_a_recording_that_decodes_to_account_events_replays_from_its_json(
+    cache_folder: Path, tmp_path: Path
+) -> None:
+    """Private events are not kept in a cache: such a recording is refused once, remembered,
+    and replayed from the JSON, with the same outputs as with the cache off."""
+    recording = plain_copy(tmp_path)
+    lines = recording.read_bytes().splitlines(keepends=True)
+    documented = ROOT / "tests" / "providers" / "frames" / "cryptomus" / "balance_update.json"
+    frame = msgspec.json.encode(msgspec.json.decode(documented.read_bytes()))
+    balance = b'{"k":"frame","t":%d,"p":"cryptomus","c":1,"f":' + frame + b"}\n"
+    t = msgspec.json.decode(lines[50])["t"]
+    recording.write_bytes(b"".join([*lines[:51], balance % t, *lines[51:]]))
+    first = replay(setup_for(cache=True), recording, tmp_path / "first")
+    file = cache_path(recording, WINDOW, cache_folder)
+    assert not file.exists() and file.with_suffix(".none").is_file()
+    replay(setup_for(cache=True), recording, tmp_path / "second")
+    replay(setup_for(cache=False), recording, tmp_path / "json")
+    assert outputs(tmp_path / "first") == outputs(tmp_path / "second") == outputs(tmp_path / "json")
+    assert first["counts"]["decode_errors"] == 0
