@@ -26,6 +26,7 @@ rest as a truncated tail, exactly as for an uncompressed file cut short.
 from __future__ import annotations
 
 import functools
+import hashlib
 import io
 import time
 import zlib
@@ -231,6 +232,7 @@ class RecordingReader:
         self._typed: msgspec.json.Decoder[Any] | None = None
         self._raw, self._fh = _open_binary(self.path)
         self._gzip = getattr(self._fh, "raw", None)
+        self._sha256 = ""
         try:
             # A header is small; a "first line" of megabytes is not a recording.
             first = self._fh.readline(_MAX_HEADER)
@@ -266,6 +268,22 @@ class RecordingReader:
     def close(self) -> None:
         self._fh.close()
         self._raw.close()
+
+    def sha256(self) -> str:
+        """The SHA-256 of the file on disk, hashed as it was read (one pass, not two).
+
+        What the replay did not read (it stopped early, or the gzip stream ended at damage) is
+        read and hashed now. Call it after reading, before :meth:`close`.
+        """
+        if not self._sha256:
+            hashing = self._raw.raw  # type: ignore[attr-defined]
+            try:
+                while hashing.read(_CHUNK):
+                    pass
+            except OSError as exc:
+                raise RecordingError(f"{self.path}: cannot read: {exc}") from exc
+            self._sha256 = hashing.digest.hexdigest()
+        return self._sha256
 
     def size(self) -> int:
         """The file's size on disk, in bytes."""
@@ -458,7 +476,7 @@ class RecordingWriter:
 def _open_binary(path: Path) -> tuple[IO[bytes], IO[bytes]]:
     """(the file on disk, the stream of its lines: the same file, or a gzip reader over it)."""
     try:
-        fh = open(path, "rb")  # noqa: SIM115 - returned to the caller
+        fh = io.BufferedReader(_HashingFile(path))
     except FileNotFoundError as exc:
         raise RecordingError(f"recording not found: {path}") from exc
     except IsADirectoryError as exc:
@@ -479,6 +497,30 @@ def _header_line(first: bytes) -> bytes:
     if too_deep(first, _MAX_LINE_DEPTH):
         raise msgspec.DecodeError(f"the first line nests deeper than {_MAX_LINE_DEPTH} levels")
     return first
+
+
+class _HashingFile(io.FileIO):
+    """A file read once, front to back, hashing (SHA-256) every byte as it is read."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path, "rb")
+        self.digest = hashlib.sha256()
+
+    def readinto(self, buffer: Any) -> int:
+        n = super().readinto(buffer)
+        if n:
+            self.digest.update(memoryview(buffer)[:n])
+        return n or 0
+
+    def read(self, size: int | None = -1) -> bytes:
+        data = super().read(size)
+        self.digest.update(data or b"")
+        return data or b""
+
+    def readall(self) -> bytes:
+        data = super().readall()
+        self.digest.update(data)
+        return data
 
 
 class _GzipStream(io.RawIOBase):

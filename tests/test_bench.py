@@ -29,7 +29,13 @@ def _run_both(tmp_path: Path, script: str, *args: str) -> tuple[str, str]:
 
 def test_replay_bench_reports_every_case_and_memory(tmp_path: Path) -> None:
     out = _run(tmp_path, "replay.py", "--frames", "3000", "--repeat", "1")
-    for case in ("floor", "decode", "replay, no orders", "replay, with orders"):
+    for case in (
+        "floor",
+        "decode",
+        "replay, no orders",
+        "replay, no orders, from the decoded cache",
+        "replay, with orders",
+    ):
         assert case in out
     assert "peak memory, full run,     3,000 frames" in out
     assert "peak memory, full run,    15,000 frames" in out
