@@ -107,7 +107,7 @@ def both(wire: bytes, cuts: list[int]) -> tuple[Seen, Seen]:
     return trio.run(exchange, wire, cuts, True), trio.run(exchange, wire, cuts, False)
 
 
-text = st.text(st.characters(exclude_categories=["Cs"]), max_size=300)  # valid UTF-8
+text = st.text(st.characters(exclude_categories=["Cs"]), max_size=200)  # valid UTF-8
 pieces = st.one_of(
     text.map(lambda t: frame(1, t.encode())),
     st.sampled_from([126, 127, 1000, 65535, LIMIT]).map(lambda n: frame(1, b"x" * n)),
@@ -123,7 +123,9 @@ endings = st.sampled_from(
         CLOSE,
         frame(1, b"\xff\xfe not UTF-8") + CLOSE,  # 1007
         frame(1, b"masked", mask=True) + CLOSE,  # 1002: a server must not mask
-        frame(2, b"x" * (LIMIT + 1)) + CLOSE,  # 1009: over the limit
+        # 1009: over the limit (alone: trio-websocket stops reading there, unless the server's
+        # close came in the same read, whose 1000 then overwrites its 1009)
+        frame(2, b"x" * (LIMIT + 1)),
         frame(0, b"a continuation of nothing") + CLOSE,  # 1002
         bytes([0x83, 0]) + CLOSE,  # a reserved opcode: 1002
         b"",  # the stream just ends: 1006
@@ -134,12 +136,16 @@ endings = st.sampled_from(
 @settings(
     max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow],
 )  # fmt: skip
-@given(data=st.data(), body=st.lists(pieces, max_size=12), ending=endings)
+@given(
+    body=st.lists(pieces, max_size=10),
+    ending=endings,
+    at=st.lists(st.integers(0, 1 << 20), max_size=6),
+)
 def test_the_fast_path_reads_what_trio_websocket_reads(
-    data: st.DataObject, body: list[bytes], ending: bytes
+    body: list[bytes], ending: bytes, at: list[int]
 ) -> None:
     wire = b"".join(body) + ending
-    cuts = sorted(set(data.draw(st.lists(st.integers(0, len(wire)), max_size=6))))
+    cuts = sorted({n % (len(wire) + 1) for n in at})  # where the server's writes end
     fast, public = both(wire, cuts)
     assert fast == public
 
