@@ -7,7 +7,8 @@ A session folder is made from the replay benchmark's generated Cryptomus recordi
 rule that places orders (its ``events.jsonl``, ``fills.csv`` ... are the session's outputs, as
 a killed session leaves them). Then, in rounds, it times:
 
-* replay: ``papertrade run --replay`` of the recording (``framework.run.replay``);
+* replay: ``papertrade run --replay`` of the recording (``framework.run.replay``), reading its
+  JSON (the decoded cache off, as a session's growing recording never has one to reuse);
 * catch-up: what ``papertrade run --live --session DIR`` does before it connects
   (``framework.live.resume``): set the outputs aside, build the engine, feed it every line of
   the recording while checking each private event it regenerates against the old
@@ -47,7 +48,12 @@ def setup() -> RunSetup:
         run=RunConfig(equity_interval_s=60.0, finalize=False),
         exchange=ExchangeConfig(balances={"USDT": Decimal(100_000_000)}),
     )
-    return RunSetup(strategies=(rule,), strategy_sources={rule.__name__: ""}, config=config, seed=1)
+    # The replay reads the recording's JSON, as the catch-up does (a session's recording grows
+    # with every resume, so no decoded cache of it would be reused).
+    return RunSetup(
+        strategies=(rule,), strategy_sources={rule.__name__: ""}, config=config, seed=1,
+        decoded_cache=False,
+    )  # fmt: skip
 
 
 def time_replay(recording: Path) -> tuple[float, int]:
