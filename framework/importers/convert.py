@@ -127,9 +127,9 @@ def _convert(
 
     for index, path in enumerate(sources):
         with Source(path.path) as source:
-            for first_line, lines in source.blocks():
+            for first_line, block in source.blocks():
                 buf = bytearray()
-                converter.feed(source.path.name, first_line, lines, buf)
+                converter.feed(source.path.name, first_line, block, buf)
                 if held is None:
                     writer.write(buf)
                 else:
