@@ -64,9 +64,10 @@ def test_live_bench_delivers_every_frame_it_sends(tmp_path: Path) -> None:
 
 def test_import_bench_runs_every_case(tmp_path: Path) -> None:
     out = _run(tmp_path, "import.py", "--rows", "2000", "--repeat", "1")
-    for case in ("binance-trades -> .jsonl ", "tardis L2 -> .jsonl ", "tardis L2 -> .jsonl.gz"):
-        assert case in out
-    assert out.count("rows/s") == 4 and (tmp_path / "tardis-l2-2000.csv").is_file()
+    for name in ("binance-trades", "binance-aggtrades", "tardis-trades", "tardis L2"):
+        assert f"{name} -> .jsonl " in out and f"{name} -> .jsonl.gz " in out
+    assert out.count("rows/s") == 8 and "start-up" in out
+    assert (tmp_path / "tardis-l2-2000.csv").is_file()
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="loopback pusher in a child process")

@@ -16,11 +16,20 @@ written when it is already a plain JSON number, and rewritten from its float val
 
 Converters are plain classes fed blocks of lines (see :class:`Converter`); they keep no more
 than one book message or one bar in memory, whatever the file's size.
+
+Speed comes from treating a block (about 1 MB, ten thousand rows) as columns: :func:`columns`
+splits it once, whole columns are checked at a time (:func:`plain_numbers`, lengths, order),
+and :func:`render` writes every row's line from the template's constant pieces and the
+columns with one ``join``. A block where any check fails is converted again row by row (the
+converter's ``feed_lines``), which says what is wrong with which line: both paths write the
+same bytes for the same rows.
 """
 
 from __future__ import annotations
 
 import math
+import re
+from collections.abc import Sequence
 from decimal import Decimal
 from typing import Final
 
@@ -31,18 +40,26 @@ from framework.recording import ProviderSpec
 
 __all__ = [
     "DECIMAL",
+    "LEVEL",
     "MARKET_SAMPLE",
     "POSITIVE",
     "TRADE",
     "Converter",
     "Problems",
     "RowError",
+    "columns",
     "depth_frame",
+    "depth_line",
+    "levels",
     "market_from_sample",
     "number",
+    "plain_numbers",
+    "render",
     "split_instrument",
     "step",
     "trade_frame",
+    "trade_pieces",
+    "update_pieces",
 ]
 
 MARKET_SAMPLE: Final = 10_000  # rows whose prices and sizes define an unknown market
@@ -64,6 +81,8 @@ _DEPTH: Final = (
     b'"data":{"symbol":"%s","timestamp":%d,"full_reload":%s,"scale_index":0,'
     b'"asks":[%s],"bids":[%s]},"error":null}}\n'
 )
+LEVEL: Final = b'["%s","%s"]'
+"""One book level of a depth_update: (price, quantity)."""
 _NO_LIMIT: Final = Decimal(10**15)
 _QUOTES: Final = {"US": "USD", "HK": "HKD", "SH": "CNY", "SZ": "CNY"}
 
@@ -106,8 +125,16 @@ class Converter:
         self.notes: list[str] = []
         self.sample: list[tuple[bytes, bytes]] | None = [] if sample else None
 
-    def feed(self, source: str, first_line: int, lines: list[bytes], out: bytearray) -> None:
-        """Convert one block of lines, appending recording lines to ``out``."""
+    def feed(self, source: str, first_line: int, block: bytes, out: bytearray) -> None:
+        """Convert one block of whole lines (joined by ``\\n``, none at the end) into ``out``.
+
+        A converter converts the block as columns where it can and row by row otherwise; this
+        default goes row by row.
+        """
+        self.feed_lines(source, first_line, block.split(b"\n"), out)
+
+    def feed_lines(self, source: str, first_line: int, lines: list[bytes], out: bytearray) -> None:
+        """Convert lines one by one, reporting each bad row with its line number."""
         raise NotImplementedError
 
     def finish(self, out: bytearray) -> None:
@@ -117,6 +144,13 @@ class Converter:
         sample = self.sample
         if sample is not None and len(sample) < MARKET_SAMPLE:
             sample.append((price, size))
+
+    def _sampled_columns(self, prices: list[bytes], sizes: list[bytes]) -> None:
+        """A block's prices and sizes, sampled in row order as :meth:`_sampled` does."""
+        sample = self.sample
+        if sample is not None and len(sample) < MARKET_SAMPLE:
+            room = MARKET_SAMPLE - len(sample)
+            sample.extend(zip(prices[:room], sizes[:room], strict=True))
 
 
 def number(text: bytes, what: str, *, positive: bool = True) -> bytes:
@@ -145,6 +179,83 @@ def number(text: bytes, what: str, *, positive: bool = True) -> bytes:
     return repr(value).encode()
 
 
+_MARK: Final = b"\x00"
+_RENDERED: Final = 512
+_NOT_PLAIN: Final = b"0123456789.,"
+
+
+def columns(block: bytes, width: int) -> list[bytes] | None:
+    """The fields of a block whose every line has ``width`` fields, row after row, or None.
+
+    Column ``c`` is ``fields[c :: width + 1]`` (a line end is a field of its own). None when
+    any line has another number of fields (or the block holds a NUL byte, used as the mark).
+    """
+    if _MARK in block:
+        return None
+    rows = block.count(b"\n") + 1
+    fields = block.replace(b"\n", b",\x00,").split(b",")
+    if len(fields) != (width + 1) * rows - 1:
+        return None
+    # No NUL in the block: the rows - 1 marks are line ends, all where a width-wide row ends.
+    if fields[width :: width + 1].count(_MARK) != rows - 1:
+        return None
+    return fields
+
+
+def plain_numbers(texts: Sequence[bytes], *, positive: bool) -> bool:
+    """Whether :func:`number` returns every text of ``texts`` as it is (and none is refused).
+
+    One pass of a few byte-string methods over the column joined, instead of one per text.
+    """
+    joined = b"," + b",".join(texts) + b","
+    if (
+        joined.translate(None, _NOT_PLAIN)  # only digits and dots
+        or b",," in joined  # an empty text
+        or b",." in joined  # a dot first
+        or b".," in joined  # or last
+        or b".." in joined.translate(None, b"0123456789")  # two dots in one text
+    ):
+        return False
+    # A leading zero is only allowed before the dot, or alone (zero, where zero is allowed).
+    zeros = joined.count(b",0.") + (0 if positive else texts.count(b"0"))
+    if joined.count(b",0") != zeros:
+        return False
+    return not positive or b",," not in joined.translate(None, b"0.")
+
+
+def trade_pieces(symbol: bytes, zeros: bytes) -> list[bytes]:
+    """The constant pieces of :data:`TRADE` around its values, for :func:`render`.
+
+    The values go in as: the time stamp whose ``zeros`` make it nanoseconds, the whole seconds,
+    price, quantity, the whole seconds again, direction.
+    """
+    parts = re.split(rb"%[ds]", TRADE)
+    return [parts[0], zeros + parts[1] + symbol + parts[2], *parts[3:]]
+
+
+def render(pieces: list[bytes], values: list[list[bytes]], out: bytearray) -> None:
+    """Append each row's ``pieces[0] + values[0][i] + pieces[1] + ... + pieces[-1]`` to ``out``.
+
+    ``values`` are columns of equal length, one fewer than ``pieces``. Rows are joined
+    :data:`_RENDERED` at a time: ``join`` keeps a record per item, and a few hundred rows' worth
+    stays in the processor's cache where a whole block's does not (twice as fast).
+    """
+    rows = len(values[0])
+    width = 2 * len(values)
+    joint = pieces[-1] + pieces[0]  # a row's end and the next one's start
+    out += pieces[0]
+    for start in range(0, rows, _RENDERED):
+        end = min(rows, start + _RENDERED)
+        flat = [joint] * (width * (end - start))
+        for k, column in enumerate(values):
+            flat[2 * k :: width] = column[start:end]
+            if k + 1 < len(values):
+                flat[2 * k + 1 :: width] = [pieces[k + 1]] * (end - start)
+        if end == rows:
+            flat[-1] = pieces[-1]
+        out += b"".join(flat)
+
+
 def trade_frame(
     t_ns: int, symbol: bytes, seconds: int, price: bytes, qty: bytes, side: bytes
 ) -> bytes:
@@ -161,14 +272,43 @@ def depth_frame(
     bids: list[tuple[bytes, bytes]],
 ) -> bytes:
     """One recording line: a Cryptomus ``depth_update`` (a whole book when ``full``)."""
-    return _DEPTH % (
+    return depth_line(
         t_ns,
         symbol,
         seconds,
-        b"true" if full else b"false",
-        b",".join([b'["%s","%s"]' % level for level in asks]),
-        b",".join([b'["%s","%s"]' % level for level in bids]),
+        full,
+        b",".join([LEVEL % level for level in asks]),
+        b",".join([LEVEL % level for level in bids]),
     )
+
+
+def depth_line(
+    t_ns: int, symbol: bytes, seconds: int, full: bool, asks: bytes, bids: bytes
+) -> bytes:
+    """:func:`depth_frame` of levels already written as :data:`LEVEL`, joined by commas."""
+    return _DEPTH % (t_ns, symbol, seconds, b"true" if full else b"false", asks, bids)
+
+
+def update_pieces(symbol: bytes) -> list[bytes]:
+    """The constant pieces of a partial ``depth_update`` line, for :func:`render`.
+
+    The values go in as: the receive time in microseconds, the exchange's whole seconds, the
+    asks and the bids (levels written as :data:`LEVEL`, joined by commas).
+    """
+    parts = re.split(rb"%[ds]", _DEPTH)
+    return [
+        parts[0],
+        b"000" + parts[1] + symbol + parts[2],
+        parts[3] + b"false" + parts[4],
+        *parts[5:],
+    ]
+
+
+def levels(prices: list[bytes], amounts: list[bytes]) -> list[bytes]:
+    """Each row's :data:`LEVEL` text, for a column of prices and one of amounts."""
+    text = bytearray()
+    render([b'["', b'","', b'"]\n'], [prices, amounts], text)
+    return bytes(text[:-1]).split(b"\n")
 
 
 def split_instrument(instrument: str) -> tuple[str, str]:

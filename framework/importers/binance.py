@@ -28,7 +28,18 @@ import msgspec
 
 from framework.errors import ConfigError
 from framework.importcsv import BarRow, finazon_names
-from framework.importers.base import POSITIVE, TRADE, Converter, RowError, number, trade_frame
+from framework.importers.base import (
+    POSITIVE,
+    TRADE,
+    Converter,
+    RowError,
+    columns,
+    number,
+    plain_numbers,
+    render,
+    trade_frame,
+    trade_pieces,
+)
 from framework.instruments import to_cryptomus
 from framework.providers.base import Subscription
 from framework.providers.cryptomus import NAME as CRYPTOMUS
@@ -44,6 +55,7 @@ _BUY: Final = b"buy"
 _MAKER: Final = {b"True": _SELL, b"true": _SELL, b"False": _BUY, b"false": _BUY}
 _UNITS: Final = ((604_800, "w"), (86_400, "d"), (3600, "h"), (60, "m"), (1, "s"))
 _ENCODER: Final = msgspec.json.Encoder()
+_ZERO: Final = 48
 
 
 class Trades(Converter):
@@ -62,8 +74,57 @@ class Trades(Converter):
         native = to_cryptomus(symbol)
         self.provider = ProviderSpec(CRYPTOMUS, (Subscription("trades", native),))
         self._symbol = native.encode()
+        # The constant parts of a trade line, by time stamp length: micro- or milliseconds.
+        self._pieces = {16: trade_pieces(self._symbol, b"000"),
+                        13: trade_pieces(self._symbol, b"000000")}  # fmt: skip
 
-    def feed(self, source: str, first_line: int, lines: list[bytes], out: bytearray) -> None:
+    def feed(self, source: str, first_line: int, block: bytes, out: bytearray) -> None:
+        if not self._as_columns(block, out):
+            self.feed_lines(source, first_line, block.split(b"\n"), out)
+
+    def _as_columns(self, block: bytes, out: bytearray) -> bool:
+        """Convert a block as columns; False (nothing done) unless every row is as Binance
+        writes it: all times of one length, in order, plain positive prices and sizes."""
+        for width in self._widths:
+            fields = columns(block, width)
+            if fields is not None:
+                break
+        else:
+            return False
+        step = width + 1
+        stamps = fields[self._time :: step]
+        rows, size = len(stamps), len(stamps[0])
+        joined = b"".join(stamps)
+        if (
+            size not in self._pieces
+            or len(joined) != size * rows
+            or min(map(len, stamps)) != size  # with the total, every time has ``size`` digits
+            or not joined.isdigit()
+            or stamps[0][0] == _ZERO  # the least (in order, below) has no leading zero
+            or stamps != sorted(stamps)  # digit strings of one length sort as their numbers
+        ):
+            return False
+        unit = 1000 if size == 16 else 1_000_000
+        first_ns = int(stamps[0]) * unit
+        sides = list(map(_MAKER.get, fields[self._maker :: step]))
+        prices, qtys = fields[1::step], fields[2::step]
+        if (
+            first_ns < self.last_ns
+            or None in sides
+            or not plain_numbers(prices, positive=True)
+            or not plain_numbers(qtys, positive=True)
+        ):
+            return False
+        seconds = [stamp[:10] for stamp in stamps]  # ten digits: 2001-09-09 to 2286
+        render(self._pieces[size], [stamps, seconds, prices, qtys, seconds, sides], out)  # type: ignore[list-item]
+        self._sampled_columns(prices, qtys)
+        self.first_ns = self.first_ns or first_ns
+        self.last_ns = int(stamps[-1]) * unit
+        self.rows += rows
+        self.written += rows
+        return True
+
+    def feed_lines(self, source: str, first_line: int, lines: list[bytes], out: bytearray) -> None:
         symbol, widths, ti, mi = self._symbol, self._widths, self._time, self._maker
         fast, sides = self._fast.fullmatch, _MAKER
         first, last = self.first_ns, self.last_ns
@@ -141,7 +202,7 @@ class Klines(Converter):
         self._held: BarRow | None = None
         self._held_close_ns = 0
 
-    def feed(self, source: str, first_line: int, lines: list[bytes], out: bytearray) -> None:
+    def feed_lines(self, source: str, first_line: int, lines: list[bytes], out: bytearray) -> None:
         for offset, line in enumerate(lines):
             if not line:
                 continue

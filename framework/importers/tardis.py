@@ -31,13 +31,21 @@ from typing import Any, Final, Literal
 from framework.errors import ConfigError
 from framework.importers.base import (
     DECIMAL,
+    LEVEL,
     POSITIVE,
     TRADE,
     Converter,
     RowError,
+    columns,
     depth_frame,
+    depth_line,
+    levels,
     number,
+    plain_numbers,
+    render,
     trade_frame,
+    trade_pieces,
+    update_pieces,
 )
 from framework.instruments import to_cryptomus
 from framework.providers.base import Subscription
@@ -47,6 +55,7 @@ from framework.recording import ProviderSpec
 __all__ = ["BookSnapshots", "IncrementalBook", "Trades"]
 
 _NS: Final = 1_000_000_000
+_ZERO: Final = 48
 _SIDES: Final = {b"buy": b"buy", b"sell": b"sell"}
 _COMMON: Final = ("exchange", "symbol", "timestamp", "local_timestamp")
 
@@ -66,30 +75,67 @@ class _Tardis(Converter):
         self._width = 0
         self._file_symbol = b""
 
-    def feed(self, source: str, first_line: int, lines: list[bytes], out: bytearray) -> None:
+    def feed(self, source: str, first_line: int, block: bytes, out: bytearray) -> None:
         if first_line == 1:
-            lines = self._header(source, lines)
+            header, newline, block = block.partition(b"\n")
+            self._header(source, header)
+            first_line += 1
+            if not newline:
+                return
+        if not self._as_columns(block, out):
+            lines = block.split(b"\n")
+            self._rows(source, first_line, lines, out)
+            self.rows += len(lines)
+
+    def feed_lines(self, source: str, first_line: int, lines: list[bytes], out: bytearray) -> None:
+        if first_line == 1:
+            self._header(source, lines[0])
+            lines = lines[1:]
             first_line += 1
         self._rows(source, first_line, lines, out)
         self.rows += len(lines)
 
+    def _as_columns(self, block: bytes, out: bytearray) -> bool:
+        """Convert a block as columns when every row allows it (False: nothing done)."""
+        return False
+
     def _rows(self, source: str, first_line: int, lines: list[bytes], out: bytearray) -> None:
         raise NotImplementedError
 
-    def _header(self, source: str, lines: list[bytes]) -> list[bytes]:
-        names = [n.strip().decode(errors="replace") for n in lines[0].split(b",")]
+    def _documented(self, block: bytes) -> list[bytes] | None:
+        """The block's fields when its columns are the documented eight, in order, and every
+        row has them, its symbol the file's and its times 16 digits with local times in order."""
+        if self._width != 8 or list(self._index.values()) != list(range(8)):
+            return None
+        fields = columns(block, 8)
+        if fields is None:
+            return None
+        symbols, stamps, local = fields[1::9], fields[2::9], fields[3::9]
+        symbol = self._file_symbol or symbols[0]
+        if (
+            symbols.count(symbol) != len(symbols)
+            or not _times(stamps)
+            or not _times(local)
+            or local != sorted(local)  # digit strings of one length sort as their numbers
+            or int(local[0]) * 1000 < self.last_ns
+        ):
+            return None
+        self._file_symbol = symbol
+        return fields
+
+    def _header(self, source: str, line: bytes) -> None:
+        names = [n.strip().decode(errors="replace") for n in line.split(b",")]
         missing = [c for c in self._columns if c not in names]
         if missing:
             raise ConfigError(
                 f"{source}: line 1 is not a Tardis {self.noun} header (no {', '.join(missing)}); "
-                f"it reads {lines[0][:200].decode(errors='replace')!r}"
+                f"it reads {line[:200].decode(errors='replace')!r}"
             )
         if self._index and [names[i] for i in self._index.values()] != list(self._index):
             raise ConfigError(f"{source}: its columns differ from the first file's")
         self._index = {name: names.index(name) for name in self._columns}
         self._width = len(names)
         self._on_header(names)
-        return lines[1:]
 
     def _on_header(self, names: list[str]) -> None:
         """A subclass reads its own columns here."""
@@ -119,6 +165,32 @@ class Trades(_Tardis):
     # The documented column order, checked by one regular expression: the fast path.
     _fast = re.compile(rb"[^,]*,([^,]*),([0-9]{16}),([0-9]{16}),[^,]*,(buy|sell),(%s),(%s)"
                        % (POSITIVE, POSITIVE))  # fmt: skip
+
+    def __init__(self, symbol: str, sample: bool) -> None:
+        super().__init__(symbol, sample)
+        self._pieces = trade_pieces(self._symbol, b"000")
+
+    def _as_columns(self, block: bytes, out: bytearray) -> bool:
+        fields = self._documented(block)
+        if fields is None:
+            return False
+        stamps, local, sides = fields[2::9], fields[3::9], fields[5::9]
+        prices, amounts = fields[6::9], fields[7::9]
+        if (
+            not _SIDES.keys() >= set(sides)
+            or not plain_numbers(prices, positive=True)
+            or not plain_numbers(amounts, positive=True)
+        ):
+            return False
+        seconds = [stamp[:10] for stamp in stamps]  # ten digits: 2001-09-09 to 2286
+        render(self._pieces, [local, seconds, prices, amounts, seconds, sides], out)
+        self._sampled_columns(prices, amounts)
+        rows = len(local)
+        self.first_ns = self.first_ns or int(local[0]) * 1000
+        self.last_ns = int(local[-1]) * 1000
+        self.rows += rows
+        self.written += rows
+        return True
 
     def _rows(self, source: str, first_line: int, lines: list[bytes], out: bytearray) -> None:
         symbol = self._symbol
@@ -191,10 +263,69 @@ class IncrementalBook(_Tardis):
         self._synced = False  # a snapshot has been seen: updates before it are skipped
         self._key = -1  # local_timestamp of the message being gathered
         self._snapshot = False  # the message being gathered is (part of) a snapshot
-        self._asks: list[tuple[bytes, bytes]] = []
-        self._bids: list[tuple[bytes, bytes]] = []
+        self._asks: list[bytes] = []  # levels as written (LEVEL)
+        self._bids: list[bytes] = []
+        self._pieces = update_pieces(self._symbol)
         self._exchange_us = 0
         self.before_snapshot = 0
+
+    def _as_columns(self, block: bytes, out: bytearray) -> bool:
+        if not self._synced or self._key < 0:
+            return False  # the first snapshot is found row by row
+        fields = self._documented(block)
+        if fields is None:
+            return False
+        stamps, local, snaps, sides = fields[2::9], fields[3::9], fields[4::9], fields[5::9]
+        prices, amounts = fields[6::9], fields[7::9]
+        if (
+            int(local[0]) < self._key
+            or snaps.count(b"false") != len(snaps)  # a snapshot (a reset) goes row by row
+            or not {b"bid", b"ask"} >= set(sides)
+            or not plain_numbers(prices, positive=True)
+            or not plain_numbers(amounts, positive=False)
+        ):
+            return False
+        # As in _rows for updates: rows of one local_timestamp are one message. The message
+        # held from the block before ends here, or goes on with this block's first rows.
+        asks, bids, exchange_us = self._asks, self._bids, self._exchange_us
+        if self._snapshot or local[0] != b"%d" % self._key:
+            if asks or bids or self._snapshot:
+                self._write(out, self._key, exchange_us, self._snapshot, asks, bids)
+                asks, bids, exchange_us = [], [], 0
+            self._snapshot = False
+        # Every message that ends in this block, as columns for render().
+        keys: list[bytes] = []
+        tops: list[bytes] = []  # each message's latest exchange time
+        ask_lists: list[list[bytes]] = []
+        bid_lists: list[list[bytes]] = []
+        key, top = local[0], b""
+        texts = levels(prices, amounts)
+        for at, stamp, side, level in zip(local, stamps, sides, texts, strict=True):
+            if at != key:
+                keys.append(key)
+                tops.append(top)
+                ask_lists.append(asks)
+                bid_lists.append(bids)
+                asks, bids, key, top = [], [], at, b""
+            if stamp > top:  # 16 digits each
+                top = stamp
+            (bids if side == b"bid" else asks).append(level)
+        if keys:
+            seconds = [t[:10] for t in tops]
+            if exchange_us > int(tops[0]):  # the first message began in an earlier block
+                seconds[0] = b"%d" % (exchange_us // 1_000_000)
+            exchange_us = 0
+            asks_text = [b",".join(a) for a in ask_lists]
+            bids_text = [b",".join(b) for b in bid_lists]
+            render(self._pieces, [keys, seconds, asks_text, bids_text], out)
+            self.first_ns = self.first_ns or int(keys[0]) * 1000
+            self.last_ns = int(keys[-1]) * 1000
+            self.written += len(keys)
+        self._key, self._asks, self._bids = int(key), asks, bids
+        self._exchange_us = max(exchange_us, int(top))
+        self._sampled_columns(prices, amounts)
+        self.rows += len(local)
+        return True
 
     def _rows(self, source: str, first_line: int, lines: list[bytes], out: bytearray) -> None:
         fast = self._fast.fullmatch if list(self._index.values()) == list(range(8)) else _never
@@ -239,7 +370,7 @@ class IncrementalBook(_Tardis):
                 exchange_us = stamp
             if is_snap and not amount.strip(b"0."):
                 continue  # an empty level in a snapshot is no level
-            (bids if side == b"bid" else asks).append((price, amount))
+            (bids if side == b"bid" else asks).append(LEVEL % (price, amount))
             if sampling:
                 self._sampled(price, amount)
         self._key, self._snapshot, self._synced = key, snapshot, synced
@@ -284,11 +415,12 @@ class IncrementalBook(_Tardis):
         local_us: int,
         exchange_us: int,
         full: bool,
-        asks: list[tuple[bytes, bytes]],
-        bids: list[tuple[bytes, bytes]],
+        asks: list[bytes],
+        bids: list[bytes],
     ) -> None:
         ns = local_us * 1000
-        out += depth_frame(ns, self._symbol, exchange_us // 1_000_000, full, asks, bids)
+        seconds = exchange_us // 1_000_000
+        out += depth_line(ns, self._symbol, seconds, full, b",".join(asks), b",".join(bids))
         self.first_ns = self.first_ns or ns
         self.last_ns = ns
         self.written += 1
@@ -354,6 +486,17 @@ def _levels(cells: list[bytes], at: list[tuple[int, int]], side: str) -> list[tu
         levels.append((number(price, f"{side}s[{level}].price"),
                        number(amount, f"{side}s[{level}].amount")))  # fmt: skip
     return levels
+
+
+def _times(stamps: list[bytes]) -> bool:
+    """Whether every time is 16 digits with no leading zero (microseconds, 2001 to 2286)."""
+    joined = b"".join(stamps)
+    return (
+        len(joined) == 16 * len(stamps)
+        and min(map(len, stamps)) == 16  # with the total: every one is 16 long
+        and joined.isdigit()
+        and min(stamps)[0] != _ZERO
+    )
 
 
 def _us(stamp: bytes, what: str) -> int:

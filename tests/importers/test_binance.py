@@ -178,7 +178,7 @@ def test_fuzzed_rows_give_decodable_frames_or_reported_problems(
     lines = [",".join(cells).encode("utf-8", "surrogatepass") for cells in rows]
     out = bytearray()
     try:
-        conv.feed("f.csv", 1, lines, out)
+        conv.feed("f.csv", 1, b"\n".join(lines), out)
     except ConfigError:
         return  # a whole-file problem (monthly klines), said as one clear line
     conv.finish(out)

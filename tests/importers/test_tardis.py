@@ -149,7 +149,7 @@ def test_fuzzed_rows_give_decodable_frames_or_reported_problems(
     lines = [_HEADERS[converter].strip().encode()]
     lines += [",".join(cells).encode("utf-8", "surrogatepass") for cells in rows]
     out = bytearray()
-    conv.feed("f.csv", 1, lines, out)
+    conv.feed("f.csv", 1, b"\n".join(lines), out)
     conv.finish(out)
     codecs = codecs_for([conv.provider])
     written = bytes(out).splitlines()
