@@ -11,7 +11,7 @@ import importlib
 import sys
 import time
 from pathlib import Path
-from typing import Any, Final, NoReturn
+from typing import TYPE_CHECKING, Any, Final, NoReturn
 
 import click
 import msgspec
@@ -27,15 +27,13 @@ from rich.progress import (
 
 import framework
 from framework import logs
-from framework.bundled import resolve_config, resolve_recording, resolve_strategy
-from framework.config import load_config, parse_set
 from framework.errors import PapertradeError, StrategyError, find_error
-from framework.inspection import inspect_recording
-from framework.loop import LoopStats
-from framework.report.console import print_summary
-from framework.report.output import iso_time
-from framework.run import RunSetup, load_strategy, replay
-from framework.window import Window
+
+if TYPE_CHECKING:
+    from framework.loop import LoopStats
+
+# The commands import what they need when they run: ``papertrade import`` or ``--help`` does
+# not load numpy, the loop and the exchange first (start-up is part of every command's time).
 
 __all__ = ["cli", "main"]
 
@@ -43,7 +41,25 @@ EXIT_ERROR: Final = 1
 EXIT_INTERRUPTED: Final = 130
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+class _Commands(click.Group):
+    """The command group; a command in its own module is imported only when it is run or
+    listed (``--help``), so a command does not pay for the others' imports."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *_COMMANDS})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and cmd_name in _COMMANDS:
+            module_name, attr = _COMMANDS[cmd_name]
+            command = getattr(importlib.import_module(module_name), attr)
+            self.add_command(command, cmd_name)
+        return super().get_command(ctx, cmd_name)
+
+
+@click.group(
+    cls=_Commands,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
 @click.version_option(framework.__version__, prog_name="papertrade")
 @click.option(
     "-v",
@@ -193,6 +209,12 @@ def run(
     if recordings and (record_path is not None or duration is not None):
         flag = "--record" if record_path is not None else "--duration"
         raise click.UsageError(f"{flag} applies to --live, not to --replay")
+    from framework.bundled import resolve_config, resolve_recording, resolve_strategy
+    from framework.config import load_config, parse_set
+    from framework.report.console import print_summary
+    from framework.run import RunSetup, load_strategy, replay
+    from framework.window import Window
+
     window = Window.parse(start, end)
     if session is not None and not live:
         raise click.UsageError("--session needs --live (replay the session's recording instead)")
@@ -249,6 +271,9 @@ def run(
 @click.option("--to", "end", metavar="TIME", help="Only before this UTC time (ISO).")
 def inspect_cmd(recording: Path, limit: int | None, start: str | None, end: str | None) -> None:
     """Print a recording's normalized events as JSON Lines; a summary goes to stderr."""
+    from framework.inspection import inspect_recording
+    from framework.window import Window
+
     window = Window.parse(start, end)
     summary = inspect_recording(recording, sys.stdout.buffer, limit, window)
     click.echo(summary, err=True)
@@ -297,27 +322,19 @@ def import_csv_cmd(
     click.echo(report, err=True)
 
 
-_COMMANDS: Final = (
-    ("framework.emulators.generate", "generate"),
-    ("framework.emulators.cli", "serve"),
-    ("framework.live.commands", "record"),
-    ("framework.rundb.listing", "runs"),
-    ("framework.diff_command", "diff"),
-    ("framework.scaffold", "new"),
-    ("framework.report.command", "report"),
-    ("framework.importers.command", "import_cmd"),
-    ("framework.sweeps.command", "sweep_cmd"),
-    ("framework.cache_command", "cache"),
-)
-
-
-def _register_commands() -> None:
-    """Add the commands that live in their own modules (imported only when the CLI starts)."""
-    for module_name, attr in _COMMANDS:
-        if attr in cli.commands:
-            continue
-        module = importlib.import_module(module_name)
-        cli.add_command(getattr(module, attr))
+_COMMANDS: Final = {
+    "generate": ("framework.emulators.generate", "generate"),
+    "serve": ("framework.emulators.cli", "serve"),
+    "record": ("framework.live.commands", "record"),
+    "runs": ("framework.rundb.listing", "runs"),
+    "diff": ("framework.diff_command", "diff"),
+    "new": ("framework.scaffold", "new"),
+    "report": ("framework.report.command", "report"),
+    "import": ("framework.importers.command", "import_cmd"),
+    "sweep": ("framework.sweeps.command", "sweep_cmd"),
+    "cache": ("framework.cache_command", "cache"),
+}
+"""The commands that live in their own modules: name -> (module, attribute), imported when used."""
 
 
 def seconds_option(value: float | None) -> float | None:
@@ -329,7 +346,6 @@ def seconds_option(value: float | None) -> float | None:
 
 def main(argv: list[str] | None = None) -> NoReturn:
     """Entry point of the ``papertrade`` script and ``python -m framework``."""
-    _register_commands()
     try:
         cli.main(args=argv, prog_name="papertrade", standalone_mode=False)
     except click.exceptions.Abort:
@@ -400,6 +416,8 @@ class _progress:
             return
         self._last = now
         elapsed = now - self._start
+        from framework.report.output import iso_time
+
         self._bar.update(
             self._task,
             completed=done,

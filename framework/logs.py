@@ -13,8 +13,6 @@ import logging
 import sys
 from typing import TYPE_CHECKING, Final
 
-from framework.report.output import iso_time
-
 if TYPE_CHECKING:
     from framework.clock import Clock
 
@@ -30,7 +28,12 @@ class _SimTime(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         clock = _clock
-        record.sim_time = iso_time(clock.now_ns) if clock is not None and clock.now_ns else "-"
+        if clock is not None and clock.now_ns:
+            from framework.report.output import iso_time  # not at import: the CLI starts lighter
+
+            record.sim_time = iso_time(clock.now_ns)
+        else:
+            record.sim_time = "-"
         return True
 
 

@@ -9,13 +9,17 @@ state), ``matching`` (the fill rules), ``execution`` (holds, fills, endings, eve
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from framework.exchange.orders import OrderRequest as OrderRequest
 from framework.exchange.orders import OrderView as OrderView
 from framework.exchange.rules import DEFAULT_BALANCES as DEFAULT_BALANCES
 from framework.exchange.rules import DEFAULT_MARKETS as DEFAULT_MARKETS
 from framework.exchange.rules import ExchangeConfig as ExchangeConfig
 from framework.exchange.rules import MarketRules as MarketRules
-from framework.exchange.venue import PaperExchange as PaperExchange
+
+if TYPE_CHECKING:
+    from framework.exchange.venue import PaperExchange as PaperExchange
 
 __all__ = [
     "DEFAULT_BALANCES",
@@ -26,3 +30,13 @@ __all__ = [
     "OrderView",
     "PaperExchange",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """``PaperExchange`` is imported when first used (PEP 562): the market rules alone (an
+    importer's, a config check's) do not load the venue, the book and numpy."""
+    if name == "PaperExchange":
+        from framework.exchange.venue import PaperExchange
+
+        return PaperExchange
+    raise AttributeError(f"module 'framework.exchange' has no attribute {name!r}")
