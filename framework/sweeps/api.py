@@ -33,8 +33,8 @@ from framework.sweeps.search import Reporter, Scored, Search, Target, run_search
 from framework.sweeps.space import Axis, Value, axis_of, check_names, parse_axis
 from framework.sweeps.spec import PointResult, RunSpec, set_text
 from framework.sweeps.walkforward import FoldResult, make_folds, walk_forward
-from framework.sweeps.window import Window, parse_time
 from framework.sweeps.worker import load_recording, run_point, time_span
+from framework.window import Window, parse_time
 
 __all__ = ["SweepResult", "sweep"]
 
@@ -326,19 +326,18 @@ def _title(target: Target) -> str:
 
 
 def _command(target: Target, point: Mapping[str, Value], window: Window) -> str:
-    """The ``papertrade run`` command line of the point's run (a window is noted after it)."""
+    """The ``papertrade run`` command line of the point's run, its window included."""
     words = ["papertrade", "run", target.strategy, "--replay", target.recordings[0][0]]
     if target.config_path is not None:
         words += ["--config", target.config_path]
     for name, value in {**target.sets, **point}.items():
         words += ["--set", f"{name}={set_text(value)}"]
     words += ["--seed", str(target.seed)]
-    text = shlex.join(words)
-    if window.bounded:
-        start = "start" if window.start_ns is None else _iso(window.start_ns)
-        end = "end" if window.end_ns is None else _iso(window.end_ns)
-        text += f"  # on the window {start} .. {end}"
-    return text
+    if window.start_ns is not None:
+        words += ["--from", _iso(window.start_ns)]
+    if window.end_ns is not None:
+        words += ["--to", _iso(window.end_ns)]
+    return shlex.join(words)
 
 
 def _iso(ts_ns: int) -> str:

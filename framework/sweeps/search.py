@@ -29,7 +29,7 @@ from framework.sweeps.results import Objective, check_objective
 from framework.sweeps.space import Axis, Value, grid_points, sample_points
 from framework.sweeps.spec import PointResult, RunSpec
 from framework.sweeps.where import Where
-from framework.sweeps.window import Window
+from framework.window import Window
 
 __all__ = ["ROUND", "Reporter", "Scored", "Search", "Target", "run_search"]
 

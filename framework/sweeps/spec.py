@@ -13,7 +13,7 @@ from typing import Any
 import msgspec
 
 from framework.config import Config
-from framework.sweeps.window import Window
+from framework.window import Window
 
 __all__ = ["PointResult", "RunSpec", "set_text"]
 
@@ -28,7 +28,7 @@ class RunSpec(msgspec.Struct, frozen=True, kw_only=True):
     recording_sha256: str  # its content hash: workers cache a recording under it
     seed: int
     config: Config  # the base config; the point's params go on top of its [params]
-    window: Window = Window()  # the receive times run (framework.sweeps.window)
+    window: Window = Window()  # the receive times run (framework.window, as --from/--to)
 
 
 class PointResult(msgspec.Struct, kw_only=True):

@@ -13,36 +13,42 @@ from __future__ import annotations
 import shutil
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 import msgspec
 
-from framework.errors import PapertradeError
+from framework.errors import ConfigError, PapertradeError, StrategyError
 from framework.recording import Header, Line, ProviderSpec, ReadStats, RecordingReader
 from framework.run import (
     RunSetup,
     build,
     codecs_for,
+    empty_window_message,
     fewer_collections,
     load_strategy,
     sha256_file,
     summarize,
     wire_type_of,
+    with_recorded_markets,
 )
 from framework.strategy import Strategy
 from framework.sweeps.spec import PointResult, RunSpec, set_text
-from framework.sweeps.window import windowed
+from framework.window import windowed
 
 __all__ = ["Loaded", "load_recording", "run_point", "run_spec", "time_span"]
 
 
 class Loaded:
-    """A recording read once: its decoded lines, what the reader counted, its hash.
+    """A recording read once: its lines in the reader's batches, what the reader counted, its hash.
 
-    Lines are kept decoded the way ``papertrade run`` decodes them (straight into the codec's
-    wire types, when the recording has one provider), read on first use only.
+    Lines are kept the way ``papertrade run`` reads them: decoded straight into the codec's
+    wire types for a whole-recording run (when the recording has one provider), as plain
+    frames for a windowed one (the window primes books from the frames before it). Each form is
+    read on first use only. With each batch goes what the reader had counted when it handed
+    that batch over, so a windowed run that stops early reports the counts ``papertrade run``
+    reports when it stops reading there.
     """
 
     def __init__(self, path: str | Path, sha256: str) -> None:
@@ -51,18 +57,34 @@ class Loaded:
         with RecordingReader(self.path) as reader:
             self.header: Header = reader.header
         self.providers: tuple[ProviderSpec, ...] = self.header.providers
-        self.stats = ReadStats()
+        self.stats = ReadStats()  # the counts of reading the whole recording
         self._forms: dict[bool, list[list[Line]]] = {}
+        self._counted: dict[bool, list[ReadStats]] = {}  # per batch: the counts up to it
 
     def batches(self, typed: bool) -> list[list[Line]]:
-        """Every line, in batches; ``typed`` frames decoded into the provider's wire types."""
+        """Every line, in the reader's batches; ``typed``: frames in the provider's wire types."""
         found = self._forms.get(typed)
         if found is None:
             wire = wire_type_of(codecs_for(self.providers)) if typed else None
+            found, counted = [], []
             with RecordingReader(self.path) as reader:
-                found = self._forms[typed] = [b for b in reader.batches(wire) if b]
+                for batch in reader.batches(wire):
+                    if batch:
+                        found.append(batch)
+                        counted.append(_copy(reader.stats))
+            self._forms[typed], self._counted[typed] = found, counted
             self.stats = reader.stats
         return found
+
+    def stats_after(self, typed: bool, batches_read: int) -> ReadStats:
+        """The reader's counts when it had handed over ``batches_read`` batches and stopped
+        (more than there are: it read to the end of the file)."""
+        counted = self._counted[typed]
+        return self.stats if batches_read > len(counted) else counted[batches_read - 1]
+
+
+def _copy(stats: ReadStats) -> ReadStats:
+    return ReadStats(stats.lines, stats.corrupt, stats.corrupt_lines[:], stats.truncated_tail)
 
 
 _RECORDINGS: dict[str, Loaded] = {}  # content hash -> the recording, decoded (per process)
@@ -80,17 +102,26 @@ def load_recording(path: str | Path, sha256: str | None = None) -> Loaded:
 
 
 def time_span(loaded: Loaded) -> tuple[int, int]:
-    """``(first, last + 1)``: the receive times a recording covers, in ns."""
-    times = [line.t for batch in loaded.batches(typed=True) for line in batch]
+    """``(first, last + 1)``: the receive times a recording covers, in ns (read as a windowed
+    point reads it, since every walk-forward run has a window)."""
+    times = [line.t for batch in loaded.batches(typed=False) for line in batch]
     if not times:
         return (0, 0)
     return (min(times), max(times) + 1)
 
 
-def run_point(spec: RunSpec, loaded: Loaded, out_dir: str | Path) -> dict[str, Any]:
-    """Replay ``loaded`` (within the spec's window) with the spec's point into ``out_dir``: the
-    same files and summary as ``papertrade run --replay ... --set name=value`` (windowed: that
-    run on a recording of the window's lines)."""
+def run_point(
+    spec: RunSpec, loaded: Loaded, out_dir: str | Path, db: Path | None = None
+) -> dict[str, Any]:
+    """Replay ``loaded`` with the spec's point (and window) into ``out_dir``: the same files and
+    summary as ``papertrade run --replay ... --set name=value [--from ... --to ...]``, read
+    from the lines this process keeps instead of from the file. ``db`` also writes the run to
+    that run database, as ``--db`` does.
+
+    Raises:
+        ConfigError: nothing of the recording is inside the window (as ``papertrade run``).
+        StrategyError: a strategy raised (isolation off); the outputs are written first.
+    """
     cls, digest = _strategy(spec.strategy)
     params = {**spec.config.params, **{k: set_text(v) for k, v in spec.params.items()}}
     setup = RunSetup(
@@ -98,20 +129,67 @@ def run_point(spec: RunSpec, loaded: Loaded, out_dir: str | Path) -> dict[str, A
         strategy_sources={cls.__name__: digest},
         config=msgspec.structs.replace(spec.config, params=params),
         seed=spec.seed,
+        window=spec.window,
     )
-    lines = loaded.batches(typed=True)
+    setup = with_recorded_markets(setup, loaded.header)
+    from_live = loaded.header.meta.get("source") == "live"
+    typed = not spec.window.bounded  # as papertrade run reads: plain frames for a window
+    lines = loaded.batches(typed)
+    read = [0]  # batches handed to the window so far
+    failure: StrategyError | None = None
+    writer = None
     with fewer_collections():
-        engine, output = build(setup, loaded.providers, out_dir)
-        batches = windowed(lines, spec.window) if spec.window.bounded else lines
+        if db is not None:
+            from framework.rundb import begin_run
+
+            writer = begin_run(db, setup, mode="replay", source=spec.recording, out_dir=out_dir)
+        engine, output = build(setup, loaded.providers, out_dir, db=writer, live=from_live)
+        span: list[int] = []
+        batches: Iterable[list[Line]] = lines
+        if spec.window.bounded:
+            batches = windowed(_counting(lines, read), spec.window, engine, span)
         try:
-            for batch in batches:
-                engine.process(batch)
-            engine.finish()
-        finally:  # a StrategyError must not leave the output files open
+            try:
+                for batch in batches:
+                    engine.process(batch)
+                engine.finish()
+            except StrategyError as exc:  # the outputs still record everything before it
+                failure = exc
+                engine.write_pending()
+                output.sample_equity("equity", engine.clock.now_ns)
+        except BaseException as exc:
+            if writer is not None:
+                writer.fail(exc)
+            raise
+        finally:  # an error must not leave the output files open
             events_hash = output.close()
-    summary = summarize(setup, engine, output, events_hash, loaded.sha256, loaded.stats)
+    if spec.window.bounded and not engine.stats.first_ts_ns:
+        error = ConfigError(empty_window_message([Path(spec.recording)], spec.window, span))
+        if writer is not None:
+            writer.fail(error)
+        raise error
+    stats = loaded.stats_after(typed, read[0]) if spec.window.bounded else loaded.stats
+    summary = summarize(setup, engine, output, events_hash, loaded.sha256, stats)
+    if failure is not None:
+        summary["error"] = str(failure)
     output.write_summary(summary)
+    if writer is not None:
+        if failure is not None:
+            writer.fail(failure)
+        else:
+            writer.finish(summary)
+    if failure is not None:
+        raise failure
     return summary
+
+
+def _counting(batches: list[list[Line]], read: list[int]) -> Iterator[list[Line]]:
+    """``batches``, counting in ``read[0]`` how many were taken (the window stops early); one
+    more once all were, when the reader would have read to the end of the file."""
+    for batch in batches:
+        read[0] += 1
+        yield batch
+    read[0] += 1
 
 
 def run_spec(

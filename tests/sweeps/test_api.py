@@ -11,7 +11,7 @@ import pytest
 import framework
 from framework.errors import ConfigError
 from framework.sweeps.walkforward import Fold, make_folds
-from framework.sweeps.window import Window
+from framework.window import Window
 
 from .conftest import SMA
 
@@ -172,7 +172,9 @@ def test_walk_forward_runs_each_folds_best_point_out_of_sample(
         assert fold["in_sample.total_return"] == best["total_return"]
         assert fold["out_of_sample.total_return"] == test["total_return"]
         assert fold["test_from"] <= test["first_time"] and test["last_time"] <= fold["test_to"]
-        assert 290 < test["counts.frames"] < 310  # a third of the frames: a cold start
+        assert (
+            290 < test["counts.frames"] < 310
+        )  # a third of the frames: none from before the window
         written = json.loads((tmp_path / "folds" / str(fold["fold"]) / "summary.json").read_text())
         assert written["total_return"] == test["total_return"]
     # rolling: P0 trains fold 1, P1 tests fold 1 and trains fold 2, P2 tests fold 2; each frame
