@@ -26,7 +26,8 @@ from framework.config import load_config
 from framework.errors import ConfigError
 from framework.report.output import iso_time
 from framework.run import load_strategy, sha256_file
-from framework.sweeps.backends import make_backend
+from framework.sweeps.backends import Backend, make_backend
+from framework.sweeps.database import Recorded, SweepWriter
 from framework.sweeps.html import write_html
 from framework.sweeps.results import Objective, make_rows, rank, write_csv
 from framework.sweeps.search import Reporter, Scored, Search, Target, run_search
@@ -94,6 +95,8 @@ def sweep(
     seed: int | None = None,
     search_seed: int = 1,
     out: str | Path | None = None,
+    db: str | Path | None = None,
+    name: str | None = None,
     progress: Reporter | None = None,
 ) -> SweepResult:
     """Run ``strategy`` on ``recordings`` at many parameter points; return the rows.
@@ -114,6 +117,9 @@ def sweep(
         params: fixed parameter values for every point (as ``--set``).
         seed: the runs' seed (default: the config's ``run.seed``).
         out: a folder for sweep.csv, sweep.html and the best run; None writes nothing.
+        db: a run database (``framework.rundb``): every point's run is written to it, with the
+            sweep (table ``sweeps``) and the point's place in it (``sweep_runs``).
+        name: the sweep's name in the run database (default: strategy and recordings).
         progress: told of each result as it arrives.
 
     Raises:
@@ -143,6 +149,7 @@ def sweep(
         seed=base.run.seed if seed is None else seed,
         config_path=None if config is None else str(config),
         sets=fixed,
+        record=db is not None,
     )
     search = Search(
         axes=tuple(axes), samples=samples, trials=trials, where=where, search_seed=search_seed
@@ -150,7 +157,41 @@ def sweep(
     reporter = progress or _Silent()
     span = _window(window)
     names = [a.name for a in axes]
-    with make_backend(backend, workers, address) as pool:
+    writer = None
+    if db is not None:
+        writer = SweepWriter(
+            db, name=name or _title(target).removeprefix("Sweep of "), strategy=target.strategy,
+            recordings=target.recordings, objective=objective, params=names,
+            search=_description(search, folds, walk, span), seed=target.seed,
+            out_dir="" if out is None else str(out),
+        )  # fmt: skip
+    try:
+        result = _search(search, target, objective, reporter, span, names, out, folds, walk,
+                         make_backend(backend, workers, address), writer)  # fmt: skip
+    except BaseException:
+        if writer is not None:
+            writer.finish(None, "failed")
+        raise
+    if writer is not None:
+        writer.finish(result.best)
+    return result
+
+
+def _search(
+    search: Search,
+    target: Target,
+    objective: Objective,
+    reporter: Reporter,
+    span: Window,
+    names: list[str],
+    out: str | Path | None,
+    folds: int | None,
+    walk: str,
+    backend: Backend,
+    writer: SweepWriter | None,
+) -> SweepResult:
+    pool: Backend = backend if writer is None else Recorded(backend, writer)
+    with pool:
         if folds is not None:
             loaded = load_recording(*target.recordings[0])
             first, last = time_span(loaded)
@@ -169,6 +210,21 @@ def sweep(
             return _walk_result(results, names, objective, target, out)
         scored = run_search(search, target, objective, pool, reporter, window=span)
     return _sweep_result(scored, names, objective, target, out, span)
+
+
+def _description(search: Search, folds: int | None, walk: str, span: Window) -> dict[str, Any]:
+    """The search as the ``sweeps.search`` column holds it."""
+    return {
+        "grid": {axis.name: list(axis.values) for axis in search.axes},
+        "where": search.where,
+        "samples": search.samples,
+        "trials": search.trials,
+        "search_seed": search.search_seed,
+        "folds": folds,
+        "walk": walk if folds is not None else None,
+        "from_ns": span.start_ns,
+        "to_ns": span.end_ns,
+    }
 
 
 def _sweep_result(

@@ -126,6 +126,15 @@ def read_sweep_table(path: Path | None) -> SweepTable:
     show_default=True,
     help="Folder for sweep.csv, sweep.html and the best run.",
 )
+@click.option(
+    "--db",
+    "db",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Also write every point's run, and the sweep, to this run database (SQLite).",
+)
+@click.option(
+    "--name", metavar="TEXT", help="The sweep's name in --db (default: strategy on recordings)."
+)
 def sweep_cmd(
     strategy: str,
     recordings: tuple[Path, ...],
@@ -147,6 +156,8 @@ def sweep_cmd(
     seed: int | None,
     search_seed: int | None,
     out_dir: Path,
+    db: Path | None,
+    name: str | None,
 ) -> None:
     """Run STRATEGY at many parameter points on recordings, rank them, and write sweep.csv,
     sweep.html and the best point's full run to --out.
@@ -186,6 +197,8 @@ def sweep_cmd(
             seed=seed,
             search_seed=_pick(search_seed, table.search_seed) or 1,
             out=out_dir,
+            db=db,
+            name=name,
             progress=reporter,
         )
     _print_results(result, out_dir)

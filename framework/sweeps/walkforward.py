@@ -117,6 +117,7 @@ def walk_forward(
         scored = run_search(
             search, target, objective, backend, reporter,
             window=fold.train, first_index=index, label=f"fold {fold.number} train",
+            fold=fold.number,
         )  # fmt: skip
         index += len(scored.specs)
         result = FoldResult(fold=fold, search=scored)
@@ -125,6 +126,7 @@ def walk_forward(
             result.test_spec = RunSpec(
                 index=index, strategy=target.strategy, params=dict(scored.best), recording=path,
                 recording_sha256=digest, seed=target.seed, config=target.config, window=fold.test,
+                fold=fold.number, phase="test", record=target.record,
             )  # fmt: skip
             index += 1
             reporter.begin(f"fold {fold.number} test", 1)

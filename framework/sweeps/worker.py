@@ -34,6 +34,7 @@ from framework.run import (
     with_recorded_markets,
 )
 from framework.strategy import Strategy
+from framework.sweeps.database import export_run
 from framework.sweeps.spec import PointResult, RunSpec, set_text
 from framework.window import windowed
 
@@ -204,17 +205,23 @@ def run_spec(
         out_dir: where the run's files go; by default this process's scratch folder.
     """
     started = time.perf_counter()  # wall time is reported, never part of the result itself
+    db = _scratch_db() if spec.record else None
     try:
         loaded = _RECORDINGS.get(spec.recording_sha256)
         if loaded is None:
             path = fetch() if fetch is not None else spec.recording
             loaded = load_recording(path, spec.recording_sha256)
-        summary = run_point(spec, loaded, out_dir or _scratch())
+        summary = run_point(spec, loaded, out_dir or _scratch(), db)
     except PapertradeError as exc:
-        return _failed(spec, str(exc), started)
+        return _failed(spec, str(exc), started, db)
     except Exception as exc:  # a user's strategy may raise anything; the sweep goes on
-        return _failed(spec, f"{type(exc).__name__}: {exc}", started)
-    return PointResult(index=spec.index, summary=summary, wall_s=time.perf_counter() - started)
+        return _failed(spec, f"{type(exc).__name__}: {exc}", started, db)
+    return PointResult(
+        index=spec.index,
+        summary=summary,
+        wall_s=time.perf_counter() - started,
+        run_rows=None if db is None else export_run(db),
+    )
 
 
 def ray_point(spec: RunSpec, shipped: dict[str, Any]) -> PointResult:
@@ -249,5 +256,16 @@ def _scratch() -> Path:
     return _SCRATCH[0]
 
 
-def _failed(spec: RunSpec, error: str, started: float) -> PointResult:
-    return PointResult(index=spec.index, error=error, wall_s=time.perf_counter() - started)
+def _scratch_db() -> Path:
+    """A fresh run database for one point's rows (the previous point's removed)."""
+    path = _scratch().parent / "point.db"
+    for leftover in (path, path.with_name("point.db-wal"), path.with_name("point.db-shm")):
+        leftover.unlink(missing_ok=True)
+    return path
+
+
+def _failed(spec: RunSpec, error: str, started: float, db: Path | None) -> PointResult:
+    rows = export_run(db) if db is not None and db.exists() else None
+    return PointResult(
+        index=spec.index, error=error, wall_s=time.perf_counter() - started, run_rows=rows
+    )
