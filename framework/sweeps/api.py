@@ -29,7 +29,7 @@ from framework.run import load_strategy, sha256_file
 from framework.sweeps.backends import Backend, make_backend
 from framework.sweeps.database import Recorded, SweepWriter
 from framework.sweeps.html import write_html
-from framework.sweeps.results import Objective, make_rows, rank, write_csv
+from framework.sweeps.results import Objective, make_rows, null_note, rank, write_csv
 from framework.sweeps.search import Reporter, Scored, Search, Target, run_search
 from framework.sweeps.space import Axis, Value, axis_of, check_names, parse_axis
 from framework.sweeps.spec import PointResult, RunSpec, set_text
@@ -55,6 +55,8 @@ class SweepResult(msgspec.Struct, kw_only=True):
         params: the names of the parameters searched.
         folds: with walk-forward, one dict per fold (windows, best point, in- and out-of-sample).
         command: a ``papertrade run`` command line that reproduces the best point's run.
+        note: one line when runs that ran have no value for the objective (null): how many,
+            why, and, when none has one, the statistics that do; "" otherwise.
     """
 
     rows: list[dict[str, Any]]
@@ -64,6 +66,7 @@ class SweepResult(msgspec.Struct, kw_only=True):
     params: list[str]
     folds: list[dict[str, Any]] = []
     command: str = ""
+    note: str = ""
 
 
 class _Silent:
@@ -245,6 +248,7 @@ def _sweep_result(
         objective=objective,
         params=names,
         command=command,
+        note=null_note(rows, objective, names),
     )
     if out is not None:
         folder = _folder(out)
@@ -284,6 +288,7 @@ def _walk_result(
         rows=rows, ranked=rank(rows, objective), best=last, objective=objective, params=names,
         folds=fold_rows,
         command=_command(target, last, results[-1].fold.test) if last is not None else "",
+        note=null_note(rows, objective, names),
     )  # fmt: skip
     if out is not None:
         folder = _folder(out)

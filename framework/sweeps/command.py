@@ -275,18 +275,20 @@ def _print_results(result: SweepResult, out_dir: Path) -> None:
         for column in ["#", *names]:
             table.add_column(column)
         for i, row in enumerate(result.ranked[:_TOP], 1):
-            table.add_row(str(i), *(_show(row.get(c)) for c in names))
+            cells = [_show(row.get(c)) for c in names]
+            if not row.get("error") and row.get(stat) is None:
+                cells[len(params)] = "null"  # ran, but the statistic has no value
+            table.add_row(str(i), *cells)
         console.print(table)
     if failed:
         first = next(r for r in result.rows if r.get("error"))
         console.print(f"{failed} of {len(result.rows)} runs failed; the first: {first['error']}")
-    if result.best is None:
-        if failed < len(result.rows):
-            raise ConfigError(
-                f"no run has a value for {stat} (null in every summary); see {out_dir / 'sweep.csv'}"
-            )
+    if failed == len(result.rows):
         raise ConfigError(f"no point ran without error; see {out_dir / 'sweep.csv'}")
-    console.print(f"reproduce the best run: {result.command}", soft_wrap=True)
+    if result.note:
+        console.print(result.note, soft_wrap=True, markup=False)
+    if result.best is not None:
+        console.print(f"reproduce the best run: {result.command}", soft_wrap=True)
     console.print(f"results: {out_dir / 'sweep.csv'}, {out_dir / 'sweep.html'}", soft_wrap=True)
 
 

@@ -193,3 +193,19 @@ def test_walk_forward_runs_each_folds_best_point_out_of_sample(
 def test_folds_need_exactly_one_recording(small_bars: Path) -> None:
     with pytest.raises(ConfigError, match="exactly one --replay"):
         framework.sweep(SMA, [small_bars, small_bars], grid=["fast=5"], folds=2)
+
+
+def test_points_with_a_null_objective_rank_last_and_are_reported(small_bars: Path) -> None:
+    # slow=200 needs more bars than the 150 there are: no trade, so no win rate (null)
+    result = framework.sweep(
+        SMA, small_bars, grid=["fast=5", "slow=200,20"], maximize="win_rate", workers=1
+    )
+    idle, traded = result.rows
+    assert idle["win_rate"] is None and idle["error"] == "" and idle["round_trips"] == 0
+    assert traded["win_rate"] is not None
+    assert result.ranked == [traded, idle]
+    assert result.best == {"fast": 5, "slow": 20}
+    assert result.note == (
+        "1 of 2 runs have no value for win_rate (null; ranked last): the results model leaves "
+        "it null when it cannot be computed (docs/statistics.md)"
+    )

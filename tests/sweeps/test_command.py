@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import re
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -186,3 +187,28 @@ def test_a_windowed_point_is_papertrade_run_with_that_window(tmp_path: Path) -> 
         ).read_bytes()
     reproduce = " ".join(done.stdout.split())
     assert "--from 2025-06-26T16:10:00.000Z --to 2025-06-26T16:25:00.000Z" in reproduce
+
+
+def test_sharpe_on_a_bundled_recording_completes_and_says_why_it_is_null(tmp_path: Path) -> None:
+    # nine hours of bars: one daily return, below the 20 the annualised statistics need
+    done = papertrade("sweep", str(SMA), "--replay", str(BARS), "--grid", "fast=5,10",
+                      "--grid", "slow=30", "--maximize", "sharpe", "--workers", "1",
+                      "--out", str(tmp_path / "out"), "--db", str(tmp_path / "runs.db"))  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    out = " ".join(done.stdout.split())
+    assert (
+        "no run has a value for sharpe (annualised figures need at least 20 daily returns; "
+        "each run has 1), so there is no best point; statistics with values: "
+    ) in out
+    valued = out.split("statistics with values: ")[1].split(" results:")[0].split(", ")
+    assert {"total_return", "max_drawdown", "win_rate", "fills"} <= set(valued)
+    assert not {"sharpe", "sortino", "cagr", "fast", "slow"} & set(valued)
+    assert "reproduce the best run" not in out
+    rows = _read(tmp_path / "out" / "sweep.csv")
+    assert [(r["fast"], r["sharpe"], r["error"]) for r in rows] == [("5", "", ""), ("10", "", "")]
+    assert (tmp_path / "out" / "sweep.html").is_file()
+    assert not (tmp_path / "out" / "best").exists()
+    conn = sqlite3.connect(tmp_path / "runs.db")
+    assert conn.execute("SELECT status, best FROM sweeps").fetchall() == [("finished", None)]
+    assert conn.execute("SELECT objective FROM sweep_runs").fetchall() == [(None,), (None,)]
+    conn.close()
