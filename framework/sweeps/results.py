@@ -110,8 +110,11 @@ def check_objective(objective: Objective, summary: Mapping[str, Any]) -> None:
     flat = flatten(summary)
     if objective.stat in flat:
         return
-    available = sorted(
-        k for k, v in flat.items() if isinstance(v, int | float) and not isinstance(v, bool)
+    available = sorted(  # numbers, and the statistics this run left null (sharpe ...)
+        k
+        for k, v in flat.items()
+        if (v is None and k != "annualised_note")
+        or (isinstance(v, int | float) and not isinstance(v, bool))
     )
     flag = "--maximize" if objective.maximize else "--minimize"
     raise ConfigError(
