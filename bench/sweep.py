@@ -230,11 +230,10 @@ def _children_cpu() -> float:
 
 
 def _has_ray() -> bool:
-    try:
-        import ray  # noqa: F401
-    except ImportError:
-        return False
-    return True
+    """Whether Ray is installed, without importing it (the backend sets RAY_AUTH_MODE first)."""
+    import importlib.util
+
+    return importlib.util.find_spec("ray") is not None
 
 
 if __name__ == "__main__":
