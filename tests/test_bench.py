@@ -65,9 +65,10 @@ def test_live_bench_with_dashboard_and_database_delivers_every_frame(tmp_path: P
 
 def test_sweep_bench_reports_every_rate_and_memory(tmp_path: Path) -> None:
     out = _run(tmp_path, "sweep.py", "--frames", "2000", "--points", "4", "--no-ray")
-    for case in ("1 worker:", "2 workers:", "x 1 worker; target >= 1.8"):
+    for case in ("1 worker:", "2 workers:", "ratio 2 workers / 1 worker: ", "target >= 1.8"):
         assert case in out
-    assert "memory per worker after  64 points" in out
+    assert "peak memory per worker after 1 points: " in out
+    assert "peak memory per worker after 4 points: " in out and "target flat" in out
     assert (tmp_path / "finazon-bars-2000-seed20261130.jsonl").is_file()
 
 
