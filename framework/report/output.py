@@ -221,9 +221,10 @@ class RunOutput:
             rows = csv.writer(fh, lineterminator="\n")
             rows.writerow(TRADE_COLUMNS)
             for trip in trips:
-                rows.writerow(self._trade_row(trip))
+                rows.writerow(self.trade_row(trip))
 
-    def _trade_row(self, t: RoundTrip) -> tuple[object, ...]:
+    def trade_row(self, t: RoundTrip) -> tuple[object, ...]:
+        """One round trip as trades.csv writes it (:data:`TRADE_COLUMNS`)."""
         base, quote = self._precision.get(t.instrument, (16, 16))
         closed = t.status == "closed"
         return (
