@@ -5,21 +5,21 @@ Run by hand (never in CI):  .venv/bin/python bench/sweep.py [--frames 1000000] [
 It generates (seeded, cached in ~/.cache/papertrade-bench or $PAPERTRADE_BENCH_CACHE) a Finazon
 recording of N bar frames for BTC/USDT (a 1-minute bar pushed every 10 s, the price a random
 walk), then runs a grid of the bundled SMA crossover (``strategies/sma_crossover.py``; fast and
-slow lengths, 8 x 8 for 64 points) on it:
+slow lengths, 8 x 8 for 64 points) on it, and prints these checks:
 
-* 1 worker: this process, as ``papertrade sweep --workers 1`` runs it;
-* 2 workers: the local process pool, as ``--workers 2`` (the recording read once per worker);
-* Ray: a local Ray instance with 2 CPUs (``--backend ray``), when Ray is installed.
-
-Each rate counts the whole sweep, reading the recording included, and is printed with the CPU
-time a point took: when other work loads the machine, the CPU time per point shows whether a
-lower rate is the sweep's cost or the cores it did not get. Then:
-
-* Ray's overhead per point: points sized to run about a second each (a shorter recording),
-  on warm Ray workers; the overhead is the wall time per point times the CPUs, less the time
-  the point ran inside its worker;
-* memory per worker: the resident size of each pool worker after 4, 16 and 64 points (on a
-  recording of at most 20,000 frames, so that 64 points take minutes, not hours).
+1. points/s with 1 worker (this process, as ``--workers 1``) and with 2 workers (the local
+   pool, as ``--workers 2``); each rate counts the whole sweep, reading the recording included;
+2. the ratio of the two (target: at least 1.8; it needs both cores free, so the load average
+   is printed with it, and the CPU seconds per point show whether a lower ratio is the code or
+   the cores it did not get);
+3. Ray with 2 CPUs (``--backend ray``): its start-up time (printed, not a per-point cost) and
+   its rate;
+4. Ray's overhead per point when a point runs for about a second: the same 16 points (on a
+   recording cut to that length) on warm local workers and on warm Ray workers, 2 of each;
+   overhead = (Ray's wall time - the local pool's) x 2 / 16 (target: under 50 ms);
+5. memory per worker: each local worker's peak resident size (VmHWM) when 16 points of the
+   2-worker sweep are done (a quarter, for a grid under 64) and when all are (target: flat,
+   within 5 %).
 """
 
 from __future__ import annotations
@@ -67,12 +67,20 @@ _ENCODER = msgspec.json.Encoder()
 
 
 class _Quiet:
+    """Stops the bench on a failed point; calls ``at`` (if set) when ``count`` points are done."""
+
+    def __init__(self, count: int = 0, at: Any = None) -> None:
+        self._count, self._at, self._done = count, at, 0
+
     def begin(self, label: str, total: int | None) -> None:
         pass
 
     def advance(self, result: PointResult, best: str) -> None:
         if result.error:
             raise SystemExit(f"a point failed: {result.error}")
+        self._done += 1
+        if self._done == self._count and self._at is not None:
+            self._at()
 
 
 def recording_path(frames: int) -> Path:
@@ -120,7 +128,9 @@ def grid(points: int) -> tuple[Axis, ...]:
     return (Axis("fast", fast), Axis("slow", slow[: math.ceil(points / side)]))
 
 
-def sweep_rate(backend: Any, path: Path, points: int) -> tuple[float, list[PointResult]]:
+def sweep_rate(
+    backend: Any, path: Path, points: int, reporter: _Quiet | None = None
+) -> tuple[float, list[PointResult]]:
     """Points per second of one whole sweep on ``backend``."""
     from framework.config import Config
 
@@ -129,14 +139,15 @@ def sweep_rate(backend: Any, path: Path, points: int) -> tuple[float, list[Point
     )
     search = Search(axes=grid(points))
     started = time.perf_counter()
-    scored = run_search(search, target, Objective("total_return"), backend, _Quiet())
+    scored = run_search(search, target, Objective("total_return"), backend, reporter or _Quiet())
     elapsed = time.perf_counter() - started
     return len(scored.specs) / elapsed, scored.results
 
 
-def rss_mb(pid: int) -> float:
+def peak_mb(pid: int) -> float:
+    """The peak resident size of a process (VmHWM), in MB."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
+        if line.startswith("VmHWM:"):
             return int(line.split()[1]) / 1024
     return math.nan
 
@@ -149,54 +160,69 @@ def main() -> None:
     args = parser.parse_args()
     path = recording_path(args.frames)
     print(f"recording: {path.name}, {args.frames:,} frames; grid of {args.points} points")
-    print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at start")
+    print(f"machine: {os.cpu_count()} cores, load average {_load()} at start")
 
     cpu = time.process_time()
     with InProcess() as one:
         rate_1, results = sweep_rate(one, path, args.points)
     cpu_1 = (time.process_time() - cpu) / args.points
     per_point = statistics.median(r.wall_s for r in results)
-    print(f"1 worker:  {rate_1:6.3f} points/s  (median point {per_point:.2f} s; "
-          f"{cpu_1:.2f} CPU s per point)")  # fmt: skip
+    print(f"1 worker:  {rate_1:7.3f} points/s  (median point {per_point:.2f} s; "
+          f"{cpu_1:.2f} CPU s per point; load {_load()})")  # fmt: skip
+
+    early = min(16, max(1, args.points // 4))  # 16 of 64; a quarter of a smaller grid
+    peaks: dict[int, list[float]] = {}
     cpu = _children_cpu()
     with LocalPool(2) as two:
-        rate_2, _ = sweep_rate(two, path, args.points)
+        pids = lambda: sorted(two._pool._processes)  # noqa: E731
+        at = lambda: peaks.setdefault(early, [peak_mb(p) for p in pids()])  # noqa: E731
+        rate_2, _ = sweep_rate(two, path, args.points, _Quiet(early, at))
+        peaks[args.points] = [peak_mb(p) for p in pids()]
     cpu_2 = (_children_cpu() - cpu) / args.points  # the pool's workers, reaped at its close
-    print(f"2 workers: {rate_2:6.3f} points/s  ({rate_2 / rate_1:.2f} x 1 worker; target >= 1.8; "
-          f"{cpu_2:.2f} CPU s per point)")  # fmt: skip
+    ratio = rate_2 / rate_1
+    print(f"2 workers: {rate_2:7.3f} points/s  ({cpu_2:.2f} CPU s per point; load {_load()})")
+    print(f"ratio 2 workers / 1 worker: {ratio:.2f}  (target >= 1.8: "
+          f"{'met' if ratio >= 1.8 else 'NOT met'})")  # fmt: skip
 
-    ray_available = not args.no_ray and _has_ray()
-    if ray_available:
-        with RayBackend(None, 2) as on_ray:
+    if not args.no_ray and _has_ray():
+        started = time.perf_counter()
+        on_ray = RayBackend(None, 2)
+        print(f"Ray start-up (a local instance, 2 CPUs): {time.perf_counter() - started:.1f} s")
+        with on_ray:
             rate_r, _ = sweep_rate(on_ray, path, args.points)
-            print(f"Ray, 2 CPUs: {rate_r:6.3f} points/s  ({rate_r / rate_1:.2f} x 1 worker)")
+            print(f"Ray, 2 CPUs: {rate_r:7.3f} points/s  ({rate_r / rate_1:.2f} x 1 worker; "
+                  f"load {_load()})")  # fmt: skip
             ray_overhead(on_ray, per_point, args.frames)
-    memory(recording_path(min(args.frames, 20_000)))
-    print(f"load average {os.getloadavg()[0]:.1f} at the end (2 cores shared with other work)")
+
+    low, high = peaks.get(early, []), peaks.get(args.points, [])
+    growth = max((h / lo - 1 for lo, h in zip(low, high, strict=False)), default=math.nan)
+    print(f"peak memory per worker after {early} points: "
+          + ", ".join(f"{m:,.0f} MB" for m in low))  # fmt: skip
+    print(f"peak memory per worker after {args.points} points: "
+          + ", ".join(f"{m:,.0f} MB" for m in high)
+          + f"  (growth {growth:+.1%}; target flat, within 5 %: "
+          + ("met" if growth <= 0.05 else "NOT met") + ")")  # fmt: skip
+    print(f"load average {_load()} at the end (2 cores shared with other work)")
 
 
 def ray_overhead(on_ray: Any, per_point: float, frames: int) -> None:
-    """Points of about a second on warm Ray workers: wall per point x CPUs - time in worker."""
+    """16 points of about a second each, on 2 warm local workers and on 2 warm Ray workers."""
     one_second = max(1_000, int(frames / per_point)) if per_point > 0 else frames
     path = recording_path(min(frames, one_second))
-    sweep_rate(on_ray, path, 4)  # warm: every worker has read the recording
-    rate, results = sweep_rate(on_ray, path, 16)
-    inside = statistics.mean(r.wall_s for r in results)
-    overhead = 2 / rate - inside
-    print(f"Ray overhead per point: {overhead * 1000:.0f} ms for a {inside:.2f} s point "
-          f"(target < 50 ms)")  # fmt: skip
-
-
-def memory(path: Path) -> None:
-    """Resident size of each pool worker after 4, 16 and 64 points on the same recording."""
+    sweep_rate(on_ray, path, 4)  # warm: the workers have read the recording
+    ray_rate, results = sweep_rate(on_ray, path, 16)
     with LocalPool(2) as pool:
-        done = 0
-        for points in (4, 12, 48):
-            sweep_rate(pool, path, points)
-            done += points
-            sizes = [rss_mb(pid) for pid in sorted(pool._pool._processes)]
-            print(f"memory per worker after {done:3d} points: "
-                  + ", ".join(f"{s:,.0f} MB" for s in sizes))  # fmt: skip
+        sweep_rate(pool, path, 4)
+        local_rate, _ = sweep_rate(pool, path, 16)
+    inside = statistics.mean(r.wall_s for r in results)
+    overhead = (16 / ray_rate - 16 / local_rate) * 2 / 16
+    print(f"Ray overhead per point: {overhead * 1000:+.0f} ms for a {inside:.2f} s point "
+          f"(Ray {16 / ray_rate:.2f} s, local {16 / local_rate:.2f} s for 16 points; "
+          f"target < 50 ms: {'met' if overhead < 0.05 else 'NOT met'})")  # fmt: skip
+
+
+def _load() -> str:
+    return f"{os.getloadavg()[0]:.1f}"
 
 
 def _children_cpu() -> float:
@@ -205,11 +231,10 @@ def _children_cpu() -> float:
 
 
 def _has_ray() -> bool:
-    try:
-        import ray  # noqa: F401
-    except ImportError:
-        return False
-    return True
+    """Whether Ray is installed, without importing it (the backend sets RAY_AUTH_MODE first)."""
+    import importlib.util
+
+    return importlib.util.find_spec("ray") is not None
 
 
 if __name__ == "__main__":

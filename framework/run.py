@@ -202,7 +202,7 @@ def replay_engine(
         finally:  # any error must not leave the output files open
             events_hash = output.close()
         if setup.window.bounded and not engine.stats.first_ts_ns:
-            raise ConfigError(_empty_window(paths, setup.window, span))
+            raise ConfigError(empty_window_message(paths, setup.window, span))
         hashes = [reader.sha256() for reader in readers]  # hashed while they were read
     summary = summarize(
         setup, engine, output, events_hash, _recordings_hash(hashes), _read_stats(readers)
@@ -222,7 +222,7 @@ def replay_engine(
     return summary, engine
 
 
-def _empty_window(paths: list[Path], window: Window, span: list[int]) -> str:
+def empty_window_message(paths: list[Path], window: Window, span: list[int]) -> str:
     names = ", ".join(p.name for p in paths)
     bounds = " .. ".join(
         "open" if ns is None else iso_time(ns) for ns in (window.start_ns, window.end_ns)

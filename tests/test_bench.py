@@ -88,9 +88,10 @@ def test_resume_bench_checks_every_event_of_the_session_it_catches_up(tmp_path: 
 
 def test_sweep_bench_reports_every_rate_and_memory(tmp_path: Path) -> None:
     out = _run(tmp_path, "sweep.py", "--frames", "2000", "--points", "4", "--no-ray")
-    for case in ("1 worker:", "2 workers:", "x 1 worker; target >= 1.8"):
+    for case in ("1 worker:", "2 workers:", "ratio 2 workers / 1 worker: ", "target >= 1.8"):
         assert case in out
-    assert "memory per worker after  64 points" in out
+    assert "peak memory per worker after 1 points: " in out
+    assert "peak memory per worker after 4 points: " in out and "target flat" in out
     assert (tmp_path / "finazon-bars-2000-seed20261130.jsonl").is_file()
 
 

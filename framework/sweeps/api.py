@@ -26,15 +26,16 @@ from framework.config import load_config
 from framework.errors import ConfigError
 from framework.report.output import iso_time
 from framework.run import load_strategy, sha256_file
-from framework.sweeps.backends import make_backend
+from framework.sweeps.backends import Backend, make_backend
+from framework.sweeps.database import Recorded, SweepWriter
 from framework.sweeps.html import write_html
-from framework.sweeps.results import Objective, make_rows, rank, write_csv
+from framework.sweeps.results import Objective, make_rows, null_note, rank, write_csv
 from framework.sweeps.search import Reporter, Scored, Search, Target, run_search
 from framework.sweeps.space import Axis, Value, axis_of, check_names, parse_axis
 from framework.sweeps.spec import PointResult, RunSpec, set_text
 from framework.sweeps.walkforward import FoldResult, make_folds, walk_forward
-from framework.sweeps.window import Window, parse_time
 from framework.sweeps.worker import load_recording, run_point, time_span
+from framework.window import Window, parse_time
 
 __all__ = ["SweepResult", "sweep"]
 
@@ -54,6 +55,8 @@ class SweepResult(msgspec.Struct, kw_only=True):
         params: the names of the parameters searched.
         folds: with walk-forward, one dict per fold (windows, best point, in- and out-of-sample).
         command: a ``papertrade run`` command line that reproduces the best point's run.
+        note: one line when runs that ran have no value for the objective (null): how many,
+            why, and, when none has one, the statistics that do; "" otherwise.
     """
 
     rows: list[dict[str, Any]]
@@ -63,6 +66,7 @@ class SweepResult(msgspec.Struct, kw_only=True):
     params: list[str]
     folds: list[dict[str, Any]] = []
     command: str = ""
+    note: str = ""
 
 
 class _Silent:
@@ -94,6 +98,8 @@ def sweep(
     seed: int | None = None,
     search_seed: int = 1,
     out: str | Path | None = None,
+    db: str | Path | None = None,
+    name: str | None = None,
     progress: Reporter | None = None,
 ) -> SweepResult:
     """Run ``strategy`` on ``recordings`` at many parameter points; return the rows.
@@ -114,6 +120,9 @@ def sweep(
         params: fixed parameter values for every point (as ``--set``).
         seed: the runs' seed (default: the config's ``run.seed``).
         out: a folder for sweep.csv, sweep.html and the best run; None writes nothing.
+        db: a run database (``framework.rundb``): every point's run is written to it, with the
+            sweep (table ``sweeps``) and the point's place in it (``sweep_runs``).
+        name: the sweep's name in the run database (default: strategy and recordings).
         progress: told of each result as it arrives.
 
     Raises:
@@ -143,6 +152,7 @@ def sweep(
         seed=base.run.seed if seed is None else seed,
         config_path=None if config is None else str(config),
         sets=fixed,
+        record=db is not None,
     )
     search = Search(
         axes=tuple(axes), samples=samples, trials=trials, where=where, search_seed=search_seed
@@ -150,7 +160,41 @@ def sweep(
     reporter = progress or _Silent()
     span = _window(window)
     names = [a.name for a in axes]
-    with make_backend(backend, workers, address) as pool:
+    writer = None
+    if db is not None:
+        writer = SweepWriter(
+            db, name=name or _title(target).removeprefix("Sweep of "), strategy=target.strategy,
+            recordings=target.recordings, objective=objective, params=names,
+            search=_description(search, folds, walk, span), seed=target.seed,
+            out_dir="" if out is None else str(out),
+        )  # fmt: skip
+    try:
+        result = _search(search, target, objective, reporter, span, names, out, folds, walk,
+                         make_backend(backend, workers, address), writer)  # fmt: skip
+    except BaseException:
+        if writer is not None:
+            writer.finish(None, "failed")
+        raise
+    if writer is not None:
+        writer.finish(result.best)
+    return result
+
+
+def _search(
+    search: Search,
+    target: Target,
+    objective: Objective,
+    reporter: Reporter,
+    span: Window,
+    names: list[str],
+    out: str | Path | None,
+    folds: int | None,
+    walk: str,
+    backend: Backend,
+    writer: SweepWriter | None,
+) -> SweepResult:
+    pool: Backend = backend if writer is None else Recorded(backend, writer)
+    with pool:
         if folds is not None:
             loaded = load_recording(*target.recordings[0])
             first, last = time_span(loaded)
@@ -171,6 +215,21 @@ def sweep(
     return _sweep_result(scored, names, objective, target, out, span)
 
 
+def _description(search: Search, folds: int | None, walk: str, span: Window) -> dict[str, Any]:
+    """The search as the ``sweeps.search`` column holds it."""
+    return {
+        "grid": {axis.name: list(axis.values) for axis in search.axes},
+        "where": search.where,
+        "samples": search.samples,
+        "trials": search.trials,
+        "search_seed": search.search_seed,
+        "folds": folds,
+        "walk": walk if folds is not None else None,
+        "from_ns": span.start_ns,
+        "to_ns": span.end_ns,
+    }
+
+
 def _sweep_result(
     scored: Scored,
     names: list[str],
@@ -189,6 +248,7 @@ def _sweep_result(
         objective=objective,
         params=names,
         command=command,
+        note=null_note(rows, objective, names),
     )
     if out is not None:
         folder = _folder(out)
@@ -228,6 +288,7 @@ def _walk_result(
         rows=rows, ranked=rank(rows, objective), best=last, objective=objective, params=names,
         folds=fold_rows,
         command=_command(target, last, results[-1].fold.test) if last is not None else "",
+        note=null_note(rows, objective, names),
     )  # fmt: skip
     if out is not None:
         folder = _folder(out)
@@ -326,19 +387,18 @@ def _title(target: Target) -> str:
 
 
 def _command(target: Target, point: Mapping[str, Value], window: Window) -> str:
-    """The ``papertrade run`` command line of the point's run (a window is noted after it)."""
+    """The ``papertrade run`` command line of the point's run, its window included."""
     words = ["papertrade", "run", target.strategy, "--replay", target.recordings[0][0]]
     if target.config_path is not None:
         words += ["--config", target.config_path]
     for name, value in {**target.sets, **point}.items():
         words += ["--set", f"{name}={set_text(value)}"]
     words += ["--seed", str(target.seed)]
-    text = shlex.join(words)
-    if window.bounded:
-        start = "start" if window.start_ns is None else _iso(window.start_ns)
-        end = "end" if window.end_ns is None else _iso(window.end_ns)
-        text += f"  # on the window {start} .. {end}"
-    return text
+    if window.start_ns is not None:
+        words += ["--from", _iso(window.start_ns)]
+    if window.end_ns is not None:
+        words += ["--to", _iso(window.end_ns)]
+    return shlex.join(words)
 
 
 def _iso(ts_ns: int) -> str:

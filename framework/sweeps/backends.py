@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import sys
 from collections.abc import Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from pathlib import Path
@@ -133,6 +134,12 @@ class RayBackend(_Base):
     """
 
     def __init__(self, address: str | None, workers: int | None) -> None:
+        if address is None and "ray" not in sys.modules:
+            # Ray turns token authentication on for a cluster it starts, and warns on stderr
+            # unless RAY_AUTH_MODE says so explicitly (docs.ray.io, ray-security/token-auth):
+            # say it, keeping Ray's default, unless the user chose otherwise. Ray reads it
+            # when it is imported.
+            os.environ.setdefault("RAY_AUTH_MODE", "token")
         try:
             import ray as ray_module
         except ImportError:

@@ -74,7 +74,9 @@ def read_sweep_table(path: Path | None) -> SweepTable:
     "recordings",
     multiple=True,
     type=click.Path(path_type=Path),
-    help="Recording to run every point on. Repeatable (each point runs on each).",
+    metavar="RECORDING",
+    help="Recording to run every point on. Repeatable (each point runs on each; its score is "
+    "the mean).",
 )
 @click.option(
     "--config",
@@ -89,21 +91,62 @@ def read_sweep_table(path: Path | None) -> SweepTable:
     metavar="NAME=a:b:step|v1,v2",
     help="A parameter axis: fast=5:30:5 (5 to 30 inclusive) or slow=20,30,50. Repeatable.",
 )
-@click.option("--samples", type=int, help="Run N distinct grid points drawn at random.")
-@click.option("--trials", type=int, help="Let Optuna propose N points (papertrade[optuna]).")
-@click.option("--where", "where", metavar="EXPR", help='Constraint, e.g. "fast < slow".')
-@click.option("--maximize", metavar="STAT", help="Rank by this summary statistic, highest first.")
-@click.option("--minimize", metavar="STAT", help="Rank by this summary statistic, lowest first.")
-@click.option("--folds", type=int, help="Walk-forward with K folds (see --walk).")
+@click.option(
+    "--samples",
+    type=int,
+    metavar="N",
+    help="Random search: N distinct points of the grid, drawn with --search-seed.",
+)
+@click.option(
+    "--trials",
+    type=int,
+    metavar="N",
+    help="Model-based search: Optuna proposes N points in the grid's ranges (papertrade[optuna]).",
+)
+@click.option(
+    "--where",
+    "where",
+    metavar="EXPR",
+    help='Constraint between parameters, e.g. "fast < slow" (comparisons, and/or/not, + - * /).',
+)
+@click.option(
+    "--maximize",
+    metavar="STAT",
+    help="Rank by this summary.json statistic, highest first (dotted when nested: "
+    "counts.frames). Default: total_return. Runs where it is null rank last.",
+)
+@click.option("--minimize", metavar="STAT", help="Rank by this statistic, lowest first.")
+@click.option(
+    "--folds",
+    type=int,
+    metavar="K",
+    help="Walk-forward: cut the data into K+1 parts in time; search on each fold's train "
+    "window and replay its best point on the next part (out of sample).",
+)
 @click.option(
     "--walk",
     type=click.Choice(["anchored", "rolling"]),
     help="Walk-forward train windows: anchored (from the start; default) or rolling.",
 )
-@click.option("--from", "from_", metavar="TIME", help="Keep data from this ISO time (UTC).")
-@click.option("--to", "to", metavar="TIME", help="Keep data before this ISO time (UTC).")
-@click.option("--workers", type=int, help="Worker processes (default: the core count).")
-@click.option("--backend", type=click.Choice(["local", "ray"]), help="Where points run.")
+@click.option(
+    "--from",
+    "from_",
+    metavar="TIME",
+    help="Run every point from this ISO time (UTC), as papertrade run --from does.",
+)
+@click.option("--to", "to", metavar="TIME", help="Run every point up to this ISO time (UTC).")
+@click.option(
+    "--workers",
+    type=int,
+    metavar="N",
+    help="Processes on this machine (default: the core count; 1 runs in this process); with "
+    "Ray, the CPUs of the local instance it starts.",
+)
+@click.option(
+    "--backend",
+    type=click.Choice(["local", "ray"]),
+    help="Where points run: local (default) or ray (papertrade[ray]).",
+)
 @click.option(
     "--address",
     metavar="auto|ray://HOST:PORT",
@@ -116,8 +159,10 @@ def read_sweep_table(path: Path | None) -> SweepTable:
     metavar="NAME=VALUE",
     help="Fix a strategy parameter for every point. Repeatable.",
 )
-@click.option("--seed", type=int, help="The runs' seed (default: config run.seed).")
-@click.option("--search-seed", type=int, help="Seed of --samples and --trials (default 1).")
+@click.option("--seed", type=int, help="The runs' seed (default: the config's run.seed).")
+@click.option(
+    "--search-seed", type=int, metavar="N", help="Seed of --samples and --trials (default 1)."
+)
 @click.option(
     "--out",
     "out_dir",
@@ -125,6 +170,15 @@ def read_sweep_table(path: Path | None) -> SweepTable:
     default=Path("out/sweep"),
     show_default=True,
     help="Folder for sweep.csv, sweep.html and the best run.",
+)
+@click.option(
+    "--db",
+    "db",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Also write every point's run, and the sweep, to this run database (SQLite).",
+)
+@click.option(
+    "--name", metavar="TEXT", help="The sweep's name in --db (default: strategy on recordings)."
 )
 def sweep_cmd(
     strategy: str,
@@ -147,6 +201,8 @@ def sweep_cmd(
     seed: int | None,
     search_seed: int | None,
     out_dir: Path,
+    db: Path | None,
+    name: str | None,
 ) -> None:
     """Run STRATEGY at many parameter points on recordings, rank them, and write sweep.csv,
     sweep.html and the best point's full run to --out.
@@ -154,10 +210,11 @@ def sweep_cmd(
     \b
     A grid, then the same as random search and as Optuna search:
       papertrade sweep strategies/sma_crossover.py --replay replays/finazon-btc-usdt-bars.jsonl.gz \\
-          --grid fast=5:30:5 --grid slow=20,30,50 --where "fast < slow" --maximize sharpe
+          --grid fast=5:30:5 --grid slow=20,30,50 --where "fast < slow" --maximize total_return
       ... --samples 10        ... --trials 40
     Walk-forward, 3 anchored folds:   ... --folds 3
     On Ray (pip install 'papertrade[ray]'):   ... --backend ray [--address auto]
+    Every run also in a run database:   ... --db runs.db --name "sma grid"
     """
     table = read_sweep_table(config_path)
     if maximize is not None or minimize is not None:  # a flag replaces the table's direction
@@ -186,6 +243,8 @@ def sweep_cmd(
             seed=seed,
             search_seed=_pick(search_seed, table.search_seed) or 1,
             out=out_dir,
+            db=db,
+            name=name,
             progress=reporter,
         )
     _print_results(result, out_dir)
@@ -262,18 +321,20 @@ def _print_results(result: SweepResult, out_dir: Path) -> None:
         for column in ["#", *names]:
             table.add_column(column)
         for i, row in enumerate(result.ranked[:_TOP], 1):
-            table.add_row(str(i), *(_show(row.get(c)) for c in names))
+            cells = [_show(row.get(c)) for c in names]
+            if not row.get("error") and row.get(stat) is None:
+                cells[len(params)] = "null"  # ran, but the statistic has no value
+            table.add_row(str(i), *cells)
         console.print(table)
     if failed:
         first = next(r for r in result.rows if r.get("error"))
         console.print(f"{failed} of {len(result.rows)} runs failed; the first: {first['error']}")
-    if result.best is None:
-        if failed < len(result.rows):
-            raise ConfigError(
-                f"no run has a value for {stat} (null in every summary); see {out_dir / 'sweep.csv'}"
-            )
+    if failed == len(result.rows):
         raise ConfigError(f"no point ran without error; see {out_dir / 'sweep.csv'}")
-    console.print(f"reproduce the best run: {result.command}", soft_wrap=True)
+    if result.note:
+        console.print(result.note, soft_wrap=True, markup=False)
+    if result.best is not None:
+        console.print(f"reproduce the best run: {result.command}", soft_wrap=True)
     console.print(f"results: {out_dir / 'sweep.csv'}, {out_dir / 'sweep.html'}", soft_wrap=True)
 
 

@@ -7,6 +7,12 @@ Rows are in spec order (the order of the points, then of the recordings), whatev
 backend finished them in, so ``sweep.csv`` is the same bytes from every backend apart from the
 ``wall_s`` column. Ranking is by one objective; a point without a value for it (an error, a
 null statistic) ranks last, and ties keep spec order.
+
+A null objective is reported, never replaced: the results model leaves a statistic null when
+it cannot compute it (``docs/statistics.md``; the annualised ones, Sharpe among them, below 20
+daily returns). :func:`null_note` says in one line how many runs have no value, why (the
+summaries' own ``annualised_note`` when it is an annualised figure) and, when no run has one,
+which statistics do have values in every run.
 """
 
 from __future__ import annotations
@@ -21,13 +27,18 @@ from typing import Any, Final
 import msgspec
 
 from framework.errors import ConfigError
+from framework.report.results import MIN_DAILY_RETURNS
 from framework.sweeps.spec import PointResult, RunSpec
 
-__all__ = ["Objective", "check_objective", "flatten", "make_rows", "rank", "write_csv"]
+__all__ = [
+    "Objective", "check_objective", "flatten", "make_rows", "null_note", "rank", "write_csv",
+]  # fmt: skip
 
 _NOT_STATISTICS: Final = frozenset({"fingerprint", "strategies"})
 _HEAD: Final = ("point", "fold", "phase", "recording")  # identify a row; before the params
 _TAIL: Final = ("fingerprint", "events_sha256", "error", "wall_s")
+# statistics the results model leaves null below its minimum of daily returns
+_ANNUALISED: Final = frozenset({"cagr", "volatility", "sharpe", "sortino", "calmar"})
 
 
 class Objective(msgspec.Struct, frozen=True):
@@ -99,8 +110,11 @@ def check_objective(objective: Objective, summary: Mapping[str, Any]) -> None:
     flat = flatten(summary)
     if objective.stat in flat:
         return
-    available = sorted(
-        k for k, v in flat.items() if isinstance(v, int | float) and not isinstance(v, bool)
+    available = sorted(  # numbers, and the statistics this run left null (sharpe ...)
+        k
+        for k, v in flat.items()
+        if (v is None and k != "annualised_note")
+        or (isinstance(v, int | float) and not isinstance(v, bool))
     )
     flag = "--maximize" if objective.maximize else "--minimize"
     raise ConfigError(
@@ -119,6 +133,43 @@ def rank(rows: Sequence[dict[str, Any]], objective: Objective) -> list[dict[str,
         return (1, 0.0, position) if value is None else (0, sign * value, position)
 
     return [row for _, row in sorted(enumerate(rows), key=key)]
+
+
+def null_note(
+    rows: Sequence[Mapping[str, Any]], objective: Objective, params: Sequence[str] = ()
+) -> str:
+    """One line on the runs that ran but have no value for the objective; "" when none.
+
+    Names the statistic, how many runs, why it is null, and, when no run has a value, the
+    top-level statistics that have one in every run (what the sweep could rank by instead).
+    """
+    ran = [row for row in rows if not row.get("error")]
+    null = [row for row in ran if objective.value(row) is None]
+    if not null:
+        return ""
+    short = [row["daily_returns"] for row in null if row.get("annualised_note")]
+    if objective.stat in _ANNUALISED and len(short) == len(null):
+        low, high = min(short), max(short)
+        why = f"annualised figures need at least {MIN_DAILY_RETURNS} daily returns; " + (
+            f"each run has {low}" if low == high else f"the runs have {low} to {high}"
+        )
+    elif objective.stat not in ran[0]:
+        why = "the summaries have no such field"
+    else:
+        why = "the results model leaves it null when it cannot be computed (docs/statistics.md)"
+    stat = objective.stat
+    if len(null) < len(ran):
+        return f"{len(null)} of {len(ran)} runs have no value for {stat} (null; ranked last): {why}"
+    valued = sorted(
+        k for k in ran[0]
+        if "." not in k and k not in _HEAD and k not in _TAIL and k not in params
+        and all(Objective(k).value(row) is not None for row in ran)
+        and not k.endswith("_ns")
+    )  # fmt: skip
+    return (
+        f"no run has a value for {stat} ({why}), so there is no best point; "
+        f"statistics with values: {', '.join(valued)}"
+    )
 
 
 def columns_of(rows: Sequence[Mapping[str, Any]], params: Sequence[str]) -> list[str]:

@@ -29,7 +29,7 @@ from framework.sweeps.results import Objective, check_objective
 from framework.sweeps.space import Axis, Value, grid_points, sample_points
 from framework.sweeps.spec import PointResult, RunSpec
 from framework.sweeps.where import Where
-from framework.sweeps.window import Window
+from framework.window import Window
 
 __all__ = ["ROUND", "Reporter", "Scored", "Search", "Target", "run_search"]
 
@@ -56,6 +56,7 @@ class Target(msgspec.Struct, frozen=True, kw_only=True):
     seed: int
     config_path: str | None = None  # for the command line that reproduces a point
     sets: dict[str, str] = {}  # fixed parameters (``--set``), likewise
+    record: bool = False  # workers send each run's run-database rows back (``--db``)
 
 
 class Scored(msgspec.Struct, kw_only=True):
@@ -85,12 +86,14 @@ def run_search(
     window: Window = _WHOLE,
     first_index: int = 0,
     label: str = "sweep",
+    fold: int | None = None,
 ) -> Scored:
-    """Run the search on ``target`` (within ``window``) and score every point."""
+    """Run the search on ``target`` (within ``window``) and score every point; ``fold``: the
+    walk-forward fold whose train window this is."""
     where = Where(search.where, frozenset(a.name for a in search.axes)) if search.where else None
     if search.trials is not None:
         return _optuna(
-            search, target, objective, backend, reporter, where, window, first_index, label
+            search, target, objective, backend, reporter, where, window, first_index, label, fold
         )
     if search.samples is not None:
         points = sample_points(search.axes, search.samples, search.search_seed, where)
@@ -98,7 +101,7 @@ def run_search(
         points = grid_points(search.axes, where)
     if not points:
         raise ConfigError(f"no point satisfies --where {search.where!r}")
-    scored = Scored(specs=_specs(points, target, window, first_index), results=[])
+    scored = Scored(specs=_specs(points, target, window, first_index, fold), results=[])
     reporter.begin(label, len(scored.specs))
     _run(scored, backend, objective, reporter)
     return scored
@@ -149,7 +152,11 @@ def _run(scored: Scored, backend: Backend, objective: Objective, reporter: Repor
 
 
 def _specs(
-    points: Sequence[dict[str, Value]], target: Target, window: Window, first: int
+    points: Sequence[dict[str, Value]],
+    target: Target,
+    window: Window,
+    first: int,
+    fold: int | None = None,
 ) -> list[RunSpec]:
     specs: list[RunSpec] = []
     for point in points:
@@ -164,6 +171,9 @@ def _specs(
                     seed=target.seed,
                     config=target.config,
                     window=window,
+                    fold=fold,
+                    phase="" if fold is None else "train",
+                    record=target.record,
                 )
             )
     return specs
@@ -187,6 +197,7 @@ def _optuna(
     window: Window,
     first: int,
     label: str,
+    fold: int | None,
 ) -> Scored:
     optuna = _import_optuna()
     trials = search.trials or 0
@@ -216,7 +227,7 @@ def _optuna(
             asked += 1
         fresh = [p for _, p in batch if _key(p) not in seen]
         unique = list({_key(p): p for p in fresh}.values())
-        new_specs = _specs(unique, target, window, first + len(scored.specs))
+        new_specs = _specs(unique, target, window, first + len(scored.specs), fold)
         scored.specs.extend(new_specs)
         _run(scored, backend, objective, reporter)
         for params, score in point_scores(new_specs, scored.results, objective):

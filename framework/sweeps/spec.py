@@ -13,7 +13,7 @@ from typing import Any
 import msgspec
 
 from framework.config import Config
-from framework.sweeps.window import Window
+from framework.window import Window
 
 __all__ = ["PointResult", "RunSpec", "set_text"]
 
@@ -28,7 +28,10 @@ class RunSpec(msgspec.Struct, frozen=True, kw_only=True):
     recording_sha256: str  # its content hash: workers cache a recording under it
     seed: int
     config: Config  # the base config; the point's params go on top of its [params]
-    window: Window = Window()  # the receive times run (framework.sweeps.window)
+    window: Window = Window()  # the receive times run (framework.window, as --from/--to)
+    fold: int | None = None  # walk-forward: the fold (1..K) the run belongs to
+    phase: str = ""  # walk-forward: "train" (in-sample) or "test" (out-of-sample)
+    record: bool = False  # send the run's run-database rows back (--db)
 
 
 class PointResult(msgspec.Struct, kw_only=True):
@@ -38,6 +41,7 @@ class PointResult(msgspec.Struct, kw_only=True):
     summary: dict[str, Any] | None = None
     error: str = ""
     wall_s: float = 0.0  # wall-clock seconds of the run: the one field that is not reproducible
+    run_rows: dict[str, tuple[list[str], list[tuple[Any, ...]]]] | None = None  # with record
 
 
 def set_text(value: Any) -> str:

@@ -8,7 +8,9 @@ The recording's time span (first to last receive time) is cut into K + 1 equal p
 * **rolling**: ``P(i-1)`` only, a train window as long as the test window, sliding forward.
 
 Each fold's search is a full search (grid, samples or trials) restricted to the train window;
-its best point is then run once on the test window, cold (no history from before the window).
+its best point is then run once on the test window. Every window is run as
+``papertrade run --from ... --to ...`` runs it (``framework.window``): books are primed from the
+depth frames before the window, and nothing else from before it reaches the strategy.
 The out-of-sample objective is reported next to the in-sample one, per fold.
 """
 
@@ -24,7 +26,7 @@ from framework.sweeps.backends import Backend
 from framework.sweeps.results import Objective
 from framework.sweeps.search import Reporter, Scored, Search, Target, point_scores, run_search
 from framework.sweeps.spec import PointResult, RunSpec
-from framework.sweeps.window import Window
+from framework.window import Window
 
 __all__ = ["Fold", "FoldResult", "make_folds", "walk_forward"]
 
@@ -115,6 +117,7 @@ def walk_forward(
         scored = run_search(
             search, target, objective, backend, reporter,
             window=fold.train, first_index=index, label=f"fold {fold.number} train",
+            fold=fold.number,
         )  # fmt: skip
         index += len(scored.specs)
         result = FoldResult(fold=fold, search=scored)
@@ -123,6 +126,7 @@ def walk_forward(
             result.test_spec = RunSpec(
                 index=index, strategy=target.strategy, params=dict(scored.best), recording=path,
                 recording_sha256=digest, seed=target.seed, config=target.config, window=fold.test,
+                fold=fold.number, phase="test", record=target.record,
             )  # fmt: skip
             index += 1
             reporter.begin(f"fold {fold.number} test", 1)

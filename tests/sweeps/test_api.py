@@ -11,7 +11,7 @@ import pytest
 import framework
 from framework.errors import ConfigError
 from framework.sweeps.walkforward import Fold, make_folds
-from framework.sweeps.window import Window
+from framework.window import Window
 
 from .conftest import SMA
 
@@ -107,7 +107,9 @@ def test_ray_without_ray_names_the_extra(small_bars: Path, monkeypatch: pytest.M
 def test_an_unknown_objective_lists_the_statistics_the_summary_has(small_bars: Path) -> None:
     with pytest.raises(
         ConfigError,
-        match=r"--maximize sharp: the run summary has no such statistic; available: .*\bmax_drawdown\b.*\btotal_return\b",
+        # sharpe is null in a run of hours, and still a statistic the summary has
+        match=r"--maximize sharp: the run summary has no such statistic; available: "
+        r".*\bmax_drawdown\b.*\bsharpe\b.*\btotal_return\b",
     ):
         framework.sweep(SMA, small_bars, grid=["fast=5,10"], maximize="sharp", workers=1)
 
@@ -172,7 +174,9 @@ def test_walk_forward_runs_each_folds_best_point_out_of_sample(
         assert fold["in_sample.total_return"] == best["total_return"]
         assert fold["out_of_sample.total_return"] == test["total_return"]
         assert fold["test_from"] <= test["first_time"] and test["last_time"] <= fold["test_to"]
-        assert 290 < test["counts.frames"] < 310  # a third of the frames: a cold start
+        assert (
+            290 < test["counts.frames"] < 310
+        )  # a third of the frames: none from before the window
         written = json.loads((tmp_path / "folds" / str(fold["fold"]) / "summary.json").read_text())
         assert written["total_return"] == test["total_return"]
     # rolling: P0 trains fold 1, P1 tests fold 1 and trains fold 2, P2 tests fold 2; each frame
@@ -191,3 +195,19 @@ def test_walk_forward_runs_each_folds_best_point_out_of_sample(
 def test_folds_need_exactly_one_recording(small_bars: Path) -> None:
     with pytest.raises(ConfigError, match="exactly one --replay"):
         framework.sweep(SMA, [small_bars, small_bars], grid=["fast=5"], folds=2)
+
+
+def test_points_with_a_null_objective_rank_last_and_are_reported(small_bars: Path) -> None:
+    # slow=200 needs more bars than the 150 there are: no trade, so no win rate (null)
+    result = framework.sweep(
+        SMA, small_bars, grid=["fast=5", "slow=200,20"], maximize="win_rate", workers=1
+    )
+    idle, traded = result.rows
+    assert idle["win_rate"] is None and idle["error"] == "" and idle["round_trips"] == 0
+    assert traded["win_rate"] is not None
+    assert result.ranked == [traded, idle]
+    assert result.best == {"fast": 5, "slow": 20}
+    assert result.note == (
+        "1 of 2 runs have no value for win_rate (null; ranked last): the results model leaves "
+        "it null when it cannot be computed (docs/statistics.md)"
+    )

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import csv
+import json
 import re
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -11,6 +13,9 @@ from pathlib import Path
 from tests.chromium import dump_dom
 
 from .conftest import BARS, ROOT, SMA
+
+MAKER = ROOT / "strategies" / "market_maker.py"
+CRYPTOMUS = ROOT / "replays" / "cryptomus-btc-usdt.jsonl.gz"
 
 GRID = ["--grid", "fast=5:20:5", "--grid", "slow=20,30", "--where", "fast < slow"]
 
@@ -150,4 +155,60 @@ def test_a_folds_out_of_sample_run_is_that_point_on_that_window(
         assert (tmp_path / "one" / "best" / name).read_bytes() == (
             tmp_path / "wf" / "folds" / "2" / name
         ).read_bytes()
-    assert f"# on the window {last['test_from']} .. end" in " ".join(done.stdout.split())
+    reproduce = " ".join(done.stdout.split())
+    assert f"--seed 0 --from {last['test_from']}" in reproduce and "--to" not in reproduce
+
+
+def test_a_windowed_point_is_papertrade_run_with_that_window(tmp_path: Path) -> None:
+    # the market maker quotes off the book: its runs differ unless the book at --from is the
+    # one papertrade run primes from the depth frames before the window
+    window = ["--from", "2025-06-26T16:10:00Z", "--to", "2025-06-26T16:25:00Z"]
+    done = papertrade("sweep", str(MAKER), "--replay", str(CRYPTOMUS), *window,
+                      "--grid", "half_spread_bps=1,3", "--maximize", "fills", "--workers", "1",
+                      "--out", str(tmp_path / "sweep"))  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    rows = {row["half_spread_bps"]: row for row in _read(tmp_path / "sweep" / "sweep.csv")}
+    assert set(rows) == {"1", "3"}
+    for spread, row in rows.items():
+        out = tmp_path / f"run-{spread}"
+        run = papertrade("run", str(MAKER), "--replay", str(CRYPTOMUS), *window,
+                         "--set", f"half_spread_bps={spread}", "--out", str(out))  # fmt: skip
+        assert run.returncode == 0, run.stderr
+        summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+        assert int(row["fills"]) == summary["fills"] > 0
+        assert row["total_return"] == repr(summary["total_return"])
+        assert int(row["counts.lines"]) == summary["counts"]["lines"]
+        assert row["events_sha256"] == summary["fingerprint"]["events_sha256"]
+        assert row["first_time"] >= "2025-06-26T16:10:00"
+    best = max(rows.values(), key=lambda r: int(r["fills"]))
+    for name in ("summary.json", "events.jsonl", "fills.csv", "equity.csv"):
+        assert (tmp_path / "sweep" / "best" / name).read_bytes() == (
+            tmp_path / f"run-{best['half_spread_bps']}" / name
+        ).read_bytes()
+    reproduce = " ".join(done.stdout.split())
+    assert "--from 2025-06-26T16:10:00.000Z --to 2025-06-26T16:25:00.000Z" in reproduce
+
+
+def test_sharpe_on_a_bundled_recording_completes_and_says_why_it_is_null(tmp_path: Path) -> None:
+    # nine hours of bars: one daily return, below the 20 the annualised statistics need
+    done = papertrade("sweep", str(SMA), "--replay", str(BARS), "--grid", "fast=5,10",
+                      "--grid", "slow=30", "--maximize", "sharpe", "--workers", "1",
+                      "--out", str(tmp_path / "out"), "--db", str(tmp_path / "runs.db"))  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    out = " ".join(done.stdout.split())
+    assert (
+        "no run has a value for sharpe (annualised figures need at least 20 daily returns; "
+        "each run has 1), so there is no best point; statistics with values: "
+    ) in out
+    valued = out.split("statistics with values: ")[1].split(" results:")[0].split(", ")
+    assert {"total_return", "max_drawdown", "win_rate", "fills"} <= set(valued)
+    assert not {"sharpe", "sortino", "cagr", "fast", "slow"} & set(valued)
+    assert "reproduce the best run" not in out
+    rows = _read(tmp_path / "out" / "sweep.csv")
+    assert [(r["fast"], r["sharpe"], r["error"]) for r in rows] == [("5", "", ""), ("10", "", "")]
+    assert (tmp_path / "out" / "sweep.html").is_file()
+    assert not (tmp_path / "out" / "best").exists()
+    conn = sqlite3.connect(tmp_path / "runs.db")
+    assert conn.execute("SELECT status, best FROM sweeps").fetchall() == [("finished", None)]
+    assert conn.execute("SELECT objective FROM sweep_runs").fetchall() == [(None,), (None,)]
+    conn.close()

@@ -60,3 +60,16 @@ def test_walk_forward_on_ray_matches_one_process(local_ray: None, small_bars: Pa
     alone = framework.sweep(SMA, small_bars, workers=1, **kwargs)
     assert on_ray.folds == alone.folds
     assert _without_wall_time(on_ray.rows) == _without_wall_time(alone.rows)
+
+
+def test_ray_writes_the_run_database_rows_one_process_writes(
+    local_ray: None, small_bars: Path, tmp_path: Path
+) -> None:
+    from .test_database import dump
+
+    kwargs: dict[str, Any] = {"grid": ["fast=5:15:5", "slow=20,30"], "maximize": "fills"}
+    framework.sweep(SMA, small_bars, backend="ray", db=tmp_path / "ray.db", **kwargs)
+    framework.sweep(SMA, small_bars, workers=1, db=tmp_path / "one.db", **kwargs)
+    on_ray = dump(tmp_path / "ray.db")
+    assert len(on_ray["sweep_runs"]) == 6 and len(on_ray["runs"]) == 6 and on_ray["fills"]
+    assert on_ray == dump(tmp_path / "one.db")

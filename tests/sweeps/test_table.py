@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from framework.errors import ConfigError
 from framework.sweeps.command import SweepTable, read_sweep_table
-from framework.sweeps.window import Window, parse_time
+from framework.window import Window, parse_time
 
 NS = 1_000_000_000
 
