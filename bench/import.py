@@ -168,7 +168,10 @@ def main() -> None:
         print(f"start-up (a one-row import): {startup:.2f} s")
         for label, fmt, source, suffix, target in cases:
             out = Path(tmp) / f"out{suffix}"
-            runs = [run_import(fmt, source, out) for _ in range(args.repeat)]
+            runs = []
+            for _ in range(args.repeat):
+                out.unlink(missing_ok=True)  # not timed: replacing the last case's file
+                runs.append(run_import(fmt, source, out))
             seconds = statistics.median(s for s, _, _ in runs)
             cpu = statistics.median(c for _, c, _ in runs)
             peak_mb = max(p for _, _, p in runs) / 1024

@@ -43,6 +43,7 @@ class Source:
         self.path = Path(path)
         self.sha256, self.size = _digest(self.path)
         self._raw: IO[bytes] = open(self.path, "rb")  # noqa: SIM115 - closed in close()
+        self._read = 0  # bytes read from the stream so far
         self._zip: zipfile.ZipFile | None = None
         magic = self._raw.read(4)
         self._raw.seek(0)
@@ -72,6 +73,8 @@ class Source:
 
     def position(self) -> int:
         """Bytes of the file on disk read so far (for progress)."""
+        if self._stream is self._raw:
+            return self._read  # a plain file: counted, not asked (tell() costs a lock per call)
         try:
             return self._raw.tell()
         except (OSError, ValueError):
@@ -93,6 +96,7 @@ class Source:
                 data = self._stream.read(_BLOCK)
                 if not data:
                     break
+                self._read += len(data)
                 data = rest + data
                 cut = data.rfind(b"\n") + 1
                 rest = data[cut:]
