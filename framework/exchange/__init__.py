@@ -9,6 +9,7 @@ state), ``matching`` (the fill rules), ``execution`` (holds, fills, endings, eve
 
 from __future__ import annotations
 
+from framework.exchange.frames import DealRecord as DealRecord
 from framework.exchange.orders import OrderRequest as OrderRequest
 from framework.exchange.orders import OrderView as OrderView
 from framework.exchange.rules import DEFAULT_BALANCES as DEFAULT_BALANCES
@@ -20,6 +21,7 @@ from framework.exchange.venue import PaperExchange as PaperExchange
 __all__ = [
     "DEFAULT_BALANCES",
     "DEFAULT_MARKETS",
+    "DealRecord",
     "ExchangeConfig",
     "MarketRules",
     "OrderRequest",
