@@ -35,7 +35,6 @@ import math
 from array import array
 from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
-from fractions import Fraction
 from pathlib import Path
 from typing import Any, Final, Literal
 
@@ -263,14 +262,16 @@ class Results:
         # running statistics of the fills and the closed trips
         self._fill_count = 0
         self._fees: dict[str, Decimal] = {}  # fee currency -> fees paid
-        self._traded = Fraction(0)  # the exact sum of float(value) of fills in the currency
+        self._traded = stats.ExactSum()  # float(value) of the fills in the currency
         self._instruments: set[str] = set()  # membership only; sorted where it is read
         self._tallies: dict[str, _Tally] = {}
         self._closed = self._wins = 0
-        self._trade_returns = array("d")  # net return of each closed trip, in closing order
+        self._returns = stats.ExactSum()  # net returns of the closed trips
+        self._best = self._worst = 0.0  # their highest and lowest
         self._pnls = array("d")  # net P&L of each closed trip in the currency, in order
         self._held_from = array("q")  # entry and exit of every trip, for the exposure
         self._held_to = array("q")
+        self._held_ordered = True  # whether they came in (entry, exit) order
         self._trip_count = 0
 
     # --- in, as the run happens ---------------------------------------------------------------
@@ -315,7 +316,7 @@ class Results:
         self._fees[fill.fee_currency] = self._fees.get(fill.fee_currency, ZERO) + fill.fee
         self._instruments.add(fill.instrument)
         if self._quote(fill.instrument) == self.currency:
-            self._traded += Fraction(float(fill.value))
+            self._traded.add(float(fill.value))
         tally = self._tally(fill.strategy)
         tally.fills += 1
         if fill.fee_currency == self.currency:
@@ -334,6 +335,11 @@ class Results:
         for listener in self.trip_listeners:
             listener(trip)
         self._trip_count += 1
+        if self._held_ordered and self._held_from:
+            self._held_ordered = (self._held_from[-1], self._held_to[-1]) <= (
+                trip.entry_ns,
+                trip.exit_ns,
+            )
         self._held_from.append(trip.entry_ns)
         self._held_to.append(trip.exit_ns)
         tally = self._tally(trip.strategy)
@@ -348,7 +354,11 @@ class Results:
         if trip.net_pnl > 0:
             self._wins += 1
             tally.wins += 1
-        self._trade_returns.append(trip.net_return)
+        if not self._returns.count or trip.net_return > self._best:
+            self._best = trip.net_return
+        if not self._returns.count or trip.net_return < self._worst:
+            self._worst = trip.net_return
+        self._returns.add(trip.net_return)
         if in_currency:
             self._pnls.append(float(trip.net_pnl))
             tally.realised += trip.net_pnl
@@ -530,10 +540,10 @@ class Results:
             calmar = stats.calmar(growth, dd.maximum)
         closed = self._closed
         in_currency = self._pnls
-        trade_returns = self._trade_returns
-        traded = float(self._traded)
+        returns_ = self._returns
+        traded = self._traded.value
         holds = self._buy_and_hold()
-        held = sorted(zip(self._held_from, self._held_to, strict=True))
+        held = zip(self._held_from, self._held_to, strict=True)
         fees = self._fees
         return Statistics(
             currency=self.currency,
@@ -556,13 +566,13 @@ class Results:
             max_drawdown=_r(dd.maximum) or 0.0,
             max_drawdown_duration_s=dd.longest_ns / _NS,
             avg_drawdown=_r(dd.average) or 0.0,
-            exposure=_r(stats.exposure(held, first_ns, last_ns)) or 0.0,
+            exposure=_r(stats.exposure(held, first_ns, last_ns, ordered=self._held_ordered)) or 0.0,
             round_trips=closed,
             open_trips=self._trip_count - closed,
             win_rate=_r(self._wins / closed) if closed else None,
-            best_trade=_r(max(trade_returns)) if trade_returns else None,
-            worst_trade=_r(min(trade_returns)) if trade_returns else None,
-            avg_trade=_r(stats.mean(trade_returns)),
+            best_trade=_r(self._best) if returns_.count else None,
+            worst_trade=_r(self._worst) if returns_.count else None,
+            avg_trade=_r(returns_.value / returns_.count) if returns_.count else None,
             profit_factor=_r(stats.profit_factor(in_currency)),
             expectancy=_r(stats.mean(in_currency)),
             sqn=_r(stats.sqn(in_currency)),
