@@ -8,6 +8,7 @@ caller says: a command's ``now_ns``, a market event's ``ts_recv_ns``.
   :meth:`PaperExchange.advance`, which the run calls when the clock reaches their arrival
   (a clock timer, ``framework.desk``): before any market event stamped at or after it. So
   market data that arrives meanwhile is matched without them, as the venue would have seen it.
+  With no latency a command is applied at once, as the queue would apply it.
 * **Market data** (:attr:`PaperExchange.feed`, ``feed.MarketFeed``) comes from the run's market state
   (``framework.marketbook.MarketState``, :attr:`PaperExchange.state`) once it has applied the
   event, for the configured markets only (a trade only while a paper order rests there): the
