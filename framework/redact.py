@@ -17,11 +17,11 @@ from typing import Final
 __all__ = ["MASK", "redact", "redact_secrets", "register_secret"]
 
 MASK: Final = "***"
-# A secret this short is masked only where it stands alone (not inside a longer word or
-# number): masking "k3y" inside "k3yboard" would garble text without hiding anything.
-_SHORT: Final = 6
+# Every occurrence of a registered secret is masked, whatever its length and wherever it
+# stands (inside a longer word too): a frame is masked before the live loop decodes it, so a
+# replay of the recording still sees exactly what the live run saw.
 _secrets: set[str] = set()
-_short: dict[str, re.Pattern[str]] = {}  # short secret -> its stand-alone pattern
+_ordered: list[str] = []  # longest first, so a secret that contains another is masked whole
 _PATTERNS: Final = (
     re.compile(r"(?i)((?:token|apikey|api_key|key|sign)=)[^&\s\"']+"),
     re.compile(r"(?i)(\"(?:token|apikey|api_key|sign)\"\s*:\s*\")[^\"]*"),
@@ -33,9 +33,10 @@ def register_secret(value: str | None) -> None:
     """Remember a secret, of any length, so that :func:`redact` masks it from now on."""
     if not value:
         return
+    if value in _secrets:
+        return
     _secrets.add(value)
-    if len(value) < _SHORT:
-        _short[value] = re.compile(rf"(?<![A-Za-z0-9]){re.escape(value)}(?![A-Za-z0-9])")
+    _ordered[:] = sorted(_secrets, key=lambda s: (-len(s), s))
 
 
 def redact(text: str) -> str:
@@ -52,11 +53,7 @@ def redact_secrets(text: str) -> str:
     Only the registered values, not the patterns: a recording keeps a provider's frames as
     sent except for the secrets in them.
     """
-    if not _secrets:
-        return text
-    # Longest first, so a secret that contains another is masked whole.
-    for secret in sorted(_secrets, key=len, reverse=True):
+    for secret in _ordered:
         if secret in text:
-            short = _short.get(secret)
-            text = text.replace(secret, MASK) if short is None else short.sub(MASK, text)
+            text = text.replace(secret, MASK)
     return text

@@ -257,6 +257,7 @@ def build(
     ``live`` (a live run, or the replay of a live session's recording) changes one default:
     ``[run] finalize`` is off for those, on for other replays.
     """
+    check_config(setup.config.exchange)  # before anything derives from it (the latency)
     codecs = codecs_for(providers)
     strategies = [cls() for cls in setup.strategies]
     _apply_params(strategies, setup.config.params)
@@ -275,7 +276,6 @@ def build(
         warmup=run.warmup,
         observers=sampler.routes(),
     )
-    output = RunOutput(out_dir, engine.exchange, engine.results)
     window_s = run.event_time_window_s
     if not 0 < window_s < 10**9:
         raise ConfigError(f"run.event_time_window_s must be positive, got {window_s}")
@@ -283,7 +283,12 @@ def build(
         screen = getattr(codec, "screen", None)
         if screen is not None:
             screen.window_ns = round(window_s * 1_000_000_000)
-    sampler.attach(engine, output, run.equity_interval_s)
+    output = RunOutput(out_dir, engine.exchange, engine.results)
+    try:
+        sampler.attach(engine, output, run.equity_interval_s)
+    except BaseException:  # a config error must not leave the output files open
+        output.close()
+        raise
     logs.follow(engine.clock)
     if db is not None:
         db.attach(engine, output)

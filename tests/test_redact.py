@@ -29,3 +29,15 @@ def test_protocol_error_excerpt_is_redacted() -> None:
     err = ProviderProtocolError("alltick", b'{"url":"x?token=topsecret99"}', "bad frame")
     assert "topsecret99" not in str(err)
     assert "token=***" in err.excerpt
+
+
+def test_a_short_secret_is_masked_at_every_occurrence_inside_words_too() -> None:
+    register_secret("q7z")
+    assert redact("q7z, q7zboard and xq7zx") == "***, ***board and x***x"
+
+
+def test_a_short_key_never_shows_in_the_undecodable_frame_line() -> None:
+    register_secret("w4v")
+    err = ProviderProtocolError("alltick", b'{"msg":"bad w4v","code":"w4vw4v"}', "bad frame")
+    assert "w4v" not in str(err)
+    assert "w4v" not in err.excerpt

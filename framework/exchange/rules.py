@@ -35,6 +35,7 @@ This module only defines data and checks it; it holds no state and never reads t
 
 from __future__ import annotations
 
+import math
 from decimal import Decimal
 from typing import Annotated, Final
 
@@ -46,6 +47,11 @@ __all__ = ["DEFAULT_BALANCES", "DEFAULT_MARKETS", "ExchangeConfig", "MarketRules
 
 _NS_PER_MS: Final = 1_000_000
 _MAX_PREC: Final = 16  # Cryptomus renders money with 16 decimals; finer makes no sense
+# The largest starting balance: 12 whole digits and 16 decimals are the 28 significant digits
+# of Decimal's default context, so no sum of balances and fees is ever rounded by it.
+_MAX_AMOUNT: Final = 10**12
+_MAX_SIZE: Final = 10**15  # the largest order size or value a market may allow ("no limit")
+_MAX_LATENCY_MS: Final = 86_400_000.0  # a day of simulated delay; more is a typo
 
 Fraction = Annotated[float, msgspec.Meta(ge=0.0, le=1.0)]
 
@@ -142,9 +148,16 @@ def check_config(config: ExchangeConfig) -> None:
         raise ConfigError(
             f"exchange.slippage_bps must be at least 0 and below 10000, not {config.slippage_bps}"
         )
+    if not (math.isfinite(config.latency_ms) and 0 <= config.latency_ms <= _MAX_LATENCY_MS):
+        raise ConfigError(
+            f"exchange.latency_ms must be between 0 and {_MAX_LATENCY_MS:g} (a day), "
+            f"not {config.latency_ms}"
+        )
     for currency, amount in config.balances.items():
-        if not (amount.is_finite() and amount >= 0):
-            raise ConfigError(f"exchange.balances.{currency} must be 0 or more, not {amount}")
+        if not (amount.is_finite() and 0 <= amount <= _MAX_AMOUNT):
+            raise ConfigError(
+                f"exchange.balances.{currency} must be between 0 and {_MAX_AMOUNT:,}, not {amount}"
+            )
     for instrument, rules in config.markets.items():
         _check_rules(instrument, rules)
 
@@ -159,9 +172,10 @@ def _check_rules(instrument: str, rules: MarketRules) -> None:
     for low_name, high_name in pairs:
         low: Decimal = getattr(rules, low_name)
         high: Decimal = getattr(rules, high_name)
-        if not (low.is_finite() and high.is_finite() and 0 < low <= high):
+        if not (low.is_finite() and high.is_finite() and 0 < low <= high <= _MAX_SIZE):
             raise ConfigError(
-                f"{where}: {low_name} ({low}) and {high_name} ({high}) must satisfy 0 < min <= max"
+                f"{where}: {low_name} ({low}) and {high_name} ({high}) must satisfy "
+                f"0 < min <= max <= {_MAX_SIZE:,}"
             )
     if not rules.base_currency or rules.base_currency == rules.quote_currency:
         raise ConfigError(

@@ -71,8 +71,23 @@ def test_a_fee_of_100_percent_is_refused() -> None:
 
 
 def test_a_negative_balance_is_refused() -> None:
-    with pytest.raises(ConfigError, match=r"exchange\.balances\.USDT must be 0 or more"):
+    with pytest.raises(ConfigError, match=r"exchange\.balances\.USDT must be between 0 and"):
         check_config(_decode({"balances": {"USDT": "-1"}}))
+
+
+def test_a_balance_too_large_for_exact_arithmetic_is_refused() -> None:
+    # 1e308 USDT once crashed the first balance_update with decimal.InvalidOperation.
+    with pytest.raises(
+        ConfigError, match=r"balances\.USDT must be between 0 and 1,000,000,000,000"
+    ):
+        check_config(_decode({"balances": {"USDT": "1e308"}}))
+    check_config(_decode({"balances": {"USDT": "1000000000000"}}))
+
+
+def test_an_infinite_latency_is_refused_by_name() -> None:
+    # latency_ms = inf once escaped as OverflowError when the engine was built.
+    with pytest.raises(ConfigError, match=r"exchange\.latency_ms must be between 0 and"):
+        check_config(_decode({"latency_ms": float("inf")}))
 
 
 def test_a_market_with_min_above_max_is_refused_by_name() -> None:

@@ -192,6 +192,26 @@ async def test_frames_that_wait_for_a_busy_loop_are_handed_over_as_one_batch_wit
         assert len({frame.t for frame in biggest}) == 1
 
 
+async def test_a_stop_while_the_loop_is_behind_hands_over_every_frame_already_read(
+    autojump_clock: trio.abc.Clock,
+) -> None:
+    # The loop is busy (a channel of one batch, read only from t=5 s), so the reader waits to
+    # hand over what it read when the stop arrives at t=2 s. What it read must still reach the
+    # loop (and so the recording), or live and replay disagree on it.
+    with trio.fail_after(60):
+        emulator = cryptomus_emulator(market=False)
+        slow_loop = {"channel_size": 1, "consumer_delay": 5.0}
+        async with running(emulator, stale_after_s=1000, **slow_loop) as run:
+            await trio.sleep(1)
+            for i in range(5):
+                emulator.connections[0].push(TRADE_UPDATE.replace('"id":0', f'"id":{i}'))
+            await trio.sleep(1)
+            assert run.session._send.statistics().tasks_waiting_send >= 1  # the reader waits
+            read = run.session.stats.frames
+        assert read >= 1
+        assert len(run.frames()) == run.session.stats.frames == read
+
+
 async def test_without_trio_websockets_internals_every_frame_still_arrives_one_at_a_time(
     autojump_clock: trio.abc.Clock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
