@@ -16,10 +16,17 @@ backpressure, and the kernel's buffers hide that backlog from the latency), ever
 delivered within 1 s of the pusher stopping, and the p99 latency of the last third of the run
 stayed under 50 ms. Targets: at least 50,000 frames/s sustained; p99 under 1 ms at 10,000/s.
 
-``--dashboard`` and ``--db`` measure the run as ``papertrade run --live --dashboard 0 --db FILE``
-runs it (``framework.live.runner.run_live``): the dashboard served in the same trio loop with
-a browser-like client in a child process reading its event stream the whole time, and the run
-database committed every half second.
+``--dashboard``, ``--db`` and ``--record`` measure the run as ``papertrade run --live
+--dashboard 0 --db FILE --record FILE`` runs it (``framework.live.runner.run_live``): the
+dashboard served in the same trio loop with a browser-like client in a child process reading
+its event stream the whole time, the run database committed and the recording flushed every
+half second.
+
+The last column is this process's CPU time per frame delivered (the session, the loop and,
+with the options, the dashboard, database and recording; not the pusher or the viewer): what a
+frame costs here, which a loaded machine changes far less than the rates it sustains. At the
+end of each rate the pusher waits for the session's close and answers it, so the session ends
+cleanly, as a stopped run does.
 """
 
 from __future__ import annotations
@@ -36,7 +43,7 @@ from typing import Any
 
 import trio
 import wsproto
-from wsproto.events import AcceptConnection, Request, TextMessage
+from wsproto.events import AcceptConnection, CloseConnection, Request, TextMessage
 
 from framework.config import Config, ProviderConfig
 from framework.events import Trade
@@ -85,7 +92,24 @@ def pusher(rate: int, seconds: float) -> None:
     # Frames handed to the kernel, and the seconds the pushing took (more than asked for when
     # TCP backpressure from a client that fell behind slowed the pusher down).
     print(sent, round(time.monotonic() - start, 3), flush=True)
-    conn.close()
+    _close_when_asked(ws, conn)
+
+
+def _close_when_asked(ws: wsproto.WSConnection, conn: socket.socket) -> None:
+    """Wait for the client's close and answer it: the session ends cleanly, as it does when a
+    run stops (a server that just drops the socket is a fault, and the session reconnects)."""
+    conn.settimeout(30.0)
+    try:
+        while data := conn.recv(65536):
+            ws.receive_data(data)
+            for event in ws.events():
+                if isinstance(event, CloseConnection):
+                    conn.sendall(ws.send(event.response()))
+                    return
+    except OSError:
+        pass
+    finally:
+        conn.close()
 
 
 def _events(ws: wsproto.WSConnection, conn: socket.socket) -> list[Any]:
@@ -131,9 +155,10 @@ def watcher(url: str) -> None:
 
 
 async def measure(
-    rate: int, seconds: float, dashboard: bool = False, db: bool = False
+    rate: int, seconds: float, dashboard: bool = False, db: bool = False, record: bool = False
 ) -> dict[str, Any]:
     Stopwatch.latencies = array("q")
+    cpu = time.process_time()
     child = subprocess.Popen(
         [sys.executable, __file__, "--pusher", str(rate), str(seconds)],
         stdout=subprocess.PIPE, text=True,
@@ -145,8 +170,8 @@ async def measure(
         host=f"ws://127.0.0.1:{port}", key=TOKEN, options={"plan": "pro"}, stale_after_s=3600,
     )  # fmt: skip
     pushed: list[str] = []
-    if dashboard or db:
-        await _measure_full_run(provider, child, seconds, pushed, dashboard, db)
+    if dashboard or db or record:
+        await _measure_full_run(provider, child, seconds, pushed, dashboard, db, record)
     else:
         setup = RunSetup(strategies=(Stopwatch,), strategy_sources={}, config=Config(), seed=1)
         spec = ProviderSpec(provider.name, provider.subscriptions, dict(provider.options))
@@ -161,10 +186,11 @@ async def measure(
             engine.finish()
             output.close()
     child.wait()
+    cpu = time.process_time() - cpu
     fields = (pushed[0] if pushed else "").split()
     sent = int(fields[0]) if fields else 0
     took = float(fields[1]) if len(fields) > 1 else float("inf")
-    return _report(rate, seconds, sent, took, Stopwatch.latencies)
+    return _report(rate, seconds, sent, took, Stopwatch.latencies, cpu)
 
 
 async def _measure_full_run(
@@ -174,8 +200,10 @@ async def _measure_full_run(
     pushed: list[str],
     dashboard: bool,
     db: bool,
+    record: bool,
 ) -> None:
-    """The same session through run_live, with the dashboard watched and the database on."""
+    """The same session through run_live, with the dashboard watched, the database on and the
+    session recorded, as asked."""
     config = Config(providers=(provider,))
     setup = RunSetup(strategies=(Stopwatch,), strategy_sources={}, config=config, seed=1)
     viewers: list[subprocess.Popen[bytes]] = []
@@ -193,6 +221,7 @@ async def _measure_full_run(
                 await run_live(
                     setup, out, stop=stop, handle_signals=False, echo=echo,
                     db=f"{out}/runs.db" if db else None,
+                    record_path=f"{out}/recording.jsonl" if record else None,
                     dashboard=("127.0.0.1", 0) if dashboard else None,
                 )  # fmt: skip
         finally:
@@ -213,7 +242,7 @@ async def _stop_when_done(
 
 
 def _report(
-    rate: int, seconds: float, sent: int, took: float, latencies: array[int]
+    rate: int, seconds: float, sent: int, took: float, latencies: array[int], cpu: float
 ) -> dict[str, Any]:
     got = len(latencies)
     ms = [x / 1e6 for x in latencies]
@@ -226,6 +255,9 @@ def _report(
         "p50_ms": statistics.median(everything),
         "p99_ms": everything[int(0.99 * (len(everything) - 1))],
         "tail_p99_ms": tail[int(0.99 * (len(tail) - 1))],
+        # this process's CPU time (the session, the loop, the dashboard; not the children) per
+        # frame delivered: what a frame costs, whatever else the machine is doing
+        "cpu_us": cpu / got * 1e6 if got else float("nan"),
         # TCP backpressure slows a pusher whose client falls behind: it must keep its pace too.
         "sustained": got >= sent >= 0.99 * rate * seconds
         and took < seconds * 1.05
@@ -239,6 +271,7 @@ def main() -> None:
     parser.add_argument("--rates", default="10000,20000,30000,40000,50000,60000,80000,100000")
     parser.add_argument("--dashboard", action="store_true", help="serve and watch the dashboard")
     parser.add_argument("--db", action="store_true", help="write the run database")
+    parser.add_argument("--record", action="store_true", help="record the session")
     parser.add_argument("--pusher", nargs=2, metavar=("RATE", "SECONDS"), help=argparse.SUPPRESS)
     parser.add_argument("--watch", metavar="URL", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -254,11 +287,12 @@ def main() -> None:
         render_page("warm-up")
     best = 0
     print(f"{'rate/s':>8} {'sent':>9} {'delivered':>9} {'p50 ms':>8} {'p99 ms':>8} "
-          f"{'tail p99':>8}  sustained")  # fmt: skip
+          f"{'tail p99':>8} {'cpu us/f':>8}  sustained")  # fmt: skip
     for rate in (int(r) for r in args.rates.split(",")):
-        r = trio.run(measure, rate, args.seconds, args.dashboard, args.db)
+        r = trio.run(measure, rate, args.seconds, args.dashboard, args.db, args.record)
         print(f"{r['rate']:>8} {r['sent']:>9} {r['delivered']:>9} {r['p50_ms']:>8.3f} "
-              f"{r['p99_ms']:>8.3f} {r['tail_p99_ms']:>8.3f}  {r['sustained']}", flush=True)  # fmt: skip
+              f"{r['p99_ms']:>8.3f} {r['tail_p99_ms']:>8.3f} {r['cpu_us']:>8.2f}  {r['sustained']}",
+              flush=True)  # fmt: skip
         if r["sustained"]:
             best = max(best, rate)
     print(f"highest rate sustained for {args.seconds:g} s: {best} frames/s (target 50000)")

@@ -18,9 +18,13 @@ median rate of each case and the median of its per-round ratio to the floor:
 
 * floor: the same rule in plain Python over the prices already in a list;
 * decode: reading the recording and decoding every frame into normalized events;
-* replay, no orders: the full loop with a strategy that computes the signal and places nothing;
+* replay, no orders: the full loop with a strategy that computes the signal and places nothing,
+  reading the recording's JSON (the decoded cache off: ``RunSetup(decoded_cache=False)``);
+* replay, no orders, from the decoded cache: the same run reading the recording's decoded cache
+  (``framework.replaycache``), built once before the rounds; kept in $PAPERTRADE_BENCH_CACHE
+  (or ~/.cache/papertrade-bench) beside the recordings, unless $PAPERTRADE_CACHE names a folder;
 * replay, with orders: the full ``papertrade run`` path with the rule placing market orders
-  through the paper exchange, every private event written to events.jsonl;
+  through the paper exchange, every private event written to events.jsonl (from the JSON);
 
 and the peak memory of the full run with orders at N and 5N frames, each measured in a fresh
 process (``VmHWM``, the high-water mark of the child's own address space, read by the child
@@ -212,7 +216,13 @@ def decode_only(path: Path) -> int:
     return n
 
 
-def full_run(path: Path, strategy: type[Strategy], summaries: list[dict[str, object]]) -> int:
+def full_run(
+    path: Path,
+    strategy: type[Strategy],
+    summaries: list[dict[str, object]],
+    *,
+    cache: bool = False,
+) -> int:
     setup = RunSetup(
         strategies=(strategy,),
         strategy_sources={strategy.__name__: ""},
@@ -222,6 +232,7 @@ def full_run(path: Path, strategy: type[Strategy], summaries: list[dict[str, obj
             exchange=ExchangeConfig(balances={"USDT": Decimal(100_000_000)}),
         ),
         seed=1,
+        decoded_cache=cache,
     )
     with tempfile.TemporaryDirectory() as out:
         summary = replay(setup, path, out)
@@ -271,6 +282,8 @@ def main() -> None:
     parser.add_argument("--child", type=int, default=0, help=argparse.SUPPRESS)
     parser.add_argument("--no-memory", action="store_true", help="Skip the 1x/5x peak-memory runs.")
     args = parser.parse_args()
+    if not os.environ.get("PAPERTRADE_CACHE"):
+        os.environ["PAPERTRADE_CACHE"] = str(CACHE)
     if args.child:
         full_run(recording_path(args.child), RuleWithOrders, [])
         print(own_peak_mb())
@@ -279,11 +292,14 @@ def main() -> None:
     prices = prices_of(path)
     signals: list[int] = []
     quiet: list[dict[str, object]] = []
+    cached: list[dict[str, object]] = []
+    full_run(path, RuleNoOrders, [], cache=True)  # builds the decoded cache, once
     trading: list[dict[str, object]] = []
     names = (
         "floor (the rule in plain Python, a list)",
         "decode (read + decode into events)",
         "replay, no orders",
+        "replay, no orders, from the decoded cache",
         "replay, with orders (papertrade run)",
     )
     rates = rounds(
@@ -291,6 +307,7 @@ def main() -> None:
             lambda: signals.append(floor(prices)) or len(prices),
             lambda: decode_only(path),
             lambda: full_run(path, RuleNoOrders, quiet),
+            lambda: full_run(path, RuleNoOrders, cached, cache=True),
             lambda: full_run(path, RuleWithOrders, trading),
         ],
         args.repeat,

@@ -307,6 +307,7 @@ _COMMANDS: Final = (
     ("framework.report.command", "report"),
     ("framework.importers.command", "import_cmd"),
     ("framework.sweeps.command", "sweep_cmd"),
+    ("framework.cache_command", "cache"),
 )
 
 

@@ -100,9 +100,9 @@ class Clock:
     def follow(self, lines: Iterable[_S]) -> Iterator[_S]:
         """Yield each stamped line (``.t``, ns) with the clock moved to its time first.
 
-        The loop's way through a batch: the time of every line is set here, by the clock,
-        and timers due before a line fire before it is yielded, as with :meth:`advance_to`.
-        A generator costs less per line than a call.
+        The time of every line is set here, by the clock, and timers due before a line fire
+        before it is yielded, as with :meth:`advance_to` (``loop.Engine.process`` has this
+        inlined: change both together).
         """
         for line in lines:
             ts = line.t

@@ -4,14 +4,23 @@ Each buffer is a column-per-field float64 array twice its capacity. Appends writ
 when the cursor reaches the end, the newest ``capacity`` rows move to the front (amortised O(1)
 per append). Reading the last ``n`` rows is then a contiguous slice: a read-only *view*, not a
 copy, valid until the next append (copy it if you keep it).
+
+Trades arrive one at a time on the loop's hot path, where writing four numpy elements per trade
+costs more than the rest of the market state's work: :meth:`TradeHistory.add` only keeps the
+trade in a list, and the list is written into the arrays, a column at a time, when the history
+is read. The loop trims the list to the newest ``capacity`` trades after each batch
+(:meth:`TradeHistory.trim`), so a history never read costs a list append per trade.
 """
 
 from __future__ import annotations
 
-from typing import Final, NamedTuple
+from typing import TYPE_CHECKING, Final, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
+
+if TYPE_CHECKING:
+    from framework.events import Trade
 
 __all__ = ["BarArrays", "BarHistory", "TradeArrays", "TradeHistory"]
 
@@ -65,6 +74,22 @@ class _Ring:
             self._ts[:cap] = self._ts[cap:]
             self.cursor = cap
 
+    def _extend(self, ts: list[int], columns: list[list[float]]) -> None:
+        """Append rows given as columns (at most ``capacity`` of them)."""
+        n, cap = len(ts), self.capacity
+        if self.cursor + n > 2 * cap:  # move the newest rows still wanted to the front
+            keep = min(self.count, cap - n)
+            lo = self.cursor - keep
+            self._data[:, :keep] = self._data[:, lo : self.cursor]
+            self._ts[:keep] = self._ts[lo : self.cursor]
+            self.cursor = keep
+        i, j = self.cursor, self.cursor + n
+        self._ts[i:j] = ts
+        for col, values in zip(self._cols, columns, strict=True):
+            col[i:j] = values
+        self.cursor = j
+        self.count = min(self.count + n, cap)
+
     def _view(self, n: int | None) -> tuple[Ints, list[Floats]]:
         n = self.count if n is None else max(0, min(n, self.count))
         lo, hi = self.cursor - n, self.cursor
@@ -78,12 +103,40 @@ class _Ring:
 class TradeHistory(_Ring):
     """The last ``capacity`` trades of one instrument."""
 
-    __slots__ = ()
+    __slots__ = ("pending",)
 
     def __init__(self, capacity: int) -> None:
         super().__init__(3, capacity)
+        self.pending: list[Trade] = []  # added, not yet written to the arrays
+
+    def add(self, trade: Trade) -> None:
+        """Keep a trade (the market state's hot path: written to the arrays later)."""
+        self.pending.append(trade)
+
+    def trim(self) -> None:
+        """Forget kept trades older than the newest ``capacity`` (they could never be read)."""
+        if len(self.pending) > self.capacity:
+            del self.pending[: -self.capacity]
+
+    def settle(self) -> None:
+        """Write the trades added since the last read into the arrays."""
+        pending = self.pending
+        if not pending:
+            return
+        recent = pending[-self.capacity :]
+        pending.clear()
+        side = _SIDE.get
+        self._extend(
+            [t.ts_event_ns for t in recent],
+            [
+                [t.price for t in recent],
+                [t.size for t in recent],
+                [side(t.side, 0.0) for t in recent],
+            ],
+        )
 
     def append(self, ts_ns: int, price: float, size: float, side: str) -> None:
+        self.settle()
         px, sz, sd = self._cols
         i = self.cursor
         self._ts[i] = ts_ns
@@ -94,6 +147,7 @@ class TradeHistory(_Ring):
 
     def last(self, n: int | None = None) -> TradeArrays:
         """The last ``n`` trades (all kept, if ``n`` is None) as read-only views."""
+        self.settle()
         ts, cols = self._view(n)
         return TradeArrays(ts, *cols)
 

@@ -25,6 +25,7 @@ over; replay calls it with the batches the recording reader decodes. That is the
 from __future__ import annotations
 
 import logging
+import operator
 from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any, Final
@@ -35,6 +36,7 @@ from framework import events as ev
 from framework.bars import BarService
 from framework.bus import Blame, Dispatcher, Handler, Target
 from framework.clock import Clock
+from framework.decoded import CachedFrame, DecodedBatch, NotedFrame, drop_again, failure_of
 from framework.desk import OrderDesk, PrivateSink
 from framework.errors import ProviderProtocolError, StrategyError
 from framework.exchange import DealRecord, ExchangeConfig, OrderRequest, PaperExchange
@@ -160,6 +162,11 @@ class Engine:
             if codec.wire_type is not None
         }
         self._decoders[Frame] = self._decode_frame
+        # Lines of a DecodedBatch (framework.decoded), decoded already: a lone trade is its
+        # own decoding (see process), a cached frame holds its items.
+        self._decoders[ev.Trade] = _itself
+        self._decoders[CachedFrame] = operator.attrgetter("items")
+        self._decoders[NotedFrame] = self._noted
         self._recorder = recorder
         self._started = False
         self._finished = False
@@ -206,25 +213,46 @@ class Engine:
             return
         if self._recorder is not None:
             self._recorder.write(lines)
+        # The receive time of each line: a DecodedBatch (framework.decoded) carries them apart.
+        times = lines.times if type(lines) is DecodedBatch else [line.t for line in lines]
         if not self._started:
-            self._start(lines[0].t)
+            self._start(times[0])
         clock = self.clock
         decoders = self._decoders
         dispatcher = self.dispatcher
         routes = dispatcher.table()
         commands, private = dispatcher.commands, dispatcher.private
         monitor = self.monitor
+        itself = _itself
         others = 0  # ticks and connection lines: rare, so counted instead of the frames
         # Lookups by type are redone only when the type changes: feeds repeat one type.
         last_kind: type | None = None
         decode: Callable[[Any], Sequence[Any]] | None = None
         last_item_kind: type | None = None
         handlers: tuple[Handler, ...] | None = None
-        for line in clock.follow(lines):  # the clock is at the line's time, timers fired
+        for ts, line in zip(times, lines, strict=False):
+            # Clock.follow, inlined: the timers due by the line's time fire, then the clock is
+            # at its time.
+            if ts >= clock.next_deadline_ns:
+                clock.advance_to(ts)
+            elif ts > clock.now_ns:
+                clock.now_ns = ts
             kind = type(line)
             if kind is not last_kind:
                 last_kind, decode = kind, decoders.get(kind)
-            if decode is not None:
+            if decode is itself:  # a lone trade of a DecodedBatch: its own one item
+                if kind is not last_item_kind:
+                    last_item_kind = kind
+                    handlers = routes.get(kind)
+                if handlers:  # the same dispatch as below, for one item
+                    try:
+                        for handler in handlers:
+                            handler(line)
+                    except Exception as exc:
+                        dispatcher.failed(line, handlers.index(handler), exc)
+                    if commands or private:
+                        dispatcher.barrier()
+            elif decode is not None:
                 try:
                     items = decode(line)
                 except ProviderProtocolError as exc:
@@ -250,6 +278,7 @@ class Engine:
                     self._connection(line)  # type: ignore[arg-type]
         self.stats.frames += len(lines) - others
         self.stats.last_ts_ns = clock.now_ns
+        self.state.trim()
 
     def _decode_frame(self, frame: Frame) -> Sequence[Any]:
         """A plain :class:`Frame`: decoded by its provider's codec, or counted if it has none."""
@@ -258,6 +287,22 @@ class Engine:
             self.monitor.no_codec(frame)
             return ()
         return codec.decode(frame.f if frame.f else frame.payload(), frame.t)
+
+    def _noted(self, line: NotedFrame) -> Sequence[Any]:
+        """A cached frame whose decoding dropped items or failed: count and log the drops on
+        the codec's screen, raise the failure, as decoding the frame did."""
+        codec = self.codecs.get(line.p)
+        screen = getattr(codec, "screen", None)
+        if screen is not None:
+            for drop in line.drops:
+                drop_again(screen, drop)
+        failure = line.failure
+        if failure is None:
+            return line.items
+        if failure.no_codec or codec is None:
+            self.monitor.no_codec(Frame(line.t, line.p, 0))
+            return ()
+        raise failure_of(line.p, failure)
 
     def finish(self) -> None:
         """End the run: apply due commands, call ``on_stop``, flush private events.
@@ -496,6 +541,11 @@ def _describe(event: object) -> str:
         return ""
     text = repr(event)
     return text if len(text) <= 160 else text[:157] + "..."
+
+
+def _itself(line: Any) -> Sequence[Any]:
+    """The decoding of a lone trade of a DecodedBatch (never called: the loop tests for it)."""
+    return (line,)
 
 
 def _wire_decoder(decode_wire: Callable[[Any, int], list[Any]]) -> Callable[[Any], list[Any]]:

@@ -142,6 +142,7 @@ class InstrumentState:
         "last_trade",
         "overlay",
         "ticker",
+        "trade_log",
         "venue",
     )
 
@@ -157,6 +158,7 @@ class InstrumentState:
         self.bar_close_ns: int | None = None  # when the last closed bar seen ended
         self.venue: VenueHook | None = None  # the paper venue, if it trades the instrument
         self.overlay: Overlay | None = None  # and what it keeps beside this state
+        self.trade_log: TradeHistory | None = None  # its trade history, if trades are kept
 
 
 class MarketState:
@@ -179,6 +181,8 @@ class MarketState:
         state = self.instruments.get(instrument)
         if state is None:
             state = self.instruments[instrument] = InstrumentState(instrument)
+            if self.trade_history:
+                state.trade_log = self._trades[instrument] = TradeHistory(self.trade_history)
         return state
 
     # --- read access ---------------------------------------------------------------------------
@@ -208,11 +212,9 @@ class MarketState:
         state.last = trade.price
         state.last_trade = trade
         state.has_trades = True
-        if self.trade_history:
-            hist = self._trades.get(trade.instrument)
-            if hist is None:
-                hist = self._trades[trade.instrument] = TradeHistory(self.trade_history)
-            hist.append(trade.ts_event_ns, trade.price, trade.size, trade.side)
+        log = state.trade_log
+        if log is not None:
+            log.pending.append(trade)  # TradeHistory.add, inlined
         overlay = state.overlay
         if overlay is not None and overlay.active:
             state.venue.on_trade(trade)  # type: ignore[union-attr]
@@ -259,6 +261,11 @@ class MarketState:
             state.book.apply_delta(delta)
             if state.venue is not None:
                 state.venue.on_book_delta(delta)
+
+    def trim(self) -> None:
+        """Bound the trades the histories keep unread (the loop calls it after each batch)."""
+        for hist in self._trades.values():
+            hist.trim()
 
     def disconnect(self, venue: str) -> None:
         """A connection of ``venue`` dropped: its books are untrusted until a new snapshot."""

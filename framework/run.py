@@ -23,7 +23,7 @@ import msgspec
 
 import framework
 from framework import events as ev
-from framework import logs
+from framework import logs, replaycache
 from framework.config import Config, config_hash
 from framework.errors import ConfigError, RecordingError, StrategyError
 from framework.exchange.rules import MarketRules, check_config
@@ -38,6 +38,7 @@ from framework.recording import (
     RecordingReader,
     RecordingWriter,
 )
+from framework.replaycache import CacheReader
 from framework.report.output import RunOutput, iso_time
 from framework.report.results import Results
 from framework.strategy import Strategy
@@ -77,6 +78,9 @@ class RunSetup(msgspec.Struct, frozen=True, kw_only=True):
     config: Config
     seed: int
     window: Window = Window()  # replay: the receive times run (--from / --to); live: unused
+    # replay: read the decoded cache (framework.replaycache) where it can serve; also off
+    # with PAPERTRADE_CACHE=off
+    decoded_cache: bool = True
 
 
 def load_strategy(spec: str) -> tuple[type[Strategy], str]:
@@ -145,9 +149,15 @@ def replay_engine(
         raise ConfigError("no recording to replay")
     failure: StrategyError | None = None
     with contextlib.ExitStack() as stack:
-        readers = [stack.enter_context(RecordingReader(p)) for p in paths]
+        cached = _cached(setup, paths) if feed is None else None
+        recordings = (
+            [] if cached is not None else [stack.enter_context(RecordingReader(p)) for p in paths]
+        )
+        readers: list[RecordingReader | CacheReader] = (
+            [stack.enter_context(cached)] if cached is not None else [*recordings]
+        )
         stack.enter_context(fewer_collections())
-        providers = providers_of(readers)
+        providers = cached.header.providers if cached is not None else providers_of(recordings)
         for reader in readers:
             setup = with_recorded_markets(setup, reader.header)
         # a live session's recording replays as the session ran: positions left open
@@ -165,7 +175,7 @@ def replay_engine(
                 None if setup.window.bounded else wire_type_of(engine.codecs)
             )
         else:
-            batches = merged(readers)
+            batches = merged(recordings)
         span: list[int] = []
         if setup.window.bounded:
             batches = windowed(batches, setup.window, engine, span)
@@ -193,11 +203,12 @@ def replay_engine(
             events_hash = output.close()
         if setup.window.bounded and not engine.stats.first_ts_ns:
             raise ConfigError(_empty_window(paths, setup.window, span))
+        hashes = [reader.sha256() for reader in readers]  # hashed while they were read
     summary = summarize(
-        setup, engine, output, events_hash, _recordings_hash(paths), _read_stats(readers)
+        setup, engine, output, events_hash, _recordings_hash(hashes), _read_stats(readers)
     )
     if len(paths) > 1:
-        summary["fingerprint"]["recordings_sha256"] = [sha256_file(p) for p in paths]
+        summary["fingerprint"]["recordings_sha256"] = hashes
     if failure is not None:
         summary["error"] = str(failure)
     output.write_summary(summary)
@@ -220,15 +231,26 @@ def _empty_window(paths: list[Path], window: Window, span: list[int]) -> str:
     return f"nothing in {names} was received in the window {bounds}{held}"
 
 
-def _recordings_hash(paths: list[Path]) -> str:
+def _cached(setup: RunSetup, paths: list[Path]) -> CacheReader | None:
+    """The decoded cache of the one recording replayed, when it can serve the run (not for a
+    window or several recordings; see framework.replaycache), else None."""
+    window_s = setup.config.run.event_time_window_s
+    if not setup.decoded_cache or len(paths) != 1 or setup.window.bounded:
+        return None
+    if not 0 < window_s < 10**9:
+        return None  # build() says what is wrong
+    return replaycache.open_or_build(paths[0], replaycache.window_ns_of(window_s))
+
+
+def _recordings_hash(hashes: list[str]) -> str:
     """The SHA-256 of one recording; of several, the SHA-256 of their hashes, one a line."""
-    if len(paths) == 1:
-        return sha256_file(paths[0])
-    joined = "".join(sha256_file(p) + "\n" for p in paths)
+    if len(hashes) == 1:
+        return hashes[0]
+    joined = "".join(h + "\n" for h in hashes)
     return hashlib.sha256(joined.encode()).hexdigest()
 
 
-def _read_stats(readers: list[RecordingReader]) -> ReadStats:
+def _read_stats(readers: Sequence[RecordingReader | CacheReader]) -> ReadStats:
     if len(readers) == 1:
         return readers[0].stats
     stats = ReadStats()

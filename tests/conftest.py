@@ -2,12 +2,26 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 FRAMES = Path(__file__).parent / "providers" / "frames"
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _decoded_cache_folder(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Replays (in this process and in the CLI processes it starts) keep their decoded caches
+    in a folder of the test session, never in the user's ~/.cache."""
+    old = os.environ.get("PAPERTRADE_CACHE")
+    os.environ["PAPERTRADE_CACHE"] = str(tmp_path_factory.mktemp("decoded-cache"))
+    yield
+    if old is None:
+        del os.environ["PAPERTRADE_CACHE"]
+    else:
+        os.environ["PAPERTRADE_CACHE"] = old
 
 
 def fix_documented_slips(documented: str) -> str:

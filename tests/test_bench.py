@@ -14,18 +14,28 @@ BENCH = Path(__file__).resolve().parent.parent / "bench"
 
 
 def _run(tmp_path: Path, script: str, *args: str) -> str:
+    return _run_both(tmp_path, script, *args)[0]
+
+
+def _run_both(tmp_path: Path, script: str, *args: str) -> tuple[str, str]:
     env = {**os.environ, "PAPERTRADE_BENCH_CACHE": str(tmp_path)}
     result = subprocess.run(
         [sys.executable, str(BENCH / script), *args],
         capture_output=True, text=True, timeout=120, env=env, check=False,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
-    return result.stdout
+    return result.stdout, result.stderr
 
 
 def test_replay_bench_reports_every_case_and_memory(tmp_path: Path) -> None:
     out = _run(tmp_path, "replay.py", "--frames", "3000", "--repeat", "1")
-    for case in ("floor", "decode", "replay, no orders", "replay, with orders"):
+    for case in (
+        "floor",
+        "decode",
+        "replay, no orders",
+        "replay, no orders, from the decoded cache",
+        "replay, with orders",
+    ):
         assert case in out
     assert "peak memory, full run,     3,000 frames" in out
     assert "peak memory, full run,    15,000 frames" in out
@@ -44,9 +54,12 @@ def test_matching_bench_runs_every_case(tmp_path: Path) -> None:
 
 @pytest.mark.skipif(sys.platform == "win32", reason="loopback pusher in a child process")
 def test_live_bench_delivers_every_frame_it_sends(tmp_path: Path) -> None:
-    out = _run(tmp_path, "live.py", "--seconds", "1", "--rates", "2000")
-    row = next(line.split() for line in out.splitlines() if line.strip().startswith("2000"))
-    assert row[1] == row[2] and int(row[1]) > 0  # sent == delivered
+    out, err = _run_both(tmp_path, "live.py", "--seconds", "1", "--rates", "2000,3000")
+    for rate in ("2000", "3000"):
+        row = next(line.split() for line in out.splitlines() if line.strip().startswith(rate))
+        assert row[1] == row[2] and int(row[1]) > 0  # sent == delivered
+    # each rate's session ends with a clean close: no fault, no reconnect
+    assert "ended" not in err and "reconnecting" not in err, err
 
 
 def test_import_bench_runs_every_case(tmp_path: Path) -> None:
@@ -57,10 +70,19 @@ def test_import_bench_runs_every_case(tmp_path: Path) -> None:
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="loopback pusher in a child process")
-def test_live_bench_with_dashboard_and_database_delivers_every_frame(tmp_path: Path) -> None:
-    out = _run(tmp_path, "live.py", "--seconds", "2", "--rates", "1000", "--dashboard", "--db")
+def test_live_bench_with_dashboard_database_and_recording_delivers_every_frame(
+    tmp_path: Path,
+) -> None:
+    out = _run(tmp_path, "live.py", "--seconds", "2", "--rates", "1000", "--dashboard", "--db",
+               "--record")  # fmt: skip
     row = next(line.split() for line in out.splitlines() if line.strip().startswith("1000"))
     assert row[1] == row[2] and int(row[1]) > 0  # sent == delivered
+
+
+def test_resume_bench_checks_every_event_of_the_session_it_catches_up(tmp_path: Path) -> None:
+    out = _run(tmp_path, "resume.py", "--frames", "3000", "--repeat", "1")
+    assert out.startswith("3,000 frames, ") and "private events checked" in out
+    assert "catch-up" in out and "x the replay's time" in out
 
 
 def test_sweep_bench_reports_every_rate_and_memory(tmp_path: Path) -> None:

@@ -12,6 +12,7 @@ from framework.errors import RecordingError
 from framework.providers.base import Subscription
 from framework.providers.cryptomus import CryptomusCodec, Inbound
 from framework.recording import (
+    FLUSH_BYTES,
     FORMAT,
     VERSION,
     ConnectedLine,
@@ -163,19 +164,28 @@ def test_lines_longer_than_a_read_chunk_are_read_whole(tmp_path: Path) -> None:
     ]  # type: ignore[arg-type]
 
 
-def test_writer_flushes_each_write_so_a_crash_loses_nothing_written(tmp_path: Path) -> None:
+def test_writer_batches_writes_and_a_flush_hands_them_over(tmp_path: Path) -> None:
     path = tmp_path / "live.jsonl"
     writer = RecordingWriter(path, HEADER)
+    assert path.read_text().count("\n") == 1  # the header, at once
     writer.write([Tick(1)])
-    # Not closed: another reader sees both lines already.
-    assert path.read_text().count("\n") == 2
+    writer.write([Tick(2)])
+    assert path.read_text().count("\n") == 1  # buffered: one write per flush, not per batch
+    writer.flush()
+    # Not closed: another reader (or what a kill leaves) sees every flushed line.
+    assert path.read_text().count("\n") == 3
+    writer.write([Tick(3)] * (FLUSH_BYTES // 10))  # a full buffer goes out on its own
+    assert path.stat().st_size >= FLUSH_BYTES
     writer.close()
+    with RecordingReader(path) as reader:
+        assert len(list(reader)) == 2 + FLUSH_BYTES // 10
 
 
-def test_gzip_writer_is_readable_before_close(tmp_path: Path) -> None:
+def test_gzip_writer_is_readable_after_a_flush_before_close(tmp_path: Path) -> None:
     path = tmp_path / "live.jsonl.gz"
     writer = RecordingWriter(path, HEADER)
     writer.write([Tick(1)])
+    writer.flush()
     data = zlib.decompressobj(31).decompress(path.read_bytes())
     assert data.count(b"\n") == 2
     writer.close()

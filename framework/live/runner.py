@@ -12,8 +12,9 @@ Stopping: ``--duration`` elapsing, SIGINT or SIGTERM (or the caller's stop event
 event. Sessions then close their WebSockets cleanly and hand over their ``disconnected``
 lines, the ticker stops, and once every sender is closed the consumer drains the channel and
 ends; only then does :func:`run_live` finish the engine and write the same four output files
-as a replay. A second SIGINT or SIGTERM exits at once with code 130 (the recording is flushed
-after every write, so what it holds stays readable).
+as a replay. A second SIGINT or SIGTERM exits at once with code 130 (the recording, the output
+files and the run database are flushed every :data:`DB_FLUSH_S`, between the loop's batches,
+so what they hold stays readable and at most that much is lost).
 
 This module must not read the wall clock (``session.WallClock`` does), touch sockets, or
 await anything between the channel and the loop.
@@ -74,7 +75,7 @@ __all__ = [
 ]
 
 TICK_S: Final = 0.1  # a Tick every 100 ms, so timers fire in quiet markets
-DB_FLUSH_S: Final = 0.5  # outputs are flushed and the run database committed this often
+DB_FLUSH_S: Final = 0.5  # the recording and outputs are flushed, the database committed, this often
 CHANNEL_BATCHES: Final = 4096  # batches the channel holds before senders wait for the loop
 MERGE_LINES: Final = 4096  # the consumer merges waiting batches up to this many lines
 EXIT_INTERRUPTED: Final = 130
@@ -243,7 +244,7 @@ async def run_live(
             monitor = Monitor(engine, output.currency, report.sessions)
             try:
                 async with trio.open_nursery() as nursery:
-                    nursery.start_soon(_flush_every, output, writer, DB_FLUSH_S)
+                    nursery.start_soon(_flush_every, recorder, output, writer, DB_FLUSH_S)
                     if status_s is not None:
                         nursery.start_soon(print_status, monitor, _stderr, status_s)
                     if dashboard is not None:
@@ -307,11 +308,19 @@ async def record_live(
             writer.write(batch)
             written[0] += len(batch)
 
+        async def flush_every(seconds: float) -> None:
+            while True:
+                await trio.sleep(seconds)
+                writer.flush()
+
         try:
-            report = await stream(
-                live.providers, write, clock=clock, duration=duration, stop=stop,
-                tick_s=tick_s, seed=seed, handle_signals=handle_signals,
-            )  # fmt: skip
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(flush_every, DB_FLUSH_S)
+                report = await stream(
+                    live.providers, write, clock=clock, duration=duration, stop=stop,
+                    tick_s=tick_s, seed=seed, handle_signals=handle_signals,
+                )  # fmt: skip
+                nursery.cancel_scope.cancel()
         finally:
             writer.close()
     return {"lines": written[0], "frames": report.frames, **report.counts()}
@@ -501,11 +510,15 @@ async def _dashboard(
     await serve_dashboard(board, *address, title, echo, task_status=task_status)
 
 
-async def _flush_every(output: RunOutput, writer: RunWriter | None, seconds: float) -> None:
-    """Every ``seconds`` (between the loop's batches), hand the output files to the operating
-    system and commit the run database: a crash loses at most that much of either."""
+async def _flush_every(
+    recorder: RecordingWriter | None, output: RunOutput, writer: RunWriter | None, seconds: float
+) -> None:
+    """Every ``seconds`` (between the loop's batches), hand the recording and the output files
+    to the operating system and commit the run database: a crash loses at most that much."""
     while True:
         await trio.sleep(seconds)
+        if recorder is not None:
+            recorder.flush()
         output.flush()
         if writer is not None:
             writer.flush()

@@ -18,8 +18,8 @@ event is set. One attempt:
 4. **backoff**: a failed or dropped connection waits :class:`~framework.live.backoff.Backoff`'s
    delay (never below the provider's minimum spacing), then dials again and resubscribes.
 
-The reader does nothing but stamp and hand over: it takes one message, stamps it with the wall
-clock, drains whatever else trio-websocket has already queued (up to ``batch_max``), wraps each
+The reader does nothing but stamp and hand over: it takes the next messages, stamps them with
+the wall clock, drains whatever else has already arrived (up to about ``batch_max``), wraps each
 as a recording ``Frame`` and sends the list into the loop's channel as one batch. Decoding
 happens in the loop; a slow reader would stop trio-websocket answering pings.
 
@@ -340,24 +340,25 @@ class Session:
 
     async def _read(self, client: Client, conn: int, scope: trio.CancelScope) -> None:
         name, clock, limit, stats = self.name, self._clock, self._batch_max, self.stats
-        ws, drain = client.ws, client.drain
+        receive, drain = client.receive, client.drain
         marker = self._spec.key_refusal
         probes = _REFUSAL_PROBES if marker else 0
         try:
             while True:
-                message = await ws.get_message()
+                messages = await receive()
                 if probes:  # the first frames of a connection may be the documented refusal
-                    probes -= 1
-                    self._refused(message, marker)
+                    for message in messages[:probes]:
+                        self._refused(message, marker)
+                    probes = max(0, probes - len(messages))
                 ts = clock()
                 self._last_rx = trio.current_time()
-                batch: list[Line] = [frame_from_wire(name, conn, ts, message)]
+                batch: list[Line] = [frame_from_wire(name, conn, ts, m) for m in messages]
                 while len(batch) < limit:
                     try:
                         more = drain()
                     except (trio.WouldBlock, trio.EndOfChannel, trio.ClosedResourceError):
                         break
-                    batch.append(frame_from_wire(name, conn, ts, more))
+                    batch += [frame_from_wire(name, conn, ts, m) for m in more]
                 stats.frames += len(batch)
                 stats.batches += 1
                 await self._hand(batch)

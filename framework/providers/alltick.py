@@ -151,6 +151,7 @@ Endpoint = Literal["stock", "forex"]
 
 _MAX_TICK_MS: Final = (2**63 - 1) // 1_000_000  # keeps ts_event_ns inside int64
 _SECONDS_BELOW: Final = 100_000_000_000  # 1e11: a tick_time below it is seconds, not ms
+_INF: Final = float("inf")
 _EXCERPT_BYTES: Final = 800  # errors.py keeps no more than this of a frame
 _AT_PATH: Final = re.compile(r" - at `(\$[^`]*)`$")
 
@@ -280,10 +281,29 @@ class AllTickCodec(WireDefaults):
         Raises:
             ProviderProtocolError: the frame breaks the documentation; nothing else.
         """
-        validation.check_depth(NAME, frame)
+        # check_depth's own first test, inline for the frames the loop hands over (bytes, Raw)
+        kind = type(frame)
+        data = bytes(frame) if kind is msgspec.Raw or kind is bytes else None  # type: ignore[arg-type]
+        if data is None or data.count(b"[") + data.count(b"{") > validation.MAX_DEPTH:
+            validation.check_depth(NAME, frame)
         msg = _decode(_INBOUND, frame)
         if isinstance(msg, TradeTickPush):
-            return self.screen([_trade(msg.data, frame, ts_recv_ns)], ts_recv_ns)
+            trade = _trade(msg.data, frame, ts_recv_ns)
+            # The screen's rules, inline for a trade (its price and size are finite and >= 0,
+            # its time >= 0 already): one that passes is kept as the screen would keep it;
+            # any other goes through the screen, which drops it and counts why.
+            screen, ts = self.screen, trade.ts_event_ns
+            window = screen.window_ns
+            if (
+                trade.price > 0.0
+                and trade.size >= screen.size_floor
+                and len(trade.symbol) <= validation.MAX_SYMBOL
+                and ts <= validation.MAX_NS
+                and 0 <= ts_recv_ns <= validation.MAX_NS
+                and (window is None or -window <= ts_recv_ns - ts <= window)
+            ):
+                return [trade]
+            return self.screen([trade], ts_recv_ns)
         if isinstance(msg, OrderBookPush):
             return self.screen([_book(msg.data, frame, ts_recv_ns)], ts_recv_ns)
         return [_control(msg)]
@@ -346,6 +366,30 @@ def _decode(decoder: msgspec.json.Decoder[_T], frame: bytes | str | msgspec.Raw)
 
 
 def _trade(tick: TradeTick, frame: bytes | str | msgspec.Raw, ts_recv_ns: int) -> ev.Trade:
+    """The trade of a 22998 push. The common case inline (finite prices and sizes >= 0, a
+    known direction, a tick_time in ms); anything else is :func:`_trade_checked`'s, which
+    gives the same trade or says what is wrong."""
+    try:
+        price, size = float(tick.price), float(tick.volume)
+    except ValueError:
+        price = size = -1.0
+    side = _SIDES.get(tick.trade_direction)
+    ms = tick.tick_time
+    if (
+        0.0 <= price < _INF
+        and 0.0 <= size < _INF
+        and side is not None
+        and type(ms) is int
+        and _SECONDS_BELOW <= ms <= _MAX_TICK_MS
+    ):
+        code = tick.code
+        instrument = _cached_instrument(code) if len(code) <= validation.MAX_SYMBOL else None
+        if instrument is not None:
+            return ev.Trade(NAME, instrument, code, ms * 1_000_000, ts_recv_ns, price, size, side)
+    return _trade_checked(tick, frame, ts_recv_ns)
+
+
+def _trade_checked(tick: TradeTick, frame: bytes | str | msgspec.Raw, ts_recv_ns: int) -> ev.Trade:
     price = _float(tick.price)
     if price is None:
         raise _error(frame, f"price {tick.price[:40]!r} is not a number", "$.data.price")

@@ -115,6 +115,8 @@ class Screen:
 
     Attributes:
         rejected: rule name -> how many items (or book levels) it dropped, in first-seen order.
+        on_drop: if set, every drop is handed to it instead of being counted and logged
+            (``framework.replaycache`` keeps them, to count and log them when the run replays).
     """
 
     def __init__(
@@ -124,6 +126,7 @@ class Screen:
         self.window_ns = window_ns
         self.size_floor = 0.0 if zero_sizes else _SMALLEST
         self.rejected: dict[str, int] = {}
+        self.on_drop: Callable[[str, Any, int, str, int], None] | None = None
 
     def __call__(self, items: list[Any], ts_recv_ns: int) -> list[Any]:
         """``items`` without the invalid market data; the same list when all of it is valid."""
@@ -150,6 +153,9 @@ class Screen:
 
     def drop(self, rule: str, item: Any, ts_recv_ns: int, detail: str, n: int = 1) -> None:
         """Count ``n`` drops under ``rule``; log the first of each rule once."""
+        if self.on_drop is not None:
+            self.on_drop(rule, item, ts_recv_ns, detail, n)
+            return
         count = self.rejected.get(rule, 0)
         self.rejected[rule] = count + n
         if not count:

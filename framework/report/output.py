@@ -236,7 +236,7 @@ class RunOutput:
     def _write_trip(self, trip: RoundTrip) -> None:
         """One round trip, as it closes (or, open, at the end): a trades.csv row."""
         self._spool(1, trip)
-        self._trades.writerow(self._trade_row(trip))
+        self._trades.writerow(self.trade_row(trip))
         if self._trades_buf.tell() >= _FLUSH_BYTES:
             self._flush_trades()
 
@@ -254,7 +254,8 @@ class RunOutput:
         self._trades_buf.seek(0)
         self._trades_buf.truncate()
 
-    def _trade_row(self, t: RoundTrip) -> tuple[object, ...]:
+    def trade_row(self, t: RoundTrip) -> tuple[object, ...]:
+        """One round trip as trades.csv writes it (:data:`TRADE_COLUMNS`)."""
         base, quote = self._precision.get(t.instrument, (16, 16))
         closed = t.status == "closed"
         return (

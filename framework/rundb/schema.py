@@ -16,7 +16,7 @@ from framework.errors import ConfigError
 
 __all__ = ["SCHEMA", "VERSION", "connect"]
 
-VERSION: Final = 1  # PRAGMA user_version of the schema below
+VERSION: Final = 2  # PRAGMA user_version of the schema below (2: round_trips)
 _APPLICATION_ID: Final = 0x50545244  # "PTRD": PRAGMA application_id marks a run database
 _BUSY_MS: Final = 10_000  # wait this long for another writer (runs may share one file)
 
@@ -146,6 +146,35 @@ CREATE TABLE IF NOT EXISTS statistics (
     PRIMARY KEY (run_id, name)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS statistics_by_value ON statistics (name, value);
+
+-- One row per round trip, as trades.csv lists them (same columns, same text): closed trips in
+-- closing order as they close, then, when the run ends, the trips still open.
+CREATE TABLE IF NOT EXISTS round_trips (
+    run_id      INTEGER NOT NULL REFERENCES runs (run_id),
+    seq         INTEGER NOT NULL,            -- 1, 2, ... in trades.csv's order
+    strategy    TEXT NOT NULL,
+    instrument  TEXT NOT NULL,               -- canonical id, BTC/USDT
+    side        TEXT NOT NULL,               -- 'long' | 'short'
+    status      TEXT NOT NULL,               -- 'closed' | 'open' (marked to the last price)
+    entry_time  TEXT NOT NULL,
+    exit_time   TEXT,                        -- NULL for an open trip (trades.csv: empty)
+    entry_price TEXT NOT NULL,               -- volume-weighted, at the market's precision
+    exit_price  TEXT NOT NULL,
+    quantity    TEXT NOT NULL,               -- base quantity entered
+    gross_pnl   TEXT NOT NULL,               -- in the quote currency
+    fees        TEXT NOT NULL,
+    net_pnl     TEXT NOT NULL,
+    quote       TEXT NOT NULL,               -- the quote currency of the P&L columns
+    return_pct  REAL NOT NULL,               -- net_pnl / entry value, in percent (4 decimals)
+    duration_s  REAL NOT NULL,
+    bars_held   INTEGER NOT NULL,
+    trades_held INTEGER NOT NULL,
+    finalizing  INTEGER NOT NULL,            -- 1: closed by the framework's finalizing order
+    entry_ns    INTEGER NOT NULL,
+    exit_ns     INTEGER NOT NULL,            -- the closing fill, or the run's end if open
+    PRIMARY KEY (run_id, seq)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS round_trips_by_strategy ON round_trips (strategy, run_id);
 """
 
 
@@ -190,7 +219,9 @@ def _prepare(conn: sqlite3.Connection, path: Path) -> None:
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=NORMAL")
     conn.execute("PRAGMA foreign_keys=ON")
-    if version < VERSION:  # a new file: the schema, its version and mark in one transaction
+    # A new file, or one of an older version (whose missing tables are created; the others
+    # are kept): the schema, its version and mark in one transaction.
+    if version < VERSION:
         conn.executescript(
             f"BEGIN IMMEDIATE;\n{SCHEMA}\nPRAGMA application_id={_APPLICATION_ID};\n"
             f"PRAGMA user_version={VERSION};\nCOMMIT;"

@@ -4,7 +4,9 @@ Theory of operation. :func:`begin_run` inserts the run's row (status ``running``
 once, so a run that dies early is still listed. The writer is then attached to the engine: it
 receives every private event after the run's output log does, and every equity sample. Those
 calls only append tuples to lists (no SQL on the loop's hot path); :meth:`RunWriter.flush`
-writes what is pending in one transaction. A replay flushes every few thousand rows and at
+writes what is pending in one transaction, with the round trips the results model closed
+since the last flush (rendered as ``trades.csv`` renders them; the trips still open at the end
+are written by the last flush, after the results model has marked them). A replay flushes every few thousand rows and at
 the end; a live run also flushes from a timer task every half second, so the database is at
 most a second behind. A crash loses at most the rows not yet committed: SQLite's WAL keeps
 every committed transaction whole, and a run whose process died stays ``running``.
@@ -31,6 +33,7 @@ from framework.rundb.schema import connect
 if TYPE_CHECKING:
     from framework.loop import Engine
     from framework.report.output import RunOutput
+    from framework.report.results import RoundTrip
     from framework.run import RunSetup
 
 __all__ = ["FLUSH_ROWS", "RunWriter", "begin_run"]
@@ -54,6 +57,10 @@ _INSERTS: Final = {
     "balances": "INSERT INTO balances VALUES (?, ?, ?, ?, ?, ?, ?)",
     "equity": "INSERT INTO equity VALUES (?, ?, ?, ?, ?)",
 }
+_TRIP_INSERT: Final = (
+    "INSERT INTO round_trips VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
+    "?, ?)"
+)
 _JSON: Final = msgspec.json.Encoder(order="sorted")
 
 
@@ -99,6 +106,9 @@ class RunWriter:
         self._rows: dict[str, list[tuple[Any, ...]]] = {name: [] for name in _INSERTS}
         self._seq = dict.fromkeys(_INSERTS, 0)
         self._pending = 0
+        self._trips: list[RoundTrip] = []  # round trips the results model closed, not yet written
+        self._trips_written = 0
+        self._trade_row: Callable[[RoundTrip], tuple[object, ...]] = lambda _: ()
         self.closed = False
 
     def attach(self, engine: Engine, output: RunOutput) -> None:
@@ -114,6 +124,8 @@ class RunWriter:
         self._now = lambda: engine.clock.now_ns
         self._owner = engine.owner_name
         self._order_of_deal = engine.exchange.order_id_of_deal
+        engine.results.trip_listeners.append(self._trips.append)
+        self._trade_row = output.trade_row
         with _transaction(self._conn):
             self._conn.execute(
                 "UPDATE runs SET strategies = ?, currency = ? WHERE run_id = ?",
@@ -187,10 +199,15 @@ class RunWriter:
         self._add("equity", (iso_time(ts_ns), value), ts_ns)
 
     def flush(self) -> None:
-        """Write every pending row in one transaction."""
-        if not self._pending or self.closed:
+        """Write every pending row, and the round trips closed since, in one transaction."""
+        trips = self._trips
+        if (not self._pending and not trips) or self.closed:
             return
         with _transaction(self._conn):
+            if trips:
+                self._conn.executemany(_TRIP_INSERT, self._trip_rows(trips))
+                self._trips_written += len(trips)
+                trips.clear()
             if self._orders:
                 self._conn.executemany(_ORDER_UPSERT, self._orders.values())
                 self._orders.clear()
@@ -209,6 +226,22 @@ class RunWriter:
         self._end("failed", None, f"{type(error).__name__}: {error}")
 
     # --- helpers ----------------------------------------------------------------------------
+
+    def _trip_rows(self, trips: list[RoundTrip]) -> list[tuple[Any, ...]]:
+        rows = []
+        for seq, trip in enumerate(trips, self._trips_written + 1):
+            (strategy, instrument, side, status, entry_time, exit_time, entry_price, exit_price,
+             quantity, gross, fees, net, quote, return_pct, duration, bars, trades,
+             finalizing) = self._trade_row(trip)  # fmt: skip
+            rows.append(
+                (
+                    self.run_id, seq, strategy, instrument, side, status,
+                    entry_time, exit_time or None, entry_price, exit_price, quantity, gross,
+                    fees, net, quote, float(str(return_pct)), float(str(duration)), bars,
+                    trades, 1 if finalizing == "true" else 0, trip.entry_ns, trip.exit_ns,
+                )
+            )  # fmt: skip
+        return rows
 
     def _add(self, table: str, row: tuple[Any, ...], ts_ns: int | None = None) -> None:
         seq = self._seq[table] = self._seq[table] + 1

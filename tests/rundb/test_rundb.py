@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import csv
 import sqlite3
 from decimal import Decimal
 from pathlib import Path
@@ -111,6 +112,31 @@ def test_the_run_row_holds_status_fingerprint_and_statistics(tmp_path: Path) -> 
     ]
 
 
+def test_round_trips_are_the_rows_of_trades_csv(tmp_path: Path) -> None:
+    db, out = tmp_path / "runs.db", tmp_path / "out"
+    SmaCrossover, _ = load_strategy(str(REPO / "strategies" / "sma_crossover.py"))
+    replay(setup_of(SmaCrossover), BARS, out, db=db)
+    with open(out / "trades.csv", newline="") as fh:
+        header, *rows = list(csv.reader(fh))
+    stored = query(db, f"SELECT {', '.join(header)} FROM round_trips WHERE run_id = 1 ORDER BY seq")
+    assert len(stored) == len(rows) > 5
+    numeric = {"return_pct", "duration_s", "bars_held", "trades_held"}
+    for row, got in zip(rows, stored, strict=True):
+        for name, text, value in zip(header, row, got, strict=True):
+            if name in numeric:
+                assert float(text) == value, name
+            elif name == "finalizing":
+                assert value == (text == "true")
+            elif name == "exit_time" and text == "":
+                assert value is None  # an open trip
+            else:
+                assert text == value, name
+    # finalize is off: the position held at the end is one open trip, marked to the last price
+    assert [r[0] for r in query(db, "SELECT status FROM round_trips ORDER BY seq")][-1] == "open"
+    plan = query(db, "EXPLAIN QUERY PLAN SELECT * FROM round_trips WHERE strategy = 'X'")
+    assert "round_trips_by_strategy" in str(plan)
+
+
 def test_equity_rows_are_the_equity_csv_samples(tmp_path: Path) -> None:
     db, out = tmp_path / "runs.db", tmp_path / "out"
     replay(setup_of(BuyOnce), BARS, out, db=db)
@@ -153,7 +179,28 @@ def test_the_file_is_in_wal_mode_and_marked_as_a_run_database(tmp_path: Path) ->
     connect(db).close()
     assert query(db, "PRAGMA journal_mode") == [("wal",)]
     assert query(db, "PRAGMA application_id") == [(0x50545244,)]
-    assert query(db, "PRAGMA user_version") == [(1,)]
+    assert query(db, "PRAGMA user_version") == [(2,)]
+
+
+def test_a_version_1_file_gains_the_round_trips_table_and_keeps_its_runs(tmp_path: Path) -> None:
+    db = tmp_path / "runs.db"
+    replay(setup_of(BuyOnce), scenario(tmp_path), tmp_path / "out", db=db)
+    conn = sqlite3.connect(db)
+    conn.execute("DROP TABLE round_trips")
+    conn.execute("PRAGMA user_version = 1")
+    conn.close()
+    replay(setup_of(BuyOnce), scenario(tmp_path), tmp_path / "out2", db=db)
+    assert query(db, "SELECT run_id, status FROM runs") == [(1, "finished"), (2, "finished")]
+    # 0.01 BTC bought at the 101 ask (fee 0.00101 USDT), marked at the last trade, 100.5:
+    # gross (100.5 - 101) x 0.01 = -0.005, net -0.00601 (USDT at 6 places, BTC at 8)
+    assert query(
+        db, "SELECT run_id, side, status, entry_price, exit_price, quantity, gross_pnl, fees, "
+        "net_pnl, exit_time FROM round_trips",
+    ) == [
+        (2, "long", "open", "101.000000", "100.500000", "0.01000000", "-0.005000", "0.001010",
+         "-0.006010", None)
+    ]  # fmt: skip
+    assert query(db, "PRAGMA user_version") == [(2,)]
 
 
 def test_another_applications_database_is_refused(tmp_path: Path) -> None:

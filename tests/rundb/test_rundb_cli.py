@@ -10,6 +10,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from decimal import Decimal
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
@@ -116,6 +117,8 @@ def test_a_live_run_is_in_the_database_while_it_runs_and_finished_after(tmp_path
         first = query(db, "SELECT count(*) FROM fills")[0][0]
         assert query(db, "SELECT mode, status FROM runs") == [("live", "running")]
         wait_for(db, f"SELECT 1 WHERE (SELECT count(*) FROM fills) > {first}")
+        # round trips too, as they close
+        wait_for(db, "SELECT 1 FROM round_trips WHERE status = 'closed'")
         child.send_signal(signal.SIGINT)
         _, stderr = child.communicate(timeout=LIMIT_S)
     finally:
@@ -125,6 +128,14 @@ def test_a_live_run_is_in_the_database_while_it_runs_and_finished_after(tmp_path
     with open(out / "fills.csv", newline="") as fh:
         deal_ids = [row["deal_id"] for row in csv.DictReader(fh)]
     assert [r[0] for r in query(db, "SELECT deal_id FROM fills ORDER BY seq")] == deal_ids
+    with open(out / "trades.csv", newline="") as fh:
+        header, *trips = list(csv.reader(fh))
+    stored = query(db, "SELECT strategy, side, status, entry_time, coalesce(exit_time, ''), "
+                       "entry_price, exit_price, quantity, net_pnl FROM round_trips ORDER BY seq")  # fmt: skip
+    columns = [header.index(name) for name in ("strategy", "side", "status", "entry_time",
+               "exit_time", "entry_price", "exit_price", "quantity", "net_pnl")]  # fmt: skip
+    assert stored == [tuple(row[i] for i in columns) for row in trips]
+    assert len(trips) >= 1
 
 
 def test_a_sigkilled_live_run_leaves_a_consistent_database(tmp_path: Path) -> None:
@@ -149,3 +160,10 @@ def test_a_sigkilled_live_run_leaves_a_consistent_database(tmp_path: Path) -> No
     fills = query(db, "SELECT count(*) FROM fills")[0][0]
     assert isinstance(fills, int) and fills >= 3
     assert query(db, "SELECT count(*) >= 2 * ? FROM balances".replace("?", str(fills))) == [(1,)]
+    # the committed round trips are exactly the committed fills' returns to flat
+    position, flat = Decimal(0), 0
+    for direction, quantity in query(db, "SELECT direction, quantity FROM fills ORDER BY seq"):
+        assert isinstance(quantity, str)
+        position += Decimal(quantity) if direction == "buy" else -Decimal(quantity)
+        flat += position == 0
+    assert query(db, "SELECT count(*) FROM round_trips") == [(flat,)]

@@ -1,0 +1,114 @@
+"""Lines already decoded: what the decoded cache (``framework.replaycache``) hands the loop.
+
+A recording's frames become events through their codecs (``framework.loop``). The decoded
+cache keeps the result, and a replay from it hands the loop :class:`DecodedBatch` batches
+instead of recorded lines. Each line of such a batch is one of:
+
+* a :class:`~framework.events.Trade`: a frame that decoded to exactly this one trade, stamped
+  with the frame's receive time (the common line; its decoding is the trade itself);
+* a :class:`CachedFrame`: the items (events and control replies) of any other frame;
+* a :class:`NotedFrame`: a frame whose decoding also dropped invalid market data (counted and
+  logged again, as the codec's screen did) or failed (a ``ProviderProtocolError``, counted by
+  the loop as any other), with the items that went through;
+* a recorded :class:`~framework.recording.Tick` or connection line, as recorded.
+
+The batch carries every line's receive time beside it (:attr:`DecodedBatch.times`), so the
+clock follows the same times as with the recording, frame by frame.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+from framework import events as ev
+from framework.errors import ProviderProtocolError
+from framework.providers.base import Ack, ErrorReply, Pong
+from framework.recording import ConnectedLine, DisconnectedLine, SubscribedLine, Tick
+
+__all__ = [
+    "CachedFrame",
+    "DecodedBatch",
+    "Drop",
+    "Failure",
+    "Item",
+    "NotedFrame",
+    "failure_of",
+]
+
+Item = (
+    ev.Trade | ev.Bar | ev.BarUpdate | ev.BookSnapshot | ev.BookDelta | ev.Ticker | ev.LastPrice
+    | Ack | Pong | ErrorReply
+)  # fmt: skip
+"""What a codec's decoding may yield, as the cache keeps it (private events are not kept)."""
+
+
+class CachedFrame(msgspec.Struct, frozen=True, gc=False, tag_field="k", tag="decoded"):
+    """The items one frame received at ``t`` decoded to, in order (none, one or several)."""
+
+    t: int
+    items: list[Item]
+
+
+class Drop(msgspec.Struct, frozen=True, gc=False, array_like=True):
+    """One ``Screen.drop`` of the frame's decoding: its rule, the item's symbol, its detail."""
+
+    rule: str
+    symbol: str
+    ts_recv_ns: int
+    detail: str
+    n: int
+
+
+class Failure(msgspec.Struct, frozen=True, gc=False, array_like=True):
+    """Why the frame's decoding failed: a ``ProviderProtocolError``, or no codec (``""``)."""
+
+    excerpt: str
+    reason: str
+    path: str
+    no_codec: bool = False
+
+
+class NotedFrame(msgspec.Struct, frozen=True, gc=False, tag_field="k", tag="noted"):
+    """A frame of provider ``p`` whose decoding dropped items or failed."""
+
+    t: int
+    p: str
+    items: list[Item]
+    drops: list[Drop]
+    failure: Failure | None = None
+
+
+CachedLine = CachedFrame | NotedFrame | Tick | ConnectedLine | DisconnectedLine | SubscribedLine
+"""A line of the cache that is not a lone trade."""
+
+
+class DecodedBatch(list[Any]):
+    """Decoded lines (see the module docstring), with the receive time of each in :attr:`times`."""
+
+    __slots__ = ("times",)
+
+    def __init__(self, lines: list[Any], times: list[int]) -> None:
+        super().__init__(lines)
+        self.times = times
+
+
+class _Symbol:
+    """Stands for a dropped item in ``Screen.drop``, which reads only its symbol."""
+
+    __slots__ = ("symbol",)
+
+    def __init__(self, symbol: str) -> None:
+        self.symbol = symbol
+
+
+def drop_again(screen: Any, drop: Drop) -> None:
+    """Count and log a kept drop on the run's screen, as the codec's screen did."""
+    screen.drop(drop.rule, _Symbol(drop.symbol), drop.ts_recv_ns, drop.detail, drop.n)
+
+
+def failure_of(provider: str, failure: Failure) -> ProviderProtocolError:
+    """The error the codec raised, rebuilt."""
+    exc = ProviderProtocolError(provider, failure.excerpt, failure.reason, failure.path)
+    return exc
