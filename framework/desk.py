@@ -13,13 +13,12 @@ stamped at or after it is matched with it and no data stamped before it is.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from decimal import Decimal
 from typing import cast
 
 from framework import events as ev
 from framework.bus import Dispatcher, Target
 from framework.clock import Clock
-from framework.exchange import OrderRequest, OrderView, PaperExchange
+from framework.exchange import DealRecord, OrderRequest, OrderView, PaperExchange
 from framework.report.results import Fill, Results
 from framework.strategy import OrderTicket, Strategy
 
@@ -49,9 +48,8 @@ class OrderDesk:
         self._latency_ns = latency_ns
         self._owners: dict[str, Strategy] = {}
         self._results = results
-        self._requests: dict[str, OrderRequest] = {}  # open order id -> what was asked
         self._finalizing: set[str] = set()  # orders placed to close positions; membership only
-        self._unbooked: list[ev.DealUpdate] = []  # fills of an order still being submitted
+        self._unbooked: list[DealRecord] = []  # fills of an order still being submitted
         self._order_targets: dict[Strategy, dict[type, Target]] = {}
         self._balance_targets: tuple[Target, ...] = ()
 
@@ -86,7 +84,6 @@ class OrderDesk:
                 order_id = self._exchange.submit(request, now)
             ticket.order_id = order_id
             self._owners[order_id] = strategy
-            self._requests[order_id] = request
             if finalizing:
                 self._finalizing.add(order_id)
             self._book_unbooked()
@@ -140,7 +137,7 @@ class OrderDesk:
             if data.type == "finished":
                 # Every event of this order is out: let go of it, so memory stays flat.
                 self._owners.pop(order_id, None)
-                self._requests.pop(order_id, None)
+                self._finalizing.discard(order_id)
                 self._exchange.forget(order_id)
         elif kind is ev.DealUpdate:
             deal_id = cast(ev.DealUpdateData, event.data).info.dealId
@@ -155,45 +152,45 @@ class OrderDesk:
     # --- the results -----------------------------------------------------------------------------
 
     def book(self, event: ev.PrivateEvent) -> None:
-        """Book an event in the results as the venue emits it, before any callback: a fill as
-        its owner's, so ``position()`` counts it as soon as the account does. An order that
-        fills while it is being submitted (no latency) has no owner yet: its fills are booked
-        right after ``submit()`` returns."""
-        results = self._results
-        if type(event) is ev.DealUpdate:
-            info = event.data.info
-            order_id = self._exchange.order_id_of_deal(info.dealId) or ""
-            request = self._requests.get(order_id)
-            if request is None:
-                self._unbooked.append(event)
-                return
-            owner = self._owners.get(order_id)
-            results.add_fill(
-                Fill(
-                    ts_ns=info.committedAt * 1_000_000_000,
-                    strategy=owner.name if owner is not None else "",
-                    instrument=request.instrument,
-                    symbol=info.symbol,
-                    order_id=order_id,
-                    deal_id=info.dealId,
-                    transaction_id=info.transactionId,
-                    side=request.direction,
-                    role=info.tradeRole,
-                    price=Decimal(info.filledPrice),
-                    quantity=Decimal(info.filledQuantity),
-                    value=Decimal(info.filledValue),
-                    fee=Decimal(info.fee),
-                    fee_currency=info.feeCurrency,
-                    finalizing=order_id in self._finalizing,
-                )
-            )
-        elif type(event) is ev.OrderUpdate:
+        """Count an event in the results as the venue emits it: an accepted order, a refusal.
+        (Fills are booked from the venue's own record, :meth:`book_deal`.)"""
+        if type(event) is ev.OrderUpdate:
             if event.data.type == "created":
-                results.add_order()
+                self._results.add_order()
         elif type(event) is ev.OrderRejected:
-            results.add_rejection(event.data.info)
+            self._results.add_rejection(event.data.info)
+
+    def book_deal(self, deal: DealRecord) -> None:
+        """Book a fill as its owner's as the venue makes it, before any callback, so
+        ``position()`` counts it as soon as the account does. An order that fills while it is
+        being submitted (no latency) has no owner yet: its fills are booked right after
+        ``submit()`` returns."""
+        order_id = deal.order_id
+        owner = self._owners.get(order_id)
+        if owner is None:
+            self._unbooked.append(deal)
+            return
+        self._results.add_fill(
+            Fill(
+                ts_ns=deal.ts_ns,
+                strategy=owner.name,
+                instrument=deal.instrument,
+                symbol=deal.symbol,
+                order_id=order_id,
+                deal_id=deal.deal_id,
+                transaction_id=deal.transaction_id,
+                side=deal.side,
+                role=deal.role,
+                price=deal.price,
+                quantity=deal.quantity,
+                value=deal.value,
+                fee=deal.fee,
+                fee_currency=deal.fee_currency,
+                finalizing=order_id in self._finalizing,
+            )
+        )
 
     def _book_unbooked(self) -> None:
         unbooked, self._unbooked = self._unbooked, []
-        for event in unbooked:
-            self.book(event)
+        for deal in unbooked:
+            self.book_deal(deal)

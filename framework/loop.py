@@ -39,7 +39,7 @@ from framework.clock import Clock
 from framework.decoded import CachedFrame, DecodedBatch, NotedFrame, drop_again, failure_of
 from framework.desk import OrderDesk, PrivateSink
 from framework.errors import ProviderProtocolError, StrategyError
-from framework.exchange import ExchangeConfig, OrderRequest, PaperExchange
+from framework.exchange import DealRecord, ExchangeConfig, OrderRequest, PaperExchange
 from framework.marketbook import MarketState
 from framework.providers.base import Ack, Codec, ErrorReply, Pong
 from framework.recording import (
@@ -141,7 +141,9 @@ class Engine:
             bar_history=max((s.bar_history for s in self.strategies), default=0),
         )
         self.dispatcher = Dispatcher(self.monitor.strategy_failed)
-        self.exchange = PaperExchange(exchange_config, self._emitted, seed, self.state)
+        self.exchange = PaperExchange(
+            exchange_config, self._emitted, seed, self.state, on_deal=self._dealt
+        )
         self.desk = OrderDesk(
             self.exchange, self.clock, self.dispatcher, exchange_config.latency_ns, self.results
         )
@@ -177,6 +179,10 @@ class Engine:
         as the account's balance does), delivered after the event being handled."""
         self.dispatcher.private.append(event)
         self.desk.book(event)
+
+    def _dealt(self, record: DealRecord) -> None:
+        """The venue made a fill: booked in the results as its owner's."""
+        self.desk.book_deal(record)
 
     def position_of(self, strategy: Strategy, instrument: str) -> Decimal:
         """A strategy's own net position in an instrument (base), from its own fills."""

@@ -61,6 +61,11 @@ def parse(text: str) -> Decimal:
     return value
 
 
+def at16(value: Decimal) -> Decimal:
+    """``value`` with exactly 16 decimals: the Decimal that its :func:`render` text denotes."""
+    return value.quantize(_Q16, ROUND_HALF_EVEN, _CTX)
+
+
 def render(value: Decimal) -> str:
     """Cryptomus's money format: exactly 16 decimals, no exponent (``"0.2200000000000000"``)."""
     # Inlined (not a call to a shared helper): up to twenty renders per order.

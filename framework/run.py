@@ -293,7 +293,7 @@ def build(
         seed=setup.seed,
         recorder=recorder,
         isolate_strategy_errors=run.isolate_strategy_errors,
-        results=Results(currency, setup.config.exchange.markets),
+        results=Results(currency, setup.config.exchange.markets, keep=False),
         finalize=run.finalize if run.finalize is not None else not live,
         warmup=run.warmup,
         observers=sampler.routes(),

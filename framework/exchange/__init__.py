@@ -19,11 +19,13 @@ from framework.exchange.rules import ExchangeConfig as ExchangeConfig
 from framework.exchange.rules import MarketRules as MarketRules
 
 if TYPE_CHECKING:
+    from framework.exchange.frames import DealRecord as DealRecord
     from framework.exchange.venue import PaperExchange as PaperExchange
 
 __all__ = [
     "DEFAULT_BALANCES",
     "DEFAULT_MARKETS",
+    "DealRecord",
     "ExchangeConfig",
     "MarketRules",
     "OrderRequest",
@@ -33,10 +35,14 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
-    """``PaperExchange`` is imported when first used (PEP 562): the market rules alone (an
-    importer's, a config check's) do not load the venue, the book and numpy."""
+    """``PaperExchange`` and ``DealRecord`` are imported when first used (PEP 562): the market
+    rules alone (an importer's, a config check's) do not load the venue, the book and numpy."""
     if name == "PaperExchange":
         from framework.exchange.venue import PaperExchange
 
         return PaperExchange
+    if name == "DealRecord":
+        from framework.exchange.frames import DealRecord
+
+        return DealRecord
     raise AttributeError(f"module 'framework.exchange' has no attribute {name!r}")

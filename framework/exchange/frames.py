@@ -19,6 +19,10 @@ the order's life. ``filledQuantity`` and ``filledValue`` are the sums of the ord
 ``transactionId`` one per fill, ``dealState`` always ``completed`` (the fill is committed),
 ``fee`` and ``feeCurrency`` in the market's quote currency, ``tradeRole`` ``maker`` or ``taker``.
 
+Each fill is also handed, as a :class:`DealRecord` with its exact Decimals, to ``on_deal``: the
+one record of a fill that the run's views (``fills.csv``, the statistics) are made from, so
+nothing downstream parses a rendered string back or looks an order up by its deal id.
+
 ``balance_update``: ``walletId`` is stable per currency, derived from the seed and the currency
 code alone, so it is the same in every run with the same seed.
 
@@ -32,6 +36,7 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import Final, Literal
 
+import msgspec
 from msgspec import UNSET, UnsetType
 
 from framework import events as ev
@@ -41,14 +46,33 @@ from framework.exchange.orders import Order, OrderRequest, finished_states
 from framework.exchange.validation import Rejection
 from framework.ids import UlidGenerator
 from framework.instruments import to_cryptomus
-from framework.money import ZERO, quantize, render, render8
+from framework.money import ZERO, at16, quantize, render, render8
 
-__all__ = ["Frames", "seconds", "wallet_id"]
+__all__ = ["DealRecord", "Frames", "seconds", "wallet_id"]
 
 _NS_PER_S: Final = 1_000_000_000
 # Wallets are made "when the account opened"; a fixed instant keeps their ids stable.
 _WALLET_EPOCH_NS: Final = 1_704_067_200 * _NS_PER_S  # 2024-01-01T00:00:00Z
 _ZERO_TEXT: Final = render(ZERO)  # "0.0000000000000000"
+
+
+class DealRecord(msgspec.Struct, frozen=True, gc=False):
+    """One fill as the venue made it, money exact: what its ``deal_update`` renders, each
+    amount at the event's 16 decimals."""
+
+    ts_ns: int  # the fill's simulated time in whole seconds (its ``committedAt``), in ns
+    order_id: str
+    deal_id: str
+    transaction_id: str
+    instrument: str  # canonical id, "BTC/USDT"
+    symbol: str  # Cryptomus spelling, "BTC_USDT"
+    side: Literal["buy", "sell"]
+    role: Literal["maker", "taker"]
+    price: Decimal
+    quantity: Decimal  # base
+    value: Decimal  # quote, price x quantity at the market's quote precision
+    fee: Decimal
+    fee_currency: str
 
 
 def seconds(ts_ns: int) -> int:
@@ -65,8 +89,14 @@ def wallet_id(seed: int, currency: str) -> str:
 class Frames:
     """Builds private-event frames and passes each to ``emit`` in the order they happen."""
 
-    def __init__(self, emit: Callable[[ev.PrivateEvent], None], seed: int) -> None:
+    def __init__(
+        self,
+        emit: Callable[[ev.PrivateEvent], None],
+        seed: int,
+        on_deal: Callable[[DealRecord], None] | None = None,
+    ) -> None:
         self._emit = emit
+        self._on_deal = on_deal
         self._seed = seed
         self._count = 0
         self._wallets: dict[str, str] = {}
@@ -120,23 +150,43 @@ class Frames:
         self, order: Order, fill: Fill, value: Decimal, fee: Decimal, tx_id: str, ts_ns: int
     ) -> None:
         """A ``deal_update`` for one fill of ``order``."""
-        quantity, value_text = render(fill.quantity), render(value)
+        # The record holds what the event says: each amount at the event's 16 decimals.
+        quantity, value16 = at16(fill.quantity), at16(value)
+        quantity_text, value_text = render(quantity), render(value16)
         if order.filled_qty == fill.quantity and order.filled_value == value:  # its first fill
-            order.filled_text = (order.filled_qty, order.filled_value, quantity, value_text)
-        info = ev.DealInfo(
-            dealId=order.deal_id or "",
+            order.filled_text = (order.filled_qty, order.filled_value, quantity_text, value_text)
+        committed = seconds(ts_ns)
+        record = DealRecord(
+            ts_ns=committed * _NS_PER_S,
+            order_id=order.id,
+            deal_id=order.deal_id or "",
+            transaction_id=tx_id,
+            instrument=order.req.instrument,
             symbol=_symbol(order),
+            side=order.req.direction,
+            role=fill.role,
+            price=at16(fill.price),
+            quantity=quantity,
+            value=value16,
+            fee=at16(fee),
+            fee_currency=order.rules.quote_currency,
+        )
+        info = ev.DealInfo(
+            dealId=record.deal_id,
+            symbol=record.symbol,
             dealState="completed",
             transactionId=tx_id,
-            filledPrice=render(fill.price),
-            filledQuantity=quantity,
+            filledPrice=render(record.price),
+            filledQuantity=quantity_text,
             filledValue=value_text,
-            fee=render(fee),
-            feeCurrency=order.rules.quote_currency,
+            fee=render(record.fee),
+            feeCurrency=record.fee_currency,
             tradeRole=fill.role,
-            committedAt=seconds(ts_ns),
+            committedAt=committed,
         )
         self._emit(ev.DealUpdate(id=self._next(), data=ev.DealUpdateData(info=info)))
+        if self._on_deal is not None:
+            self._on_deal(record)
 
     def balance(self, change: BalanceChange | None) -> None:
         """A ``balance_update`` for one change of an available balance (nothing for None)."""

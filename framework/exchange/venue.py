@@ -8,6 +8,7 @@ caller says: a command's ``now_ns``, a market event's ``ts_recv_ns``.
   :meth:`PaperExchange.advance`, which the run calls when the clock reaches their arrival
   (a clock timer, ``framework.desk``): before any market event stamped at or after it. So
   market data that arrives meanwhile is matched without them, as the venue would have seen it.
+  With no latency a command is applied at once, as the queue would apply it.
 * **Market data** (:attr:`PaperExchange.feed`, ``feed.MarketFeed``) comes from the run's market state
   (``framework.marketbook.MarketState``, :attr:`PaperExchange.state`) once it has applied the
   event, for the configured markets only (a trade only while a paper order rests there): the
@@ -37,7 +38,7 @@ from framework.exchange.accounts import Account
 from framework.exchange.book import Market
 from framework.exchange.execution import Executor
 from framework.exchange.feed import MarketFeed
-from framework.exchange.frames import Frames
+from framework.exchange.frames import DealRecord, Frames
 from framework.exchange.orders import OrderRequest, OrderView, make_view
 from framework.exchange.rules import ExchangeConfig, MarketRules, check_config
 from framework.exchange.validation import Rejection
@@ -70,6 +71,8 @@ class PaperExchange:
         seed: seeds order, deal and transaction ids and wallet ids; the same inputs and seed
             give the same events.
         state: the run's market state, which the venue reads (a new, empty one if not given).
+        on_deal: receives each fill's :class:`~framework.exchange.frames.DealRecord`, right
+            after its ``deal_update`` is emitted.
 
     Raises:
         ConfigError: the config is inconsistent (a fee rate of 100 %, min above max...).
@@ -81,6 +84,7 @@ class PaperExchange:
         emit: Callable[[ev.PrivateEvent], None],
         seed: int = 0,
         state: MarketState | None = None,
+        on_deal: Callable[[DealRecord], None] | None = None,
     ) -> None:
         check_config(config)
         self._config = config
@@ -91,7 +95,9 @@ class PaperExchange:
         }
         self._account = Account(config.balances)
         self._ids = UlidGenerator(seed)
-        self._exec = Executor(config, self._markets, self._account, Frames(emit, seed), self._ids)
+        self._exec = Executor(
+            config, self._markets, self._account, Frames(emit, seed, on_deal), self._ids
+        )
         self.feed = MarketFeed(self._markets, self._exec, config.queue_when_depth_unknown)
         for market in self._markets.values():
             market.state.venue = self.feed  # the state hands the venue its events
@@ -216,6 +222,13 @@ class PaperExchange:
 
     def _send(self, kind: int, order_id: str, req: OrderRequest | None, now_ns: int) -> None:
         self._seq += 1
+        if not self._latency_ns and not self._pending:
+            # At once, as the heap would have applied it: nothing else can be due before it.
+            if req is not None:
+                self._exec.arrive(order_id, req, self._seq, now_ns, now_ns)
+            else:
+                self._exec.cancel(order_id, now_ns)
+            return
         command = _Command(now_ns + self._latency_ns, self._seq, kind, order_id, req, now_ns)
         heapq.heappush(self._pending, command)
         self.advance(now_ns)

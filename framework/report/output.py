@@ -5,7 +5,8 @@
   is written. It is the exchange's own record, not a view.
 * ``fills.csv``: one row per fill, with the strategy whose order it was; prices, quantities and
   amounts at the market's precision.
-* ``trades.csv``: one row per round trip (:class:`framework.report.results.RoundTrip`).
+* ``trades.csv``: one row per round trip (:class:`framework.report.results.RoundTrip`), written
+  as each trip closes; the trips still open at the end follow.
 * ``equity.csv``: the account's value in the report currency on the simulated clock, sampled
   when the account or the price of a market that values it changes, at most once per interval
   (a sample opens each interval of the time grid that saw a change), and once at the end; a
@@ -15,7 +16,9 @@
   by AAPL.US in USD); one with no such market, or no price yet, is reported in the summary as
   unpriced. Every sample also goes to the results model, whose statistics are computed from it.
 * ``results.json``: the results model itself (fills, round trips, thinned equity and price
-  curves, the summary), from which ``papertrade report`` renders ``report.html`` later.
+  curves, the summary), from which ``papertrade report`` renders ``report.html`` later. Its
+  fills and round trips are encoded as they happen into two anonymous temporary files and
+  copied into it at the end, so that a long run keeps none of them in memory.
 * ``summary.json``: the statistics of :class:`framework.report.results.Results` plus the run's
   fingerprint.
 
@@ -28,6 +31,10 @@ import csv
 import datetime as dt
 import functools
 import hashlib
+import io
+import shutil
+import tempfile
+import weakref
 from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
@@ -47,6 +54,7 @@ _FLUSH_BYTES: Final = 1 << 16
 _MINUTE_NS: Final = 60_000_000_000
 _EPOCH: Final = dt.date(1970, 1, 1)
 _ENCODER: Final = msgspec.json.Encoder()
+_SORTED: Final = msgspec.json.Encoder(order="sorted")  # results.json's encoding
 FILL_COLUMNS: Final = (
     "time", "ts_ns", "strategy", "order_id", "deal_id", "transaction_id", "symbol", "direction",
     "role", "price", "quantity", "value", "fee", "fee_currency",
@@ -94,6 +102,15 @@ class RunOutput:
         self._fills = csv.writer(self._fills_fh, lineterminator="\n")
         self._fills.writerow(FILL_COLUMNS)
         results.listeners.append(self._write_fill)
+        results.trip_listeners.append(self._write_trip)
+        # results.json's fills and round trips, each item encoded as it happens
+        self._spools = (tempfile.TemporaryFile(), tempfile.TemporaryFile())  # noqa: SIM115
+        self._spooled = [0, 0]  # items in each
+        weakref.finalize(self, _close_all, self._spools)  # also on a run that never finishes
+        self._trades_mode = "w"  # trades.csv is started by its first write
+        self._trades_buf = io.StringIO()
+        self._trades = csv.writer(self._trades_buf, lineterminator="\n")
+        self._trades.writerow(TRADE_COLUMNS)
         self._precision = {
             name: (r.base_prec, r.quote_prec) for name, r in exchange.markets().items()
         }
@@ -124,6 +141,7 @@ class RunOutput:
             self._flush()
 
     def _write_fill(self, fill: Fill) -> None:
+        self._spool(0, fill)
         base, quote = self._precision.get(fill.instrument, (16, 16))
         self._fills.writerow(
             (
@@ -215,13 +233,26 @@ class RunOutput:
         self._equity_fh.close()
         return self._sha.hexdigest()
 
-    def write_trades(self, trips: list[RoundTrip]) -> None:
-        """Write trades.csv: one row per round trip, closed ones first in closing order."""
-        with open(self.dir / "trades.csv", "w", newline="", encoding="utf-8") as fh:
-            rows = csv.writer(fh, lineterminator="\n")
-            rows.writerow(TRADE_COLUMNS)
-            for trip in trips:
-                rows.writerow(self.trade_row(trip))
+    def _write_trip(self, trip: RoundTrip) -> None:
+        """One round trip, as it closes (or, open, at the end): a trades.csv row."""
+        self._spool(1, trip)
+        self._trades.writerow(self.trade_row(trip))
+        if self._trades_buf.tell() >= _FLUSH_BYTES:
+            self._flush_trades()
+
+    def _spool(self, which: int, item: Fill | RoundTrip) -> None:
+        spool = self._spools[which]
+        if self._spooled[which]:
+            spool.write(b",")
+        spool.write(_SORTED.encode(item))
+        self._spooled[which] += 1
+
+    def _flush_trades(self) -> None:
+        with open(self.dir / "trades.csv", self._trades_mode, newline="", encoding="utf-8") as fh:
+            fh.write(self._trades_buf.getvalue())
+        self._trades_mode = "a"
+        self._trades_buf.seek(0)
+        self._trades_buf.truncate()
 
     def trade_row(self, t: RoundTrip) -> tuple[object, ...]:
         """One round trip as trades.csv writes it (:data:`TRADE_COLUMNS`)."""
@@ -237,12 +268,20 @@ class RunOutput:
         )  # fmt: skip
 
     def write_summary(self, summary: dict[str, Any]) -> None:
-        """Write the end-of-run files: trades.csv, results.json (the model, for views made
-        later), then summary.json (sorted keys, two-space indent, a final newline). Call after
+        """Write the end-of-run files: the rest of trades.csv (closed trips first, in closing
+        order, then the open ones), results.json (the model, for views made later), then
+        summary.json (sorted keys, two-space indent, a final newline). Call after
         :meth:`Results.finish`."""
-        self.write_trades(self.results.trips)
-        saved = msgspec.json.encode(self.results.saved(summary), order="sorted")
-        (self.dir / "results.json").write_bytes(saved + b"\n")
+        self._flush_trades()
+        equity, prices = self.results.curves()
+        fills, trips = self._spools
+        with open(self.dir / "results.json", "wb") as fh:
+            fh.write(b'{"equity":' + _SORTED.encode(equity) + b',"fills":[')
+            _copy(fills, fh)
+            fh.write(b'],"format":1,"prices":' + _SORTED.encode(prices) + b',"round_trips":[')
+            _copy(trips, fh)
+            fh.write(b'],"summary":' + _SORTED.encode(summary) + b"}\n")
+        _close_all(self._spools)
         text = msgspec.json.format(msgspec.json.encode(summary, order="sorted"), indent=2)
         (self.dir / "summary.json").write_bytes(text + b"\n")
 
@@ -251,6 +290,16 @@ class RunOutput:
             self._events.write(self._buf)
             self._sha.update(self._buf)
             self._buf.clear()
+
+
+def _copy(spool: IO[bytes], out: IO[bytes]) -> None:
+    spool.seek(0)
+    shutil.copyfileobj(spool, out)
+
+
+def _close_all(files: tuple[IO[bytes], ...]) -> None:
+    for fh in files:
+        fh.close()
 
 
 def _fixed(value: Decimal, places: int) -> str:

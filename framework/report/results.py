@@ -20,6 +20,11 @@ in one instrument, from flat back to flat; one still open at the end is marked t
 price) and the statistics, a flat mapping written to ``summary.json``. Definitions are in
 ``framework.report.stats`` and ``docs/statistics.md``.
 
+Memory stays flat over a run of any length: fills and closed round trips go to listeners (the
+run's files) as they happen and are kept only when asked (``keep``, for a model used in
+memory); the statistics over them are running sums and compact arrays of one number per trip
+or equity sample, which add up in the same order the lists did, to the same bits.
+
 Money stays Decimal through the round trips; statistics are floats computed in a fixed order.
 Nothing here reads the clock or iterates an unordered container into the output.
 """
@@ -27,7 +32,8 @@ Nothing here reads the clock or iterates an unordered container into the output.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from array import array
+from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Final, Literal
@@ -174,6 +180,16 @@ class _Open:
         self.finalizing = False
 
 
+class _Tally:
+    """One strategy's running totals, in fill and closing order."""
+
+    __slots__ = ("closed", "fees", "fills", "net", "open", "realised", "wins")
+
+    def __init__(self) -> None:
+        self.fills = self.closed = self.open = self.wins = 0
+        self.fees = self.realised = self.net = ZERO  # fees and P&L in the report currency
+
+
 class Series(msgspec.Struct, frozen=True):
     """A curve for plotting: times (ns) and values, at most a few thousand points."""
 
@@ -224,29 +240,49 @@ class Results:
         markets: every market's rules (precision, quote currency), by instrument.
     """
 
-    def __init__(self, currency: str, markets: Mapping[str, MarketRules]) -> None:
+    def __init__(
+        self, currency: str, markets: Mapping[str, MarketRules], *, keep: bool = True
+    ) -> None:
         self.currency = currency
         self._markets = dict(markets)
-        self.fills: list[Fill] = []
-        self.trips: list[RoundTrip] = []  # closed trips as they close; open ones added by finish
-        self.equity_ns: list[int] = []
-        self.equity: list[float] = []
+        self.keep = keep
+        self.fills: list[Fill] = []  # every fill, when kept
+        self.trips: list[RoundTrip] = []  # closed trips as they close (when kept), then open ones
+        self.equity_ns = array("q")
+        self.equity = array("d")
         self.orders = 0
         self.rejection_counts: dict[tuple[int, str], int] = {}  # (code, message) -> count
         self.active_days: list[int] = []  # UTC day numbers on which bars or trades arrived
         self.listeners: list[Callable[[Fill], None]] = []  # views written as fills happen
+        self.trip_listeners: list[Callable[[RoundTrip], None]] = []  # as trips close (or end)
         self._open: dict[tuple[str, str], _Open] = {}
         self._tapes: dict[str, _Tape] = {}
         self._next_day_ns = 0
         self._finished: Statistics | None = None
+        # running statistics of the fills and the closed trips
+        self._fill_count = 0
+        self._fees: dict[str, Decimal] = {}  # fee currency -> fees paid
+        self._traded = stats.ExactSum()  # float(value) of the fills in the currency
+        self._instruments: set[str] = set()  # membership only; sorted where it is read
+        self._tallies: dict[str, _Tally] = {}
+        self._closed = self._wins = 0
+        self._returns = stats.ExactSum()  # net returns of the closed trips
+        self._best = self._worst = 0.0  # their highest and lowest
+        self._pnls = array("d")  # net P&L of each closed trip in the currency, in order
+        self._held_from = array("q")  # entry and exit of every trip, for the exposure
+        self._held_to = array("q")
+        self._held_ordered = True  # whether they came in (entry, exit) order
+        self._trip_count = 0
 
     # --- in, as the run happens ---------------------------------------------------------------
 
     def add_fill(self, fill: Fill) -> None:
         """Record one fill and move its strategy's round trip in that instrument."""
-        self.fills.append(fill)
+        if self.keep:
+            self.fills.append(fill)
         for listener in self.listeners:
             listener(fill)
+        self._count_fill(fill)
         key = (fill.strategy, fill.instrument)
         signed = fill.quantity if fill.side == "buy" else -fill.quantity
         fee = fill.fee if fill.fee_currency == self._quote(fill.instrument) else ZERO
@@ -266,7 +302,7 @@ class Results:
         trip.finalizing = trip.finalizing or fill.finalizing
         if trip.position != 0:
             return
-        self.trips.append(self._close(fill.strategy, fill.instrument, trip, fill.ts_ns, None))
+        self._add_trip(self._close(fill.strategy, fill.instrument, trip, fill.ts_ns, None))
         rest = fill.quantity - closing
         del self._open[key]
         if rest > 0:  # the fill reversed the position: the rest opens the next trip
@@ -274,6 +310,58 @@ class Results:
             direction = rest if signed > 0 else -rest
             value, fee = fill.value - fill.value * share, fee - fee * share
             _enter(trip, direction, fill.price, value, fee)
+
+    def _count_fill(self, fill: Fill) -> None:
+        self._fill_count += 1
+        self._fees[fill.fee_currency] = self._fees.get(fill.fee_currency, ZERO) + fill.fee
+        self._instruments.add(fill.instrument)
+        if self._quote(fill.instrument) == self.currency:
+            self._traded.add(float(fill.value))
+        tally = self._tally(fill.strategy)
+        tally.fills += 1
+        if fill.fee_currency == self.currency:
+            tally.fees += fill.fee
+
+    def _tally(self, strategy: str) -> _Tally:
+        tally = self._tallies.get(strategy)
+        if tally is None:
+            tally = self._tallies[strategy] = _Tally()
+        return tally
+
+    def _add_trip(self, trip: RoundTrip) -> None:
+        """Count a round trip (closed as it closes, open at the end) and hand it on."""
+        if self.keep:
+            self.trips.append(trip)
+        for listener in self.trip_listeners:
+            listener(trip)
+        self._trip_count += 1
+        if self._held_ordered and self._held_from:
+            self._held_ordered = (self._held_from[-1], self._held_to[-1]) <= (
+                trip.entry_ns,
+                trip.exit_ns,
+            )
+        self._held_from.append(trip.entry_ns)
+        self._held_to.append(trip.exit_ns)
+        tally = self._tally(trip.strategy)
+        in_currency = trip.quote == self.currency
+        if in_currency:
+            tally.net += trip.net_pnl
+        if trip.status != "closed":
+            tally.open += 1
+            return
+        self._closed += 1
+        tally.closed += 1
+        if trip.net_pnl > 0:
+            self._wins += 1
+            tally.wins += 1
+        if not self._returns.count or trip.net_return > self._best:
+            self._best = trip.net_return
+        if not self._returns.count or trip.net_return < self._worst:
+            self._worst = trip.net_return
+        self._returns.add(trip.net_return)
+        if in_currency:
+            self._pnls.append(float(trip.net_pnl))
+            tally.realised += trip.net_pnl
 
     def add_equity(self, ts_ns: int, value: float) -> None:
         """Record the account's value in the report currency at ``ts_ns`` (ascending)."""
@@ -342,31 +430,32 @@ class Results:
     def finish(
         self, first_ns: int, last_ns: int, strategies: list[str] | None = None
     ) -> Statistics:
-        """Compute the statistics (once) and append the open trips to :attr:`trips`."""
+        """Compute the statistics (once); the open trips are handed on (and kept) first."""
         if self._finished is None:
-            self.trips.extend(self.open_trips(last_ns))
+            for trip in self.open_trips(last_ns):
+                self._add_trip(trip)
             self._finished = self._statistics(first_ns, last_ns, strategies or [])
         return self._finished
 
-    def saved(self, summary: dict[str, Any]) -> Saved:
-        """The model as ``results.json`` keeps it (call after :meth:`finish`)."""
-        traded = sorted({f.instrument for f in self.fills})
+    def curves(self) -> tuple[Series, dict[str, Series]]:
+        """The thinned equity curve and the traded instruments' price curves, for plotting."""
         prices = {}
-        for instrument in traded:
+        for instrument in sorted(self._instruments):
             tape = self._tapes.get(instrument)
             if tape is not None:
                 prices[instrument] = thin(tape.times, tape.prices)
+        return thin(self.equity_ns, self.equity), prices
+
+    def saved(self, summary: dict[str, Any]) -> Saved:
+        """The model as ``results.json`` keeps it (a kept model, after :meth:`finish`)."""
+        equity, prices = self.curves()
         return Saved(
-            summary=summary,
-            fills=self.fills,
-            round_trips=self.trips,
-            equity=thin(self.equity_ns, self.equity),
-            prices=prices,
+            summary=summary, fills=self.fills, round_trips=self.trips, equity=equity, prices=prices
         )
 
     @property
     def closed_trips(self) -> list[RoundTrip]:
-        """The round trips that ended flat."""
+        """The kept round trips that ended flat."""
         return [t for t in self.trips if t.status == "closed"]
 
     # --- internals ---------------------------------------------------------------------------
@@ -449,15 +538,13 @@ class Results:
             sharpe = stats.sharpe(returns, per_year)
             sortino = stats.sortino(returns, per_year)
             calmar = stats.calmar(growth, dd.maximum)
-        closed = self.closed_trips
-        in_currency = [float(t.net_pnl) for t in closed if t.quote == self.currency]
-        trade_returns = [t.net_return for t in closed]
-        traded = math.fsum(
-            float(f.value) for f in self.fills if self._quote(f.instrument) == self.currency
-        )
+        closed = self._closed
+        in_currency = self._pnls
+        returns_ = self._returns
+        traded = self._traded.value
         holds = self._buy_and_hold()
-        held = [(t.entry_ns, t.exit_ns) for t in self.trips]
-        fees = self._fees()
+        held = zip(self._held_from, self._held_to, strict=True)
+        fees = self._fees
         return Statistics(
             currency=self.currency,
             first_time_ns=first_ns,
@@ -479,13 +566,13 @@ class Results:
             max_drawdown=_r(dd.maximum) or 0.0,
             max_drawdown_duration_s=dd.longest_ns / _NS,
             avg_drawdown=_r(dd.average) or 0.0,
-            exposure=_r(stats.exposure(held, first_ns, last_ns)) or 0.0,
-            round_trips=len(closed),
-            open_trips=len(self.trips) - len(closed),
-            win_rate=_r(sum(1 for t in closed if t.net_pnl > 0) / len(closed)) if closed else None,
-            best_trade=_r(max(trade_returns)) if trade_returns else None,
-            worst_trade=_r(min(trade_returns)) if trade_returns else None,
-            avg_trade=_r(stats.mean(trade_returns)),
+            exposure=_r(stats.exposure(held, first_ns, last_ns, ordered=self._held_ordered)) or 0.0,
+            round_trips=closed,
+            open_trips=self._trip_count - closed,
+            win_rate=_r(self._wins / closed) if closed else None,
+            best_trade=_r(self._best) if returns_.count else None,
+            worst_trade=_r(self._worst) if returns_.count else None,
+            avg_trade=_r(returns_.value / returns_.count) if returns_.count else None,
             profit_factor=_r(stats.profit_factor(in_currency)),
             expectancy=_r(stats.mean(in_currency)),
             sqn=_r(stats.sqn(in_currency)),
@@ -494,7 +581,7 @@ class Results:
             traded_value=round(traded, 8),
             turnover=(_r(traded / initial) or 0.0) if initial > 0 else 0.0,
             orders=self.orders,
-            fills=len(self.fills),
+            fills=self._fill_count,
             rejections=sum(self.rejection_counts.values()),
             rejection_reasons=[
                 {"code": code, "message": message, "count": count}
@@ -508,39 +595,27 @@ class Results:
     def _buy_and_hold(self) -> dict[str, float]:
         """first-to-last price return of each instrument the run traded, by instrument."""
         out = {}
-        for instrument in sorted({f.instrument for f in self.fills}):
+        for instrument in sorted(self._instruments):
             tape = self._tapes.get(instrument)
             if tape is not None and tape.first > 0:
                 out[instrument] = tape.last / tape.first - 1.0
         return out
 
-    def _fees(self) -> dict[str, Decimal]:
-        fees: dict[str, Decimal] = {}
-        for fill in self.fills:
-            fees[fill.fee_currency] = fees.get(fill.fee_currency, ZERO) + fill.fee
-        return fees
-
     def _per_strategy(self, name: str) -> dict[str, Any]:
-        trips = [t for t in self.trips if t.strategy == name]
-        closed = [t for t in trips if t.status == "closed"]
-        fills = [f for f in self.fills if f.strategy == name]
+        tally = self._tallies.get(name) or _Tally()
         positions = {
             inst: format(trip.position.normalize(), "f")
             for (strategy, inst), trip in sorted(self._open.items())
             if strategy == name and trip.position != 0
         }
         return {
-            "fills": len(fills),
-            "round_trips": len(closed),
-            "open_trips": len(trips) - len(closed),
-            "net_pnl": float(sum((t.net_pnl for t in trips if t.quote == self.currency), ZERO)),
-            "realised_pnl": float(
-                sum((t.net_pnl for t in closed if t.quote == self.currency), ZERO)
-            ),
-            "fees": float(sum((f.fee for f in fills if f.fee_currency == self.currency), ZERO)),
-            "win_rate": _r(sum(1 for t in closed if t.net_pnl > 0) / len(closed))
-            if closed
-            else None,
+            "fills": tally.fills,
+            "round_trips": tally.closed,
+            "open_trips": tally.open,
+            "net_pnl": float(tally.net),
+            "realised_pnl": float(tally.realised),
+            "fees": float(tally.fees),
+            "win_rate": _r(tally.wins / tally.closed) if tally.closed else None,
             "positions": positions,
         }
 
@@ -567,7 +642,7 @@ def load_saved(out_dir: str | Path) -> Saved:
         raise ConfigError(f"{path} is not a papertrade results file: {exc}") from None
 
 
-def thin(times: list[int], values: list[float], limit: int = MAX_POINTS) -> Series:
+def thin(times: Sequence[int], values: Sequence[float], limit: int = MAX_POINTS) -> Series:
     """At most ``limit`` points of a curve: evenly strided, always keeping the last point."""
     n = len(times)
     if n <= limit:

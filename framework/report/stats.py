@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Final
 
 __all__ = [
     "DAY_NS",
     "Drawdowns",
+    "ExactSum",
     "annual_volatility",
     "cagr",
     "calmar",
@@ -43,6 +44,38 @@ DAY_NS: Final = 86_400 * 1_000_000_000
 _SEVEN_DAY_SHARE: Final = 0.8
 # A standard deviation this small relative to the mean is the rounding of equal values.
 _NOISE: Final = 1e-12
+
+
+class ExactSum:
+    """A running sum of floats kept exact (Shewchuk's partials, as ``math.fsum`` keeps them):
+    :attr:`value` is ``math.fsum`` of everything added, to the bit, from a few floats."""
+
+    __slots__ = ("_partials", "count")
+
+    def __init__(self) -> None:
+        self.count = 0
+        self._partials: list[float] = []
+
+    def add(self, x: float) -> None:
+        """Add one finite float."""
+        self.count += 1
+        partials = self._partials
+        i = 0
+        for y in partials:
+            if abs(x) < abs(y):
+                x, y = y, x
+            hi = x + y
+            lo = y - (hi - x)
+            if lo:
+                partials[i] = lo
+                i += 1
+            x = hi
+        partials[i:] = [x]
+
+    @property
+    def value(self) -> float:
+        """The correctly rounded sum."""
+        return math.fsum(self._partials)
 
 
 def mean(values: Sequence[float]) -> float | None:
@@ -174,13 +207,18 @@ def calmar(growth: float | None, max_drawdown: float) -> float | None:
     return growth / max_drawdown
 
 
-def exposure(intervals: Sequence[tuple[int, int]], start_ns: int, end_ns: int) -> float:
-    """Share of [start_ns, end_ns] covered by the union of the (open, close) intervals."""
+def exposure(
+    intervals: Iterable[tuple[int, int]], start_ns: int, end_ns: int, *, ordered: bool = False
+) -> float:
+    """Share of [start_ns, end_ns] covered by the union of the (open, close) intervals.
+
+    ``ordered``: the intervals already come sorted, so they need not be gathered and sorted.
+    """
     span = end_ns - start_ns
     if span <= 0:
         return 0.0
     covered, reach = 0, start_ns
-    for lo, hi in sorted(intervals):
+    for lo, hi in intervals if ordered else sorted(intervals):
         lo, hi = max(lo, reach), min(hi, end_ns)
         if hi > lo:
             covered += hi - lo

@@ -106,7 +106,7 @@ class RunWriter:
         self._rows: dict[str, list[tuple[Any, ...]]] = {name: [] for name in _INSERTS}
         self._seq = dict.fromkeys(_INSERTS, 0)
         self._pending = 0
-        self._trips: list[RoundTrip] = []  # the results model's round trips (appended to)
+        self._trips: list[RoundTrip] = []  # round trips the results model closed, not yet written
         self._trips_written = 0
         self._trade_row: Callable[[RoundTrip], tuple[object, ...]] = lambda _: ()
         self.closed = False
@@ -124,7 +124,7 @@ class RunWriter:
         self._now = lambda: engine.clock.now_ns
         self._owner = engine.owner_name
         self._order_of_deal = engine.exchange.order_id_of_deal
-        self._trips = engine.results.trips
+        engine.results.trip_listeners.append(self._trips.append)
         self._trade_row = output.trade_row
         with _transaction(self._conn):
             self._conn.execute(
@@ -200,13 +200,14 @@ class RunWriter:
 
     def flush(self) -> None:
         """Write every pending row, and the round trips closed since, in one transaction."""
-        trips = self._trips[self._trips_written :]
+        trips = self._trips
         if (not self._pending and not trips) or self.closed:
             return
         with _transaction(self._conn):
             if trips:
                 self._conn.executemany(_TRIP_INSERT, self._trip_rows(trips))
                 self._trips_written += len(trips)
+                trips.clear()
             if self._orders:
                 self._conn.executemany(_ORDER_UPSERT, self._orders.values())
                 self._orders.clear()

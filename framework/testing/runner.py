@@ -3,8 +3,8 @@
 :func:`run_strategy` replays through ``framework.run.replay_engine``, exactly as
 ``papertrade run`` does, then reads the run's own output files back into a
 :class:`RunResult`: the private events as ``events.jsonl`` holds them, and the fills and round
-trips from the run's results model (the same one ``fills.csv`` and ``trades.csv`` are written
-from), so a test asserts on what a user would see.
+trips from the run's results model as ``results.json`` keeps it (the same model ``fills.csv``
+and ``trades.csv`` are written from), so a test asserts on what a user would see.
 
 This module must not read the wall clock or use unseeded randomness; it writes only under the
 directory it is given (or a temporary one it removes).
@@ -27,7 +27,7 @@ from framework.config import Config, load_config
 from framework.diff import Side, replay_stamped, stamped_folder
 from framework.errors import ConfigError
 from framework.report.results import Fill as ModelFill
-from framework.report.results import Results, RoundTrip
+from framework.report.results import RoundTrip, load_saved
 from framework.run import RunSetup, sha256_file
 from framework.strategy import Strategy
 from framework.testing.golden import assert_matches_golden
@@ -90,7 +90,6 @@ class RunResult:
         balances: dict[str, tuple[Decimal, Decimal]],
         positions: dict[str, Decimal],
         summary: dict[str, Any],
-        results: Results,
         out_dir: Path,
         keep: bool,
         side: Side,
@@ -99,8 +98,9 @@ class RunResult:
         self.summary = summary
         self.side = side
         self.events = _read_events(out_dir / "events.jsonl")
-        self.fills = [_fill(f) for f in results.fills]
-        self.round_trips: list[RoundTrip] = list(results.trips)
+        saved = load_saved(out_dir)  # the run keeps no list of them in memory
+        self.fills = [_fill(f) for f in saved.fills]
+        self.round_trips: list[RoundTrip] = saved.round_trips
         orders: dict[str, ev.OrderInfo] = {}
         for event in self.events:
             if isinstance(event, ev.OrderUpdate):
@@ -257,8 +257,8 @@ def _run(setup: RunSetup, source: Scenario | str | Path, work: Path, keep: bool)
     label = "this run" if isinstance(source, Scenario) else f"this run on {recording.name}"
     side = stamped_folder(out_dir, stamps, label)
     return RunResult(
-        list(engine.strategies), exchange.balances(), positions, summary, engine.results,
-        out_dir, keep, side,
+        list(engine.strategies), exchange.balances(), positions, summary, out_dir, keep,
+        side,
     )  # fmt: skip
 
 

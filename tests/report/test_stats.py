@@ -198,3 +198,20 @@ def test_a_short_run_reports_annualised_figures_as_null_with_a_reason() -> None:
     assert s.annualised_note == (
         "annualised figures need at least 20 daily returns; this run has 1"
     )
+
+
+@given(st.lists(st.floats(min_value=-1e300, max_value=1e300), max_size=60))
+def test_exact_sum_is_fsum_to_the_bit(values: list[float]) -> None:
+    total = stats.ExactSum()
+    for value in values:
+        total.add(value)
+    expected = math.fsum(values)
+    assert total.count == len(values)
+    assert total.value == expected and math.copysign(1, total.value) == math.copysign(1, expected)
+
+
+def test_exact_sum_keeps_what_plain_addition_loses() -> None:
+    total = stats.ExactSum()
+    for value in (1e16, 1.0, -1e16, 1.0):
+        total.add(value)
+    assert total.value == 2.0  # left-to-right float addition gives 1.0
