@@ -161,7 +161,7 @@ def main() -> None:
     # (or stale .pyc files) every import would compile the package's sources again (~0.3 s).
     import framework
 
-    subprocess.run(  # fmt: skip
+    subprocess.run(
         [
             sys.executable,
             "-m",
