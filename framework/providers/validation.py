@@ -40,7 +40,6 @@ from collections.abc import Callable
 from typing import Any, Final
 
 import msgspec
-import numpy as np
 
 from framework import events as ev
 from framework.errors import ProviderProtocolError
@@ -92,6 +91,8 @@ def too_deep(
     kept = kept.translate(_UP, b'"\\')
     if len(kept) <= limit:
         return False
+    import numpy as np  # only here, for the rare deep frame: importing a codec stays cheap
+
     steps = np.frombuffer(kept, dtype=np.uint8).astype(np.int64) - 1
     return int(np.cumsum(steps).max()) > limit
 
