@@ -22,8 +22,11 @@ price) and the statistics, a flat mapping written to ``summary.json``. Definitio
 
 Memory stays flat over a run of any length: fills and closed round trips go to listeners (the
 run's files) as they happen and are kept only when asked (``keep``, for a model used in
-memory); the statistics over them are running sums and compact arrays of one number per trip
-or equity sample, which add up in the same order the lists did, to the same bits.
+memory); the statistics over them are running sums, and what is needed only at the end (the
+equity samples, the closed trips' P&L, the held intervals) is appended to spilled series
+(``framework.report.spill``: a chunk in memory, the rest in an anonymous temporary file) and
+read back in order, one chunk at a time, so every sum sees the same floats in the same order
+and comes out to the same bits. What remains grows by one number per active day.
 
 Money stays Decimal through the round trips; statistics are floats computed in a fixed order.
 Nothing here reads the clock or iterates an unordered container into the output.
@@ -31,9 +34,10 @@ Nothing here reads the clock or iterates an unordered container into the output.
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import math
-from array import array
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Final, Literal
@@ -45,6 +49,7 @@ from framework.errors import ConfigError
 from framework.exchange import MarketRules
 from framework.money import ZERO, from_float, quantize
 from framework.report import stats
+from framework.report.spill import Numbers, Pairs, Spill
 
 __all__ = [
     "MAX_POINTS",
@@ -65,6 +70,7 @@ MAX_POINTS: Final = 4000  # points kept of a curve for plotting
 _PRICE_STEP_NS: Final = 1_000_000_000  # at first, one price point a second at most
 _NS: Final = 1_000_000_000
 _RATIO_DIGITS: Final = 10
+_HELD_CHUNK: Final = 512  # held intervals kept in memory per (strategy, instrument)
 
 
 class Fill(msgspec.Struct, frozen=True, kw_only=True):
@@ -248,8 +254,7 @@ class Results:
         self.keep = keep
         self.fills: list[Fill] = []  # every fill, when kept
         self.trips: list[RoundTrip] = []  # closed trips as they close (when kept), then open ones
-        self.equity_ns = array("q")
-        self.equity = array("d")
+        self._equity = Pairs("qd")  # (time, value) of every equity sample
         self.orders = 0
         self.rejection_counts: dict[tuple[int, str], int] = {}  # (code, message) -> count
         self.active_days: list[int] = []  # UTC day numbers on which bars or trades arrived
@@ -268,10 +273,11 @@ class Results:
         self._closed = self._wins = 0
         self._returns = stats.ExactSum()  # net returns of the closed trips
         self._best = self._worst = 0.0  # their highest and lowest
-        self._pnls = array("d")  # net P&L of each closed trip in the currency, in order
-        self._held_from = array("q")  # entry and exit of every trip, for the exposure
-        self._held_to = array("q")
-        self._held_ordered = True  # whether they came in (entry, exit) order
+        self._pnls = Numbers("d")  # net P&L of each closed trip in the currency, in order
+        # (entry, exit) of every trip, for the exposure, by (strategy, instrument); the last ones
+        self._held: dict[tuple[str, str], Pairs] = {}
+        self._held_last: dict[tuple[str, str], tuple[int, int]] = {}
+        self._held_ordered = True  # whether every (strategy, instrument)'s came in order
         self._trip_count = 0
 
     # --- in, as the run happens ---------------------------------------------------------------
@@ -335,13 +341,7 @@ class Results:
         for listener in self.trip_listeners:
             listener(trip)
         self._trip_count += 1
-        if self._held_ordered and self._held_from:
-            self._held_ordered = (self._held_from[-1], self._held_to[-1]) <= (
-                trip.entry_ns,
-                trip.exit_ns,
-            )
-        self._held_from.append(trip.entry_ns)
-        self._held_to.append(trip.exit_ns)
+        self._hold(trip)
         tally = self._tally(trip.strategy)
         in_currency = trip.quote == self.currency
         if in_currency:
@@ -365,8 +365,7 @@ class Results:
 
     def add_equity(self, ts_ns: int, value: float) -> None:
         """Record the account's value in the report currency at ``ts_ns`` (ascending)."""
-        self.equity_ns.append(ts_ns)
-        self.equity.append(value)
+        self._equity.append(ts_ns, value)
 
     def add_order(self) -> None:
         """An order was accepted by the exchange (its ``created`` update)."""
@@ -444,7 +443,7 @@ class Results:
             tape = self._tapes.get(instrument)
             if tape is not None:
                 prices[instrument] = thin(tape.times, tape.prices)
-        return thin(self.equity_ns, self.equity), prices
+        return _thin_spilled(self._equity), prices
 
     def saved(self, summary: dict[str, Any]) -> Saved:
         """The model as ``results.json`` keeps it (a kept model, after :meth:`finish`)."""
@@ -467,6 +466,25 @@ class Results:
     def _new_trip(self, instrument: str, ts_ns: int) -> _Open:
         tape = self._tapes.get(instrument)
         return _Open(ts_ns, tape.bars if tape else 0, tape.trades if tape else 0)
+
+    def _hold(self, trip: RoundTrip) -> None:
+        """Keep a trip's (entry, exit), noting whether its strategy and instrument's trips still
+        come in (entry, exit) order (they do when fills come in time order)."""
+        key = (trip.strategy, trip.instrument)
+        held = (trip.entry_ns, trip.exit_ns)
+        last = self._held_last.get(key)
+        if last is None:
+            self._held[key] = Pairs("qq", _HELD_CHUNK)
+        elif self._held_ordered:
+            self._held_ordered = last <= held
+        self._held_last[key] = held
+        self._held[key].append(*held)
+
+    def _held_intervals(self) -> Iterator[tuple[int, int]]:
+        """Every trip's (entry, exit): sorted (a merge of sorted runs) when each strategy and
+        instrument's trips came in order, else as they come (to be sorted whole)."""
+        pairs = [zip(s.column(0), s.column(1), strict=True) for _, s in sorted(self._held.items())]
+        return heapq.merge(*pairs) if self._held_ordered else itertools.chain(*pairs)
 
     def _new_day(self, ts_ns: int) -> None:
         day = ts_ns // stats.DAY_NS
@@ -518,13 +536,14 @@ class Results:
         )
 
     def _statistics(self, first_ns: int, last_ns: int, strategies: list[str]) -> Statistics:
-        times, equity = self.equity_ns, self.equity
-        initial = equity[0] if equity else 0.0
-        final = equity[-1] if equity else 0.0
+        samples = self._equity
+        times, equity = samples.column(0), samples.column(1)
+        initial = samples.at(0, 1) if samples else 0.0
+        final = samples.at(len(samples) - 1, 1) if samples else 0.0
         closes = stats.daily_closes(times, equity, self.active_days)
         returns = stats.returns_of(closes)
         per_year = stats.periods_per_year(self.active_days)
-        dd = stats.drawdowns(times, equity) if equity else stats.Drawdowns(0.0, 0, 0.0)
+        dd = stats.drawdowns(times, equity) if samples else stats.Drawdowns(0.0, 0, 0.0)
         note = None
         growth = vol = sharpe = sortino = calmar = None
         if len(returns) < MIN_DAILY_RETURNS:
@@ -539,11 +558,11 @@ class Results:
             sortino = stats.sortino(returns, per_year)
             calmar = stats.calmar(growth, dd.maximum)
         closed = self._closed
-        in_currency = self._pnls
+        in_currency = self._pnls.column(0)
         returns_ = self._returns
         traded = self._traded.value
         holds = self._buy_and_hold()
-        held = zip(self._held_from, self._held_to, strict=True)
+        held = self._held_intervals()
         fees = self._fees
         return Statistics(
             currency=self.currency,
@@ -650,6 +669,26 @@ def thin(times: Sequence[int], values: Sequence[float], limit: int = MAX_POINTS)
     stride = -(-n // (limit - 1))
     keep = [*range(0, n - 1, stride), n - 1]
     return Series([times[i] for i in keep], [values[i] for i in keep])
+
+
+def _thin_spilled(series: Spill, limit: int = MAX_POINTS) -> Series:
+    """:func:`thin` of a spilled (time, value) series: the same points, read a chunk at a time."""
+    n = len(series)
+    if n <= limit:
+        return Series(list(series.column(0)), list(series.column(1)))
+    stride = -(-n // (limit - 1))
+    before_last = -(-(n - 1) // stride)  # rows 0, stride, 2 * stride, ... below n - 1
+    points: list[list[Any]] = []
+    for index in (0, 1):
+        kept: list[Any] = []
+        offset = 0
+        for chunk in series.chunks(index):
+            kept.extend(chunk[-offset % stride :: stride])
+            offset += len(chunk)
+        del kept[before_last:]
+        kept.append(series.at(n - 1, index))
+        points.append(kept)
+    return Series(*points)
 
 
 def _enter(trip: _Open, signed: Decimal, price: Decimal, value: Decimal, fee: Decimal) -> None:

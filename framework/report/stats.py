@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Iterable, Sequence
-from typing import Final
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Final, Protocol
 
 __all__ = [
     "DAY_NS",
     "Drawdowns",
     "ExactSum",
+    "Values",
     "annual_volatility",
     "cagr",
     "calmar",
@@ -44,6 +45,15 @@ DAY_NS: Final = 86_400 * 1_000_000_000
 _SEVEN_DAY_SHARE: Final = 0.8
 # A standard deviation this small relative to the mean is the rounding of equal values.
 _NOISE: Final = 1e-12
+
+
+class Values(Protocol):
+    """Numbers that can be counted and read in order, more than once: a list, an array, or a
+    column of a run's spilled series (``framework.report.spill``)."""
+
+    def __len__(self) -> int: ...
+
+    def __iter__(self) -> Iterator[float]: ...
 
 
 class ExactSum:
@@ -78,12 +88,12 @@ class ExactSum:
         return math.fsum(self._partials)
 
 
-def mean(values: Sequence[float]) -> float | None:
+def mean(values: Values) -> float | None:
     """Arithmetic mean; None for no values."""
     return math.fsum(values) / len(values) if values else None
 
 
-def stdev(values: Sequence[float]) -> float | None:
+def stdev(values: Values) -> float | None:
     """Sample standard deviation (n - 1 in the denominator); None below two values."""
     if len(values) < 2:
         return None
@@ -105,49 +115,54 @@ class Drawdowns:
         self.average = average  # mean of each drawdown episode's deepest point; 0 if none
 
 
-def drawdowns(times_ns: Sequence[int], equity: Sequence[float]) -> Drawdowns:
+def drawdowns(times_ns: Iterable[int], equity: Iterable[float]) -> Drawdowns:
     """Maximum, longest and average drawdown of equity sampled at ``times_ns``.
 
     An episode starts when equity falls below its running peak and ends when equity is back at
-    or above that peak; one still open at the end lasts until the last sample.
+    or above that peak; one still open at the end lasts until the last sample. One pass, in
+    order, keeping nothing per sample.
     """
     peak, peak_ns = -math.inf, 0
     depth = worst = 0.0
-    longest = 0
-    episodes: list[float] = []
+    longest = ts = 0
+    episodes = ExactSum()  # each episode's deepest point
     for ts, value in zip(times_ns, equity, strict=True):
         if value >= peak:
             if depth > 0:
-                episodes.append(depth)
+                episodes.add(depth)
                 longest = max(longest, ts - peak_ns)
             peak, peak_ns, depth = value, ts, 0.0
         elif peak > 0:
             depth = max(depth, (peak - value) / peak)
             worst = max(worst, depth)
     if depth > 0:
-        episodes.append(depth)
-        longest = max(longest, times_ns[-1] - peak_ns)
-    return Drawdowns(worst, longest, math.fsum(episodes) / len(episodes) if episodes else 0.0)
+        episodes.add(depth)
+        longest = max(longest, ts - peak_ns)
+    count = episodes.count
+    return Drawdowns(worst, longest, episodes.value / count if count else 0.0)
 
 
 def daily_closes(
-    times_ns: Sequence[int], equity: Sequence[float], active_days: Sequence[int]
+    times_ns: Iterable[int], equity: Iterable[float], active_days: Sequence[int]
 ) -> list[float]:
     """The equity at the end of each active day (a day index: UTC days since the epoch).
 
     The first value is the curve's first sample (the starting equity); then, for each active
     day in order, the last sample taken before that day ended. ``times_ns`` is ascending.
+    One pass over the samples, in order.
     """
-    if not equity:
+    samples = zip(times_ns, equity, strict=True)
+    first = next(samples, None)
+    if first is None:
         return []
-    closes = [equity[0]]
-    i, n = 0, len(times_ns)
+    closes = [first[1]]
+    last, ahead = first, next(samples, None)  # the sample to close at, the one after it
     for day in active_days:
         end = (day + 1) * DAY_NS
-        while i + 1 < n and times_ns[i + 1] < end:
-            i += 1
-        if times_ns[i] < end:
-            closes.append(equity[i])
+        while ahead is not None and ahead[0] < end:
+            last, ahead = ahead, next(samples, None)
+        if last[0] < end:
+            closes.append(last[1])
     return closes
 
 
@@ -229,7 +244,7 @@ def exposure(
 # --- round trips --------------------------------------------------------------------------------
 
 
-def profit_factor(pnls: Sequence[float]) -> float | None:
+def profit_factor(pnls: Values) -> float | None:
     """Sum of winning trades' P&L / |sum of losing trades' P&L|; None without a loss."""
     losses = -math.fsum(p for p in pnls if p < 0)
     if losses <= 0:
@@ -237,7 +252,7 @@ def profit_factor(pnls: Sequence[float]) -> float | None:
     return math.fsum(p for p in pnls if p > 0) / losses
 
 
-def sqn(pnls: Sequence[float]) -> float | None:
+def sqn(pnls: Values) -> float | None:
     """System quality number: sqrt(n) * mean(P&L) / sample stdev(P&L); None below 2 trades."""
     sd, m = stdev(pnls), mean(pnls)
     if sd is None or m is None or sd <= _NOISE * abs(m):
