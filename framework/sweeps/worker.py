@@ -297,9 +297,13 @@ def run_spec(
     )
 
 
-def ray_point(spec: RunSpec, shipped: dict[str, Any]) -> PointResult:
+def ray_point(spec: RunSpec, shipped: dict[str, Any], scratch_root: str) -> PointResult:
     """The Ray task: ``shipped`` maps a recording's hash to its bytes in the object store (in a
-    dict, so that Ray passes the reference and the bytes are fetched only on a cache miss)."""
+    dict, so that Ray passes the reference and the bytes are fetched only on a cache miss).
+    The worker's scratch folder (its copy of the recording, that copy's decoded cache, the
+    point's outputs) goes in ``scratch_root``, which the backend removes when it stops the Ray
+    instance it started: Ray ends its workers without running their exit handlers."""
+    _scratch(Path(scratch_root))
 
     def fetch() -> Path:
         import ray  # the worker of a Ray task has Ray
@@ -319,9 +323,12 @@ def _strategy(spec: str) -> tuple[type[Strategy], str]:
     return found
 
 
-def _scratch() -> Path:
+def _scratch(root: Path | None = None) -> Path:
+    """This process's scratch folder for point outputs (made in ``root`` on first use)."""
     if not _SCRATCH:
-        base = Path(tempfile.mkdtemp(prefix="papertrade-sweep-"))
+        if root is not None:
+            root.mkdir(parents=True, exist_ok=True)
+        base = Path(tempfile.mkdtemp(prefix="papertrade-sweep-", dir=root))
         _SCRATCH.append(base / "point")
         import atexit
 
