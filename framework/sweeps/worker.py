@@ -146,8 +146,9 @@ def load_recording(
 
 
 def release() -> None:
-    """Forget every recording this process keeps, closing their cache files (the in-process
-    backend, when it closes; a worker process keeps them until it exits)."""
+    """Forget every recording this process keeps, closing their cache files (``api.sweep``
+    when it returns, for what its own process read; a worker process keeps them until it
+    exits)."""
     for loaded in _RECORDINGS.values():
         loaded.close()
     _RECORDINGS.clear()
