@@ -51,6 +51,7 @@ from framework.report.results import Fill, Results, RoundTrip
 __all__ = ["FILL_COLUMNS", "TRADE_COLUMNS", "RunOutput", "iso_time"]
 
 _FLUSH_BYTES: Final = 1 << 16
+_SPOOL_ITEMS: Final = 256  # fills or round trips encoded together for results.json
 _MINUTE_NS: Final = 60_000_000_000
 _EPOCH: Final = dt.date(1970, 1, 1)
 _ENCODER: Final = msgspec.json.Encoder()
@@ -106,6 +107,7 @@ class RunOutput:
         # results.json's fills and round trips, each item encoded as it happens
         self._spools = (tempfile.TemporaryFile(), tempfile.TemporaryFile())  # noqa: SIM115
         self._spooled = [0, 0]  # items in each
+        self._unspooled: tuple[list[Fill], list[RoundTrip]] = ([], [])  # encoded by the block
         weakref.finalize(self, _close_all, self._spools)  # also on a run that never finishes
         self._trades_mode = "w"  # trades.csv is started by its first write
         self._trades_buf = io.StringIO()
@@ -241,11 +243,22 @@ class RunOutput:
             self._flush_trades()
 
     def _spool(self, which: int, item: Fill | RoundTrip) -> None:
+        items: list[Any] = self._unspooled[which]
+        items.append(item)
+        if len(items) >= _SPOOL_ITEMS:
+            self._spool_out(which)
+
+    def _spool_out(self, which: int) -> None:
+        """Encode the items waiting for spool ``which`` in one call, comma-separated."""
+        items = self._unspooled[which]
+        if not items:
+            return
         spool = self._spools[which]
         if self._spooled[which]:
             spool.write(b",")
-        spool.write(_SORTED.encode(item))
-        self._spooled[which] += 1
+        spool.write(_SORTED.encode(items)[1:-1])  # a list's items, without its brackets
+        self._spooled[which] += len(items)
+        items.clear()
 
     def _flush_trades(self) -> None:
         with open(self.dir / "trades.csv", self._trades_mode, newline="", encoding="utf-8") as fh:
@@ -273,6 +286,8 @@ class RunOutput:
         summary.json (sorted keys, two-space indent, a final newline). Call after
         :meth:`Results.finish`."""
         self._flush_trades()
+        self._spool_out(0)
+        self._spool_out(1)
         equity, prices = self.results.curves()
         fills, trips = self._spools
         with open(self.dir / "results.json", "wb") as fh:
@@ -304,4 +319,6 @@ def _close_all(files: tuple[IO[bytes], ...]) -> None:
 
 def _fixed(value: Decimal, places: int) -> str:
     """A Decimal at a market's precision, in plain notation (no exponent, no 16-decimal pad)."""
-    return format(quantize(value, places), "f")
+    fixed = quantize(value, places)
+    text = str(fixed)  # plain notation unless it shows an exponent ("1.2E-7"), as format() is
+    return text if "E" not in text else format(fixed, "f")
