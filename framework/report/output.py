@@ -32,6 +32,7 @@ import datetime as dt
 import functools
 import hashlib
 import io
+import re
 import shutil
 import tempfile
 import weakref
@@ -51,6 +52,9 @@ from framework.report.results import Fill, Results, RoundTrip
 __all__ = ["FILL_COLUMNS", "TRADE_COLUMNS", "RunOutput", "iso_time"]
 
 _FLUSH_BYTES: Final = 1 << 16
+# Besides the delimiter, what makes csv quote a field, on any Python version (3.11 quotes '"'
+# and the line terminator's '\n'; later versions also '\r').
+_CSV_QUOTED: Final = re.compile('["\r\n]')
 _SPOOL_ITEMS: Final = 256  # fills or round trips encoded together for results.json
 _MINUTE_NS: Final = 60_000_000_000
 _EPOCH: Final = dt.date(1970, 1, 1)
@@ -145,14 +149,13 @@ class RunOutput:
     def _write_fill(self, fill: Fill) -> None:
         self._spool(0, fill)
         base, quote = self._precision.get(fill.instrument, (16, 16))
-        self._fills.writerow(
-            (
-                iso_time(fill.ts_ns), fill.ts_ns, fill.strategy, fill.order_id, fill.deal_id,
-                fill.transaction_id, fill.symbol, fill.side, fill.role, _fixed(fill.price, quote),
-                _fixed(fill.quantity, base), _fixed(fill.value, quote), _fixed(fill.fee, quote),
-                fill.fee_currency,
-            )
+        row = (
+            iso_time(fill.ts_ns), str(fill.ts_ns), fill.strategy, fill.order_id, fill.deal_id,
+            fill.transaction_id, fill.symbol, fill.side, fill.role, _fixed(fill.price, quote),
+            _fixed(fill.quantity, base), _fixed(fill.value, quote), _fixed(fill.fee, quote),
+            fill.fee_currency,
         )  # fmt: skip
+        _write_row(self._fills_fh, self._fills, row)
 
     # --- equity ---------------------------------------------------------------------------------
 
@@ -238,7 +241,7 @@ class RunOutput:
     def _write_trip(self, trip: RoundTrip) -> None:
         """One round trip, as it closes (or, open, at the end): a trades.csv row."""
         self._spool(1, trip)
-        self._trades.writerow(self.trade_row(trip))
+        _write_row(self._trades_buf, self._trades, tuple(map(str, self.trade_row(trip))))
         if self._trades_buf.tell() >= _FLUSH_BYTES:
             self._flush_trades()
 
@@ -315,6 +318,18 @@ def _copy(spool: IO[bytes], out: IO[bytes]) -> None:
 def _close_all(files: tuple[IO[bytes], ...]) -> None:
     for fh in files:
         fh.close()
+
+
+def _write_row(fh: IO[str], writer: Any, row: tuple[str, ...]) -> None:
+    """Write one csv row of text fields as ``writer`` would. A row with no field that csv
+    quotes (ids, numbers, times, and names without a comma, quote or line break) is joined
+    here: the same text, without csv's scan of every character."""
+    line = ",".join(row)
+    # (a row of one empty field is quoted: it would read back as no field at all)
+    if line.count(",") == len(row) - 1 > 0 and _CSV_QUOTED.search(line) is None:
+        fh.write(line + "\n")
+    else:
+        writer.writerow(row)
 
 
 def _fixed(value: Decimal, places: int) -> str:
