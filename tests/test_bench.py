@@ -34,9 +34,14 @@ def test_replay_bench_reports_every_case_and_memory(tmp_path: Path) -> None:
         "decode",
         "replay, no orders",
         "replay, no orders, from the decoded cache",
-        "replay, with orders",
+        "replay, with orders, from the decoded cache",
+        "replay, with orders, from JSON",
     ):
         assert case in out
+    # both runs with orders wrote the same events, and traded
+    assert "from the cache and from JSON: the same (sha256 " in out
+    orders = int(out.split("orders placed by the run ")[1].split(", fills")[0].replace(",", ""))
+    assert orders > 0
     assert "peak memory, full run,     3,000 frames" in out
     assert "peak memory, full run,    15,000 frames" in out
     assert (tmp_path / "cryptomus-walk-3000-seed20261130.jsonl").is_file()
