@@ -214,7 +214,15 @@ class Engine:
         if self._recorder is not None:
             self._recorder.write(lines)
         # The receive time of each line: a DecodedBatch (framework.decoded) carries them apart.
-        times = lines.times if type(lines) is DecodedBatch else [line.t for line in lines]
+        if type(lines) is DecodedBatch:
+            times = lines.times
+            if lines.trades_only:
+                if not self._started:
+                    self._start(times[0])
+                self._trades(lines, times)
+                return
+        else:
+            times = [line.t for line in lines]
         if not self._started:
             self._start(times[0])
         clock = self.clock
@@ -275,8 +283,31 @@ class Engine:
             else:
                 others += 1
                 if kind is not Tick:
-                    self._connection(line)  # type: ignore[arg-type]
+                    self._connection(line)
         self.stats.frames += len(lines) - others
+        self.stats.last_ts_ns = clock.now_ns
+        self.state.trim()
+
+    def _trades(self, trades: Sequence[ev.Trade], times: Sequence[int]) -> None:
+        """:meth:`process` of a batch of lone trades (a DecodedBatch's ``trades_only``): the
+        same clock moves, dispatch and barriers, without the checks of each line's kind."""
+        clock = self.clock
+        dispatcher = self.dispatcher
+        commands, private = dispatcher.commands, dispatcher.private
+        handlers = dispatcher.table().get(ev.Trade, ())
+        for ts, trade in zip(times, trades, strict=False):
+            if ts >= clock.next_deadline_ns:  # Clock.follow, inlined, as in process
+                clock.advance_to(ts)
+            elif ts > clock.now_ns:
+                clock.now_ns = ts
+            try:
+                for handler in handlers:
+                    handler(trade)
+            except Exception as exc:
+                dispatcher.failed(trade, handlers.index(handler), exc)
+            if commands or private:
+                dispatcher.barrier()
+        self.stats.frames += len(trades)
         self.stats.last_ts_ns = clock.now_ns
         self.state.trim()
 
@@ -408,7 +439,14 @@ def _wire(
     """
     route = engine.dispatcher.route
     state, monitor = engine.state, engine.monitor  # the state hands events on to the venue
-    route(ev.Trade, state.on_trade)
+    # Bars built from trades go to strategies that define on_bar and subscribe in on_start;
+    # runs whose strategies have no on_bar pay nothing per trade. Without them, the market
+    # state and the results' tape take each trade in one fused handler, in the same order.
+    bars_from_trades = any(_overrides(s, Callbacks.on_bar) for s in engine.strategies)
+    if bars_from_trades:
+        route(ev.Trade, state.on_trade)
+    else:
+        route(ev.Trade, state.trade_handler(engine.results))
     route(ev.Bar, state.on_bar)
     route(ev.BookSnapshot, state.on_book_snapshot)
     route(ev.BookDelta, state.on_book_delta)
@@ -416,16 +454,15 @@ def _wire(
     route(ev.LastPrice, state.on_last_price)
     if engine.warmup.bars:  # counted before any strategy sees the bar that ends the warm-up
         route(ev.Bar, engine._bar_closed)
-    # Bars built from trades go to strategies that define on_bar and subscribe in on_start;
-    # runs whose strategies have no on_bar pay nothing per trade.
-    if any(_overrides(s, Callbacks.on_bar) for s in engine.strategies):
+    if bars_from_trades:
         route(ev.Trade, engine.bar_service.on_trade)
         route(ev.Bar, engine.bar_service.on_bar)
     route(Ack, monitor.count_ack)
     route(Pong, monitor.count_pong)
     route(ErrorReply, monitor.provider_error)
     route(ev.Bar, engine.results.on_bar)  # the results' calendar, prices and bar counts
-    route(ev.Trade, engine.results.on_trade)
+    if bars_from_trades:
+        route(ev.Trade, engine.results.on_trade)
     everyone: dict[Callable[..., None], list[Target]] = {
         Callbacks.on_start: [],
         Callbacks.on_stop: [],
