@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import csv
+import datetime as dt
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from framework.exchange import ExchangeConfig, PaperExchange
 from framework.report.output import RunOutput, iso_time
@@ -71,3 +74,10 @@ def test_fills_are_written_at_market_precision_and_odd_fields_are_quoted(tmp_pat
 )
 def test_iso_time_is_utc_to_the_millisecond_truncated(ts_ns: int, text: str) -> None:
     assert iso_time(ts_ns) == text
+
+
+@given(st.integers(min_value=0, max_value=253_402_300_799_999_999_999))  # to 9999-12-31
+def test_iso_time_agrees_with_the_standard_library(ts_ns: int) -> None:
+    seconds, ns = divmod(ts_ns, 1_000_000_000)
+    when = dt.datetime(1970, 1, 1) + dt.timedelta(seconds=seconds)
+    assert iso_time(ts_ns) == f"{when:%Y-%m-%dT%H:%M:%S}.{ns // 1_000_000:03d}Z"
