@@ -85,13 +85,18 @@ CachedLine = CachedFrame | NotedFrame | Tick | ConnectedLine | DisconnectedLine 
 
 
 class DecodedBatch(list[Any]):
-    """Decoded lines (see the module docstring), with the receive time of each in :attr:`times`."""
+    """Decoded lines (see the module docstring), with the receive time of each in :attr:`times`.
 
-    __slots__ = ("times",)
+    :attr:`trades_only` says that every line is a lone trade (the loop then skips its
+    per-line checks of the line's kind).
+    """
 
-    def __init__(self, lines: list[Any], times: list[int]) -> None:
+    __slots__ = ("times", "trades_only")
+
+    def __init__(self, lines: list[Any], times: list[int], *, trades_only: bool = False) -> None:
         super().__init__(lines)
         self.times = times
+        self.trades_only = trades_only
 
 
 class _Symbol:

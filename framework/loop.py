@@ -28,7 +28,7 @@ import logging
 import operator
 from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 import msgspec
 
@@ -56,7 +56,7 @@ from framework.report.results import Results
 from framework.strategy import Callbacks, Strategy
 from framework.warmup import Warmup
 
-__all__ = ["Engine", "LoopStats", "Monitor", "PrivateSink"]
+__all__ = ["Engine", "Gate", "LoopStats", "Monitor", "PrivateSink"]
 
 log = logging.getLogger("papertrade.loop")
 
@@ -75,6 +75,24 @@ _PRIVATE_CALLBACKS: Final[tuple[tuple[type[ev.PrivateEvent], Callable[..., None]
     (ev.BalanceUpdate, Callbacks.on_balance),
     (ev.OrderRejected, Callbacks.on_order_rejected),
 )
+
+
+class Gate(Protocol):
+    """When a gated handler (:meth:`Engine.gate`) next has something to do."""
+
+    @property
+    def next_sample_ns(self) -> int: ...
+
+
+class _Never:
+    next_sample_ns = 1 << 64  # no trade is received this late
+
+
+_NEVER: Final = _Never()
+
+
+def _nothing(_: object) -> None:
+    """The gated handler when there is none (never called: its gate is never due)."""
 
 
 class LoopStats(msgspec.Struct):
@@ -173,6 +191,7 @@ class Engine:
         self.start_hooks: list[Callable[[int], None]] = []  # called with the first line's time
         self.finish_hooks: list[Callable[[int], None]] = []  # called with the last time
         self._everyone = _wire(self, observers)
+        self._gate: tuple[Handler, Gate] | None = None
 
     def _emitted(self, event: ev.PrivateEvent) -> None:
         """The venue emitted an event: booked now (a strategy's position moves with its fill,
@@ -214,7 +233,15 @@ class Engine:
         if self._recorder is not None:
             self._recorder.write(lines)
         # The receive time of each line: a DecodedBatch (framework.decoded) carries them apart.
-        times = lines.times if type(lines) is DecodedBatch else [line.t for line in lines]
+        if type(lines) is DecodedBatch:
+            times = lines.times
+            if lines.trades_only:
+                if not self._started:
+                    self._start(times[0])
+                self._trades(lines, times)
+                return
+        else:
+            times = [line.t for line in lines]
         if not self._started:
             self._start(times[0])
         clock = self.clock
@@ -275,10 +302,47 @@ class Engine:
             else:
                 others += 1
                 if kind is not Tick:
-                    self._connection(line)  # type: ignore[arg-type]
+                    self._connection(line)
         self.stats.frames += len(lines) - others
         self.stats.last_ts_ns = clock.now_ns
         self.state.trim()
+
+    def _trades(self, trades: Sequence[ev.Trade], times: Sequence[int]) -> None:
+        """:meth:`process` of a batch of lone trades (a DecodedBatch's ``trades_only``): the
+        same clock moves, dispatch and barriers, without the checks of each line's kind."""
+        clock = self.clock
+        dispatcher = self.dispatcher
+        commands, private = dispatcher.commands, dispatcher.private
+        handlers = dispatcher.table().get(ev.Trade, ())
+        # The last handler, when gated (see gate), is called only once its gate is due.
+        gate: Gate = _NEVER
+        head, last = handlers, _nothing
+        if self._gate is not None and handlers and handlers[-1] == self._gate[0]:
+            head, last, gate = handlers[:-1], handlers[-1], self._gate[1]
+        for ts, trade in zip(times, trades, strict=False):
+            if ts >= clock.next_deadline_ns:  # Clock.follow, inlined, as in process
+                clock.advance_to(ts)
+            elif ts > clock.now_ns:
+                clock.now_ns = ts
+            try:
+                for handler in head:
+                    handler(trade)
+                if trade.ts_recv_ns >= gate.next_sample_ns:
+                    handler = last
+                    handler(trade)
+            except Exception as exc:
+                dispatcher.failed(trade, handlers.index(handler), exc)
+            if commands or private:
+                dispatcher.barrier()
+        self.stats.frames += len(trades)
+        self.stats.last_ts_ns = clock.now_ns
+        self.state.trim()
+
+    def gate(self, handler: Handler, gate: Gate) -> None:
+        """``handler``, the last handler routed for trades, does nothing with a trade received
+        before ``gate.next_sample_ns`` (the equity sampler): in a batch of lone trades it is
+        then not called at all, a call saved on nearly every trade."""
+        self._gate = (handler, gate)
 
     def _decode_frame(self, frame: Frame) -> Sequence[Any]:
         """A plain :class:`Frame`: decoded by its provider's codec, or counted if it has none."""
@@ -408,7 +472,14 @@ def _wire(
     """
     route = engine.dispatcher.route
     state, monitor = engine.state, engine.monitor  # the state hands events on to the venue
-    route(ev.Trade, state.on_trade)
+    # Bars built from trades go to strategies that define on_bar and subscribe in on_start;
+    # runs whose strategies have no on_bar pay nothing per trade. Without them, the market
+    # state and the results' tape take each trade in one fused handler, in the same order.
+    bars_from_trades = any(_overrides(s, Callbacks.on_bar) for s in engine.strategies)
+    if bars_from_trades:
+        route(ev.Trade, state.on_trade)
+    else:
+        route(ev.Trade, state.trade_handler(engine.results))
     route(ev.Bar, state.on_bar)
     route(ev.BookSnapshot, state.on_book_snapshot)
     route(ev.BookDelta, state.on_book_delta)
@@ -416,16 +487,15 @@ def _wire(
     route(ev.LastPrice, state.on_last_price)
     if engine.warmup.bars:  # counted before any strategy sees the bar that ends the warm-up
         route(ev.Bar, engine._bar_closed)
-    # Bars built from trades go to strategies that define on_bar and subscribe in on_start;
-    # runs whose strategies have no on_bar pay nothing per trade.
-    if any(_overrides(s, Callbacks.on_bar) for s in engine.strategies):
+    if bars_from_trades:
         route(ev.Trade, engine.bar_service.on_trade)
         route(ev.Bar, engine.bar_service.on_bar)
     route(Ack, monitor.count_ack)
     route(Pong, monitor.count_pong)
     route(ErrorReply, monitor.provider_error)
     route(ev.Bar, engine.results.on_bar)  # the results' calendar, prices and bar counts
-    route(ev.Trade, engine.results.on_trade)
+    if bars_from_trades:
+        route(ev.Trade, engine.results.on_trade)
     everyone: dict[Callable[..., None], list[Target]] = {
         Callbacks.on_start: [],
         Callbacks.on_stop: [],

@@ -491,7 +491,7 @@ def _materialize(chunk: _Chunk, path: Path) -> DecodedBatch:
     except (ValueError, IndexError) as exc:
         raise CacheError(f"{path}: damaged: {exc}") from exc
     if not generic:
-        return DecodedBatch(made, times)
+        return DecodedBatch(made, times, trades_only=True)
     it_trades, it_generic = iter(made), iter(generic)
     lines = [next(it_trades) if k == _TRADE else next(it_generic) for k in kinds]
     return DecodedBatch(lines, times)

@@ -351,6 +351,7 @@ class _EquitySampler:
             output.set_interval(output.interval_ns, auto=True)
         self._output, self._valued, self._clock = output, output.valued_markets(), engine.clock
         self._warmup = engine.warmup
+        engine.gate(self.on_price, output)  # on_price does nothing before output.next_sample_ns
         engine.on_private = self.on_private
         if engine.warmup.enabled:
             engine.warmup.on_end.append(output.changed)  # statistics start when the warm-up ends

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from framework import events as ev
+from framework.decoded import DecodedBatch
 from framework.errors import StrategyError
 from framework.exchange import ExchangeConfig
 from framework.loop import Engine
@@ -377,3 +378,37 @@ def test_frames_decoded_ahead_by_the_reader_give_the_same_run_as_raw_frames() ->
     assert seen == raw_seen
     assert sink == raw_sink
     assert stats == raw_stats
+
+
+class _Gate:
+    def __init__(self, next_sample_ns: int) -> None:
+        self.next_sample_ns = next_sample_ns
+
+
+def _trade(ts_ns: int, price: float) -> ev.Trade:
+    return ev.Trade("cryptomus", "BTC/USDT", "BTC_USDT", ts_ns, ts_ns, price, 0.5, "buy")
+
+
+def test_a_batch_of_lone_trades_calls_a_gated_observer_only_once_its_gate_is_due() -> None:
+    gate = _Gate(3 * S)
+    observed: list[float] = []
+
+    def observe(trade: ev.Trade) -> None:  # like the equity sampler: acts, then moves its gate
+        observed.append(trade.price)
+        gate.next_sample_ns = trade.ts_recv_ns + 2 * S
+
+    recorder = Recorder()
+    eng = Engine(
+        {"cryptomus": CryptomusCodec()},
+        [recorder],
+        ExchangeConfig(),
+        seed=1,
+        observers=[(ev.Trade, observe)],
+    )
+    eng.gate(observe, gate)
+    trades = [_trade(i * S, 100.0 + i) for i in range(1, 8)]
+    eng.process(DecodedBatch(trades, [t.ts_recv_ns for t in trades], trades_only=True))
+    assert [c[1] for c in recorder.calls if c[0] == "trade"] == [t.price for t in trades]
+    assert observed == [103.0, 105.0, 107.0]  # due at 3 s, then 5 s, then 7 s
+    assert eng.stats.frames == 7
+    assert eng.state.last_price("BTC/USDT") == 107.0

@@ -189,7 +189,8 @@ class RunOutput:
                 return
             self.sampled = True
         self.sample_equity("equity", ts_ns)
-        self.next_sample_ns = self._grid_after(ts_ns)
+        interval = self.interval_ns  # _grid_after, inlined: a sample is taken every few trades
+        self.next_sample_ns = (ts_ns // interval + 1) * interval
 
     def _grid_after(self, ts_ns: int) -> int:
         return (ts_ns // self.interval_ns + 1) * self.interval_ns
@@ -221,7 +222,8 @@ class RunOutput:
             total += float(amount) * price
         self.results.add_equity(ts_ns, total)
         self.equity_ns = ts_ns
-        self._equity_rows.writerow((iso_time(ts_ns), ts_ns, f"{total:.8f}"))
+        # the row csv.writer would write: no field can hold a comma, a quote or a newline
+        self._equity_fh.write(f"{iso_time(ts_ns)},{ts_ns},{total:.8f}\n")
         if self.equity_listener is not None:
             self.equity_listener(ts_ns, total)
 

@@ -396,6 +396,19 @@ class Results:
         if trade.ts_recv_ns >= tape.next_ns:
             tape.point(trade.ts_recv_ns, trade.price)
 
+    def tape(self, instrument: str, price: float) -> _Tape:
+        """The tape of ``instrument``, started at ``price`` if it has none: what
+        :meth:`on_trade` updates, for the market state's fused trade handler
+        (``MarketState.trade_handler``), which keeps it."""
+        return self._tapes.get(instrument) or self._new_tape(instrument, price)
+
+    def day_end(self, ts_ns: int) -> int:
+        """Count the day of ``ts_ns`` as active if it is new (as :meth:`on_trade` does); the
+        time its day ends, before which no trade needs this call."""
+        if ts_ns >= self._next_day_ns:
+            self._new_day(ts_ns)
+        return self._next_day_ns
+
     # --- out, at the end ---------------------------------------------------------------------
 
     def position(self, strategy: str, instrument: str) -> Decimal:

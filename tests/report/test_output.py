@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 from decimal import Decimal
 from pathlib import Path
@@ -88,3 +89,10 @@ def test_rows_joined_without_csv_are_the_rows_csv_writes(fields: list[str]) -> N
         assert ours.getvalue() == expected
     else:
         assert any(c in field for field in fields for c in ',"\r\n') or len(fields) < 2
+
+
+@given(st.integers(min_value=0, max_value=253_402_300_799_999_999_999))  # to 9999-12-31
+def test_iso_time_agrees_with_the_standard_library(ts_ns: int) -> None:
+    seconds, ns = divmod(ts_ns, 1_000_000_000)
+    when = dt.datetime(1970, 1, 1) + dt.timedelta(seconds=seconds)
+    assert iso_time(ts_ns) == f"{when:%Y-%m-%dT%H:%M:%S}.{ns // 1_000_000:03d}Z"
