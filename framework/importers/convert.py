@@ -297,7 +297,7 @@ class _Writer:
         while (chunk := self._queue.get()) is not None:
             if self._error is None:
                 try:
-                    self._fh.write(b"".join(chunk))
+                    self._fh.writelines(chunk)  # no joined copy, made under the interpreter lock
                 except Exception as exc:  # raised in the importing thread
                     self._error = exc
 

@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import zipfile
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Final
+from typing import IO, TYPE_CHECKING, Final
+
+if TYPE_CHECKING:
+    import zipfile  # imported for a zip file only: it loads bz2, lzma and shutil (start-up)
 
 from framework.errors import ConfigError
 
@@ -45,6 +47,7 @@ class Source:
         self._raw: IO[bytes] = open(self.path, "rb")  # noqa: SIM115 - closed in close()
         self._read = 0  # bytes read from the stream so far
         self._zip: zipfile.ZipFile | None = None
+        self._errors: tuple[type[Exception], ...] = (OSError, EOFError, zlib.error)
         magic = self._raw.read(4)
         self._raw.seek(0)
         self._stream: IO[bytes]
@@ -106,12 +109,15 @@ class Source:
                         block = b"\n".join([line.rstrip(b"\r") for line in block.split(b"\n")])
                     yield line_no, block
                     line_no += block.count(b"\n") + 1
-        except (OSError, EOFError, zlib.error, zipfile.BadZipFile) as exc:
+        except self._errors as exc:
             raise ConfigError(f"{self.path}: cannot read past line {line_no}: {exc}") from exc
         if rest:
             yield line_no, rest.rstrip(b"\r")
 
     def _open_zip(self) -> IO[bytes]:
+        import zipfile
+
+        self._errors += (zipfile.BadZipFile,)
         try:
             self._zip = zipfile.ZipFile(self._raw)
             members = [m for m in self._zip.infolist() if not m.is_dir()]
