@@ -47,7 +47,9 @@ _ENCODER: Final = msgspec.json.Encoder()
 _CHUNK: Final = 4 << 20  # bytes of recording handed to the writer thread at a time
 _QUEUED: Final = 2
 _HELD: Final = 16 << 20  # bytes of lines held at most while the sources' digests are computed
-_GZIP_LEVEL: Final = 6  # zlib's default: a third of level 9's time for a few percent more bytes
+# zlib level 3: compresses imported lines some 2.5 times as fast as the default (6), for files
+# about a fifth larger; at 6 the compressing thread, not the converting one, set the pace.
+_GZIP_LEVEL: Final = 3
 
 
 def import_files(
