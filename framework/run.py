@@ -202,7 +202,10 @@ def replay_engine(
         finally:  # any error must not leave the output files open
             events_hash = output.close()
         if setup.window.bounded and not engine.stats.first_ts_ns:
-            raise ConfigError(empty_window_message(paths, setup.window, span))
+            empty = ConfigError(empty_window_message(paths, setup.window, span))
+            if writer is not None:  # the database's row must not stay 'running'
+                writer.fail(empty)
+            raise empty
         hashes = [reader.sha256() for reader in readers]  # hashed while they were read
     summary = summarize(
         setup, engine, output, events_hash, _recordings_hash(hashes), _read_stats(readers)

@@ -104,6 +104,25 @@ def test_runs_on_a_missing_or_foreign_file_is_one_clean_line(tmp_path: Path) -> 
     )
 
 
+def test_a_replay_with_an_empty_window_is_recorded_as_failed_with_its_reason(
+    tmp_path: Path,
+) -> None:
+    db = tmp_path / "runs.db"
+    done = run("run", SMA, "--replay", BARS, "--out", tmp_path / "out", "--db", db,
+               "--from", "2001-01-01", "--to", "2001-01-02")  # fmt: skip
+    assert done.returncode == 1
+    assert (
+        done.stderr.startswith("Error: nothing in finazon-btc-usdt-bars.jsonl.gz was received")
+        and done.stderr.count("\n") == 1
+    )
+    ((status, error, ended),) = query(db, "SELECT status, error, ended_at FROM runs")
+    assert (status, error) == (
+        "failed",
+        "ConfigError: " + done.stderr.removeprefix("Error: ").strip(),
+    )
+    assert ended is not None
+
+
 def test_a_live_run_is_in_the_database_while_it_runs_and_finished_after(tmp_path: Path) -> None:
     (tmp_path / "churn.py").write_text(STRATEGY)
     db, out = tmp_path / "runs.db", tmp_path / "out"
