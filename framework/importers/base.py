@@ -232,12 +232,14 @@ def columns(block: bytes, width: int) -> list[bytes] | None:
     """
     if _MARK in block:
         return None
+    rows = block.count(b"\n") + 1
     fields = block.replace(b"\n", b",\x00,").split(b",")
-    step = width + 1
-    rows, rest = divmod(len(fields) + 1, step)
-    # No NUL in the block: the marks are its line ends, and every one must be where a
-    # width-wide row ends (a mark is Python's one cached b"\x00": found by identity first).
-    if rest or fields[width::step].count(_MARK) != rows - 1 or fields.count(_MARK) != rows - 1:
+    if len(fields) != (width + 1) * rows - 1:
+        return None
+    # No NUL in the block: the rows - 1 marks are line ends, all where a width-wide row ends
+    # (a mark is Python's one cached b"\x00", found by identity: counting the block's line
+    # ends costs less than comparing every field with it).
+    if fields[width :: width + 1].count(_MARK) != rows - 1:
         return None
     return fields
 

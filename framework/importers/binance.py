@@ -106,9 +106,9 @@ class Trades(Converter):
         first_ns = int(stamps[0]) * unit
         if first_ns < self.last_ns:
             return False
-        sides = list(map(_MAKER.get, fields[self._maker :: step]))
-        # Every side is one of the two (compared by identity: no None left).
-        if sides.count(_SELL) + sides.count(_BUY) != rows:
+        try:
+            sides = list(map(_MAKER.__getitem__, fields[self._maker :: step]))
+        except KeyError:  # not True or False
             return False
         prices = numbers(fields[1::step], "price")
         qtys = numbers(fields[2::step], "quantity")

@@ -174,8 +174,10 @@ class Trades(_Tardis):
         fields = self._documented(block)
         if fields is None:
             return False
-        stamps, local, sides = fields[2::9], fields[3::9], fields[5::9]
-        if not _SIDES.keys() >= set(sides):
+        stamps, local = fields[2::9], fields[3::9]
+        try:
+            sides = list(map(_SIDES.__getitem__, fields[5::9]))
+        except KeyError:  # not buy or sell
             return False
         prices = numbers(fields[6::9], "price")
         amounts = numbers(fields[7::9], "amount")
