@@ -115,7 +115,7 @@ class Trades(Converter):
         if prices is None or qtys is None:
             return False
         seconds = list(map(_SECONDS, stamps))  # ten digits: 2001-09-09 to 2286
-        render(self._pieces[size], [stamps, seconds, prices, qtys, seconds, sides], out)  # type: ignore[list-item]
+        render(self._pieces[size], [stamps, seconds, prices, qtys, seconds, sides], out)
         self._sampled_columns(prices, qtys)
         self.first_ns = self.first_ns or first_ns
         self.last_ns = int(stamps[-1]) * unit

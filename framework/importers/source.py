@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import io
 import os
 import threading
 import zlib
@@ -169,7 +170,7 @@ class Digests:
             self._error = exc
 
 
-def _open(path: Path) -> IO[bytes]:
+def _open(path: Path) -> io.BufferedReader:
     """A file opened for reading; the errors a user can act on."""
     try:
         return open(path, "rb")
