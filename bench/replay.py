@@ -23,8 +23,12 @@ median rate of each case and the median of its per-round ratio to the floor:
 * replay, no orders, from the decoded cache: the same run reading the recording's decoded cache
   (``framework.replaycache``), built once before the rounds; kept in $PAPERTRADE_BENCH_CACHE
   (or ~/.cache/papertrade-bench) beside the recordings, unless $PAPERTRADE_CACHE names a folder;
-* replay, with orders: the full ``papertrade run`` path with the rule placing market orders
-  through the paper exchange, every private event written to events.jsonl (from the JSON);
+* replay, with orders, from the decoded cache: the full ``papertrade run`` path with the rule
+  placing market orders through the paper exchange, every private event written to
+  events.jsonl, reading the decoded cache (what ``papertrade run`` reads by default on every
+  replay of a recording after the first);
+* replay, with orders, from JSON: the same run reading the recording's JSON (the decoded cache
+  off), as a first replay does;
 
 and the peak memory of the full run with orders at N and 5N frames, each measured in a fresh
 process (``VmHWM``, the high-water mark of the child's own address space, read by the child
@@ -240,6 +244,12 @@ def full_run(
     return int(summary["counts"]["frames"])
 
 
+def _events_sha256(summary: dict[str, object]) -> str:
+    fingerprint = summary["fingerprint"]
+    assert isinstance(fingerprint, dict)
+    return str(fingerprint["events_sha256"])
+
+
 def rounds(cases: list[Callable[[], int]], repeat: int) -> list[list[float]]:
     """Rates (frames/s) of every case, measured round by round: ``rates[case][round]``.
 
@@ -295,12 +305,14 @@ def main() -> None:
     cached: list[dict[str, object]] = []
     full_run(path, RuleNoOrders, [], cache=True)  # builds the decoded cache, once
     trading: list[dict[str, object]] = []
+    trading_cached: list[dict[str, object]] = []
     names = (
         "floor (the rule in plain Python, a list)",
         "decode (read + decode into events)",
         "replay, no orders",
         "replay, no orders, from the decoded cache",
-        "replay, with orders (papertrade run)",
+        "replay, with orders, from the decoded cache",
+        "replay, with orders, from JSON",
     )
     rates = rounds(
         [
@@ -308,6 +320,7 @@ def main() -> None:
             lambda: decode_only(path),
             lambda: full_run(path, RuleNoOrders, quiet),
             lambda: full_run(path, RuleNoOrders, cached, cache=True),
+            lambda: full_run(path, RuleWithOrders, trading_cached, cache=True),
             lambda: full_run(path, RuleWithOrders, trading),
         ],
         args.repeat,
@@ -316,17 +329,22 @@ def main() -> None:
         f"{args.frames:,} trade_update frames, {args.repeat} rounds, medians, "
         f"Python {sys.version.split()[0]}, load average {os.getloadavg()[0]:.2f} at the end"
     )
-    print(f"  {'':<40} {'frames/s':>12}   {'of floor':>8}   {'range of rounds':>21}")
+    print(f"  {'':<44} {'frames/s':>12}   {'of floor':>8}   {'range of rounds':>21}")
     floors = rates[0]
     for name, case in zip(names, rates, strict=True):
         ratios = [f / r for f, r in zip(floors, case, strict=True)]
         print(
-            f"  {name:<40} {statistics.median(case):>12,.0f}   1/{statistics.median(ratios):5.1f}"
+            f"  {name:<44} {statistics.median(case):>12,.0f}   1/{statistics.median(ratios):5.1f}"
             f"   {min(case):>10,.0f}-{max(case):<10,.0f}"
         )
     print(
         f"  signals taken by the floor {signals[-1]:,}; orders placed by the run "
         f"{trading[-1]['orders']:,}, fills {trading[-1]['fills']:,}"
+    )
+    events = {_events_sha256(s) for s in trading + trading_cached}
+    print(
+        f"  events.jsonl of every run with orders, from the cache and from JSON: "
+        f"{'the same' if len(events) == 1 else 'DIFFERENT'} (sha256 {min(events)[:16]})"
     )
     if not args.no_memory:
         for mult in (1, 5):

@@ -123,7 +123,9 @@ class Dispatcher:
                     commands.popleft()()
                 while private and not commands:
                     event = private.popleft()
-                    self._call(self.route_private(event), (event,))
+                    targets = self.route_private(event)
+                    if targets:  # most private events have no listener: only the output
+                        self._call(targets, (event,))
         finally:
             self._settling = False
 

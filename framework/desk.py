@@ -13,7 +13,7 @@ stamped at or after it is matched with it and no data stamped before it is.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import cast
+from typing import Any
 
 from framework import events as ev
 from framework.bus import Dispatcher, Target
@@ -130,8 +130,8 @@ class OrderDesk:
         if kind is ev.BalanceUpdate:
             return self._balance_targets
         owner: Strategy | None
+        data: Any = event.data  # its type follows ``kind`` (no cast: this runs per event)
         if kind is ev.OrderUpdate:
-            data = cast(ev.OrderUpdateData, event.data)
             order_id = data.info.id
             owner = self._owners.get(order_id)
             if data.type == "finished":
@@ -140,11 +140,9 @@ class OrderDesk:
                 self._finalizing.discard(order_id)
                 self._exchange.forget(order_id)
         elif kind is ev.DealUpdate:
-            deal_id = cast(ev.DealUpdateData, event.data).info.dealId
-            owner = self._owners.get(self._exchange.order_id_of_deal(deal_id) or "")
+            owner = self._owners.get(self._exchange.order_id_of_deal(data.info.dealId) or "")
         else:
-            order_ref = cast(ev.OrderRejectedData, event.data).info.orderId
-            owner = self._owners.get(order_ref or "")
+            owner = self._owners.get(data.info.orderId or "")
         targets = self._order_targets.get(owner) if owner is not None else None
         target = targets.get(kind) if targets else None
         return (target,) if target is not None else _NONE

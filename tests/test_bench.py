@@ -34,9 +34,14 @@ def test_replay_bench_reports_every_case_and_memory(tmp_path: Path) -> None:
         "decode",
         "replay, no orders",
         "replay, no orders, from the decoded cache",
-        "replay, with orders",
+        "replay, with orders, from the decoded cache",
+        "replay, with orders, from JSON",
     ):
         assert case in out
+    # both runs with orders wrote the same events, and traded
+    assert "from the cache and from JSON: the same (sha256 " in out
+    orders = int(out.split("orders placed by the run ")[1].split(", fills")[0].replace(",", ""))
+    assert orders > 0
     assert "peak memory, full run,     3,000 frames" in out
     assert "peak memory, full run,    15,000 frames" in out
     assert (tmp_path / "cryptomus-walk-3000-seed20261130.jsonl").is_file()
@@ -87,12 +92,32 @@ def test_resume_bench_checks_every_event_of_the_session_it_catches_up(tmp_path: 
 
 
 def test_sweep_bench_reports_every_rate_and_memory(tmp_path: Path) -> None:
-    out = _run(tmp_path, "sweep.py", "--frames", "2000", "--points", "4", "--no-ray")
-    for case in ("1 worker:", "2 workers:", "ratio 2 workers / 1 worker: ", "target >= 1.8"):
-        assert case in out
+    out = _run(tmp_path, "sweep.py", "--frames", "2000", "--points", "4", "--run-1", "2",
+               "--no-ray")  # fmt: skip
+    lines = out.splitlines()
+    assert "decoded cache: " in out
+    assert any(line.startswith("1 worker: ") and "over 2 of the 4 points" in line for line in lines)
+    assert any(
+        line.startswith("2 workers: ") and "over 4 of the 4 points" in line for line in lines
+    )
+    assert "ratio 2 workers / 1 worker: " in out and "target >= 1.8" in out
+    pool = next(line for line in lines if line.startswith("local pool overhead per point, 16 "))
+    assert "dispatch " in pool and " ms + return " in pool and "wall-based " in pool
+    assert "Ray" not in out
     assert "peak memory per worker after 1 points: " in out
     assert "peak memory per worker after 4 points: " in out and "target flat" in out
     assert (tmp_path / "finazon-bars-2000-seed20261130.jsonl").is_file()
+
+
+def test_sweep_bench_measures_rays_overhead_per_point(tmp_path: Path) -> None:
+    pytest.importorskip("ray")
+    out = _run(tmp_path, "sweep.py", "--frames", "2000", "--points", "2")
+    lines = out.splitlines()
+    assert any(line.startswith("Ray, 2 CPUs: ") and "over 2 of the 2 points" in line
+               for line in lines)  # fmt: skip
+    on_ray = next(line for line in lines if line.startswith("Ray overhead per point, 16 "))
+    assert "dispatch " in on_ray and "target < 50 ms: " in on_ray and "wall-based " in on_ray
+    assert any(line.startswith("local pool overhead per point, 16 ") for line in lines)
 
 
 def test_slow_clients_bench_samples_the_servers_memory(tmp_path: Path) -> None:

@@ -138,14 +138,17 @@ class Executor:
         """Apply one fill; ``completes`` ends a market buy by value (it has spent what it can)."""
         rules = order.rules
         rate = self._maker if fill.role == "maker" else self._taker
-        if order.is_buy:
-            fitted = self._fit_buy(order, fill, rate)
-            if fitted is None:
-                return
-            completes = completes and fitted == fill
-            fill = fitted
         value = quantize(fill.price * fill.quantity, rules.quote_prec)
         fee = fee_for(value, rate, rules.quote_prec)
+        if order.is_buy:
+            fitted = self._fit_buy(order, fill, rate, value + fee)
+            if fitted is None:
+                return
+            if fitted is not fill:  # cut to what the order can pay for
+                completes = completes and fitted == fill
+                fill = fitted
+                value = quantize(fill.price * fill.quantity, rules.quote_prec)
+                fee = fee_for(value, rate, rules.quote_prec)
         changes = self._settle(order, fill.quantity, value, fee)
         order.filled_qty += fill.quantity
         order.filled_value += value
@@ -277,10 +280,15 @@ class Executor:
 
     # --- settlement ------------------------------------------------------------------------
 
-    def _fit_buy(self, order: Order, fill: Fill, rate: Decimal) -> Fill | None:
-        """The fill a buy can pay for: hold any shortfall from available, or cut the fill."""
+    def _fit_buy(
+        self, order: Order, fill: Fill, rate: Decimal, cost: Decimal | None = None
+    ) -> Fill | None:
+        """The fill a buy can pay for: hold any shortfall from available, or cut the fill.
+        ``cost`` is the fill's cost with its fee, when the caller has it."""
         rules = order.rules
-        short = _cost(fill.price, fill.quantity, rate, rules.quote_prec) - order.reserve
+        if cost is None:
+            cost = _cost(fill.price, fill.quantity, rate, rules.quote_prec)
+        short = cost - order.reserve
         if short <= 0:
             return fill
         currency = rules.quote_currency

@@ -32,6 +32,7 @@ import datetime as dt
 import functools
 import hashlib
 import io
+import re
 import shutil
 import tempfile
 import weakref
@@ -51,8 +52,15 @@ from framework.report.results import Fill, Results, RoundTrip
 __all__ = ["FILL_COLUMNS", "TRADE_COLUMNS", "RunOutput", "iso_time"]
 
 _FLUSH_BYTES: Final = 1 << 16
+# Besides the delimiter, what makes csv quote a field, on any Python version (3.11 quotes '"'
+# and the line terminator's '\n'; later versions also '\r').
+_CSV_QUOTED: Final = re.compile('["\r\n]')
+_SPOOL_ITEMS: Final = 256  # fills or round trips encoded together for results.json
 _MINUTE_NS: Final = 60_000_000_000
 _EPOCH: Final = dt.date(1970, 1, 1)
+_HOURS_MINUTES: Final = tuple(f"{m // 60:02d}:{m % 60:02d}" for m in range(1440))
+_SECONDS: Final = tuple(f"{n:02d}" for n in range(60))
+_MILLISECONDS: Final = tuple(f"{n:03d}" for n in range(1000))
 _ENCODER: Final = msgspec.json.Encoder()
 _SORTED: Final = msgspec.json.Encoder(order="sorted")  # results.json's encoding
 FILL_COLUMNS: Final = (
@@ -70,9 +78,10 @@ def iso_time(ts_ns: int) -> str:
     """UTC ISO-8601 time of integer ns, to the millisecond: ``2025-06-26T16:00:00.000Z``."""
     seconds, ns = divmod(ts_ns, 1_000_000_000)
     days, second = divmod(seconds, 86_400)
-    hour, second = divmod(second, 3_600)
     minute, second = divmod(second, 60)
-    return f"{_iso_day(days)}T{hour:02d}:{minute:02d}:{second:02d}.{ns // 1_000_000:03d}Z"
+    # From tables, without a format spec per field (several per fill and round trip).
+    clock = f"{_HOURS_MINUTES[minute]}:{_SECONDS[second]}.{_MILLISECONDS[ns // 1_000_000]}"
+    return f"{_iso_day(days)}T{clock}Z"
 
 
 @functools.lru_cache(maxsize=64)
@@ -106,6 +115,7 @@ class RunOutput:
         # results.json's fills and round trips, each item encoded as it happens
         self._spools = (tempfile.TemporaryFile(), tempfile.TemporaryFile())  # noqa: SIM115
         self._spooled = [0, 0]  # items in each
+        self._unspooled: tuple[list[Fill], list[RoundTrip]] = ([], [])  # encoded by the block
         weakref.finalize(self, _close_all, self._spools)  # also on a run that never finishes
         self._trades_mode = "w"  # trades.csv is started by its first write
         self._trades_buf = io.StringIO()
@@ -143,14 +153,13 @@ class RunOutput:
     def _write_fill(self, fill: Fill) -> None:
         self._spool(0, fill)
         base, quote = self._precision.get(fill.instrument, (16, 16))
-        self._fills.writerow(
-            (
-                iso_time(fill.ts_ns), fill.ts_ns, fill.strategy, fill.order_id, fill.deal_id,
-                fill.transaction_id, fill.symbol, fill.side, fill.role, _fixed(fill.price, quote),
-                _fixed(fill.quantity, base), _fixed(fill.value, quote), _fixed(fill.fee, quote),
-                fill.fee_currency,
-            )
+        row = (
+            iso_time(fill.ts_ns), str(fill.ts_ns), fill.strategy, fill.order_id, fill.deal_id,
+            fill.transaction_id, fill.symbol, fill.side, fill.role, _fixed(fill.price, quote),
+            _fixed(fill.quantity, base), _fixed(fill.value, quote), _fixed(fill.fee, quote),
+            fill.fee_currency,
         )  # fmt: skip
+        _write_row(self._fills_fh, self._fills, row)
 
     # --- equity ---------------------------------------------------------------------------------
 
@@ -236,16 +245,27 @@ class RunOutput:
     def _write_trip(self, trip: RoundTrip) -> None:
         """One round trip, as it closes (or, open, at the end): a trades.csv row."""
         self._spool(1, trip)
-        self._trades.writerow(self.trade_row(trip))
+        _write_row(self._trades_buf, self._trades, tuple(map(str, self.trade_row(trip))))
         if self._trades_buf.tell() >= _FLUSH_BYTES:
             self._flush_trades()
 
     def _spool(self, which: int, item: Fill | RoundTrip) -> None:
+        items: list[Any] = self._unspooled[which]
+        items.append(item)
+        if len(items) >= _SPOOL_ITEMS:
+            self._spool_out(which)
+
+    def _spool_out(self, which: int) -> None:
+        """Encode the items waiting for spool ``which`` in one call, comma-separated."""
+        items = self._unspooled[which]
+        if not items:
+            return
         spool = self._spools[which]
         if self._spooled[which]:
             spool.write(b",")
-        spool.write(_SORTED.encode(item))
-        self._spooled[which] += 1
+        spool.write(_SORTED.encode(items)[1:-1])  # a list's items, without its brackets
+        self._spooled[which] += len(items)
+        items.clear()
 
     def _flush_trades(self) -> None:
         with open(self.dir / "trades.csv", self._trades_mode, newline="", encoding="utf-8") as fh:
@@ -273,6 +293,8 @@ class RunOutput:
         summary.json (sorted keys, two-space indent, a final newline). Call after
         :meth:`Results.finish`."""
         self._flush_trades()
+        self._spool_out(0)
+        self._spool_out(1)
         equity, prices = self.results.curves()
         fills, trips = self._spools
         with open(self.dir / "results.json", "wb") as fh:
@@ -302,6 +324,20 @@ def _close_all(files: tuple[IO[bytes], ...]) -> None:
         fh.close()
 
 
+def _write_row(fh: IO[str], writer: Any, row: tuple[str, ...]) -> None:
+    """Write one csv row of text fields as ``writer`` would. A row with no field that csv
+    quotes (ids, numbers, times, and names without a comma, quote or line break) is joined
+    here: the same text, without csv's scan of every character."""
+    line = ",".join(row)
+    # (a row of one empty field is quoted: it would read back as no field at all)
+    if line.count(",") == len(row) - 1 > 0 and _CSV_QUOTED.search(line) is None:
+        fh.write(line + "\n")
+    else:
+        writer.writerow(row)
+
+
 def _fixed(value: Decimal, places: int) -> str:
     """A Decimal at a market's precision, in plain notation (no exponent, no 16-decimal pad)."""
-    return format(quantize(value, places), "f")
+    fixed = quantize(value, places)
+    text = str(fixed)  # plain notation unless it shows an exponent ("1.2E-7"), as format() is
+    return text if "E" not in text else format(fixed, "f")

@@ -34,7 +34,7 @@ from framework.sweeps.search import Reporter, Scored, Search, Target, run_search
 from framework.sweeps.space import Axis, Value, axis_of, check_names, parse_axis
 from framework.sweeps.spec import PointResult, RunSpec, set_text
 from framework.sweeps.walkforward import FoldResult, make_folds, walk_forward
-from framework.sweeps.worker import load_recording, run_point, time_span
+from framework.sweeps.worker import load_recording, release, run_point, time_span
 from framework.window import Window, parse_time
 
 __all__ = ["SweepResult", "sweep"]
@@ -175,6 +175,8 @@ def sweep(
         if writer is not None:
             writer.finish(None, "failed")
         raise
+    finally:
+        release()  # what this process read for the sweep (its best run, the folds' span)
     if writer is not None:
         writer.finish(result.best)
     return result

@@ -7,10 +7,14 @@
   points it runs. Workers are started with ``spawn``: a clean interpreter that imports
   papertrade, safe whatever threads the parent runs.
 * :class:`RayBackend`: Ray tasks (``--backend ray``, the ``ray`` extra). Each recording is put
-  in Ray's object store once per sweep; a worker fetches it on its first point and keeps it
-  decoded. Strategy and config files are read by path, so on a real cluster they must be at the
-  same path on every node (shared storage, or Ray's ``runtime_env`` working directory).
-  Results stream back as tasks finish. Ray schedules; we do not.
+  in Ray's object store once per sweep; a worker fetches it on its first point, writes it to
+  its scratch folder and builds that copy's decoded cache there. Strategy and config files are
+  read by path, so on a real cluster they must be at the same path on every node (shared
+  storage, or Ray's ``runtime_env`` working directory). Results stream back as tasks finish.
+  Ray schedules; we do not. Workers' scratch folders go in one temporary folder per backend,
+  removed when the backend stops a Ray instance it started; on a cluster (or a Ray instance
+  the caller started) they stay in each node's temporary folder (``papertrade-ray-*``) until
+  removed there.
 
 A backend is a context manager: workers (and their cached recordings) live until it closes, so
 walk-forward folds and Optuna's rounds reuse them.
@@ -20,7 +24,9 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import shutil
 import sys
+import tempfile
 from collections.abc import Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from pathlib import Path
@@ -161,6 +167,9 @@ class RayBackend(_Base):
         self.workers = int(ray.cluster_resources().get("CPU", 1))
         self._task = ray.remote(num_cpus=1, max_retries=0)(ray_point)
         self._shipped: dict[str, Any] = {}  # recording hash -> its bytes in the object store
+        # the workers' scratch folders, on each node (removed here for an instance started here)
+        self._scratch = tempfile.mkdtemp(prefix="papertrade-ray-")
+        self._local = self._owned and address is None
 
     def run(self, specs: Sequence[RunSpec]) -> Iterator[PointResult]:
         ray = self._ray
@@ -170,7 +179,7 @@ class RayBackend(_Base):
                 self._shipped[spec.recording_sha256] = ray.put(data)
         pending = {
             self._task.remote(
-                spec, {spec.recording_sha256: self._shipped[spec.recording_sha256]}
+                spec, {spec.recording_sha256: self._shipped[spec.recording_sha256]}, self._scratch
             ): spec
             for spec in specs
         }
@@ -187,6 +196,8 @@ class RayBackend(_Base):
         self._shipped.clear()
         if self._owned:
             self._ray.shutdown()
+        if self._local:  # its workers have ended
+            shutil.rmtree(self._scratch, ignore_errors=True)
 
 
 def _result_of(future: Future[PointResult], spec: RunSpec) -> PointResult:

@@ -41,6 +41,10 @@ class PointResult(msgspec.Struct, kw_only=True):
     summary: dict[str, Any] | None = None
     error: str = ""
     wall_s: float = 0.0  # wall-clock seconds of the run: the one field that is not reproducible
+    # when the worker began and finished the point (time.monotonic, one clock for every process
+    # of a machine on Linux): how long a point waited to start and to come back (bench/sweep.py)
+    began: float = 0.0
+    ended: float = 0.0
     run_rows: dict[str, tuple[list[str], list[tuple[Any, ...]]]] | None = None  # with record
 
 

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import csv
+import io
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from framework.exchange import ExchangeConfig, PaperExchange
-from framework.report.output import RunOutput, iso_time
+from framework.report.output import RunOutput, _write_row, iso_time
 from framework.report.results import Fill, Results
 
 
@@ -71,3 +74,17 @@ def test_fills_are_written_at_market_precision_and_odd_fields_are_quoted(tmp_pat
 )
 def test_iso_time_is_utc_to_the_millisecond_truncated(ts_ns: int, text: str) -> None:
     assert iso_time(ts_ns) == text
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.text(alphabet=st.sampled_from("ab1.,\"\r\n \t;'é"), max_size=6), max_size=6))
+def test_rows_joined_without_csv_are_the_rows_csv_writes(fields: list[str]) -> None:
+    # a row is joined by hand only when csv would quote none of its fields: same text always
+    ours, theirs = io.StringIO(), io.StringIO()
+    _write_row(ours, csv.writer(io.StringIO(), lineterminator="\n"), tuple(fields))
+    csv.writer(theirs, lineterminator="\n").writerow(fields)
+    expected = theirs.getvalue()
+    if ours.getvalue():  # written here, not handed to the (other) writer
+        assert ours.getvalue() == expected
+    else:
+        assert any(c in field for field in fields for c in ',"\r\n') or len(fields) < 2

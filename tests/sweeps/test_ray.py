@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,14 +17,18 @@ ray: Any = pytest.importorskip("ray")  # ./scripts/test installs the extra
 
 
 @pytest.fixture(scope="module")
-def local_ray() -> Iterator[None]:
+def local_ray(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     ray.init(
         num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="warning",
         _node_ip_address="127.0.0.1",
     )  # fmt: skip
+    # A backend leaves its workers' scratch folders to the caller who started Ray: here, in
+    # the test's own temporary folder.
+    old, tempfile.tempdir = tempfile.tempdir, str(tmp_path_factory.mktemp("ray-scratch"))
     try:
         yield
     finally:
+        tempfile.tempdir = old
         ray.shutdown()
 
 
