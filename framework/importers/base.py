@@ -17,12 +17,13 @@ written when it is already a plain JSON number, and rewritten from its float val
 Converters are plain classes fed blocks of lines (see :class:`Converter`); they keep no more
 than one book message or one bar in memory, whatever the file's size.
 
-Speed comes from treating a block (about 1 MB, ten thousand rows) as columns: :func:`columns`
+Speed comes from treating a block (about 64 kB, some 800 rows) as columns: :func:`columns`
 splits it once, whole columns are checked at a time (:func:`plain_numbers`, lengths, order),
 and :func:`render` writes every row's line from the template's constant pieces and the
-columns with one ``join``. A block where any check fails is converted again row by row (the
-converter's ``feed_lines``), which says what is wrong with which line: both paths write the
-same bytes for the same rows.
+columns with one ``join``. A block where any check fails is converted again as halves, each
+as columns when it passes, down to a few dozen rows converted row by row (the converter's
+``feed_lines``), which says what is wrong with which line: both paths write the same bytes
+for the same rows.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ from framework.recording import ProviderSpec
 
 __all__ = [
     "DECIMAL",
+    "HALVES_FROM",
     "LEVEL",
     "MARKET_SAMPLE",
     "POSITIVE",
@@ -53,6 +55,7 @@ __all__ = [
     "levels",
     "market_from_sample",
     "number",
+    "numbers",
     "plain_numbers",
     "render",
     "split_instrument",
@@ -63,6 +66,7 @@ __all__ = [
 ]
 
 MARKET_SAMPLE: Final = 10_000  # rows whose prices and sizes define an unknown market
+HALVES_FROM: Final = 4096  # bytes: a refused block shorter than this goes row by row
 _MAX_LISTED: Final = 20
 # Regular expressions of the numbers a row's fast path copies as they are (plain JSON numbers,
 # no exponent): rows that do not match take the slow path, which explains or converts.
@@ -124,13 +128,50 @@ class Converter:
         self.problems = Problems()
         self.notes: list[str] = []
         self.sample: list[tuple[bytes, bytes]] | None = [] if sample else None
+        self._refused = False  # the last block went mostly row by row
 
     def feed(self, source: str, first_line: int, block: bytes, out: bytearray) -> None:
         """Convert one block of whole lines (joined by ``\\n``, none at the end) into ``out``.
 
-        A converter converts the block as columns where it can and row by row otherwise; this
-        default goes row by row.
+        The block is converted as columns (:meth:`_as_columns`) when every row allows it. A
+        block refused is converted as halves (:meth:`_halves`), so that a row that is not as
+        the column path wants it (a ``1e-05``, a bad row) sends its neighbours row by row, not
+        its whole block; after a block that went mostly row by row, the next one goes row by
+        row at once when refused (a file whose every row is unusual pays no halving).
         """
+        if self._as_columns(block, out):
+            self._refused = False
+        elif self._refused:
+            self._by_rows(source, first_line, block, out)
+        else:
+            self._refused = 2 * self._halves(source, first_line, block, out) > len(block)
+
+    def _as_columns(self, block: bytes, out: bytearray) -> bool:
+        """Convert a block as columns when every row allows it; False (nothing done) if not."""
+        return False
+
+    def _halves(self, source: str, first_line: int, block: bytes, out: bytearray) -> int:
+        """Convert a refused block as two halves, each as columns when it can be and halved
+        again when not, down to :data:`HALVES_FROM` bytes, converted row by row.
+
+        Returns:
+            How many of the block's bytes were converted row by row.
+        """
+        cut = block.find(b"\n", len(block) // 2)
+        if len(block) < HALVES_FROM or cut < 0:
+            self._by_rows(source, first_line, block, out)
+            return len(block)
+        slow = 0
+        for line, half in (
+            (first_line, block[:cut]),
+            (first_line + block.count(b"\n", 0, cut) + 1, block[cut + 1 :]),
+        ):
+            if not self._as_columns(half, out):
+                slow += self._halves(source, line, half, out)
+        return slow
+
+    def _by_rows(self, source: str, first_line: int, block: bytes, out: bytearray) -> None:
+        """Convert a block row by row (:meth:`feed_lines`)."""
         self.feed_lines(source, first_line, block.split(b"\n"), out)
 
     def feed_lines(self, source: str, first_line: int, lines: list[bytes], out: bytearray) -> None:
@@ -181,7 +222,6 @@ def number(text: bytes, what: str, *, positive: bool = True) -> bytes:
 
 _MARK: Final = b"\x00"
 _RENDERED: Final = 512
-_NOT_PLAIN: Final = b"0123456789.,"
 
 
 def columns(block: bytes, width: int) -> list[bytes] | None:
@@ -196,7 +236,9 @@ def columns(block: bytes, width: int) -> list[bytes] | None:
     fields = block.replace(b"\n", b",\x00,").split(b",")
     if len(fields) != (width + 1) * rows - 1:
         return None
-    # No NUL in the block: the rows - 1 marks are line ends, all where a width-wide row ends.
+    # No NUL in the block: the rows - 1 marks are line ends, all where a width-wide row ends
+    # (a mark is Python's one cached b"\x00", found by identity: counting the block's line
+    # ends costs less than comparing every field with it).
     if fields[width :: width + 1].count(_MARK) != rows - 1:
         return None
     return fields
@@ -205,15 +247,16 @@ def columns(block: bytes, width: int) -> list[bytes] | None:
 def plain_numbers(texts: Sequence[bytes], *, positive: bool) -> bool:
     """Whether :func:`number` returns every text of ``texts`` as it is (and none is refused).
 
-    One pass of a few byte-string methods over the column joined, instead of one per text.
+    A few passes of byte-string methods over the column joined, instead of one per text.
     """
-    joined = b"," + b",".join(texts) + b","
+    joined = b",".join([b"", *texts, b""])
+    marks = joined.translate(None, b"0123456789")  # what is not a digit: commas and dots
     if (
-        joined.translate(None, _NOT_PLAIN)  # only digits and dots
+        marks.translate(None, b",.")  # anything else
+        or b".." in marks  # two dots in one text
         or b",," in joined  # an empty text
         or b",." in joined  # a dot first
         or b".," in joined  # or last
-        or b".." in joined.translate(None, b"0123456789")  # two dots in one text
     ):
         return False
     # A leading zero is only allowed before the dot, or alone (zero, where zero is allowed).
@@ -221,6 +264,21 @@ def plain_numbers(texts: Sequence[bytes], *, positive: bool) -> bool:
     if joined.count(b",0") != zeros:
         return False
     return not positive or b",," not in joined.translate(None, b"0.")
+
+
+def numbers(texts: list[bytes], what: str, *, positive: bool = True) -> list[bytes] | None:
+    """A column of texts as :func:`number` writes each, or None when it refuses any.
+
+    The same list when every text is already a plain JSON number (one check of the whole
+    column, :func:`plain_numbers`); else each text through :func:`number`, so that a column
+    with a ``1e-05`` in it is still converted as a column.
+    """
+    if plain_numbers(texts, positive=positive):
+        return texts
+    try:
+        return [number(text, what, positive=positive) for text in texts]
+    except RowError:
+        return None
 
 
 def trade_pieces(symbol: bytes, zeros: bytes) -> list[bytes]:

@@ -21,6 +21,7 @@ time plus one unit, and every row must have the same.
 
 from __future__ import annotations
 
+import operator
 import re
 from typing import Final
 
@@ -35,7 +36,7 @@ from framework.importers.base import (
     RowError,
     columns,
     number,
-    plain_numbers,
+    numbers,
     render,
     trade_frame,
     trade_pieces,
@@ -56,6 +57,7 @@ _MAKER: Final = {b"True": _SELL, b"true": _SELL, b"False": _BUY, b"false": _BUY}
 _UNITS: Final = ((604_800, "w"), (86_400, "d"), (3600, "h"), (60, "m"), (1, "s"))
 _ENCODER: Final = msgspec.json.Encoder()
 _ZERO: Final = 48
+_SECONDS: Final = operator.itemgetter(slice(10))  # a time stamp's whole seconds
 
 
 class Trades(Converter):
@@ -77,10 +79,6 @@ class Trades(Converter):
         # The constant parts of a trade line, by time stamp length: micro- or milliseconds.
         self._pieces = {16: trade_pieces(self._symbol, b"000"),
                         13: trade_pieces(self._symbol, b"000000")}  # fmt: skip
-
-    def feed(self, source: str, first_line: int, block: bytes, out: bytearray) -> None:
-        if not self._as_columns(block, out):
-            self.feed_lines(source, first_line, block.split(b"\n"), out)
 
     def _as_columns(self, block: bytes, out: bytearray) -> bool:
         """Convert a block as columns; False (nothing done) unless every row is as Binance
@@ -106,17 +104,18 @@ class Trades(Converter):
             return False
         unit = 1000 if size == 16 else 1_000_000
         first_ns = int(stamps[0]) * unit
-        sides = list(map(_MAKER.get, fields[self._maker :: step]))
-        prices, qtys = fields[1::step], fields[2::step]
-        if (
-            first_ns < self.last_ns
-            or None in sides
-            or not plain_numbers(prices, positive=True)
-            or not plain_numbers(qtys, positive=True)
-        ):
+        if first_ns < self.last_ns:
             return False
-        seconds = [stamp[:10] for stamp in stamps]  # ten digits: 2001-09-09 to 2286
-        render(self._pieces[size], [stamps, seconds, prices, qtys, seconds, sides], out)  # type: ignore[list-item]
+        try:
+            sides = list(map(_MAKER.__getitem__, fields[self._maker :: step]))
+        except KeyError:  # not True or False
+            return False
+        prices = numbers(fields[1::step], "price")
+        qtys = numbers(fields[2::step], "quantity")
+        if prices is None or qtys is None:
+            return False
+        seconds = list(map(_SECONDS, stamps))  # ten digits: 2001-09-09 to 2286
+        render(self._pieces[size], [stamps, seconds, prices, qtys, seconds, sides], out)
         self._sampled_columns(prices, qtys)
         self.first_ns = self.first_ns or first_ns
         self.last_ns = int(stamps[-1]) * unit

@@ -1,11 +1,12 @@
 """Reading an input file for an importer: plain, gzip or zip, as lines, in constant memory.
 
 A downloaded market-data file is often larger than memory, so it is read in blocks of about
-1 MB of whole lines (bytes, joined by ``\n``, without the last line end), each block with the
+64 kB of whole lines (bytes, joined by ``\n``, without the last line end), each block with the
 line number of its first line so that a bad row can be reported where the user can find it. The
 compression is found from the file's first bytes, not its name: gzip (Tardis ``.csv.gz``), zip
 (Binance ``.zip``, whose one CSV member is read) or plain text. How far into the file reading
-has got (on disk, compressed or not) drives the progress bar.
+has got (on disk, compressed or not) drives the progress bar. The files' SHA-256 digests, which
+the recording's header names, are computed on a thread of their own (:class:`Digests`).
 
 This module reads files only; it knows nothing of any format's columns.
 """
@@ -14,17 +15,23 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import zipfile
+import io
+import os
+import threading
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Final
+from typing import IO, TYPE_CHECKING, Final
+
+if TYPE_CHECKING:
+    import zipfile  # imported for a zip file only: it loads bz2, lzma and shutil (start-up)
 
 from framework.errors import ConfigError
 
-__all__ = ["Source"]
+__all__ = ["Digests", "Source"]
 
 _BLOCK: Final = 1 << 16  # 64 kB: a block's rows stay in the processor's cache while converted
+_DIGESTED: Final = 4 << 20
 _GZIP_MAGIC: Final = b"\x1f\x8b"
 _ZIP_MAGIC: Final = b"PK\x03\x04"
 
@@ -41,10 +48,11 @@ class Source:
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        self.sha256, self.size = _digest(self.path)
-        self._raw: IO[bytes] = open(self.path, "rb")  # noqa: SIM115 - closed in close()
+        self._raw: IO[bytes] = _open(self.path)
+        self.size = os.fstat(self._raw.fileno()).st_size
         self._read = 0  # bytes read from the stream so far
         self._zip: zipfile.ZipFile | None = None
+        self._errors: tuple[type[Exception], ...] = (OSError, EOFError, zlib.error)
         magic = self._raw.read(4)
         self._raw.seek(0)
         self._stream: IO[bytes]
@@ -106,12 +114,15 @@ class Source:
                         block = b"\n".join([line.rstrip(b"\r") for line in block.split(b"\n")])
                     yield line_no, block
                     line_no += block.count(b"\n") + 1
-        except (OSError, EOFError, zlib.error, zipfile.BadZipFile) as exc:
+        except self._errors as exc:
             raise ConfigError(f"{self.path}: cannot read past line {line_no}: {exc}") from exc
         if rest:
             yield line_no, rest.rstrip(b"\r")
 
     def _open_zip(self) -> IO[bytes]:
+        import zipfile
+
+        self._errors += (zipfile.BadZipFile,)
         try:
             self._zip = zipfile.ZipFile(self._raw)
             members = [m for m in self._zip.infolist() if not m.is_dir()]
@@ -125,19 +136,62 @@ class Source:
         raise ConfigError(f"{self.path}: {reason}")
 
 
-def _digest(path: Path) -> tuple[str, int]:
-    """SHA-256 and size of a file, streamed; the errors a user can act on."""
-    digest = hashlib.sha256()
-    size = 0
+class Digests:
+    """The SHA-256 of each of some files (for the recording's header), computed on a thread of
+    its own while the files are converted: reading and hashing let go of the interpreter lock,
+    so on a second core the digests cost the import little of its time.
+
+    Raises (from :meth:`result`):
+        ConfigError: a file cannot be read.
+    """
+
+    def __init__(self, paths: list[Path]) -> None:
+        self._paths = paths
+        self._digests: list[str] = []
+        self._error: ConfigError | None = None
+        self._thread = threading.Thread(target=self._run, name="source digests", daemon=True)
+        self._thread.start()
+
+    def done(self) -> bool:
+        return not self._thread.is_alive()
+
+    def result(self) -> list[str]:
+        """The digests, in the order of the paths (waiting for them if need be)."""
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._digests
+
+    def _run(self) -> None:
+        try:
+            for path in self._paths:
+                self._digests.append(_digest(path))
+        except ConfigError as exc:
+            self._error = exc
+
+
+def _open(path: Path) -> io.BufferedReader:
+    """A file opened for reading; the errors a user can act on."""
     try:
-        with open(path, "rb") as fh:
-            while chunk := fh.read(_BLOCK):
-                digest.update(chunk)
-                size += len(chunk)
+        return open(path, "rb")
     except FileNotFoundError as exc:
         raise ConfigError(f"file not found: {path}") from exc
     except IsADirectoryError as exc:
         raise ConfigError(f"{path} is a directory, not a data file") from exc
     except OSError as exc:
         raise ConfigError(f"cannot read {path}: {exc.strerror}") from exc
-    return digest.hexdigest(), size
+
+
+def _digest(path: Path) -> str:
+    """SHA-256 of a file, read :data:`_DIGESTED` bytes at a time (each one a single wait for
+    the interpreter lock, which the converting thread holds)."""
+    digest = hashlib.sha256()
+    buffer = bytearray(_DIGESTED)
+    view = memoryview(buffer)
+    with _open(path) as fh:
+        try:
+            while count := fh.readinto(buffer):
+                digest.update(view[:count])
+        except OSError as exc:
+            raise ConfigError(f"cannot read {path}: {exc.strerror}") from exc
+    return digest.hexdigest()

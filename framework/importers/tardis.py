@@ -25,6 +25,7 @@ Every row must name the same symbol as the first (a file is one symbol).
 
 from __future__ import annotations
 
+import operator
 import re
 from typing import Any, Final, Literal
 
@@ -41,7 +42,7 @@ from framework.importers.base import (
     depth_line,
     levels,
     number,
-    plain_numbers,
+    numbers,
     render,
     trade_frame,
     trade_pieces,
@@ -56,6 +57,7 @@ __all__ = ["BookSnapshots", "IncrementalBook", "Trades"]
 
 _NS: Final = 1_000_000_000
 _ZERO: Final = 48
+_SECONDS: Final = operator.itemgetter(slice(10))  # a time stamp's whole seconds
 _SIDES: Final = {b"buy": b"buy", b"sell": b"sell"}
 _COMMON: Final = ("exchange", "symbol", "timestamp", "local_timestamp")
 
@@ -82,10 +84,12 @@ class _Tardis(Converter):
             first_line += 1
             if not newline:
                 return
-        if not self._as_columns(block, out):
-            lines = block.split(b"\n")
-            self._rows(source, first_line, lines, out)
-            self.rows += len(lines)
+        super().feed(source, first_line, block, out)
+
+    def _by_rows(self, source: str, first_line: int, block: bytes, out: bytearray) -> None:
+        lines = block.split(b"\n")
+        self._rows(source, first_line, lines, out)
+        self.rows += len(lines)
 
     def feed_lines(self, source: str, first_line: int, lines: list[bytes], out: bytearray) -> None:
         if first_line == 1:
@@ -94,10 +98,6 @@ class _Tardis(Converter):
             first_line += 1
         self._rows(source, first_line, lines, out)
         self.rows += len(lines)
-
-    def _as_columns(self, block: bytes, out: bytearray) -> bool:
-        """Convert a block as columns when every row allows it (False: nothing done)."""
-        return False
 
     def _rows(self, source: str, first_line: int, lines: list[bytes], out: bytearray) -> None:
         raise NotImplementedError
@@ -174,15 +174,16 @@ class Trades(_Tardis):
         fields = self._documented(block)
         if fields is None:
             return False
-        stamps, local, sides = fields[2::9], fields[3::9], fields[5::9]
-        prices, amounts = fields[6::9], fields[7::9]
-        if (
-            not _SIDES.keys() >= set(sides)
-            or not plain_numbers(prices, positive=True)
-            or not plain_numbers(amounts, positive=True)
-        ):
+        stamps, local = fields[2::9], fields[3::9]
+        try:
+            sides = list(map(_SIDES.__getitem__, fields[5::9]))
+        except KeyError:  # not buy or sell
             return False
-        seconds = [stamp[:10] for stamp in stamps]  # ten digits: 2001-09-09 to 2286
+        prices = numbers(fields[6::9], "price")
+        amounts = numbers(fields[7::9], "amount")
+        if prices is None or amounts is None:
+            return False
+        seconds = list(map(_SECONDS, stamps))  # ten digits: 2001-09-09 to 2286
         render(self._pieces, [local, seconds, prices, amounts, seconds, sides], out)
         self._sampled_columns(prices, amounts)
         rows = len(local)
@@ -234,6 +235,8 @@ class Trades(_Tardis):
                 if ns < last:
                     raise RowError("local_timestamp goes back before the previous row's")
             except RowError as exc:
+                # A bad row still names the file's symbol when it is the first to name one.
+                file_symbol = self._file_symbol
                 self.problems.add(source, first_line + offset, str(exc))
                 continue
             file_symbol = self._file_symbol
@@ -276,14 +279,15 @@ class IncrementalBook(_Tardis):
         if fields is None:
             return False
         stamps, local, snaps, sides = fields[2::9], fields[3::9], fields[4::9], fields[5::9]
-        prices, amounts = fields[6::9], fields[7::9]
         if (
             int(local[0]) < self._key
             or snaps.count(b"false") != len(snaps)  # a snapshot (a reset) goes row by row
             or not {b"bid", b"ask"} >= set(sides)
-            or not plain_numbers(prices, positive=True)
-            or not plain_numbers(amounts, positive=False)
         ):
+            return False
+        prices = numbers(fields[6::9], "price")
+        amounts = numbers(fields[7::9], "amount", positive=False)
+        if prices is None or amounts is None:
             return False
         # As in _rows for updates: rows of one local_timestamp are one message. The message
         # held from the block before ends here, or goes on with this block's first rows.
@@ -346,6 +350,7 @@ class IncrementalBook(_Tardis):
                 try:
                     stamp, local, snap, side, price, amount = self._slow(line)
                 except RowError as exc:
+                    file_symbol = self._file_symbol  # named by a bad row too, as in Trades
                     self.problems.add(source, first_line + offset, str(exc))
                     continue
                 file_symbol = self._file_symbol

@@ -12,13 +12,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from framework.importers import binance, tardis
+from framework.importers import base, binance, tardis
 from framework.importers.base import Converter, columns, plain_numbers
 
 T = 1735689600000000  # 2025-01-01 in microseconds
 
 _NUMBER = st.sampled_from(["93000.01000000", "0.5", "17", "0.00100000", "12.0", "0", "0.000",
-                           "007", "1e-7", ".5", "5.", "1.2.3", "", "-1", "nan", "10"])  # fmt: skip
+                           "007", "1e-7", "9e-05", "1E5", ".5", "5.", "1.2.3", "", "-1", "nan",
+                           "10", '"17"', "-0", "1" * 5000])  # fmt: skip
 _GOOD_NUMBER = st.sampled_from(["93000.01000000", "0.5", "17", "0.00100000", "12.0", "10"])
 
 
@@ -82,15 +83,26 @@ def _state(conv: Converter, out: bytearray) -> object:
 
 
 def _both(make: type[Converter], blocks: list[tuple[int, list[str]]]) -> tuple[object, object]:
-    """Feed the same blocks as columns and row by row; each one's whole outcome."""
+    """Feed the same blocks as columns and row by row; each one's whole outcome.
+
+    The blocks are fed twice as columns: as they are, and with refused blocks halved down to
+    a few bytes (every row of a refused block tried as columns on its own), which must change
+    nothing either.
+    """
     by_block, by_row = make("BTC/USDT", sample=True), make("BTC/USDT", sample=True)
-    out_block, out_row = bytearray(), bytearray()
+    halved = make("BTC/USDT", sample=True)
+    out_block, out_row, out_halved = bytearray(), bytearray(), bytearray()
     for first_line, lines in blocks:
         data = [line.encode() for line in lines]
         by_block.feed("f.csv", first_line, b"\n".join(data), out_block)
         by_row.feed_lines("f.csv", first_line, data, out_row)
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(base, "HALVES_FROM", 2)
+            halved.feed("f.csv", first_line, b"\n".join(data), out_halved)
     by_block.finish(out_block)
     by_row.finish(out_row)
+    halved.finish(out_halved)
+    assert _state(halved, out_halved) == _state(by_row, out_row)
     return _state(by_block, out_block), _state(by_row, out_row)
 
 
@@ -136,6 +148,42 @@ def test_a_bad_row_in_a_block_is_reported_on_its_line_and_the_rest_imported() ->
     conv.feed("f.csv", 101, "\n".join(rows).encode(), out)
     assert conv.problems.listed == [("f.csv", 107, "quantity '-0.5' is not a positive number")]
     assert conv.written == 9 and bytes(out).count(b"\n") == 9
+
+
+class _Counted(tardis.Trades):
+    """Tardis trades that count the rows converted row by row."""
+
+    by_rows = 0
+
+    def _by_rows(self, source: str, first_line: int, block: bytes, out: bytearray) -> None:
+        self.by_rows += block.count(b"\n") + 1
+        super()._by_rows(source, first_line, block, out)
+
+
+def test_unusual_numbers_stay_on_the_column_path_and_a_bad_row_costs_its_neighbours() -> None:
+    """Amounts such as 1e-05 (as Python writes 0.00001) are rewritten within their column; a
+    row that cannot be imported sends a few dozen rows around it row by row, not its block."""
+    header = "exchange,symbol,timestamp,local_timestamp,id,side,price,amount"
+    rows = [f"binance,BTCUSDT,{T + i},{T + i + 5},{i},buy,93000.5,0.25" for i in range(2000)]
+    rows[700] = rows[700].replace("0.25", "1e-05")
+    rows[1500] = rows[1500].replace("0.25", "9E-05")
+    conv, out = _Counted("BTC/USDT", sample=False), bytearray()
+    conv.feed("f.csv", 1, "\n".join([header, *rows]).encode(), out)
+    lines = bytes(out).splitlines()
+    assert len(lines) == 2000 and conv.problems.count == 0 and conv.by_rows == 0
+    assert b'"quantity":1e-05,' in lines[700] and b'"quantity":9e-05,' in lines[1500]
+    rows[1000] = rows[1000].replace("buy", "unknown")
+    conv, out = _Counted("BTC/USDT", sample=False), bytearray()
+    conv.feed("f.csv", 1, "\n".join([header, *rows]).encode(), out)
+    assert conv.problems.listed == [("f.csv", 1002, "side 'unknown' is not buy or sell")]
+    assert conv.written == 1999 and 1 <= conv.by_rows <= 100
+    # A file whose every block is refused goes row by row at once after its first block.
+    many = [row.replace("buy", "unknown") if i % 2 else row for i, row in enumerate(rows)]
+    conv = _Counted("BTC/USDT", sample=False)
+    conv.feed("f.csv", 1, "\n".join([header, *many[:500]]).encode(), out)
+    for start in range(500, 2000, 500):
+        conv.feed("f.csv", 2 + start, "\n".join(many[start : start + 500]).encode(), out)
+    assert conv.by_rows == 2000 and conv.written == 999 and conv.problems.count == 1001
 
 
 def test_columns_need_every_line_to_have_the_width() -> None:

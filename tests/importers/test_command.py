@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import subprocess
 import sys
@@ -9,6 +10,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from framework.events import Trade
+from framework.importers.convert import import_files
 from framework.strategy import Strategy
 from framework.testing import run_strategy
 
@@ -119,3 +121,18 @@ class BuyTenDoge(Strategy):
     def on_trade(self, trade: Trade) -> None:
         if self.position(trade.instrument) == 0 and not self.open_orders():
             self.buy_market(trade.instrument, quantity="10")
+
+
+def test_the_header_names_each_source_with_its_digest_and_size(tmp_path: Path) -> None:
+    """The digests are computed while converting: each is still its own file's, in order."""
+    first = trades_csv(tmp_path / "BTCUSDT-trades-2025-01-01.zip", 400)
+    day = "".join(f"{i},93000.5,0.25,0,{1735776000000 + i},True,True\n" for i in range(300))
+    second = write(tmp_path / "BTCUSDT-trades-2025-01-02.csv", day)
+    out = tmp_path / "btc.jsonl"
+    import_files("binance-trades", [first, second], "BTC/USDT", out)
+    header = json.loads(out.read_bytes().split(b"\n", 1)[0])
+    assert header["meta"]["sources"] == [
+        {"name": path.name, "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
+         "bytes": path.stat().st_size}
+        for path in (first, second)
+    ]  # fmt: skip

@@ -55,6 +55,23 @@ def test_a_trade_of_unknown_side_is_skipped_and_reported(tmp_path: Path) -> None
     assert "data.csv line 4: symbol 'ETH-USD' differs from the first row's 'BTC-USD'" in report
 
 
+@pytest.mark.parametrize(
+    ("header", "first", "later"),
+    [
+        (TRADES, f"okex,BTC-USD,{T},{T + 5},1,buy,6488.5,0", f"okex,,{T},{T + 6},2,buy,6488.5,1"),
+        (L2, f"okex,BTC-USD,{T},{T + 5},true,bid,6488.5,x", f"okex,,{T},{T + 6},true,bid,6488,1"),
+    ],
+)
+def test_the_first_row_names_the_symbol_even_when_it_is_bad(
+    tmp_path: Path, header: str, first: str, later: str
+) -> None:
+    """A row with another symbol (here none) after a bad first row is reported, not imported."""
+    fmt = "tardis-trades" if header == TRADES else "tardis-incremental-book-l2"
+    good = later.replace("okex,,", "okex,BTC-USD,").replace(f"{T + 6}", f"{T + 7}")
+    report, _, _ = imported(tmp_path, fmt, header + "\n".join([first, later, good]) + "\n")
+    assert "data.csv line 3: symbol '' differs from the first row's 'BTC-USD'" in report
+
+
 def test_incremental_book_follows_the_documented_rebuild_rules(tmp_path: Path) -> None:
     rows = L2 + (
         # buffered before the first snapshot: skipped, as the documentation says
