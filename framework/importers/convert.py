@@ -107,7 +107,9 @@ def import_files(
     part = out.with_name(out.name + ".part")
     pool = None
     if jobs > 1 and converter.blockwise and sum(s.size for s in sources) >= parallel.PARALLEL_FROM:
-        pool = Pool(jobs - 1)  # started first: the workers load while the first block converts
+        pool = Pool(
+            jobs - 1, converter_cls
+        )  # started first: the workers load while the first block converts
     try:
         writer = _Writer(part)
     except BaseException:

@@ -29,6 +29,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import fcntl
+import importlib
 import io
 import os
 import pickle
@@ -59,6 +60,7 @@ _AHEAD: Final = 2  # runs in flight per worker
 _LENGTH: Final = struct.Struct("<Q")
 _OK: Final = 0
 _FAILED: Final = 1
+_STARTED: Final = b"\x02"  # a worker's first byte: ready for runs
 _PR_SET_PDEATHSIG: Final = 1
 _F_SETPIPE_SZ: Final = getattr(fcntl, "F_SETPIPE_SZ", 1031)
 _PIPE_SIZE: Final = 1 << 20  # the most an unprivileged process may ask for, by default
@@ -97,10 +99,10 @@ def default_jobs() -> int:
 
 
 class _Worker:
-    def __init__(self) -> None:
+    def __init__(self, converter: type[Converter]) -> None:
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [_PACKAGE_ROOT, env.get("PYTHONPATH")]))
-        code = f"from {__name__} import serve; serve({os.getpid()})"
+        code = f"from {__name__} import serve; serve({os.getpid()}, {converter.__module__!r})"
         try:
             self.process = subprocess.Popen(
                 [sys.executable, "-c", code],
@@ -116,6 +118,7 @@ class _Worker:
         self.input: IO[bytes] = self.process.stdin
         self.output = cast(io.RawIOBase, self.process.stdout)  # unbuffered: bufsize=0
         self.in_flight = 0
+        self.started = False
         for pipe in (self.input, self.output):
             _widen(pipe.fileno())
 
@@ -131,6 +134,15 @@ class _Worker:
     def ready(self) -> bool:
         """Whether the next result has begun to arrive (or the worker has gone)."""
         return bool(select.select([self.output], [], [], 0)[0])
+
+    def start(self) -> bool:
+        """Whether the worker has started (loaded what it needs): runs go to it only then."""
+        if not self.started and self.ready():
+            if self._read(1) != _STARTED:
+                raise RecordingError(f"a process converting blocks (pid {self.process.pid}) "
+                                     "started wrongly")  # fmt: skip
+            self.started = True
+        return self.started
 
     def receive(self) -> tuple[bytearray, BlockSummary]:
         status = self._read(1)[0]
@@ -161,7 +173,7 @@ class _Worker:
         )
 
     def stop(self, at_once: bool) -> None:
-        if at_once:
+        if at_once or not self.started:
             self.process.kill()
         with contextlib.suppress(OSError):  # a worker gone: what was not sent is not needed
             self.input.close()
@@ -174,16 +186,17 @@ class Pool:
 
     Args:
         workers: how many worker processes.
+        converter: the converter they will run (loaded as they start).
 
     Raises:
         RecordingError: a worker cannot be started.
     """
 
-    def __init__(self, workers: int) -> None:
+    def __init__(self, workers: int, converter: type[Converter]) -> None:
         self._workers: list[_Worker] = []
         try:
             for _ in range(workers):
-                self._workers.append(_Worker())
+                self._workers.append(_Worker(converter))
         except BaseException:
             self.close()
             raise
@@ -198,22 +211,22 @@ class Pool:
     def put(self, task: Task, position: int) -> bool:
         """Have a run converted; ``position`` comes back with its result (for progress).
 
-        The run goes to the next worker in turn, unless that worker holds as many runs as
-        memory allows: then, while the oldest result has not come, the run is converted here
-        (no processor waits: not while the workers start, nor when this process has less to do
-        than they have).
+        The run goes to the next worker in turn, unless that worker has not started yet or
+        holds as many runs as memory allows: then, while the oldest result has not come, the
+        run is converted here (no processor waits: not for the workers to start, nor for their
+        results when this process has less to do than they have).
 
         Returns:
             False (nothing done) when the oldest result must be taken first (:meth:`next`).
         """
         worker = self._workers[self._turn]
-        if worker.in_flight < _AHEAD:
+        if worker.in_flight < _AHEAD and worker.start():
             self._turn = (self._turn + 1) % len(self._workers)
             worker.send(task)
             worker.in_flight += 1
             self._pending.append((worker, task, position))
             return True
-        if self._ready() or len(self._pending) >= self._limit:
+        if (self._pending and self._ready()) or len(self._pending) >= self._limit:
             return False
         self._pending.append((convert_task(task), task, position))
         return True
@@ -241,8 +254,9 @@ class Pool:
         self._workers.clear()
 
 
-def serve(parent: int) -> None:
-    """A worker's life: convert the runs that come in, until its input ends."""
+def serve(parent: int, module: str) -> None:
+    """A worker's life: load the converter's ``module``, say so, then convert the runs that
+    come in, until its input ends."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         libc = ctypes.CDLL(None, use_errno=True)
@@ -252,8 +266,11 @@ def serve(parent: int) -> None:
     if os.getppid() != parent:  # gone before the line above
         return
     # The results go out on a descriptor of their own; anything printed goes to stderr.
+    importlib.import_module(module)
     results = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)
+    results.write(_STARTED)
+    results.flush()
     tasks: queue.Queue[bytes | None] = queue.Queue()
     reader = threading.Thread(target=_read_tasks, args=(sys.stdin.buffer, tasks), daemon=True)
     reader.start()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import os
+import select
 import signal
 import subprocess
 import sys
@@ -51,6 +52,14 @@ def _split(block: int, run: int, *, all_to_workers: bool = True) -> Iterator[Non
         stack.enter_context(mock.patch.object(parallel, "PARALLEL_FROM", 0))
         if all_to_workers:
             stack.enter_context(mock.patch.object(parallel, "_AHEAD", 10**6))
+            start = parallel._Worker.start
+
+            def started(worker: parallel._Worker) -> bool:
+                if not worker.started:  # no run converted here while waiting for it
+                    select.select([worker.output], [], [], 60)
+                return start(worker)
+
+            stack.enter_context(mock.patch.object(parallel._Worker, "start", started))
         yield
 
 
