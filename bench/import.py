@@ -186,6 +186,9 @@ def main() -> None:
         "--jobs", type=int, help="passed to the command (default: its own, the processors)"
     )
     parser.add_argument("--only", help="run only the cases whose label contains this")
+    parser.add_argument(
+        "--suffix", choices=[".jsonl", ".jsonl.gz"], help="only recordings of this kind"
+    )
     args = parser.parse_args()
     trades = generated("binance-trades", args.rows, binance_trades)
     agg = generated("binance-aggtrades", args.rows, binance_aggtrades)
@@ -228,7 +231,7 @@ def main() -> None:
         )
         print(f"start-up (a one-row import): {startup:.2f} s")
         for label, fmt, source, suffix, target in cases:
-            if args.only and args.only not in label:
+            if (args.only and args.only not in label) or (args.suffix and suffix != args.suffix):
                 continue
             out = Path(tmp) / f"out{suffix}"
             runs = []

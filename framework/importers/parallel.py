@@ -56,7 +56,7 @@ TASK: Final = 512 << 10
 """Bytes of lines a worker converts at a time: large enough that handing over the run and its
 result costs little beside converting it, small enough that a few in flight per worker keep
 memory flat."""
-_AHEAD: Final = 2  # runs in flight per worker
+_AHEAD: Final = 3  # runs in flight per worker: one converting, two waiting their turn
 _LENGTH: Final = struct.Struct("<Q")
 _OK: Final = 0
 _FAILED: Final = 1
