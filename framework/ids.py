@@ -59,18 +59,32 @@ class UlidGenerator:
         self._last_rand = 0
         self._prefix_ms = -1  # time_ms >> 10 of the cached prefix
         self._prefix = ""
+        # The text of the last id's millisecond (10 symbols), and of its random part's top 40
+        # bits (8 symbols) with those bits: an id in the same millisecond (the next id of the
+        # same order, most often) encodes only the 40 bits that changed.
+        self._time_text = ""
+        self._hi = -1
+        self._hi_text = ""
 
     def new(self, ts_ns: int) -> str:
         """A new ULID for simulated time ``ts_ns`` (integer nanoseconds since the epoch)."""
         time_ms = ts_ns // 1_000_000
         if time_ms <= self._last_ms:
             # Same (or earlier) millisecond: keep order by incrementing the random part.
-            time_ms = self._last_ms
-            self._last_rand += 1
+            rand = self._last_rand = self._last_rand + 1
         else:
             self._last_ms = time_ms
-            self._last_rand = self._rng.getrandbits(_RANDOM_BITS - 1)
-        if time_ms >> 10 != self._prefix_ms:
-            self._prefix_ms = time_ms >> 10
-            self._prefix = _time_prefix(self._prefix_ms)
-        return self._prefix + _PAIRS[time_ms & 1023] + _random_part(self._last_rand & _RANDOM_MASK)
+            rand = self._last_rand = self._rng.getrandbits(_RANDOM_BITS - 1)
+            if time_ms >> 10 != self._prefix_ms:
+                self._prefix_ms = time_ms >> 10
+                self._prefix = _time_prefix(self._prefix_ms)
+            self._time_text = self._prefix + _PAIRS[time_ms & 1023]
+        hi, lo = (rand & _RANDOM_MASK) >> 40, rand & 0xFF_FFFF_FFFF
+        p = _PAIRS
+        if hi != self._hi:
+            self._hi = hi
+            self._hi_text = f"{p[hi >> 30]}{p[hi >> 20 & 1023]}{p[hi >> 10 & 1023]}{p[hi & 1023]}"
+        return (
+            f"{self._time_text}{self._hi_text}"
+            f"{p[lo >> 30]}{p[lo >> 20 & 1023]}{p[lo >> 10 & 1023]}{p[lo & 1023]}"
+        )

@@ -60,3 +60,46 @@ def test_generated_ids_carry_their_millisecond_across_cached_prefix_boundaries()
     base_ms = (1_750_000_000_000 >> 10 << 10) + 1022
     for ms in range(base_ms, base_ms + 5):
         assert gen.new(ms * 1_000_000 + 999)[:10] == _reference_ulid(ms, 0)[:10]
+
+
+def _reference_sequence(seed: int, times_ns: list[int]) -> list[str]:
+    """What the generator must give: the spec's encoding of the seeded monotonic sequence."""
+    import random
+
+    rng = random.Random(seed)
+    last_ms, rand, out = -1, 0, []
+    for ts_ns in times_ns:
+        ms = ts_ns // 1_000_000
+        if ms <= last_ms:
+            rand += 1
+        else:
+            last_ms, rand = ms, rng.getrandbits(79)
+        out.append(_reference_ulid(last_ms, rand & ((1 << 80) - 1)))
+    return out
+
+
+def test_generator_gives_the_seeded_monotonic_sequence_in_the_spec_encoding() -> None:
+    import random
+
+    rng = random.Random(5)
+    base = 1_750_000_000_000 >> 10 << 10
+    times = []
+    t = (base + 1020) * 1_000_000
+    for _ in range(3000):  # same ms, next ms, across 1024-ms blocks, and back in time
+        t += rng.choice((0, 0, 1, 400_000, 999_999, 1_000_000, 1_300_000_000, -2_000_000))
+        times.append(t)
+    gen = UlidGenerator(9)
+    assert [gen.new(t) for t in times] == _reference_sequence(9, times)
+
+
+def test_random_part_carries_into_its_top_half_within_one_millisecond() -> None:
+    # Increments that cross the 40-bit boundary change the cached top half of the text.
+    gen = UlidGenerator(4)
+    t = 1_750_000_000_000_000_000
+    first = gen.new(t)
+    gen._last_rand = (gen._last_rand >> 40 << 40) | 0xFF_FFFF_FFFE  # two before a carry
+    ids = [gen.new(t) for _ in range(4)]
+    rand0 = gen._last_rand - 3
+    assert ids == [_reference_ulid(t // 1_000_000, rand0 + i) for i in range(4)]
+    assert first[:10] == ids[0][:10]
+    assert ids == sorted(ids)
