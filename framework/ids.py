@@ -60,11 +60,13 @@ class UlidGenerator:
         self._prefix_ms = -1  # time_ms >> 10 of the cached prefix
         self._prefix = ""
         # The text of the last id's millisecond (10 symbols), and of its random part's top 40
-        # bits (8 symbols) with those bits: an id in the same millisecond (the next id of the
-        # same order, most often) encodes only the 40 bits that changed.
+        # bits (8 symbols) with those bits; and the last id. The next id in the same
+        # millisecond (the next id of the same order, most often) adds one to the random part:
+        # unless that carries out of the last 10 bits, only the id's last two symbols change.
         self._time_text = ""
         self._hi = -1
         self._hi_text = ""
+        self._last_id = ""
 
     def new(self, ts_ns: int) -> str:
         """A new ULID for simulated time ``ts_ns`` (integer nanoseconds since the epoch)."""
@@ -72,6 +74,9 @@ class UlidGenerator:
         if time_ms <= self._last_ms:
             # Same (or earlier) millisecond: keep order by incrementing the random part.
             rand = self._last_rand = self._last_rand + 1
+            if rand & 1023 and rand <= _RANDOM_MASK:
+                last_id = self._last_id = self._last_id[:-2] + _PAIRS[rand & 1023]
+                return last_id
         else:
             self._last_ms = time_ms
             rand = self._last_rand = self._rng.getrandbits(_RANDOM_BITS - 1)
@@ -84,7 +89,8 @@ class UlidGenerator:
         if hi != self._hi:
             self._hi = hi
             self._hi_text = f"{p[hi >> 30]}{p[hi >> 20 & 1023]}{p[hi >> 10 & 1023]}{p[hi & 1023]}"
-        return (
+        last_id = self._last_id = (
             f"{self._time_text}{self._hi_text}"
             f"{p[lo >> 30]}{p[lo >> 20 & 1023]}{p[lo >> 10 & 1023]}{p[lo & 1023]}"
         )
+        return last_id

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+
 from framework.ids import UlidGenerator, encode_ulid
 
 
@@ -92,14 +94,25 @@ def test_generator_gives_the_seeded_monotonic_sequence_in_the_spec_encoding() ->
     assert [gen.new(t) for t in times] == _reference_sequence(9, times)
 
 
-def test_random_part_carries_into_its_top_half_within_one_millisecond() -> None:
-    # Increments that cross the 40-bit boundary change the cached top half of the text.
-    gen = UlidGenerator(4)
+class _Drawn(random.Random):
+    """A generator whose draws are given: to reach the random part's carries in a few ids."""
+
+    def __init__(self, draws: list[int]) -> None:
+        super().__init__(0)
+        self._draws = draws
+
+    def getrandbits(self, k: int, /) -> int:
+        return self._draws.pop(0)
+
+
+def test_random_part_carries_across_its_symbols_within_one_millisecond() -> None:
+    # Increments that carry out of the last 10 bits, and out of the low 40 bits.
+    starts = [(1 << 40) - 3, 1020, 5 << 40 | 0xFFFF_FFFC00 | 1021, (1 << 79) - 2]
+    gen = UlidGenerator(0)
+    gen._rng = _Drawn(list(starts))
     t = 1_750_000_000_000_000_000
-    first = gen.new(t)
-    gen._last_rand = (gen._last_rand >> 40 << 40) | 0xFF_FFFF_FFFE  # two before a carry
-    ids = [gen.new(t) for _ in range(4)]
-    rand0 = gen._last_rand - 3
-    assert ids == [_reference_ulid(t // 1_000_000, rand0 + i) for i in range(4)]
-    assert first[:10] == ids[0][:10]
-    assert ids == sorted(ids)
+    for n, start in enumerate(starts):
+        ts = t + n * 1_000_000  # a new millisecond: the next draw
+        ids = [gen.new(ts + i) for i in range(6)]
+        assert ids == [_reference_ulid(ts // 1_000_000, start + i) for i in range(6)]
+        assert ids == sorted(ids)

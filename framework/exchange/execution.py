@@ -28,12 +28,12 @@ This module does not decide which orders fill on market data (``matching`` does,
 
 from __future__ import annotations
 
-from decimal import Decimal
+from decimal import ROUND_DOWN, ROUND_HALF_EVEN, Decimal
 from typing import Final
 
-from framework.exchange.accounts import Account, BalanceChange, fee_for, hold_fee
+from framework.exchange.accounts import Account, fee_for
 from framework.exchange.book import Market
-from framework.exchange.frames import Frames, seconds
+from framework.exchange.frames import Frames
 from framework.exchange.matching import (
     Fill,
     Role,
@@ -56,12 +56,13 @@ from framework.exchange.validation import (
 )
 from framework.ids import UlidGenerator
 from framework.instruments import to_cryptomus
-from framework.money import ZERO, from_float, quantize, step
+from framework.money import CONTEXT, ZERO, from_float, quantize, step
 
 __all__ = ["Executor"]
 
 _IMMEDIATE: Final = ("ioc", "fok")
 _HUNDRED: Final = Decimal(100)
+_NS_PER_S: Final = 1_000_000_000
 
 
 class Executor:
@@ -102,22 +103,23 @@ class Executor:
             self._frames.rejected(rejection or _no_market(req), order_id, req, req.type, now_ns)
             return
         currency, amount = self._hold_for(req, market)
-        if amount > self._account.available(currency):
-            rejection = insufficient_funds(currency, self._account.available(currency))
+        account = self._account
+        if amount > account.available(currency):
+            rejection = insufficient_funds(currency, account.available(currency))
             self._frames.rejected(rejection, order_id, req, req.type, now_ns)
             return
         order = Order(order_id, req, market.rules, seq, sent_ns)
         order.arrived_ns = now_ns
         closed_ns = market.state.bar_close_ns
         order.bar_floor_ns = closed_ns if closed_ns is not None else now_ns
-        order.create_ts = seconds(now_ns)
+        order.create_ts = now_ns // _NS_PER_S  # frames.seconds
         transition(order, "accept")
         self.orders[order_id] = order
         if req.client_order_id is not None:
             self._client_ids.add(req.client_order_id)
         order.hold_currency, order.reserve = currency, amount
         self._frames.order("created", order, now_ns)
-        self._frames.balance(self._account.hold(currency, amount))
+        self._frames.balance(account.hold(currency, amount))
         self._start(order, market, now_ns)
 
     def cancel(self, order_id: str, now_ns: int) -> None:
@@ -136,39 +138,57 @@ class Executor:
 
     def fill(self, order: Order, fill: Fill, now_ns: int, completes: bool = False) -> None:
         """Apply one fill; ``completes`` ends a market buy by value (it has spent what it can)."""
-        rules = order.rules
+        # Runs for every fill: quantizing, the fee and the settlement are written out here
+        # (``money.quantize``, ``accounts.fee_for``), with the market's own quantum.
+        req, rules, account = order.req, order.rules, self._account
+        market = self._markets[req.instrument]
+        quantum = market.quote_step
         rate = self._maker if fill.role == "maker" else self._taker
-        value = quantize(fill.price * fill.quantity, rules.quote_prec)
-        fee = fee_for(value, rate, rules.quote_prec)
-        if order.is_buy:
-            fitted = self._fit_buy(order, fill, rate, value + fee)
-            if fitted is None:
-                return
-            if fitted is not fill:  # cut to what the order can pay for
-                completes = completes and fitted == fill
-                fill = fitted
-                value = quantize(fill.price * fill.quantity, rules.quote_prec)
-                fee = fee_for(value, rate, rules.quote_prec)
-        changes = self._settle(order, fill.quantity, value, fee)
-        order.filled_qty += fill.quantity
+        value = (fill.price * fill.quantity).quantize(quantum, ROUND_HALF_EVEN, CONTEXT)
+        fee = (value * rate / _HUNDRED).quantize(quantum, ROUND_HALF_EVEN, CONTEXT)
+        quantity = fill.quantity
+        if req.direction == "buy":
+            if value + fee - order.reserve > 0:  # more than the order holds
+                fitted = self._fit_buy(order, fill, rate, value + fee)
+                if fitted is None:
+                    return
+                if fitted is not fill:  # cut to what the order can pay for
+                    completes = completes and fitted == fill
+                    fill = fitted
+                    quantity = fill.quantity
+                    value = quantize(fill.price * quantity, rules.quote_prec)
+                    fee = fee_for(value, rate, rules.quote_prec)
+            account.spend_held(rules.quote_currency, value + fee)
+            order.reserve -= value + fee
+            received = account.credit(rules.base_currency, quantity)
+            charged = None
+        else:
+            account.spend_held(rules.base_currency, quantity)
+            order.reserve -= quantity
+            received = account.credit(rules.quote_currency, value)
+            charged = account.debit(rules.quote_currency, fee)
+        order.filled_qty += quantity
         order.filled_value += value
         order.fees += fee
+        ids = self._ids
         if order.deal_id is None:
-            order.deal_id = self._ids.new(now_ns)
+            order.deal_id = ids.new(now_ns)
             self.deal_orders[order.deal_id] = order.id
-        self._frames.deal(order, fill, value, fee, self._ids.new(now_ns), now_ns)
-        for change in changes:
-            self._frames.balance(change)
-        quantity = order.req.quantity
-        if completes or (quantity is not None and order.filled_qty >= quantity):
-            self._end(order, "fill_all", now_ns)
+        frames = self._frames
+        frames.deal(order, fill, value, fee, ids.new(now_ns), now_ns)
+        frames.balance(received)
+        if charged is not None:
+            frames.balance(charged)
+        ordered = req.quantity
+        if completes or (ordered is not None and order.filled_qty >= ordered):
+            self._end(order, "fill_all", now_ns, market)
         else:
             transition(order, "fill")
-            self._frames.order("updated", order, now_ns)
+            frames.order("updated", order, now_ns)
 
     def finish(self, order: Order, event: str, now_ns: int) -> None:
         """End an open order unfilled or part filled: ``cancel``, ``expire`` or ``stop_loss``."""
-        self._end(order, event, now_ns)
+        self._end(order, event, now_ns, self._markets[order.req.instrument])
 
     def retry_waiting(self, market: Market, now_ns: int) -> None:
         """Orders that waited for a bar, in a market that now has better data: start them again."""
@@ -197,15 +217,19 @@ class Executor:
         if req.direction == "sell":
             assert req.quantity is not None  # checked: a sell always has a quantity
             return rules.base_currency, req.quantity
+        quantum = market.quote_step
         if req.type == "limit":
             assert req.price is not None and req.quantity is not None
-            value = quantize(req.price * req.quantity, rules.quote_prec)
+            value = (req.price * req.quantity).quantize(quantum, ROUND_HALF_EVEN, CONTEXT)
             rate = max(self._maker, self._taker)
         elif req.value is not None:
             value, rate = req.value, self._taker
         else:
             value, rate = self._market_buy_cost(req, market), self._taker
-        return rules.quote_currency, value + hold_fee(value, rate, rules.quote_prec)
+        # accounts.hold_fee, written out: the fee at ``rate``, never rounded down.
+        exact = value * rate / _HUNDRED
+        fee = exact.quantize(quantum, ROUND_DOWN, CONTEXT)
+        return rules.quote_currency, value + (fee if fee == exact else fee + quantum)
 
     def _market_buy_cost(self, req: OrderRequest, market: Market) -> Decimal:
         rules = market.rules
@@ -216,10 +240,22 @@ class Executor:
             return sum((quantize(f.price * f.quantity, rules.quote_prec) for f in walk.fills), ZERO)
         last = market.last if market.last is not None and market.fits(market.last) else 0.0
         if mode == "trades":
-            price = slipped_price(last, True, self._slippage, rules.quote_prec)
+            price = self._slipped(market, last, True)
         else:
             price = quantize(from_float(last), rules.quote_prec)
-        return quantize(price * quantity, rules.quote_prec)
+        return (price * quantity).quantize(market.quote_step, ROUND_HALF_EVEN, CONTEXT)
+
+    def _slipped(self, market: Market, last: float, is_buy: bool) -> Decimal:
+        """``matching.slipped_price`` at ``last``, remembered per side until the price moves."""
+        seen, price = market.slipped_buy if is_buy else market.slipped_sell
+        if seen == last:
+            return price
+        price = slipped_price(last, is_buy, self._slippage, market.rules.quote_prec)
+        if is_buy:
+            market.slipped_buy = (last, price)
+        else:
+            market.slipped_sell = (last, price)
+        return price
 
     def _start(self, order: Order, market: Market, now_ns: int) -> None:
         """What a new order does at once: fill, rest, wait for the next bar, or expire."""
@@ -262,8 +298,7 @@ class Executor:
             return  # a price the market cannot express as money: no fill at it
         if req.type == "limit" and (order.price_f < last if order.is_buy else order.price_f > last):
             return
-        rules = market.rules
-        price = slipped_price(last, order.is_buy, self._slippage, rules.quote_prec)
+        price = self._slipped(market, last, order.is_buy)
         if req.price is not None:
             price = min(price, req.price) if order.is_buy else max(price, req.price)
         self.fill_all_at(order, price, "taker", now_ns)
@@ -305,29 +340,14 @@ class Executor:
             return None
         return self._fit_buy(order, Fill(fill.price, qty, fill.role), rate)
 
-    def _settle(
-        self, order: Order, qty: Decimal, value: Decimal, fee: Decimal
-    ) -> list[BalanceChange | None]:
-        rules, account = order.rules, self._account
-        if order.is_buy:
-            account.spend_held(rules.quote_currency, value + fee)
-            order.reserve -= value + fee
-            return [account.credit(rules.base_currency, qty)]
-        account.spend_held(rules.base_currency, qty)
-        order.reserve -= qty
-        return [
-            account.credit(rules.quote_currency, value),
-            account.debit(rules.quote_currency, fee),
-        ]
-
-    def _end(self, order: Order, event: str, now_ns: int) -> None:
+    def _end(self, order: Order, event: str, now_ns: int, market: Market) -> None:
         transition(order, event)
         if order.reserve > 0:
             self._frames.balance(self._account.release(order.hold_currency, order.reserve))
             order.reserve = ZERO
-        market = self._markets[order.req.instrument]
-        market.remove_resting(order)
-        if order in market.waiting:
+        if market.orders:
+            market.remove_resting(order)
+        if market.waiting and order in market.waiting:
             market.waiting.remove(order)
             market.reindex()
         self._frames.order("finished", order, now_ns)

@@ -77,6 +77,11 @@ _TRANSITIONS: Final[dict[tuple[str, str], OrderState]] = {
     ("partially_filled", "expire"): "expired",
     ("partially_filled", "stop_loss"): "stop_loss",
 }
+# The same table by state, then event: one lookup of two strings, no tuple to build and hash.
+_NEXT: Final[dict[str, dict[str, OrderState]]] = {
+    state: {event: to for (src, event), to in _TRANSITIONS.items() if src == state}
+    for state, _ in _TRANSITIONS
+}
 FINAL_STATES: Final = frozenset({"filled", "cancelled", "expired", "stop_loss", "rejected"})
 
 
@@ -249,7 +254,7 @@ def transition(order: Order, event: str) -> OrderState:
         RuntimeError: the table has no such transition; the exchange broke its own rules.
     """
     try:
-        order.state = _TRANSITIONS[(order.state, event)]
+        order.state = _NEXT[order.state][event]
     except KeyError:
         raise RuntimeError(
             f"order {order.id}: no transition from {order.state!r} on {event!r}"

@@ -15,13 +15,13 @@ their messages here. Nothing here raises on bad input: a problem is a :class:`Re
 
 from __future__ import annotations
 
-from decimal import Decimal
+from decimal import ROUND_DOWN, Context, Decimal
 from typing import Final, NamedTuple
 
 from framework.exchange.orders import OrderRequest
 from framework.exchange.rules import MarketRules
 from framework.instruments import to_cryptomus
-from framework.money import render8
+from framework.money import render8, step
 
 __all__ = [
     "CLIENT_ID",
@@ -51,6 +51,9 @@ CLIENT_ID: Final = 7
 _DIRECTIONS: Final = ("buy", "sell")
 _TYPES: Final = ("limit", "market")
 _TIME_IN_FORCE: Final = ("gtc", "ioc", "fok")
+# Quantizing in the precision check: a result that needs more digits than this is NaN (no
+# trap), and NaN equals nothing, so such a number gets the exact count of its decimals.
+_QUIET: Final = Context(prec=40, traps=[])
 
 
 class Rejection(NamedTuple):
@@ -101,13 +104,26 @@ def _shape_problem(req: OrderRequest) -> str:
         return f"Order type must be limit or market, not {req.type!r}."
     if req.time_in_force not in _TIME_IN_FORCE:
         return f"Time in force must be gtc, ioc or fok, not {req.time_in_force!r}."
+    for number in (req.quantity, req.price, req.value, req.stop_loss_price):
+        # A positive finite Decimal passes; anything else is named below.
+        if number is not None and not (
+            type(number) is Decimal and number.is_finite() and number > 0
+        ):
+            problem = _number_problem(req)
+            if problem:
+                return problem
+            break  # a Decimal subclass, positive and finite: it passes too
+    return _limit_problem(req) if req.type == "limit" else _market_problem(req)
+
+
+def _number_problem(req: OrderRequest) -> str:
     for name in ("quantity", "price", "value", "stop_loss_price"):
         number = getattr(req, name)
         if number is not None and not (isinstance(number, Decimal) and number.is_finite()):
             return f"The {name} must be a finite Decimal."
         if number is not None and number <= 0:
             return f"The {name} must be greater than 0."
-    return _limit_problem(req) if req.type == "limit" else _market_problem(req)
+    return ""
 
 
 def _limit_problem(req: OrderRequest) -> str:
@@ -133,6 +149,17 @@ def _market_problem(req: OrderRequest) -> str:
 
 
 def _check_precision(req: OrderRequest, rules: MarketRules) -> Rejection | None:
+    # Most numbers are on their grid: quantizing them to it changes nothing. One that is not,
+    # or that cannot be quantized (NaN: too many digits), gets the exact count below.
+    base, quote = step(rules.base_prec), step(rules.quote_prec)
+    quantity, price, value, stop = req.quantity, req.price, req.value, req.stop_loss_price
+    if (
+        (quantity is None or quantity.quantize(base, ROUND_DOWN, _QUIET) == quantity)
+        and (price is None or price.quantize(quote, ROUND_DOWN, _QUIET) == price)
+        and (value is None or value.quantize(quote, ROUND_DOWN, _QUIET) == value)
+        and (stop is None or stop.quantize(quote, ROUND_DOWN, _QUIET) == stop)
+    ):
+        return None
     checks = (
         ("quantity", req.quantity, rules.base_prec),
         ("price", req.price, rules.quote_prec),

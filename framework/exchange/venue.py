@@ -115,7 +115,11 @@ class PaperExchange:
             ``order_rejected``) carries it.
         """
         order_id = self._ids.new(now_ns)
-        self._send(_SUBMIT, order_id, req, now_ns)
+        if not self._latency_ns and not self._pending:  # _send, the usual case written out
+            self._seq += 1
+            self._exec.arrive(order_id, req, self._seq, now_ns, now_ns)
+        else:
+            self._send(_SUBMIT, order_id, req, now_ns)
         return order_id
 
     def refuse(self, req: OrderRequest, now_ns: int, message: str) -> str:
