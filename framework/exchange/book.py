@@ -30,12 +30,11 @@ from framework.exchange.orders import Order
 from framework.exchange.rules import MarketRules
 from framework.instruments import to_cryptomus
 from framework.marketbook import InstrumentState, size_known
-from framework.money import ZERO, step
+from framework.money import step
 
 __all__ = ["INF", "Market", "Mode", "available_size"]
 
 INF: Final = float("inf")
-NAN: Final = float("nan")  # equal to no price: an empty cache entry
 _DIGITS: Final = 13  # price and size bounds keep every product inside 28 significant digits
 Mode = Literal["book", "trades", "bars", "none"]
 
@@ -61,6 +60,7 @@ class Market:
         "orders",
         "price_cap",
         "price_floor",
+        "quote_prec",
         "quote_step",
         "rules",
         "size_cap",
@@ -104,10 +104,11 @@ class Market:
         # frozen and the venue never replaces a market's): the quanta every fill quantizes to.
         self.quote_step = step(rules.quote_prec)
         self.base_step = step(rules.base_prec)
-        # The venue's price for a taker at the last trade price (slippage applied, quantized),
-        # with the last price it was made from: orders between two trades reuse it.
-        self.slipped_buy: tuple[float, Decimal] = (NAN, ZERO)
-        self.slipped_sell: tuple[float, Decimal] = (NAN, ZERO)
+        self.quote_prec = rules.quote_prec
+        # The venue's price for a taker buy and sell at a last trade price (slippage applied,
+        # quantized), by that price (``execution.Executor._slipped``).
+        self.slipped_buy: dict[float, Decimal] = {}
+        self.slipped_sell: dict[float, Decimal] = {}
 
     def fits(self, price: float, size: float = 0.0) -> bool:
         """Whether a price and size can be traded on in this market (see ``price_floor``)."""

@@ -63,6 +63,7 @@ __all__ = ["Executor"]
 _IMMEDIATE: Final = ("ioc", "fok")
 _HUNDRED: Final = Decimal(100)
 _NS_PER_S: Final = 1_000_000_000
+_SLIPPED_KEPT: Final = 4096  # prices remembered per market and side (all forgotten when full)
 
 
 class Executor:
@@ -246,15 +247,16 @@ class Executor:
         return (price * quantity).quantize(market.quote_step, ROUND_HALF_EVEN, CONTEXT)
 
     def _slipped(self, market: Market, last: float, is_buy: bool) -> Decimal:
-        """``matching.slipped_price`` at ``last``, remembered per side until the price moves."""
-        seen, price = market.slipped_buy if is_buy else market.slipped_sell
-        if seen == last:
-            return price
-        price = slipped_price(last, is_buy, self._slippage, market.rules.quote_prec)
-        if is_buy:
-            market.slipped_buy = (last, price)
-        else:
-            market.slipped_sell = (last, price)
+        """``matching.slipped_price`` at ``last``, remembered per market, side and price: a
+        float's conversion to Decimal costs more than the rest of a fill, and prices recur."""
+        known = market.slipped_buy if is_buy else market.slipped_sell
+        price = known.get(last)
+        if price is None:
+            if len(known) >= _SLIPPED_KEPT:
+                known.clear()
+            # ``last`` is a price the market fits, or 0.0: never NaN nor -0.0, whose keys
+            # would not find, or would share, an entry.
+            price = known[last] = slipped_price(last, is_buy, self._slippage, market.quote_prec)
         return price
 
     def _start(self, order: Order, market: Market, now_ns: int) -> None:
