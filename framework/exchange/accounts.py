@@ -70,12 +70,12 @@ class Account:
         delta = -amount
         old = self._available.get(currency, ZERO)
         new = old + delta
-        if new < 0:
+        if new < ZERO:
             raise RuntimeError(f"{currency}: available {old} cannot change by {delta}")
         self._available[currency] = new
         held = self._held
         held[currency] = held.get(currency, ZERO) + amount
-        if delta == 0:
+        if delta == ZERO:
             return None
         return BalanceChange(currency, abs(delta), old, new)
 
@@ -85,7 +85,14 @@ class Account:
         if amount > held:
             raise RuntimeError(f"{currency}: spending {amount} held, but only {held} is held")
         self._held[currency] = held - amount
-        return self._move_available(currency, amount)
+        old = self._available.get(currency, ZERO)
+        new = old + amount
+        if new < ZERO:
+            raise RuntimeError(f"{currency}: available {old} cannot change by {amount}")
+        self._available[currency] = new
+        if amount == ZERO:
+            return None
+        return BalanceChange(currency, abs(amount), old, new)
 
     def spend_held(self, currency: str, amount: Decimal) -> None:
         """Remove ``amount`` from held: paid away by a fill. Available does not change."""
@@ -96,20 +103,28 @@ class Account:
 
     def credit(self, currency: str, amount: Decimal) -> BalanceChange | None:
         """Add ``amount`` to available: received by a fill."""
-        return self._move_available(currency, amount)
+        old = self._available.get(currency, ZERO)
+        new = old + amount
+        if new < ZERO:
+            raise RuntimeError(f"{currency}: available {old} cannot change by {amount}")
+        self._available[currency] = new
+        if currency not in self._held:
+            self._held[currency] = ZERO
+        if amount == ZERO:
+            return None
+        return BalanceChange(currency, abs(amount), old, new)
 
     def debit(self, currency: str, amount: Decimal) -> BalanceChange | None:
         """Take ``amount`` from available: a fee charged on proceeds."""
-        return self._move_available(currency, -amount)
-
-    def _move_available(self, currency: str, delta: Decimal) -> BalanceChange | None:
+        delta = -amount
         old = self._available.get(currency, ZERO)
         new = old + delta
-        if new < 0:
+        if new < ZERO:
             raise RuntimeError(f"{currency}: available {old} cannot change by {delta}")
         self._available[currency] = new
-        self._held.setdefault(currency, ZERO)
-        if delta == 0:
+        if currency not in self._held:
+            self._held[currency] = ZERO
+        if delta == ZERO:
             return None
         return BalanceChange(currency, abs(delta), old, new)
 

@@ -32,7 +32,7 @@ from decimal import ROUND_DOWN, ROUND_HALF_EVEN, Decimal
 from typing import Final
 
 from framework.exchange.accounts import Account, fee_for
-from framework.exchange.book import Market
+from framework.exchange.book import Market, Mode
 from framework.exchange.frames import Frames
 from framework.exchange.matching import (
     Fill,
@@ -98,12 +98,16 @@ class Executor:
         """An order reaches the venue: check it, hold its funds, and fill what fills at once."""
         market = self._markets.get(req.instrument)
         rejection = check_request(req, market.rules if market else None)
-        if rejection is None and market is not None:
-            rejection = self._venue_check(req, market)
-        if rejection is not None or market is None:
+        if market is None:
             self._frames.rejected(rejection or _no_market(req), order_id, req, req.type, now_ns)
             return
-        currency, amount = self._hold_for(req, market)
+        mode = market.mode()  # nothing below changes it: the events wait for the barrier
+        if rejection is None:
+            rejection = self._venue_check(req, market, mode)
+        if rejection is not None:
+            self._frames.rejected(rejection, order_id, req, req.type, now_ns)
+            return
+        currency, amount = self._hold_for(req, market, mode)
         account = self._account
         if amount > account.available(currency):
             rejection = insufficient_funds(currency, account.available(currency))
@@ -121,7 +125,7 @@ class Executor:
         order.hold_currency, order.reserve = currency, amount
         self._frames.order("created", order, now_ns)
         self._frames.balance(account.hold(currency, amount))
-        self._start(order, market, now_ns)
+        self._start(order, market, now_ns, mode)
 
     def cancel(self, order_id: str, now_ns: int) -> None:
         """A cancel reaches the venue: end the named limit order, or refuse (code 5 or 0)."""
@@ -149,8 +153,9 @@ class Executor:
         fee = (value * rate / _HUNDRED).quantize(quantum, ROUND_HALF_EVEN, CONTEXT)
         quantity = fill.quantity
         if req.direction == "buy":
-            if value + fee - order.reserve > 0:  # more than the order holds
-                fitted = self._fit_buy(order, fill, rate, value + fee)
+            cost = value + fee
+            if cost > order.reserve:  # more than the order holds (_fit_buy's ``short > 0``)
+                fitted = self._fit_buy(order, fill, rate, cost)
                 if fitted is None:
                     return
                 if fitted is not fill:  # cut to what the order can pay for
@@ -159,8 +164,9 @@ class Executor:
                     quantity = fill.quantity
                     value = quantize(fill.price * quantity, rules.quote_prec)
                     fee = fee_for(value, rate, rules.quote_prec)
-            account.spend_held(rules.quote_currency, value + fee)
-            order.reserve -= value + fee
+                    cost = value + fee
+            account.spend_held(rules.quote_currency, cost)
+            order.reserve -= cost
             received = account.credit(rules.base_currency, quantity)
             charged = None
         else:
@@ -196,14 +202,14 @@ class Executor:
         waiting, market.waiting = market.waiting, []
         market.reindex()
         for order in waiting:
-            self._start(order, market, now_ns)
+            self._start(order, market, now_ns, market.mode())
 
     # --- arrival helpers -------------------------------------------------------------------
 
-    def _venue_check(self, req: OrderRequest, market: Market) -> Rejection | None:
+    def _venue_check(self, req: OrderRequest, market: Market, mode: Mode) -> Rejection | None:
         if req.client_order_id is not None and req.client_order_id in self._client_ids:
             return duplicate_client_id(req.client_order_id)
-        if req.type == "market" and market.mode() == "none":
+        if req.type == "market" and mode == "none":
             return _no_data(req.instrument)
         if (
             req.post_only
@@ -213,7 +219,7 @@ class Executor:
             return Rejection(VALIDATION, "A post-only order would take liquidity.")
         return None
 
-    def _hold_for(self, req: OrderRequest, market: Market) -> tuple[str, Decimal]:
+    def _hold_for(self, req: OrderRequest, market: Market, mode: Mode) -> tuple[str, Decimal]:
         rules = market.rules
         if req.direction == "sell":
             assert req.quantity is not None  # checked: a sell always has a quantity
@@ -226,16 +232,15 @@ class Executor:
         elif req.value is not None:
             value, rate = req.value, self._taker
         else:
-            value, rate = self._market_buy_cost(req, market), self._taker
+            value, rate = self._market_buy_cost(req, market, mode), self._taker
         # accounts.hold_fee, written out: the fee at ``rate``, never rounded down.
         exact = value * rate / _HUNDRED
         fee = exact.quantize(quantum, ROUND_DOWN, CONTEXT)
         return rules.quote_currency, value + (fee if fee == exact else fee + quantum)
 
-    def _market_buy_cost(self, req: OrderRequest, market: Market) -> Decimal:
+    def _market_buy_cost(self, req: OrderRequest, market: Market, mode: Mode) -> Decimal:
         rules = market.rules
         quantity = req.quantity or ZERO
-        mode = market.mode()
         if mode == "book":
             walk = walk_book(market, True, None, quantity, None)
             return sum((quantize(f.price * f.quantity, rules.quote_prec) for f in walk.fills), ZERO)
@@ -259,9 +264,9 @@ class Executor:
             price = known[last] = slipped_price(last, is_buy, self._slippage, market.quote_prec)
         return price
 
-    def _start(self, order: Order, market: Market, now_ns: int) -> None:
-        """What a new order does at once: fill, rest, wait for the next bar, or expire."""
-        mode = market.mode()
+    def _start(self, order: Order, market: Market, now_ns: int, mode: Mode) -> None:
+        """What a new order does at once (in ``market.mode()``): fill, rest, wait for the next
+        bar, or expire."""
         immediate = order.req.type == "market" or order.req.time_in_force in _IMMEDIATE
         if mode == "book":
             self._take_from_book(order, market, now_ns)
@@ -271,10 +276,10 @@ class Executor:
             market.waiting.append(order)
             market.reindex()
             return
-        if not order.is_open:
+        if order.state != "open" and order.state != "partially_filled":  # not is_open
             return
         if immediate:
-            self.finish(order, "expire", now_ns)
+            self._end(order, "expire", now_ns, market)
         else:
             order.ahead = market.displayed(order.is_buy, order.price_f) if market.trusted else None
             market.add_resting(order)
@@ -294,16 +299,22 @@ class Executor:
 
     def _take_at_last(self, order: Order, market: Market, now_ns: int) -> None:
         req = order.req
-        last = market.last
+        last = market.state.last
         assert last is not None  # mode "trades" means a last price was seen
-        if not market.fits(last):
+        if not market.price_floor <= last <= market.price_cap:  # not market.fits(last)
             return  # a price the market cannot express as money: no fill at it
-        if req.type == "limit" and (order.price_f < last if order.is_buy else order.price_f > last):
+        is_buy = req.direction == "buy"
+        if req.type == "limit" and (order.price_f < last if is_buy else order.price_f > last):
             return
-        price = self._slipped(market, last, order.is_buy)
+        price = self._slipped(market, last, is_buy)
         if req.price is not None:
-            price = min(price, req.price) if order.is_buy else max(price, req.price)
-        self.fill_all_at(order, price, "taker", now_ns)
+            price = min(price, req.price) if is_buy else max(price, req.price)
+        if req.value is None and req.quantity is not None:  # fill_all_at, by quantity
+            remaining = req.quantity - order.filled_qty
+            if remaining > ZERO:
+                self.fill(order, Fill(price, remaining, "taker"), now_ns)
+        else:
+            self.fill_all_at(order, price, "taker", now_ns)
 
     def fill_all_at(self, order: Order, price: Decimal, role: Role, now_ns: int) -> None:
         """Fill the whole rest of ``order`` at ``price`` (a market buy by value: all it buys)."""
@@ -344,7 +355,7 @@ class Executor:
 
     def _end(self, order: Order, event: str, now_ns: int, market: Market) -> None:
         transition(order, event)
-        if order.reserve > 0:
+        if order.reserve > ZERO:
             self._frames.balance(self._account.release(order.hold_currency, order.reserve))
             order.reserve = ZERO
         if market.orders:

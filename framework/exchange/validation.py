@@ -108,7 +108,9 @@ def _usual(req: OrderRequest, rules: MarketRules) -> bool:
         return False
     # The precision, then the range, in the checks' order (a comparison with odd rules
     # raises where theirs would).
-    if quantity.quantize(_grid(rules.base_prec), ROUND_DOWN, _QUIET) != quantity:
+    places = rules.base_prec  # _grid(places), written out
+    grid = _GRID[places] if 0 <= places < _N_GRID else step(places)
+    if quantity.quantize(grid, ROUND_DOWN, _QUIET) != quantity:
         return False
     if not rules.base_min_size <= quantity <= rules.base_max_size:
         return False
