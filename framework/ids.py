@@ -63,11 +63,11 @@ class UlidGenerator:
         # one to the random part: unless that carries out of the last 10 bits, only the last
         # two symbols of the last id change.
         self._last_id = ""
+        self._next_ns = -(1 << 63)  # the first ns of the millisecond after the last id's
 
     def new(self, ts_ns: int) -> str:
         """A new ULID for simulated time ``ts_ns`` (integer nanoseconds since the epoch)."""
-        time_ms = ts_ns // 1_000_000
-        if time_ms <= self._last_ms:
+        if ts_ns < self._next_ns:
             # Same (or earlier) millisecond: keep order by incrementing the random part.
             time_ms = self._last_ms
             rand = self._last_rand = self._last_rand + 1
@@ -76,7 +76,10 @@ class UlidGenerator:
                 return last_id
             rand &= _RANDOM_MASK
         else:
-            self._last_ms = time_ms
+            time_ms = self._last_ms = ts_ns // 1_000_000
+            if not 0 <= time_ms <= _MAX_TIME_MS:
+                raise ValueError(f"ULID time out of range: {time_ms}")
+            self._next_ns = (time_ms + 1) * 1_000_000
             rand = self._last_rand = self._rng.getrandbits(_RANDOM_BITS - 1)
         p = _PAIRS
         t = time_ms >> 10

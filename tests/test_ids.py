@@ -116,3 +116,10 @@ def test_random_part_carries_across_its_symbols_within_one_millisecond() -> None
         ids = [gen.new(ts + i) for i in range(6)]
         assert ids == [_reference_ulid(ts // 1_000_000, start + i) for i in range(6)]
         assert ids == sorted(ids)
+
+
+def test_a_time_before_the_epoch_is_refused() -> None:
+    import pytest
+
+    with pytest.raises(ValueError, match="ULID time out of range"):
+        UlidGenerator(1).new(-1)

@@ -75,7 +75,7 @@ class Account:
         self._available[currency] = new
         held = self._held
         held[currency] = held.get(currency, ZERO) + amount
-        if delta == ZERO:
+        if not delta:  # zero
             return None
         return BalanceChange(currency, abs(delta), old, new)
 
@@ -90,7 +90,7 @@ class Account:
         if new < ZERO:
             raise RuntimeError(f"{currency}: available {old} cannot change by {amount}")
         self._available[currency] = new
-        if amount == ZERO:
+        if not amount:  # zero
             return None
         return BalanceChange(currency, abs(amount), old, new)
 
@@ -110,7 +110,7 @@ class Account:
         self._available[currency] = new
         if currency not in self._held:
             self._held[currency] = ZERO
-        if amount == ZERO:
+        if not amount:  # zero
             return None
         return BalanceChange(currency, abs(amount), old, new)
 
@@ -124,7 +124,7 @@ class Account:
         self._available[currency] = new
         if currency not in self._held:
             self._held[currency] = ZERO
-        if delta == ZERO:
+        if not delta:  # zero
             return None
         return BalanceChange(currency, abs(delta), old, new)
 

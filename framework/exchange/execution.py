@@ -83,6 +83,11 @@ class Executor:
         self._ids = ids
         self._maker = config.maker_fee_percent
         self._taker = config.taker_fee_percent
+        # The rates as fractions: ``value * (rate / 100)`` is ``value * rate / 100`` (the
+        # same digits rounded the same way, then an exact shift), one operation fewer a fee.
+        self._maker_share = self._maker / _HUNDRED
+        self._taker_share = self._taker / _HUNDRED
+        self._limit_hold_share = max(self._maker, self._taker) / _HUNDRED
         self._slippage = config.slippage_bps
         self.orders: dict[str, Order] = {}  # every order accepted, in arrival order
         self.deal_orders: dict[str, str] = {}  # deal id -> order id
@@ -148,9 +153,12 @@ class Executor:
         req, rules, account = order.req, order.rules, self._account
         market = self._markets[req.instrument]
         quantum = market.quote_step
-        rate = self._maker if fill.role == "maker" else self._taker
+        if fill.role == "maker":
+            rate, share = self._maker, self._maker_share
+        else:
+            rate, share = self._taker, self._taker_share
         value = (fill.price * fill.quantity).quantize(quantum, ROUND_HALF_EVEN, CONTEXT)
-        fee = (value * rate / _HUNDRED).quantize(quantum, ROUND_HALF_EVEN, CONTEXT)
+        fee = (value * share).quantize(quantum, ROUND_HALF_EVEN, CONTEXT)
         quantity = fill.quantity
         if req.direction == "buy":
             cost = value + fee
@@ -228,13 +236,13 @@ class Executor:
         if req.type == "limit":
             assert req.price is not None and req.quantity is not None
             value = (req.price * req.quantity).quantize(quantum, ROUND_HALF_EVEN, CONTEXT)
-            rate = max(self._maker, self._taker)
+            share = self._limit_hold_share
         elif req.value is not None:
-            value, rate = req.value, self._taker
+            value, share = req.value, self._taker_share
         else:
-            value, rate = self._market_buy_cost(req, market, mode), self._taker
-        # accounts.hold_fee, written out: the fee at ``rate``, never rounded down.
-        exact = value * rate / _HUNDRED
+            value, share = self._market_buy_cost(req, market, mode), self._taker_share
+        # accounts.hold_fee, written out: the fee at the rate, never rounded down.
+        exact = value * share
         fee = exact.quantize(quantum, ROUND_DOWN, CONTEXT)
         return rules.quote_currency, value + (fee if fee == exact else fee + quantum)
 
