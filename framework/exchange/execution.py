@@ -254,7 +254,7 @@ class Executor:
             return sum((quantize(f.price * f.quantity, rules.quote_prec) for f in walk.fills), ZERO)
         last = market.last if market.last is not None and market.fits(market.last) else 0.0
         if mode == "trades":
-            price = self._slipped(market, last, True)
+            price = market.slipped_buy.get(last) or self._slipped(market, last, True)
         else:
             price = quantize(from_float(last), rules.quote_prec)
         return (price * quantity).quantize(market.quote_step, ROUND_HALF_EVEN, CONTEXT)
@@ -314,7 +314,9 @@ class Executor:
         is_buy = req.direction == "buy"
         if req.type == "limit" and (order.price_f < last if is_buy else order.price_f > last):
             return
-        price = self._slipped(market, last, is_buy)
+        price = (market.slipped_buy if is_buy else market.slipped_sell).get(last) or self._slipped(
+            market, last, is_buy
+        )
         if req.price is not None:
             price = min(price, req.price) if is_buy else max(price, req.price)
         if req.value is None and req.quantity is not None:  # fill_all_at, by quantity
