@@ -147,7 +147,6 @@ class Order:
         "ahead",
         "arrived_ns",
         "bar_floor_ns",
-        "complete",
         "create_ts",
         "deal_id",
         "fees",
@@ -191,7 +190,6 @@ class Order:
         # filled_qty, filled_value and their text, when a deal_update has just rendered them.
         self.filled_text: tuple[Decimal, Decimal, str, str] | None = None
         self.ahead: float | None = None
-        self.complete = False  # a market buy by value that has spent all it could
         self.price_f = float(req.price) if req.type == "limit" and req.price is not None else 0.0
         stop = req.stop_loss_price
         self.stop_f: float | None = float(stop) if stop is not None else None
