@@ -107,7 +107,9 @@ class Executor:
             self._frames.rejected(rejection or _no_market(req), order_id, req, req.type, now_ns)
             return
         mode = market.mode()  # nothing below changes it: the events wait for the barrier
-        if rejection is None:
+        if rejection is None and (
+            req.client_order_id is not None or req.post_only or mode == "none"
+        ):  # the only requests _venue_check can refuse
             rejection = self._venue_check(req, market, mode)
         if rejection is not None:
             self._frames.rejected(rejection, order_id, req, req.type, now_ns)
@@ -252,7 +254,9 @@ class Executor:
         if mode == "book":
             walk = walk_book(market, True, None, quantity, None)
             return sum((quantize(f.price * f.quantity, rules.quote_prec) for f in walk.fills), ZERO)
-        last = market.last if market.last is not None and market.fits(market.last) else 0.0
+        last = market.state.last  # 0.0 unless it is a price the market fits (market.fits)
+        if last is None or not market.price_floor <= last <= market.price_cap:
+            last = 0.0
         if mode == "trades":
             price = market.slipped_buy.get(last) or self._slipped(market, last, True)
         else:

@@ -189,10 +189,11 @@ class PaperExchange:
         update is delivered. A cancel of a forgotten order is refused as not found (code 5),
         as it would be for any finished order; its client order id stays taken.
         """
-        order = self._exec.orders.get(order_id)
+        orders = self._exec.orders
+        order = orders.get(order_id)
         if order is None or order.state in ("pending", "open", "partially_filled"):
             return
-        del self._exec.orders[order_id]
+        del orders[order_id]
         if order.deal_id is not None:
             self._exec.deal_orders.pop(order.deal_id, None)
 
