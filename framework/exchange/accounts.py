@@ -62,43 +62,69 @@ class Account:
         """Every currency the account has ever had, sorted."""
         return sorted(self._available)
 
+    # Each method below is written out in full, without calls to the others: they run a few
+    # times for every order.
+
     def hold(self, currency: str, amount: Decimal) -> BalanceChange | None:
         """Move ``amount`` from available to held."""
-        change = self._move_available(currency, -amount)
-        self._held[currency] = self.held(currency) + amount
-        return change
+        delta = -amount
+        old = self._available.get(currency, ZERO)
+        new = old + delta
+        if new < ZERO:
+            raise RuntimeError(f"{currency}: available {old} cannot change by {delta}")
+        self._available[currency] = new
+        held = self._held
+        held[currency] = held.get(currency, ZERO) + amount
+        if not delta:  # zero
+            return None
+        return BalanceChange(currency, abs(delta), old, new)
 
     def release(self, currency: str, amount: Decimal) -> BalanceChange | None:
         """Move ``amount`` from held back to available."""
-        self._take_held(currency, amount)
-        return self._move_available(currency, amount)
+        held = self._held.get(currency, ZERO)
+        if amount > held:
+            raise RuntimeError(f"{currency}: spending {amount} held, but only {held} is held")
+        self._held[currency] = held - amount
+        old = self._available.get(currency, ZERO)
+        new = old + amount
+        if new < ZERO:
+            raise RuntimeError(f"{currency}: available {old} cannot change by {amount}")
+        self._available[currency] = new
+        if not amount:  # zero
+            return None
+        return BalanceChange(currency, abs(amount), old, new)
 
     def spend_held(self, currency: str, amount: Decimal) -> None:
         """Remove ``amount`` from held: paid away by a fill. Available does not change."""
-        self._take_held(currency, amount)
-
-    def credit(self, currency: str, amount: Decimal) -> BalanceChange | None:
-        """Add ``amount`` to available: received by a fill."""
-        return self._move_available(currency, amount)
-
-    def debit(self, currency: str, amount: Decimal) -> BalanceChange | None:
-        """Take ``amount`` from available: a fee charged on proceeds."""
-        return self._move_available(currency, -amount)
-
-    def _take_held(self, currency: str, amount: Decimal) -> None:
-        held = self.held(currency)
+        held = self._held.get(currency, ZERO)
         if amount > held:
             raise RuntimeError(f"{currency}: spending {amount} held, but only {held} is held")
         self._held[currency] = held - amount
 
-    def _move_available(self, currency: str, delta: Decimal) -> BalanceChange | None:
-        old = self.available(currency)
+    def credit(self, currency: str, amount: Decimal) -> BalanceChange | None:
+        """Add ``amount`` to available: received by a fill."""
+        old = self._available.get(currency, ZERO)
+        new = old + amount
+        if new < ZERO:
+            raise RuntimeError(f"{currency}: available {old} cannot change by {amount}")
+        self._available[currency] = new
+        if currency not in self._held:
+            self._held[currency] = ZERO
+        if not amount:  # zero
+            return None
+        return BalanceChange(currency, abs(amount), old, new)
+
+    def debit(self, currency: str, amount: Decimal) -> BalanceChange | None:
+        """Take ``amount`` from available: a fee charged on proceeds."""
+        delta = -amount
+        old = self._available.get(currency, ZERO)
         new = old + delta
-        if new < 0:
+        if new < ZERO:
             raise RuntimeError(f"{currency}: available {old} cannot change by {delta}")
         self._available[currency] = new
-        self._held.setdefault(currency, ZERO)
-        if delta == 0:
+        if currency not in self._held:
+            self._held[currency] = ZERO
+        if not delta:  # zero
             return None
         return BalanceChange(currency, abs(delta), old, new)
 

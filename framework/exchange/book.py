@@ -22,6 +22,7 @@ This module keeps state and answers questions about it; it decides no fills and 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from decimal import Decimal
 from typing import Final, Literal
 
 from framework.events import Level
@@ -29,6 +30,7 @@ from framework.exchange.orders import Order
 from framework.exchange.rules import MarketRules
 from framework.instruments import to_cryptomus
 from framework.marketbook import InstrumentState, size_known
+from framework.money import step
 
 __all__ = ["INF", "Market", "Mode", "available_size"]
 
@@ -48,6 +50,7 @@ class Market:
         "active",
         "ask_levels",
         "asks",
+        "base_step",
         "bid_levels",
         "bids",
         "book",
@@ -57,8 +60,12 @@ class Market:
         "orders",
         "price_cap",
         "price_floor",
+        "quote_prec",
+        "quote_step",
         "rules",
         "size_cap",
+        "slipped_buy",
+        "slipped_sell",
         "state",
         "stop_down",
         "stop_up",
@@ -93,6 +100,15 @@ class Market:
         self.price_floor = 10.0**-rules.quote_prec
         self.price_cap = 10.0 ** (_DIGITS - rules.quote_prec)
         self.size_cap = 10.0 ** (_DIGITS - rules.base_prec)
+        # Derived from the rules, which are fixed for the market's life (``MarketRules`` is
+        # frozen and the venue never replaces a market's): the quanta every fill quantizes to.
+        self.quote_step = step(rules.quote_prec)
+        self.base_step = step(rules.base_prec)
+        self.quote_prec = rules.quote_prec
+        # The venue's price for a taker buy and sell at a last trade price (slippage applied,
+        # quantized), by that price (``execution.Executor._slipped``).
+        self.slipped_buy: dict[float, Decimal] = {}
+        self.slipped_sell: dict[float, Decimal] = {}
 
     def fits(self, price: float, size: float = 0.0) -> bool:
         """Whether a price and size can be traded on in this market (see ``price_floor``)."""

@@ -28,12 +28,12 @@ This module does not decide which orders fill on market data (``matching`` does,
 
 from __future__ import annotations
 
-from decimal import Decimal
+from decimal import ROUND_DOWN, ROUND_HALF_EVEN, Decimal
 from typing import Final
 
-from framework.exchange.accounts import Account, BalanceChange, fee_for, hold_fee
-from framework.exchange.book import Market
-from framework.exchange.frames import Frames, seconds
+from framework.exchange.accounts import Account, fee_for
+from framework.exchange.book import Market, Mode
+from framework.exchange.frames import Frames
 from framework.exchange.matching import (
     Fill,
     Role,
@@ -56,12 +56,14 @@ from framework.exchange.validation import (
 )
 from framework.ids import UlidGenerator
 from framework.instruments import to_cryptomus
-from framework.money import ZERO, from_float, quantize, step
+from framework.money import CONTEXT, ZERO, from_float, quantize, step
 
 __all__ = ["Executor"]
 
 _IMMEDIATE: Final = ("ioc", "fok")
 _HUNDRED: Final = Decimal(100)
+_NS_PER_S: Final = 1_000_000_000
+_SLIPPED_KEPT: Final = 4096  # prices remembered per market and side (all forgotten when full)
 
 
 class Executor:
@@ -81,6 +83,11 @@ class Executor:
         self._ids = ids
         self._maker = config.maker_fee_percent
         self._taker = config.taker_fee_percent
+        # The rates as fractions: ``value * (rate / 100)`` is ``value * rate / 100`` (the
+        # same digits rounded the same way, then an exact shift), one operation fewer a fee.
+        self._maker_share = self._maker / _HUNDRED
+        self._taker_share = self._taker / _HUNDRED
+        self._limit_hold_share = max(self._maker, self._taker) / _HUNDRED
         self._slippage = config.slippage_bps
         self.orders: dict[str, Order] = {}  # every order accepted, in arrival order
         self.deal_orders: dict[str, str] = {}  # deal id -> order id
@@ -96,29 +103,36 @@ class Executor:
         """An order reaches the venue: check it, hold its funds, and fill what fills at once."""
         market = self._markets.get(req.instrument)
         rejection = check_request(req, market.rules if market else None)
-        if rejection is None and market is not None:
-            rejection = self._venue_check(req, market)
-        if rejection is not None or market is None:
+        if market is None:
             self._frames.rejected(rejection or _no_market(req), order_id, req, req.type, now_ns)
             return
-        currency, amount = self._hold_for(req, market)
-        if amount > self._account.available(currency):
-            rejection = insufficient_funds(currency, self._account.available(currency))
+        mode = market.mode()  # nothing below changes it: the events wait for the barrier
+        if rejection is None and (
+            req.client_order_id is not None or req.post_only or mode == "none"
+        ):  # the only requests _venue_check can refuse
+            rejection = self._venue_check(req, market, mode)
+        if rejection is not None:
+            self._frames.rejected(rejection, order_id, req, req.type, now_ns)
+            return
+        currency, amount = self._hold_for(req, market, mode)
+        account = self._account
+        if amount > account.available(currency):
+            rejection = insufficient_funds(currency, account.available(currency))
             self._frames.rejected(rejection, order_id, req, req.type, now_ns)
             return
         order = Order(order_id, req, market.rules, seq, sent_ns)
         order.arrived_ns = now_ns
         closed_ns = market.state.bar_close_ns
         order.bar_floor_ns = closed_ns if closed_ns is not None else now_ns
-        order.create_ts = seconds(now_ns)
+        order.create_ts = now_ns // _NS_PER_S  # frames.seconds
         transition(order, "accept")
         self.orders[order_id] = order
         if req.client_order_id is not None:
             self._client_ids.add(req.client_order_id)
         order.hold_currency, order.reserve = currency, amount
         self._frames.order("created", order, now_ns)
-        self._frames.balance(self._account.hold(currency, amount))
-        self._start(order, market, now_ns)
+        self._frames.balance(account.hold(currency, amount))
+        self._start(order, market, now_ns, mode)
 
     def cancel(self, order_id: str, now_ns: int) -> None:
         """A cancel reaches the venue: end the named limit order, or refuse (code 5 or 0)."""
@@ -136,53 +150,76 @@ class Executor:
 
     def fill(self, order: Order, fill: Fill, now_ns: int, completes: bool = False) -> None:
         """Apply one fill; ``completes`` ends a market buy by value (it has spent what it can)."""
-        rules = order.rules
-        rate = self._maker if fill.role == "maker" else self._taker
-        value = quantize(fill.price * fill.quantity, rules.quote_prec)
-        fee = fee_for(value, rate, rules.quote_prec)
-        if order.is_buy:
-            fitted = self._fit_buy(order, fill, rate, value + fee)
-            if fitted is None:
-                return
-            if fitted is not fill:  # cut to what the order can pay for
-                completes = completes and fitted == fill
-                fill = fitted
-                value = quantize(fill.price * fill.quantity, rules.quote_prec)
-                fee = fee_for(value, rate, rules.quote_prec)
-        changes = self._settle(order, fill.quantity, value, fee)
-        order.filled_qty += fill.quantity
+        # Runs for every fill: quantizing, the fee and the settlement are written out here
+        # (``money.quantize``, ``accounts.fee_for``), with the market's own quantum.
+        req, rules, account = order.req, order.rules, self._account
+        market = self._markets[req.instrument]
+        quantum = market.quote_step
+        if fill.role == "maker":
+            rate, share = self._maker, self._maker_share
+        else:
+            rate, share = self._taker, self._taker_share
+        value = (fill.price * fill.quantity).quantize(quantum, ROUND_HALF_EVEN, CONTEXT)
+        fee = (value * share).quantize(quantum, ROUND_HALF_EVEN, CONTEXT)
+        quantity = fill.quantity
+        if req.direction == "buy":
+            cost = value + fee
+            if cost > order.reserve:  # more than the order holds (_fit_buy's ``short > 0``)
+                fitted = self._fit_buy(order, fill, rate, cost)
+                if fitted is None:
+                    return
+                if fitted is not fill:  # cut to what the order can pay for
+                    completes = completes and fitted == fill
+                    fill = fitted
+                    quantity = fill.quantity
+                    value = quantize(fill.price * quantity, rules.quote_prec)
+                    fee = fee_for(value, rate, rules.quote_prec)
+                    cost = value + fee
+            account.spend_held(rules.quote_currency, cost)
+            order.reserve -= cost
+            received = account.credit(rules.base_currency, quantity)
+            charged = None
+        else:
+            account.spend_held(rules.base_currency, quantity)
+            order.reserve -= quantity
+            received = account.credit(rules.quote_currency, value)
+            charged = account.debit(rules.quote_currency, fee)
+        order.filled_qty += quantity
         order.filled_value += value
         order.fees += fee
+        ids = self._ids
         if order.deal_id is None:
-            order.deal_id = self._ids.new(now_ns)
+            order.deal_id = ids.new(now_ns)
             self.deal_orders[order.deal_id] = order.id
-        self._frames.deal(order, fill, value, fee, self._ids.new(now_ns), now_ns)
-        for change in changes:
-            self._frames.balance(change)
-        quantity = order.req.quantity
-        if completes or (quantity is not None and order.filled_qty >= quantity):
-            self._end(order, "fill_all", now_ns)
+        frames = self._frames
+        frames.deal(order, fill, value, fee, ids.new(now_ns), now_ns)
+        frames.balance(received)
+        if charged is not None:
+            frames.balance(charged)
+        ordered = req.quantity
+        if completes or (ordered is not None and order.filled_qty >= ordered):
+            self._end(order, "fill_all", now_ns, market)
         else:
             transition(order, "fill")
-            self._frames.order("updated", order, now_ns)
+            frames.order("updated", order, now_ns)
 
     def finish(self, order: Order, event: str, now_ns: int) -> None:
         """End an open order unfilled or part filled: ``cancel``, ``expire`` or ``stop_loss``."""
-        self._end(order, event, now_ns)
+        self._end(order, event, now_ns, self._markets[order.req.instrument])
 
     def retry_waiting(self, market: Market, now_ns: int) -> None:
         """Orders that waited for a bar, in a market that now has better data: start them again."""
         waiting, market.waiting = market.waiting, []
         market.reindex()
         for order in waiting:
-            self._start(order, market, now_ns)
+            self._start(order, market, now_ns, market.mode())
 
     # --- arrival helpers -------------------------------------------------------------------
 
-    def _venue_check(self, req: OrderRequest, market: Market) -> Rejection | None:
+    def _venue_check(self, req: OrderRequest, market: Market, mode: Mode) -> Rejection | None:
         if req.client_order_id is not None and req.client_order_id in self._client_ids:
             return duplicate_client_id(req.client_order_id)
-        if req.type == "market" and market.mode() == "none":
+        if req.type == "market" and mode == "none":
             return _no_data(req.instrument)
         if (
             req.post_only
@@ -192,38 +229,56 @@ class Executor:
             return Rejection(VALIDATION, "A post-only order would take liquidity.")
         return None
 
-    def _hold_for(self, req: OrderRequest, market: Market) -> tuple[str, Decimal]:
+    def _hold_for(self, req: OrderRequest, market: Market, mode: Mode) -> tuple[str, Decimal]:
         rules = market.rules
         if req.direction == "sell":
             assert req.quantity is not None  # checked: a sell always has a quantity
             return rules.base_currency, req.quantity
+        quantum = market.quote_step
         if req.type == "limit":
             assert req.price is not None and req.quantity is not None
-            value = quantize(req.price * req.quantity, rules.quote_prec)
-            rate = max(self._maker, self._taker)
+            value = (req.price * req.quantity).quantize(quantum, ROUND_HALF_EVEN, CONTEXT)
+            share = self._limit_hold_share
         elif req.value is not None:
-            value, rate = req.value, self._taker
+            value, share = req.value, self._taker_share
         else:
-            value, rate = self._market_buy_cost(req, market), self._taker
-        return rules.quote_currency, value + hold_fee(value, rate, rules.quote_prec)
+            value, share = self._market_buy_cost(req, market, mode), self._taker_share
+        # accounts.hold_fee, written out: the fee at the rate, never rounded down.
+        exact = value * share
+        fee = exact.quantize(quantum, ROUND_DOWN, CONTEXT)
+        return rules.quote_currency, value + (fee if fee == exact else fee + quantum)
 
-    def _market_buy_cost(self, req: OrderRequest, market: Market) -> Decimal:
+    def _market_buy_cost(self, req: OrderRequest, market: Market, mode: Mode) -> Decimal:
         rules = market.rules
         quantity = req.quantity or ZERO
-        mode = market.mode()
         if mode == "book":
             walk = walk_book(market, True, None, quantity, None)
             return sum((quantize(f.price * f.quantity, rules.quote_prec) for f in walk.fills), ZERO)
-        last = market.last if market.last is not None and market.fits(market.last) else 0.0
+        last = market.state.last  # 0.0 unless it is a price the market fits (market.fits)
+        if last is None or not market.price_floor <= last <= market.price_cap:
+            last = 0.0
         if mode == "trades":
-            price = slipped_price(last, True, self._slippage, rules.quote_prec)
+            price = market.slipped_buy.get(last) or self._slipped(market, last, True)
         else:
             price = quantize(from_float(last), rules.quote_prec)
-        return quantize(price * quantity, rules.quote_prec)
+        return (price * quantity).quantize(market.quote_step, ROUND_HALF_EVEN, CONTEXT)
 
-    def _start(self, order: Order, market: Market, now_ns: int) -> None:
-        """What a new order does at once: fill, rest, wait for the next bar, or expire."""
-        mode = market.mode()
+    def _slipped(self, market: Market, last: float, is_buy: bool) -> Decimal:
+        """``matching.slipped_price`` at ``last``, remembered per market, side and price: a
+        float's conversion to Decimal costs more than the rest of a fill, and prices recur."""
+        known = market.slipped_buy if is_buy else market.slipped_sell
+        price = known.get(last)
+        if price is None:
+            if len(known) >= _SLIPPED_KEPT:
+                known.clear()
+            # ``last`` is a price the market fits, or 0.0: never NaN nor -0.0, whose keys
+            # would not find, or would share, an entry.
+            price = known[last] = slipped_price(last, is_buy, self._slippage, market.quote_prec)
+        return price
+
+    def _start(self, order: Order, market: Market, now_ns: int, mode: Mode) -> None:
+        """What a new order does at once (in ``market.mode()``): fill, rest, wait for the next
+        bar, or expire."""
         immediate = order.req.type == "market" or order.req.time_in_force in _IMMEDIATE
         if mode == "book":
             self._take_from_book(order, market, now_ns)
@@ -233,10 +288,10 @@ class Executor:
             market.waiting.append(order)
             market.reindex()
             return
-        if not order.is_open:
+        if order.state != "open" and order.state != "partially_filled":  # not is_open
             return
         if immediate:
-            self.finish(order, "expire", now_ns)
+            self._end(order, "expire", now_ns, market)
         else:
             order.ahead = market.displayed(order.is_buy, order.price_f) if market.trusted else None
             market.add_resting(order)
@@ -256,17 +311,24 @@ class Executor:
 
     def _take_at_last(self, order: Order, market: Market, now_ns: int) -> None:
         req = order.req
-        last = market.last
+        last = market.state.last
         assert last is not None  # mode "trades" means a last price was seen
-        if not market.fits(last):
+        if not market.price_floor <= last <= market.price_cap:  # not market.fits(last)
             return  # a price the market cannot express as money: no fill at it
-        if req.type == "limit" and (order.price_f < last if order.is_buy else order.price_f > last):
+        is_buy = req.direction == "buy"
+        if req.type == "limit" and (order.price_f < last if is_buy else order.price_f > last):
             return
-        rules = market.rules
-        price = slipped_price(last, order.is_buy, self._slippage, rules.quote_prec)
+        price = (market.slipped_buy if is_buy else market.slipped_sell).get(last) or self._slipped(
+            market, last, is_buy
+        )
         if req.price is not None:
-            price = min(price, req.price) if order.is_buy else max(price, req.price)
-        self.fill_all_at(order, price, "taker", now_ns)
+            price = min(price, req.price) if is_buy else max(price, req.price)
+        if req.value is None and req.quantity is not None:  # fill_all_at, by quantity
+            remaining = req.quantity - order.filled_qty
+            if remaining > ZERO:
+                self.fill(order, Fill(price, remaining, "taker"), now_ns)
+        else:
+            self.fill_all_at(order, price, "taker", now_ns)
 
     def fill_all_at(self, order: Order, price: Decimal, role: Role, now_ns: int) -> None:
         """Fill the whole rest of ``order`` at ``price`` (a market buy by value: all it buys)."""
@@ -305,29 +367,14 @@ class Executor:
             return None
         return self._fit_buy(order, Fill(fill.price, qty, fill.role), rate)
 
-    def _settle(
-        self, order: Order, qty: Decimal, value: Decimal, fee: Decimal
-    ) -> list[BalanceChange | None]:
-        rules, account = order.rules, self._account
-        if order.is_buy:
-            account.spend_held(rules.quote_currency, value + fee)
-            order.reserve -= value + fee
-            return [account.credit(rules.base_currency, qty)]
-        account.spend_held(rules.base_currency, qty)
-        order.reserve -= qty
-        return [
-            account.credit(rules.quote_currency, value),
-            account.debit(rules.quote_currency, fee),
-        ]
-
-    def _end(self, order: Order, event: str, now_ns: int) -> None:
+    def _end(self, order: Order, event: str, now_ns: int, market: Market) -> None:
         transition(order, event)
-        if order.reserve > 0:
+        if order.reserve > ZERO:
             self._frames.balance(self._account.release(order.hold_currency, order.reserve))
             order.reserve = ZERO
-        market = self._markets[order.req.instrument]
-        market.remove_resting(order)
-        if order in market.waiting:
+        if market.orders:
+            market.remove_resting(order)
+        if market.waiting and order in market.waiting:
             market.waiting.remove(order)
             market.reindex()
         self._frames.order("finished", order, now_ns)

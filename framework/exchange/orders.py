@@ -77,6 +77,11 @@ _TRANSITIONS: Final[dict[tuple[str, str], OrderState]] = {
     ("partially_filled", "expire"): "expired",
     ("partially_filled", "stop_loss"): "stop_loss",
 }
+# The same table by state, then event: one lookup of two strings, no tuple to build and hash.
+_NEXT: Final[dict[str, dict[str, OrderState]]] = {
+    state: {event: to for (src, event), to in _TRANSITIONS.items() if src == state}
+    for state, _ in _TRANSITIONS
+}
 FINAL_STATES: Final = frozenset({"filled", "cancelled", "expired", "stop_loss", "rejected"})
 
 
@@ -142,7 +147,6 @@ class Order:
         "ahead",
         "arrived_ns",
         "bar_floor_ns",
-        "complete",
         "create_ts",
         "deal_id",
         "fees",
@@ -186,7 +190,6 @@ class Order:
         # filled_qty, filled_value and their text, when a deal_update has just rendered them.
         self.filled_text: tuple[Decimal, Decimal, str, str] | None = None
         self.ahead: float | None = None
-        self.complete = False  # a market buy by value that has spent all it could
         self.price_f = float(req.price) if req.type == "limit" and req.price is not None else 0.0
         stop = req.stop_loss_price
         self.stop_f: float | None = float(stop) if stop is not None else None
@@ -249,7 +252,7 @@ def transition(order: Order, event: str) -> OrderState:
         RuntimeError: the table has no such transition; the exchange broke its own rules.
     """
     try:
-        order.state = _TRANSITIONS[(order.state, event)]
+        order.state = _NEXT[order.state][event]
     except KeyError:
         raise RuntimeError(
             f"order {order.id}: no transition from {order.state!r} on {event!r}"

@@ -115,7 +115,11 @@ class PaperExchange:
             ``order_rejected``) carries it.
         """
         order_id = self._ids.new(now_ns)
-        self._send(_SUBMIT, order_id, req, now_ns)
+        if not self._latency_ns and not self._pending:  # _send, the usual case written out
+            self._seq += 1
+            self._exec.arrive(order_id, req, self._seq, now_ns, now_ns)
+        else:
+            self._send(_SUBMIT, order_id, req, now_ns)
         return order_id
 
     def refuse(self, req: OrderRequest, now_ns: int, message: str) -> str:
@@ -185,10 +189,11 @@ class PaperExchange:
         update is delivered. A cancel of a forgotten order is refused as not found (code 5),
         as it would be for any finished order; its client order id stays taken.
         """
-        order = self._exec.orders.get(order_id)
+        orders = self._exec.orders
+        order = orders.get(order_id)
         if order is None or order.state in ("pending", "open", "partially_filled"):
             return
-        del self._exec.orders[order_id]
+        del orders[order_id]
         if order.deal_id is not None:
             self._exec.deal_orders.pop(order.deal_id, None)
 

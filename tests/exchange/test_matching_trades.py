@@ -199,3 +199,34 @@ def test_fok_that_is_marketable_fills_whole_at_the_last_price(make: Make) -> Non
     frames = h.take()
     assert _deals(h, frames) == [("100", "3", "300", "0", "taker")]
     assert _end(h, frames) == ("completed", "filled")
+
+
+def test_taker_price_follows_the_last_price_per_side_and_is_never_stale(make: Make) -> None:
+    # The price a taker gets at a last price is remembered per side: a buy at 100 must not
+    # lend its 100.1 to a sell (99.9), and a new last price is priced anew, then reused.
+    h = make(balances={"USDT": "1000", "BTC": "1"}, slippage_bps="10")
+    h.trade(100.0, 1.0)
+    h.order(direction="buy", type="market", quantity="0.1")
+    h.order(direction="sell", type="market", quantity="0.1")
+    h.trade(101.0, 1.0, t=1)
+    h.order(direction="buy", type="market", quantity="0.1", t=1)
+    h.trade(100.0, 1.0, t=2)
+    h.order(direction="buy", type="market", quantity="0.1", t=2)
+    h.order(direction="sell", type="market", quantity="0.1", t=2)
+    prices = [price for price, *_ in _deals(h, h.take())]
+    assert prices == ["100.1", "99.9", "101.101", "100.1", "99.9"]
+
+
+def test_taker_prices_remembered_stay_bounded_and_right(make: Make) -> None:
+    # More distinct last prices than are kept: the memory is cleared, prices stay exact.
+    h = make(balances={"USDT": "100000000"}, slippage_bps="10")
+    market = h.x._markets["BTC/USDT"]
+    for i in range(4200):
+        h.trade(10.0 + i / 100, 1.0, t=i)
+        h.order(direction="buy", type="market", quantity="0.001", t=i)
+        assert len(market.slipped_buy) <= 4096
+    deals = _deals(h, h.take())
+    assert len(deals) == 4200
+    # 10 + i/100 plus 10 bp, at 6 decimals: i = 4199 is 51.99 x 1.001 = 52.04199.
+    assert deals[0][0] == "10.01" and deals[-1][0] == "52.04199"
+    assert len(market.slipped_buy) == 4200 - 4096

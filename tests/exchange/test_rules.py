@@ -10,7 +10,7 @@ import pytest
 
 from framework.errors import ConfigError
 from framework.exchange import PaperExchange
-from framework.exchange.rules import ExchangeConfig, MarketRules, check_config
+from framework.exchange.rules import DEFAULT_MARKETS, ExchangeConfig, MarketRules, check_config
 
 
 def _decode(data: dict[str, Any]) -> ExchangeConfig:
@@ -109,3 +109,19 @@ def test_a_precision_finer_than_16_decimals_is_refused() -> None:
     rules = msgspec.structs.replace(ExchangeConfig().markets["BTC/USDT"], base_prec=17)
     with pytest.raises(ConfigError, match="base_prec must be between 0 and 16, not 17"):
         check_config(ExchangeConfig(markets={"BTC/USDT": rules}))
+
+
+def test_a_markets_quanta_are_its_rules_precisions_and_the_rules_cannot_change() -> None:
+    # Market derives its quanta once from its rules: that is right only because rules are
+    # frozen, so a market's precision cannot change under it.
+    from framework.exchange.book import Market
+    from framework.marketbook import MarketState
+
+    state = MarketState()
+    for name, rules in DEFAULT_MARKETS.items():
+        market = Market(state.of(name), rules)
+        assert market.quote_step == D(1).scaleb(-rules.quote_prec)
+        assert market.base_step == D(1).scaleb(-rules.base_prec)
+        assert market.quote_step.as_tuple().exponent == -rules.quote_prec
+        with pytest.raises(AttributeError):
+            rules.quote_prec = 2  # type: ignore[misc]

@@ -7,8 +7,10 @@ from decimal import Decimal as D
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from framework.exchange import DEFAULT_MARKETS, OrderRequest
+from framework.exchange import DEFAULT_MARKETS, OrderRequest, validation
 from framework.exchange.validation import Rejection, check_request
 
 Make = Callable[..., Any]
@@ -227,3 +229,127 @@ def test_a_huge_quantity_is_out_of_range_not_an_error() -> None:
         3,
         "Order quantity must be between 0.00001 and 1000 size.",
     )
+
+
+_NUMBERS = st.one_of(
+    st.none(),
+    st.decimals(allow_nan=True, allow_infinity=True),
+    st.sampled_from(["1", "1.000", "0.00000001", "0.000000001", "1E+30", "1E+999", "-1", "0"]).map(
+        D
+    ),
+    st.integers(-10, 10**16).map(lambda n: D(n).scaleb(-8)),
+)
+
+
+@settings(max_examples=600, deadline=None)
+@given(
+    instrument=st.sampled_from(sorted(DEFAULT_MARKETS)),
+    direction=st.sampled_from(["buy", "sell", "hold"]),
+    kind=st.sampled_from(["market", "limit", "stop"]),
+    time_in_force=st.sampled_from(["gtc", "ioc", "fok", "day"]),
+    post_only=st.booleans(),
+    quantity=_NUMBERS,
+    price=_NUMBERS,
+    value=_NUMBERS,
+    stop=st.one_of(st.none(), _NUMBERS),
+)
+def test_the_quick_check_of_usual_requests_agrees_with_the_exact_checks(
+    instrument: str,
+    direction: Any,
+    kind: Any,
+    time_in_force: Any,
+    post_only: bool,
+    quantity: D | None,
+    price: D | None,
+    value: D | None,
+    stop: D | None,
+) -> None:
+    req = OrderRequest(
+        instrument=instrument,
+        direction=direction,
+        type=kind,
+        time_in_force=time_in_force,
+        post_only=post_only,
+        quantity=quantity,
+        price=price,
+        value=value,
+        stop_loss_price=stop,
+    )
+    rules = DEFAULT_MARKETS[instrument]
+    exact = (
+        validation._check_shape(req)
+        or validation._check_precision(req, rules)
+        or validation._check_range(req, rules)
+        or validation._check_stop_loss(req)
+    )
+    assert check_request(req, rules) == exact
+
+
+@settings(max_examples=400, deadline=None)
+@given(number=st.decimals(allow_nan=False, allow_infinity=False, min_value=D("1E-20")))
+def test_precision_is_refused_exactly_when_the_number_has_more_decimals_than_allowed(
+    number: D,
+) -> None:
+    # BTC/USDT: 8 decimals of quantity. A number's decimals, trailing zeros dropped.
+    decimals = max(0, -number.normalize().as_tuple().exponent)  # type: ignore[operator]
+    rules = DEFAULT_MARKETS["BTC/USDT"]
+    rejection = validation._check_precision(_req(type="market", quantity=number), rules)
+    assert (rejection is not None) == (decimals > 8)
+    if rejection is not None:
+        assert rejection.code == 2
+
+
+_NEAR_VALID = st.one_of(
+    st.none(),
+    st.integers(1, 10**12).map(lambda n: D(n).scaleb(-8)),  # on BTC's quantity grid
+    st.integers(1, 10**12).map(lambda n: D(n).scaleb(-9)),  # one decimal too many, often
+    st.sampled_from(["0.00001", "0.000009", "1000", "1000.00000001", "0.1", "10000000"]).map(D),
+)
+
+
+@settings(max_examples=600, deadline=None)
+@given(
+    direction=st.sampled_from(["buy", "sell"]),
+    kind=st.sampled_from(["market", "limit"]),
+    time_in_force=st.sampled_from(["gtc", "ioc", "fok"]),
+    quantity=_NEAR_VALID,
+    price=_NEAR_VALID,
+    value=st.one_of(st.none(), _NEAR_VALID),
+)
+def test_the_quick_check_agrees_on_nearly_valid_requests(
+    direction: Any,
+    kind: Any,
+    time_in_force: Any,
+    quantity: D | None,
+    price: D | None,
+    value: D | None,
+) -> None:
+    req = OrderRequest(
+        instrument="BTC/USDT",
+        direction=direction,
+        type=kind,
+        time_in_force=time_in_force,
+        quantity=quantity,
+        price=price,
+        value=value,
+    )
+    rules = DEFAULT_MARKETS["BTC/USDT"]
+    exact = (
+        validation._check_shape(req)
+        or validation._check_precision(req, rules)
+        or validation._check_range(req, rules)
+        or validation._check_stop_loss(req)
+    )
+    assert check_request(req, rules) == exact
+
+
+def test_the_quick_check_says_yes_to_the_usual_orders_only() -> None:
+    rules = DEFAULT_MARKETS["BTC/USDT"]
+    assert validation._usual(_req(type="market", quantity="1"), rules)
+    assert validation._usual(_req(direction="sell", type="market", quantity="0.5"), rules)
+    assert validation._usual(_req(quantity="0.01", price="65000.5"), rules)
+    assert not validation._usual(_req(type="market", value="100"), rules)  # by value
+    assert not validation._usual(_req(quantity="0.01", price="65000.5", post_only=True), rules)
+    assert not validation._usual(_req(type="market", quantity="0.000000001"), rules)
+    assert not validation._usual(_req(type="market", quantity="1001"), rules)
+    assert not validation._usual(_req(quantity="0.00001", price="1"), rules)  # value below 0.1
