@@ -49,6 +49,9 @@ class Account:
     def __init__(self, initial: dict[str, Decimal]) -> None:
         self._available: dict[str, Decimal] = {c: Decimal(a) for c, a in sorted(initial.items())}
         self._held: dict[str, Decimal] = {c: ZERO for c in self._available}
+        # Counts every change of a balance: a valuation made from the balances (the run's
+        # equity samples) is current while this stays what it was.
+        self.changes = 0
 
     def available(self, currency: str) -> Decimal:
         """What can be spent or held now."""
@@ -66,6 +69,7 @@ class Account:
         """Move ``amount`` from available to held."""
         change = self._move_available(currency, -amount)
         self._held[currency] = self.held(currency) + amount
+        self.changes += 1
         return change
 
     def release(self, currency: str, amount: Decimal) -> BalanceChange | None:
@@ -90,6 +94,7 @@ class Account:
         if amount > held:
             raise RuntimeError(f"{currency}: spending {amount} held, but only {held} is held")
         self._held[currency] = held - amount
+        self.changes += 1
 
     def _move_available(self, currency: str, delta: Decimal) -> BalanceChange | None:
         old = self.available(currency)
@@ -98,6 +103,7 @@ class Account:
             raise RuntimeError(f"{currency}: available {old} cannot change by {delta}")
         self._available[currency] = new
         self._held.setdefault(currency, ZERO)
+        self.changes += 1
         if delta == 0:
             return None
         return BalanceChange(currency, abs(delta), old, new)

@@ -162,6 +162,10 @@ class PaperExchange:
         """(available, held) of every currency the account has had, sorted by currency code."""
         return {c: self.balance(c) for c in self._account.currencies()}
 
+    def account(self) -> Account:
+        """The account, to read: its ``changes`` count says when :meth:`balances` changed."""
+        return self._account
+
     def open_orders(self, instrument: str | None = None) -> list[OrderView]:
         """Orders not yet finished (including those still travelling), oldest first."""
         views: list[tuple[int, OrderView]] = [

@@ -39,7 +39,7 @@ import weakref
 from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
-from typing import IO, Any, Final
+from typing import IO, TYPE_CHECKING, Any, Final
 
 import msgspec
 
@@ -49,6 +49,9 @@ from framework.exchange import PaperExchange
 from framework.money import quantize
 from framework.report.results import Fill, Results, RoundTrip
 
+if TYPE_CHECKING:
+    from framework.marketbook import InstrumentState
+
 __all__ = ["FILL_COLUMNS", "TRADE_COLUMNS", "RunOutput", "iso_time"]
 
 _FLUSH_BYTES: Final = 1 << 16
@@ -57,6 +60,8 @@ _FLUSH_BYTES: Final = 1 << 16
 _CSV_QUOTED: Final = re.compile('["\r\n]')
 _SPOOL_ITEMS: Final = 256  # fills or round trips encoded together for results.json
 _MINUTE_NS: Final = 60_000_000_000
+_DAY_NS: Final = 86_400_000_000_000
+_EQUITY_ROWS: Final = 256  # equity.csv rows written together
 _EPOCH: Final = dt.date(1970, 1, 1)
 _HOURS_MINUTES: Final = tuple(f"{m // 60:02d}:{m % 60:02d}" for m in range(1440))
 _SECONDS: Final = tuple(f"{n:02d}" for n in range(60))
@@ -131,6 +136,18 @@ class RunOutput:
         for instrument, rules in sorted(exchange.markets().items()):
             if rules.quote_currency == self.currency:
                 self._valued_in.setdefault(rules.base_currency, instrument)
+        # The valuation plan, remade from the balances only when the account has changed:
+        # (currency, float(available + held), the state whose last price values it, or None
+        # for the report currency), in currency order, the held currencies that a market values
+        # or the report currency; and the held ones no market values.
+        self._account = exchange.account()
+        self._prices = {c: exchange.state.of(m) for c, m in self._valued_in.items()}
+        self._plan: tuple[tuple[str, float, InstrumentState | None], ...] = ()
+        self._marketless: tuple[str, ...] = ()
+        self._plan_at = -1  # the account's change count the plan was made at
+        self._equity_lines: list[str] = []  # equity.csv rows not yet written
+        self._day_ns = -_DAY_NS  # the start of the day of the last equity row, and its text
+        self._day_text = ""
         self.interval_ns = _MINUTE_NS  # the sampling interval; set_interval changes it
         self.interval_auto = True  # follows the data: one sample per bar of bar data
         self.next_sample_ns = 0  # a change at or after this time is sampled
@@ -196,36 +213,76 @@ class RunOutput:
         return (ts_ns // self.interval_ns + 1) * self.interval_ns
 
     def _all_priced(self) -> bool:
-        for currency, (available, held) in self._exchange.balances().items():
-            if currency == self.currency or available + held == 0:
-                continue
-            market = self._valued_in.get(currency)
-            if market is not None and self._exchange.last_price(market) is None:
+        if self._account.changes != self._plan_at:
+            self._replan()
+        for _, _, state in self._plan:
+            if state is not None and state.last is None:
                 return False  # it will have a price; one with no market is only reported
         return True
 
-    def sample_equity(self, _name: str, ts_ns: int) -> None:
-        """Value the account now and append a row to equity.csv (a clock-timer callback)."""
-        total = 0.0
+    def _replan(self) -> None:
+        """Remake the valuation plan from the account's balances (see ``__init__``)."""
+        plan: list[tuple[str, float, InstrumentState | None]] = []
+        marketless: list[str] = []
         for currency, (available, held) in self._exchange.balances().items():
             amount = available + held
             if currency == self.currency:
-                total += float(amount)
+                plan.append((currency, float(amount), None))
+            elif amount != 0:
+                state = self._prices.get(currency)
+                if state is None:
+                    marketless.append(currency)
+                else:
+                    plan.append((currency, float(amount), state))
+        self._plan, self._marketless = tuple(plan), tuple(marketless)
+        self._plan_at = self._account.changes
+
+    def sample_equity(self, _name: str, ts_ns: int) -> None:
+        """Value the account now and append a row to equity.csv (a clock-timer callback).
+
+        The value is the sum, in currency order, of each held currency's float amount (times
+        the last price of the market that values it, but for the report currency); the float
+        amounts are made again only when the account has changed since the last sample."""
+        if self._account.changes != self._plan_at:
+            self._replan()
+        total = 0.0
+        for currency, amount, state in self._plan:
+            if state is None:
+                total += amount
                 continue
-            if amount == 0:
-                continue
-            market = self._valued_in.get(currency)
-            price = None if market is None else self._exchange.last_price(market)
+            price = state.last
             if price is None:
                 self.unpriced.add(currency)
                 continue
-            total += float(amount) * price
+            total += amount * price
+        if self._marketless:
+            self.unpriced.update(self._marketless)
         self.results.add_equity(ts_ns, total)
         self.equity_ns = ts_ns
+        # iso_time's text, from the day's text kept while the rows stay in that day
+        into = ts_ns - self._day_ns
+        if not 0 <= into < _DAY_NS:
+            day = ts_ns // _DAY_NS
+            self._day_ns = day * _DAY_NS
+            self._day_text = _iso_day(day) + "T"
+            into = ts_ns - self._day_ns
+        minute, ns = divmod(into, _MINUTE_NS)
+        second, ns = divmod(ns, 1_000_000_000)
         # the row csv.writer would write: no field can hold a comma, a quote or a newline
-        self._equity_fh.write(f"{iso_time(ts_ns)},{ts_ns},{total:.8f}\n")
+        lines = self._equity_lines
+        lines.append(
+            f"{self._day_text}{_HOURS_MINUTES[minute]}:{_SECONDS[second]}."
+            f"{_MILLISECONDS[ns // 1_000_000]}Z,{ts_ns},{total:.8f}\n"
+        )
+        if len(lines) >= _EQUITY_ROWS:
+            self._write_equity()
         if self.equity_listener is not None:
             self.equity_listener(ts_ns, total)
+
+    def _write_equity(self) -> None:
+        if self._equity_lines:
+            self._equity_fh.write("".join(self._equity_lines))
+            self._equity_lines.clear()
 
     # --- the end --------------------------------------------------------------------------------
 
@@ -234,6 +291,7 @@ class RunOutput:
         self._flush()
         self._events.flush()
         self._fills_fh.flush()
+        self._write_equity()
         self._equity_fh.flush()
 
     def close(self) -> str:
@@ -241,6 +299,7 @@ class RunOutput:
         self._flush()
         self._events.close()
         self._fills_fh.close()
+        self._write_equity()
         self._equity_fh.close()
         return self._sha.hexdigest()
 
