@@ -32,7 +32,6 @@ import datetime as dt
 import functools
 import hashlib
 import io
-import re
 import shutil
 import tempfile
 import weakref
@@ -47,7 +46,7 @@ from framework import events as ev
 from framework.errors import ConfigError
 from framework.exchange import PaperExchange
 from framework.money import quantize
-from framework.report.results import Fill, Results, RoundTrip
+from framework.report.results import QUANTIZE, Fill, Quanta, Results, RoundTrip
 
 if TYPE_CHECKING:
     from framework.marketbook import InstrumentState
@@ -55,13 +54,13 @@ if TYPE_CHECKING:
 __all__ = ["FILL_COLUMNS", "TRADE_COLUMNS", "RunOutput", "iso_time"]
 
 _FLUSH_BYTES: Final = 1 << 16
-# Besides the delimiter, what makes csv quote a field, on any Python version (3.11 quotes '"'
-# and the line terminator's '\n'; later versions also '\r').
-_CSV_QUOTED: Final = re.compile('["\r\n]')
 _SPOOL_ITEMS: Final = 256  # fills or round trips encoded together for results.json
 _MINUTE_NS: Final = 60_000_000_000
 _DAY_NS: Final = 86_400_000_000_000
 _EQUITY_ROWS: Final = 256  # equity.csv rows written together
+_FILL_ROWS: Final = 256  # fills.csv rows written together
+_FILL_TIMES: Final = 4096  # fill times kept rendered
+_NO_RULES: Final = Quanta(None)  # a market with no rules: 16 decimals
 _EPOCH: Final = dt.date(1970, 1, 1)
 _HOURS_MINUTES: Final = tuple(f"{m // 60:02d}:{m % 60:02d}" for m in range(1440))
 _SECONDS: Final = tuple(f"{n:02d}" for n in range(60))
@@ -115,6 +114,9 @@ class RunOutput:
         self._sha = hashlib.sha256()
         self._fills = csv.writer(self._fills_fh, lineterminator="\n")
         self._fills.writerow(FILL_COLUMNS)
+        self._fill_lines: list[str] = []  # fills.csv rows not yet written, without newlines
+        # iso_time of recent fills' times: a round trip's entry and exit are fills' times
+        self._fill_times: dict[int, str] = {}
         results.listeners.append(self._write_fill)
         results.trip_listeners.append(self._write_trip)
         # results.json's fills and round trips, each item encoded as it happens
@@ -126,9 +128,7 @@ class RunOutput:
         self._trades_buf = io.StringIO()
         self._trades = csv.writer(self._trades_buf, lineterminator="\n")
         self._trades.writerow(TRADE_COLUMNS)
-        self._precision = {
-            name: (r.base_prec, r.quote_prec) for name, r in exchange.markets().items()
-        }
+        self._quanta = {name: Quanta(r) for name, r in exchange.markets().items()}
         self._equity_rows = csv.writer(self._equity_fh, lineterminator="\n")
         self._equity_rows.writerow(("time", "ts_ns", "equity"))
         # currency -> the market that prices it in the report currency (AAPL -> AAPL.US in USD)
@@ -168,15 +168,64 @@ class RunOutput:
             self._flush()
 
     def _write_fill(self, fill: Fill) -> None:
-        self._spool(0, fill)
-        base, quote = self._precision.get(fill.instrument, (16, 16))
-        row = (
-            iso_time(fill.ts_ns), str(fill.ts_ns), fill.strategy, fill.order_id, fill.deal_id,
-            fill.transaction_id, fill.symbol, fill.side, fill.role, _fixed(fill.price, quote),
-            _fixed(fill.quantity, base), _fixed(fill.value, quote), _fixed(fill.fee, quote),
-            fill.fee_currency,
-        )  # fmt: skip
-        _write_row(self._fills_fh, self._fills, row)
+        unspooled = self._unspooled[0]  # for results.json, encoded _SPOOL_ITEMS at a time
+        unspooled.append(fill)
+        if len(unspooled) >= _SPOOL_ITEMS:
+            self._spool_out(0)
+        quanta = self._quanta.get(fill.instrument) or _NO_RULES
+        quote, q = quanta.quote, QUANTIZE
+        # _fixed of the four amounts, inlined: plain text unless one shows an exponent
+        amounts = (
+            f"{q.quantize(fill.price, quote)!s},"
+            f"{q.quantize(fill.quantity, quanta.base)!s},"
+            f"{q.quantize(fill.value, quote)!s},"
+            f"{q.quantize(fill.fee, quote)!s}"
+        )
+        if "E" in amounts:
+            places, base = quanta.quote_prec, quanta.base_prec
+            amounts = ",".join((
+                _fixed(fill.price, places), _fixed(fill.quantity, base),
+                _fixed(fill.value, places), _fixed(fill.fee, places),
+            ))  # fmt: skip
+        ts_ns = fill.ts_ns
+        time = self._fill_time(ts_ns)
+        line = (
+            f"{time},{ts_ns},{fill.strategy},{fill.order_id},{fill.deal_id},"
+            f"{fill.transaction_id},{fill.symbol},{fill.side},{fill.role},{amounts},"
+            f"{fill.fee_currency}"
+        )
+        # _write_row: a row with no field csv would quote is the fields joined by commas
+        if line.count(",") == 13 and not _quoted(line):
+            lines = self._fill_lines
+            lines.append(line)
+            if len(lines) >= _FILL_ROWS:
+                self._write_fills()
+        else:
+            self._write_fills()
+            row = (
+                time, str(ts_ns), fill.strategy, fill.order_id, fill.deal_id,
+                fill.transaction_id, fill.symbol, fill.side, fill.role, *amounts.split(","),
+                fill.fee_currency,
+            )  # fmt: skip
+            self._fills.writerow(row)
+
+    def _fill_time(self, ts_ns: int) -> str:
+        """iso_time of a fill's time, kept for the round trips it opens or closes."""
+        times = self._fill_times
+        text = times.get(ts_ns)
+        if text is None:
+            if len(times) >= _FILL_TIMES:
+                times.clear()  # a trip held that long renders its entry time again
+            text = times[ts_ns] = iso_time(ts_ns)
+        return text
+
+    def _write_fills(self) -> None:
+        """Write the fills.csv rows kept back."""
+        lines = self._fill_lines
+        if lines:
+            lines.append("")  # the last row's newline
+            self._fills_fh.write("\n".join(lines))
+            lines.clear()
 
     # --- equity ---------------------------------------------------------------------------------
 
@@ -215,10 +264,8 @@ class RunOutput:
     def _all_priced(self) -> bool:
         if self._account.changes != self._plan_at:
             self._replan()
-        for _, _, state in self._plan:
-            if state is not None and state.last is None:
-                return False  # it will have a price; one with no market is only reported
-        return True
+        # a currency with a market will have a price; one with no market is only reported
+        return all(state is None or state.last is not None for _, _, state in self._plan)
 
     def _replan(self) -> None:
         """Remake the valuation plan from the account's balances (see ``__init__``)."""
@@ -290,6 +337,7 @@ class RunOutput:
         """Hand everything written so far to the operating system (a live run, every so often)."""
         self._flush()
         self._events.flush()
+        self._write_fills()
         self._fills_fh.flush()
         self._write_equity()
         self._equity_fh.flush()
@@ -298,6 +346,7 @@ class RunOutput:
         """Flush and close the streamed files; return the SHA-256 of events.jsonl."""
         self._flush()
         self._events.close()
+        self._write_fills()
         self._fills_fh.close()
         self._write_equity()
         self._equity_fh.close()
@@ -305,16 +354,13 @@ class RunOutput:
 
     def _write_trip(self, trip: RoundTrip) -> None:
         """One round trip, as it closes (or, open, at the end): a trades.csv row."""
-        self._spool(1, trip)
+        unspooled = self._unspooled[1]
+        unspooled.append(trip)
+        if len(unspooled) >= _SPOOL_ITEMS:
+            self._spool_out(1)
         _write_row(self._trades_buf, self._trades, tuple(map(str, self.trade_row(trip))))
         if self._trades_buf.tell() >= _FLUSH_BYTES:
             self._flush_trades()
-
-    def _spool(self, which: int, item: Fill | RoundTrip) -> None:
-        items: list[Any] = self._unspooled[which]
-        items.append(item)
-        if len(items) >= _SPOOL_ITEMS:
-            self._spool_out(which)
 
     def _spool_out(self, which: int) -> None:
         """Encode the items waiting for spool ``which`` in one call, comma-separated."""
@@ -337,13 +383,27 @@ class RunOutput:
 
     def trade_row(self, t: RoundTrip) -> tuple[object, ...]:
         """One round trip as trades.csv writes it (:data:`TRADE_COLUMNS`)."""
-        base, quote = self._precision.get(t.instrument, (16, 16))
-        closed = t.status == "closed"
+        quanta = self._quanta.get(t.instrument) or _NO_RULES
+        quote, q = quanta.quote, QUANTIZE
+        # _fixed of the six amounts, inlined: plain text unless one shows an exponent
+        amounts = (
+            str(q.quantize(t.entry_price, quote)),
+            str(q.quantize(t.exit_price, quote)),
+            str(q.quantize(t.quantity, quanta.base)),
+            str(q.quantize(t.gross_pnl, quote)),
+            str(q.quantize(t.fees, quote)),
+            str(q.quantize(t.net_pnl, quote)),
+        )
+        if "E" in "".join(amounts):
+            places, base = quanta.quote_prec, quanta.base_prec
+            amounts = (
+                _fixed(t.entry_price, places), _fixed(t.exit_price, places),
+                _fixed(t.quantity, base), _fixed(t.gross_pnl, places), _fixed(t.fees, places),
+                _fixed(t.net_pnl, places),
+            )  # fmt: skip
         return (
-            t.strategy, t.instrument, t.side, t.status, iso_time(t.entry_ns),
-            iso_time(t.exit_ns) if closed else "", _fixed(t.entry_price, quote),
-            _fixed(t.exit_price, quote), _fixed(t.quantity, base), _fixed(t.gross_pnl, quote),
-            _fixed(t.fees, quote), _fixed(t.net_pnl, quote), t.quote,
+            t.strategy, t.instrument, t.side, t.status, self._fill_time(t.entry_ns),
+            self._fill_time(t.exit_ns) if t.status == "closed" else "", *amounts, t.quote,
             f"{t.net_return * 100:.4f}", f"{t.duration_s:.3f}", t.bars_held, t.trades_held,
             "true" if t.finalizing else "false",
         )  # fmt: skip
@@ -391,10 +451,18 @@ def _write_row(fh: IO[str], writer: Any, row: tuple[str, ...]) -> None:
     here: the same text, without csv's scan of every character."""
     line = ",".join(row)
     # (a row of one empty field is quoted: it would read back as no field at all)
-    if line.count(",") == len(row) - 1 > 0 and _CSV_QUOTED.search(line) is None:
+    if line.count(",") == len(row) - 1 > 0 and not _quoted(line):
         fh.write(line + "\n")
     else:
         writer.writerow(row)
+
+
+def _quoted(line: str) -> bool:
+    """Whether ``line`` holds what makes csv quote a field, besides the delimiter, on any
+    Python version (3.11 quotes '"' and the line terminator's '\\n'; later versions also
+    '\\r'). Three scans for one character each cost less than one regular expression's scan
+    for any of three."""
+    return '"' in line or "\n" in line or "\r" in line
 
 
 def _fixed(value: Decimal, places: int) -> str:
