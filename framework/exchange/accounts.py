@@ -22,7 +22,9 @@ raises. It emits no events and knows nothing of orders or markets.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from decimal import Decimal
+from types import MappingProxyType
 from typing import Final
 
 import msgspec
@@ -49,9 +51,6 @@ class Account:
     def __init__(self, initial: dict[str, Decimal]) -> None:
         self._available: dict[str, Decimal] = {c: Decimal(a) for c, a in sorted(initial.items())}
         self._held: dict[str, Decimal] = {c: ZERO for c in self._available}
-        # Counts every change of a balance: a valuation made from the balances (the run's
-        # equity samples) is current while this stays what it was.
-        self.changes = 0
 
     def available(self, currency: str) -> Decimal:
         """What can be spent or held now."""
@@ -61,6 +60,12 @@ class Account:
         """What open orders hold."""
         return self._held.get(currency, ZERO)
 
+    def views(self) -> tuple[Mapping[str, Decimal], Mapping[str, Decimal]]:
+        """Live read-only views of the available and the held balances by currency: a reader
+        can tell what changed since it last looked without a call per currency (every change
+        stores a new Decimal, so an entry still the same object holds the same amount)."""
+        return MappingProxyType(self._available), MappingProxyType(self._held)
+
     def currencies(self) -> list[str]:
         """Every currency the account has ever had, sorted."""
         return sorted(self._available)
@@ -69,7 +74,6 @@ class Account:
         """Move ``amount`` from available to held."""
         change = self._move_available(currency, -amount)
         self._held[currency] = self.held(currency) + amount
-        self.changes += 1
         return change
 
     def release(self, currency: str, amount: Decimal) -> BalanceChange | None:
@@ -94,7 +98,6 @@ class Account:
         if amount > held:
             raise RuntimeError(f"{currency}: spending {amount} held, but only {held} is held")
         self._held[currency] = held - amount
-        self.changes += 1
 
     def _move_available(self, currency: str, delta: Decimal) -> BalanceChange | None:
         old = self.available(currency)
@@ -103,7 +106,6 @@ class Account:
             raise RuntimeError(f"{currency}: available {old} cannot change by {delta}")
         self._available[currency] = new
         self._held.setdefault(currency, ZERO)
-        self.changes += 1
         if delta == 0:
             return None
         return BalanceChange(currency, abs(delta), old, new)

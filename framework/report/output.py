@@ -45,7 +45,7 @@ import msgspec
 from framework import events as ev
 from framework.errors import ConfigError
 from framework.exchange import PaperExchange
-from framework.money import quantize
+from framework.money import ZERO, quantize
 from framework.report.results import QUANTIZE, Fill, Quanta, Results, RoundTrip
 
 if TYPE_CHECKING:
@@ -139,12 +139,14 @@ class RunOutput:
         # The valuation plan, remade from the balances only when the account has changed:
         # (currency, float(available + held), the state whose last price values it, or None
         # for the report currency), in currency order, the held currencies that a market values
-        # or the report currency; and the held ones no market values.
-        self._account = exchange.account()
+        # or the report currency; and the held ones no market values. The balances it was
+        # made from are kept (currency, available, held) as the objects the account held then:
+        # while the account holds the same objects, it holds the same amounts.
+        self._balances = exchange.balance_views()
         self._prices = {c: exchange.state.of(m) for c, m in self._valued_in.items()}
         self._plan: tuple[tuple[str, float, InstrumentState | None], ...] = ()
         self._marketless: tuple[str, ...] = ()
-        self._plan_at = -1  # the account's change count the plan was made at
+        self._planned: tuple[tuple[str, Decimal, Decimal | None], ...] | None = None
         self._equity_lines: list[str] = []  # equity.csv rows not yet written
         self._day_ns = -_DAY_NS  # the start of the day of the last equity row, and its text
         self._day_text = ""
@@ -262,17 +264,31 @@ class RunOutput:
         return (ts_ns // self.interval_ns + 1) * self.interval_ns
 
     def _all_priced(self) -> bool:
-        if self._account.changes != self._plan_at:
+        if not self._plan_current():
             self._replan()
         # a currency with a market will have a price; one with no market is only reported
         return all(state is None or state.last is not None for _, _, state in self._plan)
+
+    def _plan_current(self) -> bool:
+        """Whether the account still holds the balances the plan was made from."""
+        planned, (available, held) = self._planned, self._balances
+        if planned is None or len(planned) != len(available):
+            return False
+        for currency, was, in_orders in planned:
+            if available.get(currency) is not was or held.get(currency) is not in_orders:
+                return False
+        return True
 
     def _replan(self) -> None:
         """Remake the valuation plan from the account's balances (see ``__init__``)."""
         plan: list[tuple[str, float, InstrumentState | None]] = []
         marketless: list[str] = []
-        for currency, (available, held) in self._exchange.balances().items():
-            amount = available + held
+        balances, held_balances = self._balances
+        planned = []
+        for currency in sorted(balances):  # PaperExchange.balances(), without its dict
+            available, held = balances[currency], held_balances.get(currency)
+            planned.append((currency, available, held))
+            amount = available + (ZERO if held is None else held)
             if currency == self.currency:
                 plan.append((currency, float(amount), None))
             elif amount != 0:
@@ -282,7 +298,7 @@ class RunOutput:
                 else:
                     plan.append((currency, float(amount), state))
         self._plan, self._marketless = tuple(plan), tuple(marketless)
-        self._plan_at = self._account.changes
+        self._planned = tuple(planned)
 
     def sample_equity(self, _name: str, ts_ns: int) -> None:
         """Value the account now and append a row to equity.csv (a clock-timer callback).
@@ -290,8 +306,14 @@ class RunOutput:
         The value is the sum, in currency order, of each held currency's float amount (times
         the last price of the market that values it, but for the report currency); the float
         amounts are made again only when the account has changed since the last sample."""
-        if self._account.changes != self._plan_at:
+        planned, (balances, held) = self._planned, self._balances  # _plan_current, inlined
+        if planned is None or len(planned) != len(balances):
             self._replan()
+        else:
+            for currency, available, in_orders in planned:
+                if balances.get(currency) is not available or held.get(currency) is not in_orders:
+                    self._replan()
+                    break
         total = 0.0
         for currency, amount, state in self._plan:
             if state is None:

@@ -108,7 +108,7 @@ def _equity_values(path: Path) -> list[str]:
 def test_each_sample_values_the_balances_and_prices_of_its_moment(tmp_path: Path) -> None:
     exchange = PaperExchange(ExchangeConfig(balances={"USDT": Decimal(1000)}), lambda e: None)
     output = RunOutput(tmp_path, exchange, Results("USDT", exchange.markets()))
-    account, btc = exchange.account(), exchange.state.of("BTC/USDT")
+    account, btc = exchange._account, exchange.state.of("BTC/USDT")  # the venue's own
     btc.last = 100.0
     t = 1_750_953_600_000_000_000
     output.sample_equity("equity", t)
