@@ -362,12 +362,15 @@ class _EquitySampler:
     def on_price(self, event: ev.Trade | ev.Bar | ev.LastPrice | ev.Ticker) -> None:
         output = self._output
         if (
-            output is not None
-            and event.ts_recv_ns >= output.next_sample_ns
-            and event.instrument in self._valued
-            and not self._warming(event.ts_recv_ns)
+            output is None
+            or event.ts_recv_ns < output.next_sample_ns
+            or event.instrument not in self._valued
         ):
-            output.changed(self._clock.now_ns)
+            return
+        warmup = self._warmup  # not _warming(): Warmup.refuses, inlined (once per sample)
+        if warmup is not None and ((end := warmup.end_ns) is None or event.ts_recv_ns < end):
+            return
+        output.changed(self._clock.now_ns)
 
     def on_bar(self, bar: ev.Bar) -> None:
         output = self._output

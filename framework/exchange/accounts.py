@@ -22,7 +22,9 @@ raises. It emits no events and knows nothing of orders or markets.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from decimal import Decimal
+from types import MappingProxyType
 from typing import Final
 
 import msgspec
@@ -57,6 +59,12 @@ class Account:
     def held(self, currency: str) -> Decimal:
         """What open orders hold."""
         return self._held.get(currency, ZERO)
+
+    def views(self) -> tuple[Mapping[str, Decimal], Mapping[str, Decimal]]:
+        """Live read-only views of the available and the held balances by currency: a reader
+        can tell what changed since it last looked without a call per currency (every change
+        stores a new Decimal, so an entry still the same object holds the same amount)."""
+        return MappingProxyType(self._available), MappingProxyType(self._held)
 
     def currencies(self) -> list[str]:
         """Every currency the account has ever had, sorted."""

@@ -26,7 +26,7 @@ Market data for instruments that have no rules in the config is ignored.
 from __future__ import annotations
 
 import heapq
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import Final
 
@@ -165,6 +165,10 @@ class PaperExchange:
     def balances(self) -> dict[str, tuple[Decimal, Decimal]]:
         """(available, held) of every currency the account has had, sorted by currency code."""
         return {c: self.balance(c) for c in self._account.currencies()}
+
+    def balance_views(self) -> tuple[Mapping[str, Decimal], Mapping[str, Decimal]]:
+        """Live read-only views of the available and held balances (``Account.views``)."""
+        return self._account.views()
 
     def open_orders(self, instrument: str | None = None) -> list[OrderView]:
         """Orders not yet finished (including those still travelling), oldest first."""

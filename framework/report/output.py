@@ -32,31 +32,35 @@ import datetime as dt
 import functools
 import hashlib
 import io
-import re
 import shutil
 import tempfile
 import weakref
 from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
-from typing import IO, Any, Final
+from typing import IO, TYPE_CHECKING, Any, Final
 
 import msgspec
 
 from framework import events as ev
 from framework.errors import ConfigError
 from framework.exchange import PaperExchange
-from framework.money import quantize
-from framework.report.results import Fill, Results, RoundTrip
+from framework.money import ZERO, quantize
+from framework.report.results import QUANTIZE, Fill, Quanta, Results, RoundTrip
+
+if TYPE_CHECKING:
+    from framework.marketbook import InstrumentState
 
 __all__ = ["FILL_COLUMNS", "TRADE_COLUMNS", "RunOutput", "iso_time"]
 
 _FLUSH_BYTES: Final = 1 << 16
-# Besides the delimiter, what makes csv quote a field, on any Python version (3.11 quotes '"'
-# and the line terminator's '\n'; later versions also '\r').
-_CSV_QUOTED: Final = re.compile('["\r\n]')
 _SPOOL_ITEMS: Final = 256  # fills or round trips encoded together for results.json
 _MINUTE_NS: Final = 60_000_000_000
+_DAY_NS: Final = 86_400_000_000_000
+_EQUITY_ROWS: Final = 256  # equity.csv rows written together
+_FILL_ROWS: Final = 256  # fills.csv rows written together
+_FILL_TIMES: Final = 4096  # fill times kept rendered
+_NO_RULES: Final = Quanta(None)  # a market with no rules: 16 decimals
 _EPOCH: Final = dt.date(1970, 1, 1)
 _HOURS_MINUTES: Final = tuple(f"{m // 60:02d}:{m % 60:02d}" for m in range(1440))
 _SECONDS: Final = tuple(f"{n:02d}" for n in range(60))
@@ -110,6 +114,9 @@ class RunOutput:
         self._sha = hashlib.sha256()
         self._fills = csv.writer(self._fills_fh, lineterminator="\n")
         self._fills.writerow(FILL_COLUMNS)
+        self._fill_lines: list[str] = []  # fills.csv rows not yet written, without newlines
+        # iso_time of recent fills' times: a round trip's entry and exit are fills' times
+        self._fill_times: dict[int, str] = {}
         results.listeners.append(self._write_fill)
         results.trip_listeners.append(self._write_trip)
         # results.json's fills and round trips, each item encoded as it happens
@@ -121,9 +128,7 @@ class RunOutput:
         self._trades_buf = io.StringIO()
         self._trades = csv.writer(self._trades_buf, lineterminator="\n")
         self._trades.writerow(TRADE_COLUMNS)
-        self._precision = {
-            name: (r.base_prec, r.quote_prec) for name, r in exchange.markets().items()
-        }
+        self._quanta = {name: Quanta(r) for name, r in exchange.markets().items()}
         self._equity_rows = csv.writer(self._equity_fh, lineterminator="\n")
         self._equity_rows.writerow(("time", "ts_ns", "equity"))
         # currency -> the market that prices it in the report currency (AAPL -> AAPL.US in USD)
@@ -131,6 +136,20 @@ class RunOutput:
         for instrument, rules in sorted(exchange.markets().items()):
             if rules.quote_currency == self.currency:
                 self._valued_in.setdefault(rules.base_currency, instrument)
+        # The valuation plan, remade from the balances only when the account has changed:
+        # (currency, float(available + held), the state whose last price values it, or None
+        # for the report currency), in currency order, the held currencies that a market values
+        # or the report currency; and the held ones no market values. The balances it was
+        # made from are kept (currency, available, held) as the objects the account held then:
+        # while the account holds the same objects, it holds the same amounts.
+        self._balances = exchange.balance_views()
+        self._prices = {c: exchange.state.of(m) for c, m in self._valued_in.items()}
+        self._plan: tuple[tuple[str, float, InstrumentState | None], ...] = ()
+        self._marketless: tuple[str, ...] = ()
+        self._planned: tuple[tuple[str, Decimal, Decimal | None], ...] | None = None
+        self._equity_lines: list[str] = []  # equity.csv rows not yet written
+        self._day_ns = -_DAY_NS  # the start of the day of the last equity row, and its text
+        self._day_text = ""
         self.interval_ns = _MINUTE_NS  # the sampling interval; set_interval changes it
         self.interval_auto = True  # follows the data: one sample per bar of bar data
         self.next_sample_ns = 0  # a change at or after this time is sampled
@@ -151,15 +170,64 @@ class RunOutput:
             self._flush()
 
     def _write_fill(self, fill: Fill) -> None:
-        self._spool(0, fill)
-        base, quote = self._precision.get(fill.instrument, (16, 16))
-        row = (
-            iso_time(fill.ts_ns), str(fill.ts_ns), fill.strategy, fill.order_id, fill.deal_id,
-            fill.transaction_id, fill.symbol, fill.side, fill.role, _fixed(fill.price, quote),
-            _fixed(fill.quantity, base), _fixed(fill.value, quote), _fixed(fill.fee, quote),
-            fill.fee_currency,
-        )  # fmt: skip
-        _write_row(self._fills_fh, self._fills, row)
+        unspooled = self._unspooled[0]  # for results.json, encoded _SPOOL_ITEMS at a time
+        unspooled.append(fill)
+        if len(unspooled) >= _SPOOL_ITEMS:
+            self._spool_out(0)
+        quanta = self._quanta.get(fill.instrument) or _NO_RULES
+        quote, q = quanta.quote, QUANTIZE
+        # _fixed of the four amounts, inlined: plain text unless one shows an exponent
+        amounts = (
+            f"{q.quantize(fill.price, quote)!s},"
+            f"{q.quantize(fill.quantity, quanta.base)!s},"
+            f"{q.quantize(fill.value, quote)!s},"
+            f"{q.quantize(fill.fee, quote)!s}"
+        )
+        if "E" in amounts:
+            places, base = quanta.quote_prec, quanta.base_prec
+            amounts = ",".join((
+                _fixed(fill.price, places), _fixed(fill.quantity, base),
+                _fixed(fill.value, places), _fixed(fill.fee, places),
+            ))  # fmt: skip
+        ts_ns = fill.ts_ns
+        time = self._fill_time(ts_ns)
+        line = (
+            f"{time},{ts_ns},{fill.strategy},{fill.order_id},{fill.deal_id},"
+            f"{fill.transaction_id},{fill.symbol},{fill.side},{fill.role},{amounts},"
+            f"{fill.fee_currency}"
+        )
+        # _write_row: a row with no field csv would quote is the fields joined by commas
+        if line.count(",") == 13 and not _quoted(line):
+            lines = self._fill_lines
+            lines.append(line)
+            if len(lines) >= _FILL_ROWS:
+                self._write_fills()
+        else:
+            self._write_fills()
+            row = (
+                time, str(ts_ns), fill.strategy, fill.order_id, fill.deal_id,
+                fill.transaction_id, fill.symbol, fill.side, fill.role, *amounts.split(","),
+                fill.fee_currency,
+            )  # fmt: skip
+            self._fills.writerow(row)
+
+    def _fill_time(self, ts_ns: int) -> str:
+        """iso_time of a fill's time, kept for the round trips it opens or closes."""
+        times = self._fill_times
+        text = times.get(ts_ns)
+        if text is None:
+            if len(times) >= _FILL_TIMES:
+                times.clear()  # a trip held that long renders its entry time again
+            text = times[ts_ns] = iso_time(ts_ns)
+        return text
+
+    def _write_fills(self) -> None:
+        """Write the fills.csv rows kept back."""
+        lines = self._fill_lines
+        if lines:
+            lines.append("")  # the last row's newline
+            self._fills_fh.write("\n".join(lines))
+            lines.clear()
 
     # --- equity ---------------------------------------------------------------------------------
 
@@ -196,36 +264,94 @@ class RunOutput:
         return (ts_ns // self.interval_ns + 1) * self.interval_ns
 
     def _all_priced(self) -> bool:
-        for currency, (available, held) in self._exchange.balances().items():
-            if currency == self.currency or available + held == 0:
-                continue
-            market = self._valued_in.get(currency)
-            if market is not None and self._exchange.last_price(market) is None:
-                return False  # it will have a price; one with no market is only reported
+        if not self._plan_current():
+            self._replan()
+        # a currency with a market will have a price; one with no market is only reported
+        return all(state is None or state.last is not None for _, _, state in self._plan)
+
+    def _plan_current(self) -> bool:
+        """Whether the account still holds the balances the plan was made from."""
+        planned, (available, held) = self._planned, self._balances
+        if planned is None or len(planned) != len(available):
+            return False
+        for currency, was, in_orders in planned:
+            if available.get(currency) is not was or held.get(currency) is not in_orders:
+                return False
         return True
 
-    def sample_equity(self, _name: str, ts_ns: int) -> None:
-        """Value the account now and append a row to equity.csv (a clock-timer callback)."""
-        total = 0.0
-        for currency, (available, held) in self._exchange.balances().items():
-            amount = available + held
+    def _replan(self) -> None:
+        """Remake the valuation plan from the account's balances (see ``__init__``)."""
+        plan: list[tuple[str, float, InstrumentState | None]] = []
+        marketless: list[str] = []
+        balances, held_balances = self._balances
+        planned = []
+        for currency in sorted(balances):  # PaperExchange.balances(), without its dict
+            available, held = balances[currency], held_balances.get(currency)
+            planned.append((currency, available, held))
+            amount = available + (ZERO if held is None else held)
             if currency == self.currency:
-                total += float(amount)
+                plan.append((currency, float(amount), None))
+            elif amount != 0:
+                state = self._prices.get(currency)
+                if state is None:
+                    marketless.append(currency)
+                else:
+                    plan.append((currency, float(amount), state))
+        self._plan, self._marketless = tuple(plan), tuple(marketless)
+        self._planned = tuple(planned)
+
+    def sample_equity(self, _name: str, ts_ns: int) -> None:
+        """Value the account now and append a row to equity.csv (a clock-timer callback).
+
+        The value is the sum, in currency order, of each held currency's float amount (times
+        the last price of the market that values it, but for the report currency); the float
+        amounts are made again only when the account has changed since the last sample."""
+        planned, (balances, held) = self._planned, self._balances  # _plan_current, inlined
+        if planned is None or len(planned) != len(balances):
+            self._replan()
+        else:
+            for currency, available, in_orders in planned:
+                if balances.get(currency) is not available or held.get(currency) is not in_orders:
+                    self._replan()
+                    break
+        total = 0.0
+        for currency, amount, state in self._plan:
+            if state is None:
+                total += amount
                 continue
-            if amount == 0:
-                continue
-            market = self._valued_in.get(currency)
-            price = None if market is None else self._exchange.last_price(market)
+            price = state.last
             if price is None:
                 self.unpriced.add(currency)
                 continue
-            total += float(amount) * price
+            total += amount * price
+        if self._marketless:
+            self.unpriced.update(self._marketless)
         self.results.add_equity(ts_ns, total)
         self.equity_ns = ts_ns
+        # iso_time's text, from the day's text kept while the rows stay in that day
+        into = ts_ns - self._day_ns
+        if not 0 <= into < _DAY_NS:
+            day = ts_ns // _DAY_NS
+            self._day_ns = day * _DAY_NS
+            self._day_text = _iso_day(day) + "T"
+            into = ts_ns - self._day_ns
+        minute, ns = divmod(into, _MINUTE_NS)
+        second, ns = divmod(ns, 1_000_000_000)
         # the row csv.writer would write: no field can hold a comma, a quote or a newline
-        self._equity_fh.write(f"{iso_time(ts_ns)},{ts_ns},{total:.8f}\n")
+        lines = self._equity_lines
+        lines.append(
+            f"{self._day_text}{_HOURS_MINUTES[minute]}:{_SECONDS[second]}."
+            f"{_MILLISECONDS[ns // 1_000_000]}Z,{ts_ns},{total:.8f}\n"
+        )
+        if len(lines) >= _EQUITY_ROWS:
+            self._write_equity()
         if self.equity_listener is not None:
             self.equity_listener(ts_ns, total)
+
+    def _write_equity(self) -> None:
+        if self._equity_lines:
+            self._equity_fh.write("".join(self._equity_lines))
+            self._equity_lines.clear()
 
     # --- the end --------------------------------------------------------------------------------
 
@@ -233,29 +359,30 @@ class RunOutput:
         """Hand everything written so far to the operating system (a live run, every so often)."""
         self._flush()
         self._events.flush()
+        self._write_fills()
         self._fills_fh.flush()
+        self._write_equity()
         self._equity_fh.flush()
 
     def close(self) -> str:
         """Flush and close the streamed files; return the SHA-256 of events.jsonl."""
         self._flush()
         self._events.close()
+        self._write_fills()
         self._fills_fh.close()
+        self._write_equity()
         self._equity_fh.close()
         return self._sha.hexdigest()
 
     def _write_trip(self, trip: RoundTrip) -> None:
         """One round trip, as it closes (or, open, at the end): a trades.csv row."""
-        self._spool(1, trip)
+        unspooled = self._unspooled[1]
+        unspooled.append(trip)
+        if len(unspooled) >= _SPOOL_ITEMS:
+            self._spool_out(1)
         _write_row(self._trades_buf, self._trades, tuple(map(str, self.trade_row(trip))))
         if self._trades_buf.tell() >= _FLUSH_BYTES:
             self._flush_trades()
-
-    def _spool(self, which: int, item: Fill | RoundTrip) -> None:
-        items: list[Any] = self._unspooled[which]
-        items.append(item)
-        if len(items) >= _SPOOL_ITEMS:
-            self._spool_out(which)
 
     def _spool_out(self, which: int) -> None:
         """Encode the items waiting for spool ``which`` in one call, comma-separated."""
@@ -278,13 +405,27 @@ class RunOutput:
 
     def trade_row(self, t: RoundTrip) -> tuple[object, ...]:
         """One round trip as trades.csv writes it (:data:`TRADE_COLUMNS`)."""
-        base, quote = self._precision.get(t.instrument, (16, 16))
-        closed = t.status == "closed"
+        quanta = self._quanta.get(t.instrument) or _NO_RULES
+        quote, q = quanta.quote, QUANTIZE
+        # _fixed of the six amounts, inlined: plain text unless one shows an exponent
+        amounts = (
+            str(q.quantize(t.entry_price, quote)),
+            str(q.quantize(t.exit_price, quote)),
+            str(q.quantize(t.quantity, quanta.base)),
+            str(q.quantize(t.gross_pnl, quote)),
+            str(q.quantize(t.fees, quote)),
+            str(q.quantize(t.net_pnl, quote)),
+        )
+        if "E" in "".join(amounts):
+            places, base = quanta.quote_prec, quanta.base_prec
+            amounts = (
+                _fixed(t.entry_price, places), _fixed(t.exit_price, places),
+                _fixed(t.quantity, base), _fixed(t.gross_pnl, places), _fixed(t.fees, places),
+                _fixed(t.net_pnl, places),
+            )  # fmt: skip
         return (
-            t.strategy, t.instrument, t.side, t.status, iso_time(t.entry_ns),
-            iso_time(t.exit_ns) if closed else "", _fixed(t.entry_price, quote),
-            _fixed(t.exit_price, quote), _fixed(t.quantity, base), _fixed(t.gross_pnl, quote),
-            _fixed(t.fees, quote), _fixed(t.net_pnl, quote), t.quote,
+            t.strategy, t.instrument, t.side, t.status, self._fill_time(t.entry_ns),
+            self._fill_time(t.exit_ns) if t.status == "closed" else "", *amounts, t.quote,
             f"{t.net_return * 100:.4f}", f"{t.duration_s:.3f}", t.bars_held, t.trades_held,
             "true" if t.finalizing else "false",
         )  # fmt: skip
@@ -332,10 +473,18 @@ def _write_row(fh: IO[str], writer: Any, row: tuple[str, ...]) -> None:
     here: the same text, without csv's scan of every character."""
     line = ",".join(row)
     # (a row of one empty field is quoted: it would read back as no field at all)
-    if line.count(",") == len(row) - 1 > 0 and _CSV_QUOTED.search(line) is None:
+    if line.count(",") == len(row) - 1 > 0 and not _quoted(line):
         fh.write(line + "\n")
     else:
         writer.writerow(row)
+
+
+def _quoted(line: str) -> bool:
+    """Whether ``line`` holds what makes csv quote a field, besides the delimiter, on any
+    Python version (3.11 quotes '"' and the line terminator's '\\n'; later versions also
+    '\\r'). Three scans for one character each cost less than one regular expression's scan
+    for any of three."""
+    return '"' in line or "\n" in line or "\r" in line
 
 
 def _fixed(value: Decimal, places: int) -> str:

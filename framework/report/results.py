@@ -34,11 +34,12 @@ Nothing here reads the clock or iterates an unordered container into the output.
 
 from __future__ import annotations
 
+import decimal
 import heapq
 import itertools
 import math
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Decimal
 from pathlib import Path
 from typing import Any, Final, Literal
 
@@ -47,7 +48,7 @@ import msgspec
 from framework import events as ev
 from framework.errors import ConfigError
 from framework.exchange import MarketRules
-from framework.money import ZERO, from_float, quantize
+from framework.money import ZERO, from_float, step
 from framework.report import stats
 from framework.report.spill import Numbers, Pairs, Spill
 
@@ -71,6 +72,8 @@ _PRICE_STEP_NS: Final = 1_000_000_000  # at first, one price point a second at m
 _NS: Final = 1_000_000_000
 _RATIO_DIGITS: Final = 10
 _HELD_CHUNK: Final = 512  # held intervals kept in memory per (strategy, instrument)
+# framework.money.quantize's context, for quantizing with a market's quanta kept at hand
+QUANTIZE: Final = decimal.Context(prec=60, rounding=ROUND_HALF_EVEN)
 
 
 class Fill(msgspec.Struct, frozen=True, kw_only=True):
@@ -186,6 +189,20 @@ class _Open:
         self.finalizing = False
 
 
+class Quanta:
+    """What booking a fill needs of its market: its quote currency and the steps of its
+    precision (16 decimals for a market with no rules), looked up once per instrument."""
+
+    __slots__ = ("base", "base_prec", "quote", "quote_currency", "quote_prec")
+
+    def __init__(self, rules: MarketRules | None) -> None:
+        self.quote_currency = rules.quote_currency if rules is not None else ""
+        self.base_prec = rules.base_prec if rules is not None else 16
+        self.quote_prec = rules.quote_prec if rules is not None else 16
+        self.base = step(self.base_prec)  # quantize(x, base_prec) is QUANTIZE.quantize(x, base)
+        self.quote = step(self.quote_prec)
+
+
 class _Tally:
     """One strategy's running totals, in fill and closing order."""
 
@@ -251,6 +268,7 @@ class Results:
     ) -> None:
         self.currency = currency
         self._markets = dict(markets)
+        self._quanta: dict[str, Quanta] = {}  # by instrument, as fills need them
         self.keep = keep
         self.fills: list[Fill] = []  # every fill, when kept
         self.trips: list[RoundTrip] = []  # closed trips as they close (when kept), then open ones
@@ -288,18 +306,35 @@ class Results:
             self.fills.append(fill)
         for listener in self.listeners:
             listener(fill)
-        self._count_fill(fill)
-        key = (fill.strategy, fill.instrument)
-        signed = fill.quantity if fill.side == "buy" else -fill.quantity
-        fee = fill.fee if fill.fee_currency == self._quote(fill.instrument) else ZERO
+        strategy, instrument, fee, fee_currency = (
+            fill.strategy, fill.instrument, fill.fee, fill.fee_currency
+        )  # fmt: skip
+        quote = (self._quanta.get(instrument) or self.quanta(instrument)).quote_currency
+        # the running counts
+        self._fill_count += 1
+        fees = self._fees
+        fees[fee_currency] = fees.get(fee_currency, ZERO) + fee
+        self._instruments.add(instrument)
+        if quote == self.currency:
+            self._traded.add(float(fill.value))
+        tally = self._tallies.get(strategy) or self._tally(strategy)
+        tally.fills += 1
+        if fee_currency == self.currency:
+            tally.fees += fee
+        # the round trip
+        key = (strategy, instrument)
+        quantity = fill.quantity
+        signed = quantity if fill.side == "buy" else -quantity
+        if fee_currency != quote:
+            fee = ZERO
         trip = self._open.get(key)
         if trip is None:
-            trip = self._open[key] = self._new_trip(fill.instrument, fill.ts_ns)
+            trip = self._open[key] = self._new_trip(instrument, fill.ts_ns)
         if trip.position == 0 or (trip.position > 0) == (signed > 0):
             _enter(trip, signed, fill.price, fill.value, fee)
             return
         closing = min(abs(signed), abs(trip.position))
-        share = closing / fill.quantity
+        share = closing / quantity
         trip.exit_qty += closing
         trip.exit_cost += closing * fill.price
         trip.exit_value += fill.value * share
@@ -317,16 +352,12 @@ class Results:
             value, fee = fill.value - fill.value * share, fee - fee * share
             _enter(trip, direction, fill.price, value, fee)
 
-    def _count_fill(self, fill: Fill) -> None:
-        self._fill_count += 1
-        self._fees[fill.fee_currency] = self._fees.get(fill.fee_currency, ZERO) + fill.fee
-        self._instruments.add(fill.instrument)
-        if self._quote(fill.instrument) == self.currency:
-            self._traded.add(float(fill.value))
-        tally = self._tally(fill.strategy)
-        tally.fills += 1
-        if fill.fee_currency == self.currency:
-            tally.fees += fill.fee
+    def quanta(self, instrument: str) -> Quanta:
+        """The quote currency and precision steps of ``instrument``'s market."""
+        quanta = self._quanta.get(instrument)
+        if quanta is None:
+            quanta = self._quanta[instrument] = Quanta(self._markets.get(instrument))
+        return quanta
 
     def _tally(self, strategy: str) -> _Tally:
         tally = self._tallies.get(strategy)
@@ -342,7 +373,7 @@ class Results:
             listener(trip)
         self._trip_count += 1
         self._hold(trip)
-        tally = self._tally(trip.strategy)
+        tally = self._tallies.get(trip.strategy) or self._tally(trip.strategy)
         in_currency = trip.quote == self.currency
         if in_currency:
             tally.net += trip.net_pnl
@@ -472,10 +503,6 @@ class Results:
 
     # --- internals ---------------------------------------------------------------------------
 
-    def _quote(self, instrument: str) -> str:
-        rules = self._markets.get(instrument)
-        return rules.quote_currency if rules is not None else ""
-
     def _new_trip(self, instrument: str, ts_ns: int) -> _Open:
         tape = self._tapes.get(instrument)
         return _Open(ts_ns, tape.bars if tape else 0, tape.trades if tape else 0)
@@ -511,9 +538,8 @@ class Results:
     def _close(
         self, strategy: str, instrument: str, trip: _Open, end_ns: int, mark: float | None
     ) -> RoundTrip:
-        rules = self._markets.get(instrument)
-        qprec = rules.quote_prec if rules is not None else 16
-        bprec = rules.base_prec if rules is not None else 16
+        quanta = self._quanta.get(instrument) or self.quanta(instrument)
+        in_quote = quanta.quote
         long = trip.entry_qty > 0
         qty = abs(trip.entry_qty)
         exit_value, exit_cost = trip.exit_value, trip.exit_cost
@@ -524,21 +550,21 @@ class Results:
             exit_value += abs(trip.position) * price
             exit_cost += abs(trip.position) * price
         gross = exit_value - trip.entry_value if long else trip.entry_value - exit_value
-        gross = quantize(gross, qprec)
-        fees = quantize(trip.fees, qprec)
+        gross = QUANTIZE.quantize(gross, in_quote)
+        fees = QUANTIZE.quantize(trip.fees, in_quote)
         net = gross - fees
         tape = self._tapes.get(instrument)
         return RoundTrip(
             strategy=strategy,
             instrument=instrument,
-            quote=rules.quote_currency if rules is not None else "",
+            quote=quanta.quote_currency,
             side="long" if long else "short",
             status=status,
             entry_ns=trip.entry_ns,
             exit_ns=end_ns,
-            entry_price=quantize(trip.entry_cost / qty, qprec),
-            exit_price=quantize(exit_cost / qty, qprec),
-            quantity=quantize(qty, bprec),
+            entry_price=QUANTIZE.quantize(trip.entry_cost / qty, in_quote),
+            exit_price=QUANTIZE.quantize(exit_cost / qty, in_quote),
+            quantity=QUANTIZE.quantize(qty, quanta.base),
             gross_pnl=gross,
             fees=fees,
             net_pnl=net,

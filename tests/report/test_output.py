@@ -1,18 +1,21 @@
-"""The run's output files: fills.csv rows as CSV readers parse them."""
+"""The run's output files: fills.csv rows as CSV readers parse them, trades.csv, equity.csv."""
 
 from __future__ import annotations
 
 import csv
 import datetime as dt
 import io
-from decimal import Decimal
+import tempfile
+from decimal import ROUND_HALF_EVEN, Decimal
 from pathlib import Path
 
+import msgspec
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from framework.exchange import ExchangeConfig, PaperExchange
+from framework.report import output as output_module
 from framework.report.output import RunOutput, _write_row, iso_time
 from framework.report.results import Fill, Results
 
@@ -96,3 +99,100 @@ def test_iso_time_agrees_with_the_standard_library(ts_ns: int) -> None:
     seconds, ns = divmod(ts_ns, 1_000_000_000)
     when = dt.datetime(1970, 1, 1) + dt.timedelta(seconds=seconds)
     assert iso_time(ts_ns) == f"{when:%Y-%m-%dT%H:%M:%S}.{ns // 1_000_000:03d}Z"
+
+
+def _equity_values(path: Path) -> list[str]:
+    return [line.rsplit(",", 1)[1] for line in path.read_text().splitlines()[1:]]
+
+
+def test_each_sample_values_the_balances_and_prices_of_its_moment(tmp_path: Path) -> None:
+    exchange = PaperExchange(ExchangeConfig(balances={"USDT": Decimal(1000)}), lambda e: None)
+    output = RunOutput(tmp_path, exchange, Results("USDT", exchange.markets()))
+    account, btc = exchange._account, exchange.state.of("BTC/USDT")  # the venue's own
+    btc.last = 100.0
+    t = 1_750_953_600_000_000_000
+    output.sample_equity("equity", t)
+    account.credit("BTC", Decimal("0.5"))  # bought: the next sample counts it
+    output.sample_equity("equity", t + 1)
+    btc.last = 110.0  # only the price moved
+    output.sample_equity("equity", t + 2)
+    account.hold("BTC", Decimal("0.2"))  # held for an order: still the account's
+    output.sample_equity("equity", t + 3)
+    account.spend_held("BTC", Decimal("0.2"))  # sold: gone, though no balance_update says so
+    output.sample_equity("equity", t + 4)
+    account.debit("USDT", Decimal("0.25"))
+    output.sample_equity("equity", t + 5)
+    output.close()
+    assert _equity_values(tmp_path / "equity.csv") == [
+        "1000.00000000", "1050.00000000", "1055.00000000", "1055.00000000", "1033.00000000",
+        "1032.75000000",
+    ]  # fmt: skip
+    assert output.unpriced == set()
+
+
+def test_a_currency_no_market_values_is_left_out_of_equity_and_reported(tmp_path: Path) -> None:
+    balances = {"USDT": Decimal(1000), "XYZ": Decimal(3), "BTC": Decimal(2)}
+    exchange = PaperExchange(ExchangeConfig(balances=balances), lambda e: None)
+    output = RunOutput(tmp_path, exchange, Results("USDT", exchange.markets()))
+    output.sample_equity("equity", 60_000_000_000)  # BTC has no price yet
+    assert output.unpriced == {"BTC", "XYZ"}
+    exchange.state.of("BTC/USDT").last = 50.0
+    output.unpriced.clear()
+    output.sample_equity("equity", 120_000_000_000)
+    assert output.unpriced == {"XYZ"}
+    output.close()
+    assert (tmp_path / "equity.csv").read_text().splitlines() == [
+        "time,ts_ns,equity",
+        "1970-01-01T00:01:00.000Z,60000000000,1000.00000000",
+        "1970-01-01T00:02:00.000Z,120000000000,1100.00000000",
+    ]
+
+
+_AMOUNTS = st.decimals(min_value=0, max_value=10**7, places=16, allow_nan=False)
+
+
+@settings(max_examples=200, deadline=None)
+@given(_AMOUNTS, _AMOUNTS, _AMOUNTS, _AMOUNTS)
+def test_a_fills_amounts_are_rounded_half_even_to_the_markets_decimals(
+    price: Decimal, quantity: Decimal, value: Decimal, fee: Decimal
+) -> None:
+    with tempfile.TemporaryDirectory() as out:
+        exchange = PaperExchange(ExchangeConfig(), lambda e: None)
+        results = Results("USDT", exchange.markets(), keep=False)
+        output = RunOutput(out, exchange, results)
+        fill = msgspec.structs.replace(
+            _fill("01JYM2Z3D8TX0000000000000A", 1_750_953_600),
+            price=price, quantity=quantity, value=value, fee=fee,
+        )  # fmt: skip
+        results.add_fill(fill)
+        output.close()
+        row = (Path(out) / "fills.csv").read_text().splitlines()[1].split(",")
+    # BTC/USDT: 6 decimals of price (and of value and fee), 8 of quantity; never an exponent
+    expected = [
+        format(amount.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_EVEN), "f")
+        for amount, places in ((price, 6), (quantity, 8), (value, 6), (fee, 6))
+    ]
+    assert row[9:13] == expected
+
+
+def test_a_trip_entered_many_fills_ago_shows_its_entry_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(output_module, "_FILL_TIMES", 2)  # rendered fill times kept
+    exchange = PaperExchange(ExchangeConfig(balances={"USDT": Decimal(1000)}), lambda e: None)
+    results = Results("USDT", exchange.markets())
+    output = RunOutput(tmp_path, exchange, results)
+    start = 1_750_953_600
+    results.add_fill(msgspec.structs.replace(_fill("TX0", start), strategy="Slow"))
+    for i in range(1, 6):  # another strategy's fills in between
+        results.add_fill(_fill(f"TX{i}", start + i))
+    sell = msgspec.structs.replace(_fill("TX9", start + 9), strategy="Slow", side="sell")
+    results.add_fill(sell)
+    results.finish(start * 1_000_000_000, (start + 9) * 1_000_000_000, ["Slow", "Maker"])
+    output.close()
+    output.write_summary({})
+    rows = list(csv.DictReader((tmp_path / "trades.csv").read_text().splitlines()))
+    assert [(r["strategy"], r["entry_time"], r["exit_time"]) for r in rows] == [
+        ("Slow", "2025-06-26T16:00:00.000Z", "2025-06-26T16:00:09.000Z"),
+        ("Maker", "2025-06-26T16:00:01.000Z", ""),
+    ]
