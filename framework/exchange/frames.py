@@ -46,7 +46,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 from decimal import Decimal
-from typing import Final, Literal
+from typing import Any, Final, Literal
 
 import msgspec
 
@@ -199,9 +199,11 @@ class Frames:
         self._on_deal = on_deal
         self._seed = seed
         self._count = 0
-        self._balances: dict[str, str] = {}  # currency -> the fixed head of its balance_update
-        # instrument -> the fixed parts of its deal_update (before transactionId, tradeRole)
-        self._deals: dict[str, tuple[str, str]] = {}
+        # currency -> the fixed head of its balance_update, its last new balance and its text
+        self._balances: dict[str, list[Any]] = {}
+        # instrument -> the fixed parts of its deal_update (before transactionId, tradeRole),
+        # and its symbol as the lines write it
+        self._deals: dict[str, tuple[str, str, str]] = {}
 
     def order(
         self, kind: Literal["created", "updated", "finished"], order: Order, ts_ns: int
@@ -209,7 +211,8 @@ class Frames:
         """An ``order_update`` of type ``kind`` describing ``order`` as it is now."""
         fixed = order.rendered
         if fixed is None:
-            fixed = order.rendered = _fixed_fields(order)
+            parts = self._deals.get(order.req.instrument) or self._deal_parts(order)
+            fixed = order.rendered = _fixed_fields(order, parts[2])
         # Rendered by the deal_update just before (one fill so far), or zero, or now.
         known = order.filled_text
         if known is not None and known[0] is order.filled_qty and known[1] is order.filled_value:
@@ -252,19 +255,30 @@ class Frames:
         """A ``deal_update`` for one fill of ``order``."""
         # The record holds what the event says: each amount at the event's 16 decimals.
         quantity, value16 = at16(fill.quantity), at16(value)
-        quantity_text, value_text = render(quantity), render(value16)
+        price, fee16 = at16(fill.price), at16(fee)
+        # At 16 decimals str() writes exactly the event's text, unless it writes an exponent
+        # (zero, or below 1e-6): money.render then.
+        quantity_text, value_text = str(quantity), str(value16)
+        price_text, fee_text = str(price), str(fee16)
+        if "E" in quantity_text:
+            quantity_text = render(quantity)
+        if "E" in value_text:
+            value_text = render(value16)
+        if "E" in price_text:
+            price_text = render(price)
+        if "E" in fee_text:
+            fee_text = render(fee16)
         if order.filled_qty == fill.quantity and order.filled_value == value:  # its first fill
             order.filled_text = (order.filled_qty, order.filled_value, quantity_text, value_text)
         committed = ts_ns // _NS_PER_S
         req = order.req
-        price, fee16 = at16(fill.price), at16(fee)
         deal_id = order.deal_id or ""
         parts = self._deals.get(req.instrument) or self._deal_parts(order)
         self._count += 1
         line = (
             f'{{"id":"{self._count}","method":"deal_update","data":{{"info":{{"dealId":"'
-            f'{deal_id}{parts[0]}{tx_id}","filledPrice":"{render(price)}","filledQuantity":"'
-            f'{quantity_text}","filledValue":"{value_text}","fee":"{render(fee16)}{parts[1]}'
+            f'{deal_id}{parts[0]}{tx_id}","filledPrice":"{price_text}","filledQuantity":"'
+            f'{quantity_text}","filledValue":"{value_text}","fee":"{fee_text}{parts[1]}'
             f'{fill.role}","committedAt":{committed}}}}},"error":null}}\n'
         ).encode()
         lines = self._lines
@@ -297,11 +311,20 @@ class Frames:
         """A ``balance_update`` for one change of an available balance (nothing for None)."""
         if change is None:
             return
-        head = self._balances.get(change.currency) or self._balance_head(change.currency)
+        known = self._balances.get(change.currency) or self._balance_head(change.currency)
+        # The old balance is most often the new one of the currency's last update, rendered
+        # then; newBalance's 8 decimals are the 16's when those end in 8 zeros (the 16 are
+        # then the value rounded within 1e-16 of a multiple of 1e-8, so rounding it to 8
+        # decimals gives that multiple).
+        old, new = change.old, change.new
+        old_text = known[2] if old == known[1] else render(old)
+        new_text = render(new)
+        new8 = new_text[:-8] if new_text.endswith("00000000") else render8(new)
+        known[1], known[2] = new, new_text
         self._count += 1
         line = (
-            f'{{"id":"{self._count}{head}{render(change.amount)}","oldBalance":"'
-            f'{render(change.old)}","newBalance":"{render8(change.new)}"}}}},"error":null}}\n'
+            f'{{"id":"{self._count}{known[0]}{render(change.amount)}","oldBalance":"'
+            f'{old_text}","newBalance":"{new8}"}}}},"error":null}}\n'
         ).encode()
         lines = self._lines
         log = lines.log
@@ -345,22 +368,24 @@ class Frames:
         if lines.on_rejected is not None:
             lines.on_rejected(info)
 
-    def _deal_parts(self, order: Order) -> tuple[str, str]:
+    def _deal_parts(self, order: Order) -> tuple[str, str, str]:
         symbol = _quoted(to_cryptomus(order.req.instrument))
         parts = (
             f'","symbol":{symbol},"dealState":"completed","transactionId":"',
             f'","feeCurrency":{_quoted(order.rules.quote_currency)},"tradeRole":"',
+            symbol,
         )
         self._deals[order.req.instrument] = parts
         return parts
 
-    def _balance_head(self, currency: str) -> str:
+    def _balance_head(self, currency: str) -> list[Any]:
         wallet = wallet_id(self._seed, currency)
-        head = self._balances[currency] = (
+        head = (
             f'","method":"balance_update","data":{{"info":{{"walletId":"{wallet}",'
             f'"currencyCode":{_quoted(currency)},"amount":"'
         )
-        return head
+        known = self._balances[currency] = [head, None, ""]
+        return known
 
 
 # The lines are written in f-strings, field by field in the Structs' order. Text from a config
@@ -375,7 +400,7 @@ def _quoted(text: str | None) -> str:
     return _ENCODER.encode(text).decode()
 
 
-def _fixed_fields(order: Order) -> tuple[str, str, str]:
+def _fixed_fields(order: Order, symbol_json: str) -> tuple[str, str, str]:
     """The symbol of an ``order_update`` and its parts that never change: from the end of
     ``type`` to ``filledQuantity``, and ``clientOid`` and ``createTs``."""
     req = order.req
@@ -388,12 +413,13 @@ def _fixed_fields(order: Order) -> tuple[str, str, str]:
         value = req.value if req.value is not None else ZERO
     symbol = to_cryptomus(req.instrument)
     head = (
-        f'","info":{{"id":"{order.id}","symbol":{_quoted(symbol)},"orderType":"{req.type}",'
+        f'","info":{{"id":"{order.id}","symbol":{symbol_json},"orderType":"{req.type}",'
         f'"direction":"{req.direction}","price":"{render(price) if price else _ZERO_TEXT}",'
         f'"quantity":"{render(quantity) if quantity else _ZERO_TEXT}",'
         f'"value":"{render(value) if value else _ZERO_TEXT}","filledQuantity":"'
     )
-    tail = f',"clientOid":{_quoted(req.client_order_id)},"createTs":{order.create_ts}'
+    client = "null" if req.client_order_id is None else _quoted(req.client_order_id)
+    tail = f',"clientOid":{client},"createTs":{order.create_ts}'
     return symbol, head, tail
 
 
