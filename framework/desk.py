@@ -202,7 +202,9 @@ class OrderDesk:
     def _finished(self, line: bytes, order_id: str) -> Delivery | None:
         """An order's last update: once it is out, the order is let go of, so memory stays
         flat."""
-        delivery = self._deliver(CREATED, line, order_id, ev.OrderUpdate)
+        delivery = (
+            self._deliver(CREATED, line, order_id, ev.OrderUpdate) if self._lines.structs else None
+        )
         self._owners.pop(order_id, None)
         self._finalizing.discard(order_id)
         self._exchange.forget(order_id)
