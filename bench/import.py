@@ -6,10 +6,11 @@ Files of ``--rows`` rows are generated once (seeded, in ``$PAPERTRADE_BENCH_CACH
 system's temporary directory): Binance spot ``trades`` and ``aggTrades`` (microsecond times, as
 from 2025), Tardis ``trades`` and a Tardis ``incremental_book_L2`` file (a 500-level snapshot,
 then messages of 1 to 4 levels).
-Each import runs in a fresh process (``python -m framework import ...``), so the peak
-resident memory reported is that process's own (``ru_maxrss`` of the child); the rate is rows
-of input per second of the child's wall time, the median of the repeats (and per second of its
-CPU time, which a loaded machine inflates less than wall time). The process's start-up (the
+Each import runs in a fresh process (``python -m framework import ...``, ``--jobs`` as given);
+the peak resident memory reported is the sum of the peaks of that process and of the worker
+processes it starts (see ``run_import``); the rate is rows of input per second of the child's
+wall time, the median of the repeats (and its CPU seconds, workers' included, and rows per
+CPU-second, which a loaded machine inflates less than wall time). The process's start-up (the
 same command on a one-row file) is measured too, and the rate without it shown beside: it is
 the interpreter and the command line loading, the same for any file. Targets: 500,000 rows/s
 for trades, 200,000 rows/s for L2, under 150 MB, whole process, into a plain ``.jsonl`` and a
@@ -21,7 +22,6 @@ from __future__ import annotations
 import argparse
 import os
 import random
-import resource
 import statistics
 import subprocess
 import sys
@@ -113,21 +113,61 @@ def generated(name: str, rows: int, make: object) -> Path:
     return path
 
 
-def run_import(fmt: str, source: Path, out: Path) -> tuple[float, float, int]:
-    """(wall seconds, CPU seconds, peak resident kB) of one import in a fresh process."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+def run_import(fmt: str, source: Path, out: Path, jobs: int | None) -> tuple[float, float, int]:
+    """(wall seconds, CPU seconds, peak resident kB) of one import in a fresh process.
+
+    CPU seconds and memory count the worker processes the import starts too: the memory is the
+    sum of each process's own peak (``VmHWM``, sampled every few milliseconds, and the import
+    process's ``ru_maxrss``), an upper bound of the peak of their sum.
+    """
+    command = [sys.executable, "-m", "framework", "import", fmt, str(source), "--symbol",
+               "BTC/USDT", "--out", str(out)]  # fmt: skip
+    if jobs is not None:
+        command += ["--jobs", str(jobs)]
     start = time.perf_counter()
-    subprocess.run(
-        [sys.executable, "-m", "framework", "import", fmt, str(source), "--symbol", "BTC/USDT",
-         "--out", str(out)],
-        check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+    child = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    peaks: dict[int, int] = {}
+    while True:
+        pid, status, usage = os.wait4(child.pid, os.WNOHANG)
+        if pid:
+            break
+        for process in _tree(child.pid):
+            peaks[process] = max(peaks.get(process, 0), _peak_kb(process))
+        time.sleep(0.005)
     seconds = time.perf_counter() - start
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
-    # ru_maxrss of children is the largest of any child so far: each case's figure is an upper
-    # bound on its own peak, exact when it is the largest yet.
-    return seconds, cpu, after.ru_maxrss
+    child.returncode = os.waitstatus_to_exitcode(status)
+    if child.returncode:
+        raise SystemExit(f"{' '.join(command)} failed with exit code {child.returncode}")
+    # This child's own usage, with that of the workers it waited for: CPU time summed, and
+    # ru_maxrss the largest process's peak (the import process's own, or above it).
+    peaks[child.pid] = max(peaks.get(child.pid, 0), usage.ru_maxrss)
+    return seconds, usage.ru_utime + usage.ru_stime, sum(peaks.values())
+
+
+def _tree(pid: int) -> list[int]:
+    """A process and its descendants (Linux ``/proc``)."""
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        try:
+            with open(f"/proc/{current}/task/{current}/children") as fh:
+                todo += [int(p) for p in fh.read().split()]
+        except OSError:
+            pass
+    return found
+
+
+def _peak_kb(pid: int) -> int:
+    """A process's peak resident memory so far, in kB (0 once it has gone)."""
+    try:
+        with open(f"/proc/{pid}/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
 
 
 def loop_ns() -> float:
@@ -142,6 +182,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument(
+        "--jobs", type=int, help="passed to the command (default: its own, the processors)"
+    )
+    parser.add_argument("--only", help="run only the cases whose label contains this")
+    parser.add_argument(
+        "--suffix", choices=[".jsonl", ".jsonl.gz"], help="only recordings of this kind"
+    )
     args = parser.parse_args()
     trades = generated("binance-trades", args.rows, binance_trades)
     agg = generated("binance-aggtrades", args.rows, binance_aggtrades)
@@ -179,15 +226,18 @@ def main() -> None:
         one_row = Path(tmp) / "one.csv"
         one_row.write_text(trades.open().readline())
         startup = statistics.median(
-            run_import("binance-trades", one_row, Path(tmp) / "one.jsonl")[0] for _ in range(3)
+            run_import("binance-trades", one_row, Path(tmp) / "one.jsonl", args.jobs)[0]
+            for _ in range(3)
         )
         print(f"start-up (a one-row import): {startup:.2f} s")
         for label, fmt, source, suffix, target in cases:
+            if (args.only and args.only not in label) or (args.suffix and suffix != args.suffix):
+                continue
             out = Path(tmp) / f"out{suffix}"
             runs = []
             for _ in range(args.repeat):
                 out.unlink(missing_ok=True)  # not timed: replacing the last case's file
-                runs.append(run_import(fmt, source, out))
+                runs.append(run_import(fmt, source, out, args.jobs))
             seconds = statistics.median(s for s, _, _ in runs)
             cpu = statistics.median(c for _, c, _ in runs)
             peak_mb = max(p for _, _, p in runs) / 1024
@@ -199,7 +249,8 @@ def main() -> None:
             )
             after = args.rows / max(seconds - startup, 1e-9)
             print(f"{label:<32} {args.rows:>10,} rows  {rate:>10,.0f} rows/s  "
-                  f"({after:>10,.0f} after start-up, {args.rows / cpu:>10,.0f} per CPU-second)  "
+                  f"({after:>10,.0f} after start-up; CPU {cpu:5.2f} s, "
+                  f"{args.rows / cpu:>10,.0f} per CPU-second)  "
                   f"peak {peak_mb:6.1f} MB{verdict}")  # fmt: skip
 
 

@@ -32,7 +32,7 @@ import math
 import re
 from collections.abc import Sequence
 from decimal import Decimal
-from typing import Final
+from typing import ClassVar, Final, NamedTuple
 
 from framework.errors import ConfigError
 from framework.exchange.rules import MarketRules
@@ -46,12 +46,14 @@ __all__ = [
     "MARKET_SAMPLE",
     "POSITIVE",
     "TRADE",
+    "BlockSummary",
     "Converter",
     "Problems",
     "RowError",
     "columns",
     "depth_frame",
     "depth_line",
+    "first_time",
     "levels",
     "market_from_sample",
     "number",
@@ -108,6 +110,20 @@ class Problems:
             self.listed.append((source, line, reason))
 
 
+class BlockSummary(NamedTuple):
+    """What converting a run of blocks apart (on a fresh converter) found, besides its lines:
+    what :meth:`Converter.merge` adds to the converter that holds the whole file set's state."""
+
+    rows: int
+    written: int
+    first_ns: int  # as the converter's: the first receive time written that is not 0
+    last_ns: int
+    first_t: int  # the receive time of the first line written, -1 when none was
+    problems: int
+    listed: list[tuple[str, int, str]]
+    sample: list[tuple[bytes, bytes]] | None
+
+
 class Converter:
     """Base of the format converters: rows in, recording lines out.
 
@@ -117,6 +133,12 @@ class Converter:
     """
 
     noun = "row"  # what one written unit is called in the report: "trade", "book update"
+    blockwise: ClassVar[bool] = False
+    """Whether a run of blocks can be converted apart, on another process: by a fresh
+    converter given :meth:`context`, its result then merged (:meth:`merge`) in file order. True for
+    converters whose only state carried from block to block, besides :meth:`context`, is the
+    counts, the sample, the problems and the last receive time (whose order check
+    :meth:`merge` makes); false for those that gather a message or a bar across rows."""
 
     def __init__(self, symbol: str, sample: bool) -> None:
         self.symbol = symbol
@@ -181,6 +203,41 @@ class Converter:
     def finish(self, out: bytearray) -> None:
         """The file set has ended: write what is held back."""
 
+    def context(self) -> tuple[bytes, ...] | None:
+        """What converting the current file's next blocks apart needs to know of the blocks
+        before them, besides times (a Tardis file's header and symbol); None while it is not
+        known yet (the blocks are then converted here, in order)."""
+        return ()
+
+    def resume(self, source: str, context: tuple[bytes, ...]) -> None:
+        """Take up a file at a later block, a fresh converter given another's :meth:`context`."""
+
+    def summary(self, out: bytearray) -> BlockSummary:
+        """What this fresh converter found in the blocks it converted into ``out`` (all of it)."""
+        return BlockSummary(
+            self.rows, self.written, self.first_ns, self.last_ns,
+            first_time(out) if self.written else -1,
+            self.problems.count, self.problems.listed, self.sample,
+        )  # fmt: skip
+
+    def merge(self, summary: BlockSummary) -> bool:
+        """Count in blocks converted apart, that come next in the file; False (nothing done)
+        when their first line written goes back before the last one here: converted in order,
+        it would have been refused, and the blocks must be converted again, here."""
+        if 0 <= summary.first_t < self.last_ns:
+            return False
+        self.rows += summary.rows
+        if summary.written:
+            self.written += summary.written
+            self.first_ns = self.first_ns or summary.first_ns
+            self.last_ns = summary.last_ns
+        problems = self.problems
+        problems.count += summary.problems
+        problems.listed += summary.listed[: _MAX_LISTED - len(problems.listed)]
+        if summary.sample and self.sample is not None:
+            self.sample += summary.sample[: MARKET_SAMPLE - len(self.sample)]
+        return True
+
     def _sampled(self, price: bytes, size: bytes) -> None:
         sample = self.sample
         if sample is not None and len(sample) < MARKET_SAMPLE:
@@ -192,6 +249,12 @@ class Converter:
         if sample is not None and len(sample) < MARKET_SAMPLE:
             room = MARKET_SAMPLE - len(sample)
             sample.extend(zip(prices[:room], sizes[:room], strict=True))
+
+
+def first_time(out: bytearray) -> int:
+    """The receive time of the first frame written into ``out``."""
+    start = out.index(b'"t":') + 4
+    return int(out[start : out.index(b",", start)])
 
 
 def number(text: bytes, what: str, *, positive: bool = True) -> bytes:

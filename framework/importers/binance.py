@@ -35,6 +35,7 @@ from framework.importers.base import (
     Converter,
     RowError,
     columns,
+    first_time,
     number,
     numbers,
     render,
@@ -64,6 +65,7 @@ class Trades(Converter):
     """Binance ``trades`` rows as Cryptomus trades."""
 
     noun = "trade"
+    blockwise = True
     _widths: tuple[int, ...] = (7,)
     _time = 4
     _maker = 5
@@ -170,7 +172,7 @@ class Trades(Converter):
             if sampling:
                 self._sampled(price, qty)
         if written and not first:
-            first = _first_time(out)
+            first = first_time(out)
         self.rows += len(lines)
         self.written += written
         self.first_ns, self.last_ns = first, last
@@ -293,9 +295,3 @@ def _ns(stamp: bytes) -> int:
 
 def _widths(widths: tuple[int, ...]) -> str:
     return " or ".join(str(w) for w in widths)
-
-
-def _first_time(out: bytearray) -> int:
-    """The receive time of the first frame of a block (once per import, not per row)."""
-    start = out.find(b'"t":') + 4
-    return int(out[start : out.find(b",", start)])

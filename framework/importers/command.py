@@ -12,6 +12,7 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeR
 
 from framework.errors import ConfigError
 from framework.importers.convert import FORMATS, import_files
+from framework.importers.parallel import PARALLEL_FROM
 
 __all__ = ["import_cmd", "parse_step"]
 
@@ -28,6 +29,13 @@ __all__ = ["import_cmd", "parse_step"]
 )
 @click.option("--tick-size", help="Price step of a market the exchange does not know.")
 @click.option("--lot-size", help="Quantity step of a market the exchange does not know.")
+@click.option(
+    "--jobs",
+    type=click.IntRange(min=1),
+    help="Processes converting rows, for trades and book snapshots: by default one per "
+    "processor this process may use; 1 converts in this process. Inputs under "
+    f"{PARALLEL_FROM >> 20} MB always use one.",
+)
 def import_cmd(
     fmt: str,
     files: tuple[Path, ...],
@@ -35,6 +43,7 @@ def import_cmd(
     out: Path,
     tick_size: str | None,
     lot_size: str | None,
+    jobs: int | None,
 ) -> None:
     """Turn downloaded market data into a recording that `papertrade run --replay` replays.
 
@@ -79,6 +88,7 @@ def import_cmd(
             tick_size=parse_step(tick_size, "--tick-size"),
             lot_size=parse_step(lot_size, "--lot-size"),
             progress=progress,
+            jobs=jobs,
         )
     click.echo(report, err=True)
     sys.stderr.flush()

@@ -24,8 +24,9 @@ import msgspec
 from framework import instruments
 from framework.errors import ConfigError, RecordingError
 from framework.exchange.rules import DEFAULT_MARKETS, MarketRules
-from framework.importers import binance, tardis
+from framework.importers import binance, parallel, tardis
 from framework.importers.base import MARKET_SAMPLE, Converter, market_from_sample, step
+from framework.importers.parallel import Pool, Task, default_jobs
 from framework.importers.source import Digests, Source
 from framework.recording import FORMAT, VERSION, Header
 
@@ -61,6 +62,7 @@ def import_files(
     tick_size: Decimal | None = None,
     lot_size: Decimal | None = None,
     progress: ProgressFn | None = None,
+    jobs: int | None = None,
 ) -> str:
     """Convert ``paths`` (in order, as one stream) of format ``fmt`` into recording ``out``.
 
@@ -72,6 +74,10 @@ def import_files(
         tick_size: the market's price step, for a market the paper exchange does not know.
         lot_size: its quantity step, likewise.
         progress: called with (bytes read, total bytes) as the files are read.
+        jobs: processes converting rows, this one included: more than 1 starts ``jobs - 1``
+            worker processes (:mod:`framework.importers.parallel`) for the formats that allow
+            it, when the files are large enough to gain (:data:`~parallel.PARALLEL_FROM`).
+            None: one per processor this process may use.
 
     Returns:
         The report for the user: what was written, the time span, the market, bad rows.
@@ -86,6 +92,10 @@ def import_files(
         raise ConfigError(f"unknown import format {fmt!r}; one of: {', '.join(FORMATS)}")
     if not paths:
         raise ConfigError("no input file given")
+    if jobs is None:
+        jobs = default_jobs()
+    if jobs < 1:
+        raise ConfigError(f"--jobs must be at least 1, not {jobs}")
     instrument = _instrument(symbol)
     define = instrument not in DEFAULT_MARKETS or tick_size is not None or lot_size is not None
     converter = converter_cls(instrument, sample=define)
@@ -95,15 +105,27 @@ def import_files(
     digests = Digests([s.path for s in sources])
     out = Path(out)
     part = out.with_name(out.name + ".part")
-    writer = _Writer(part)
+    pool = None
+    if jobs > 1 and converter.blockwise and sum(s.size for s in sources) >= parallel.PARALLEL_FROM:
+        pool = Pool(
+            jobs - 1, converter_cls
+        )  # started first: the workers load while the first block converts
+    try:
+        writer = _Writer(part)
+    except BaseException:
+        if pool is not None:
+            pool.close()
+        raise
     try:
         market = _convert(converter, sources, digests, writer, instrument, define, tick_size,
-                          lot_size, progress)  # fmt: skip
+                          lot_size, progress, pool)  # fmt: skip
         writer.close()
         if not converter.written:
             raise _nothing(converter, sources)
         os.replace(part, out)
     finally:
+        if pool is not None:
+            pool.close()
         writer.close()
         part.unlink(missing_ok=True)
     return _report(converter, sources, out, instrument, market)
@@ -119,6 +141,7 @@ def _convert(
     tick_size: Decimal | None,
     lot_size: Decimal | None,
     progress: ProgressFn | None,
+    pool: Pool | None,
 ) -> tuple[MarketRules, str] | None:
     total = sum(s.size for s in sources) or 1
     done = 0
@@ -137,26 +160,70 @@ def _convert(
             writer.write(buf)
         held = None
 
+    def emit(buf: bytearray, position: int) -> None:
+        """Lines converted, in file order; ``position``: input read up to their end."""
+        nonlocal held_size
+        if held is None:
+            writer.write(buf)
+        else:
+            held.append(buf)
+            held_size += len(buf)
+            sample = converter.sample
+            if (
+                converter.provider.subscriptions
+                and (sample is None or len(sample) >= MARKET_SAMPLE)
+                and (digests.done() or held_size >= _HELD)
+            ):
+                start()
+        if progress is not None:
+            progress(position, total)
+
+    def settle() -> None:
+        """Merge the oldest run converted apart (or convert it here, when it cannot be)."""
+        assert pool is not None
+        task, buf, summary, position = pool.next()
+        if not converter.merge(summary):
+            buf = bytearray()
+            for first_line, block in task.blocks:
+                converter.feed(task.source, first_line, block, buf)
+        emit(buf, position)
+
+    def sampling() -> bool:
+        return converter.sample is not None and len(converter.sample) < MARKET_SAMPLE
+
+    def dispatch(task: Task, position: int) -> None:
+        assert pool is not None
+        while not pool.put(task, position):
+            settle()
+
     for index, path in enumerate(sources):
         with Source(path.path) as source:
+            name = source.path.name
+            run: list[tuple[int, bytes]] = []
+            run_size = 0
             for first_line, block in source.blocks():
-                buf = bytearray()
-                converter.feed(source.path.name, first_line, block, buf)
-                if held is None:
-                    writer.write(buf)
-                else:
-                    held.append(buf)
-                    held_size += len(buf)
-                    sample = converter.sample
-                    if (
-                        converter.provider.subscriptions
-                        and (sample is None or len(sample) >= MARKET_SAMPLE)
-                        and (digests.done() or held_size >= _HELD)
-                    ):
-                        start()
-                if progress is not None:
-                    progress(done + source.position(), total)
+                context = converter.context() if pool is not None and first_line > 1 else None
+                if context is None:
+                    while pool:  # the blocks before it first, in order
+                        settle()
+                    buf = bytearray()
+                    converter.feed(name, first_line, block, buf)
+                    emit(buf, done + source.position())
+                    continue
+                assert pool is not None
+                run.append((first_line, block))
+                run_size += len(block)
+                if run_size >= parallel.TASK:
+                    dispatch(Task(type(converter), instrument, sampling(), name, context, run),
+                             done + source.position())  # fmt: skip
+                    run, run_size = [], 0
+            if run:
+                assert context is not None
+                dispatch(Task(type(converter), instrument, sampling(), name, context, run),
+                         done + source.position())  # fmt: skip
         done += sources[index].size
+    while pool:
+        settle()
     tail = bytearray()
     converter.finish(tail)
     if held is not None:

@@ -76,6 +76,7 @@ class _Tardis(Converter):
         self._index: dict[str, int] = {}
         self._width = 0
         self._file_symbol = b""
+        self._header_line = b""
 
     def feed(self, source: str, first_line: int, block: bytes, out: bytearray) -> None:
         if first_line == 1:
@@ -135,10 +136,21 @@ class _Tardis(Converter):
             raise ConfigError(f"{source}: its columns differ from the first file's")
         self._index = {name: names.index(name) for name in self._columns}
         self._width = len(names)
+        self._header_line = line
         self._on_header(names)
 
     def _on_header(self, names: list[str]) -> None:
         """A subclass reads its own columns here."""
+
+    def context(self) -> tuple[bytes, ...] | None:
+        """The current file's header line and the symbol of the first file's first row."""
+        if not self._header_line or not self._file_symbol:
+            return None
+        return self._header_line, self._file_symbol
+
+    def resume(self, source: str, context: tuple[bytes, ...]) -> None:
+        header, self._file_symbol = context
+        self._header(source, header)
 
     def _check_symbol(self, cells: list[bytes]) -> None:
         symbol = cells[1]
@@ -161,6 +173,7 @@ class Trades(_Tardis):
     """Tardis ``trades`` rows as Cryptomus trades."""
 
     noun = "trade"
+    blockwise = True
     _columns = (*_COMMON, "id", "side", "price", "amount")
     # The documented column order, checked by one regular expression: the fast path.
     _fast = re.compile(rb"[^,]*,([^,]*),([0-9]{16}),([0-9]{16}),[^,]*,(buy|sell),(%s),(%s)"
@@ -435,6 +448,7 @@ class BookSnapshots(_Tardis):
     """Tardis ``book_snapshot_25`` (or ``_5``) rows as Cryptomus full reloads."""
 
     noun = "book snapshot"
+    blockwise = True
     _columns = (*_COMMON, "asks[0].price", "asks[0].amount", "bids[0].price", "bids[0].amount")
     _channel: Literal["trades", "book"] = "book"
 
