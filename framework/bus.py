@@ -15,6 +15,10 @@ reaction changes what another strategy is shown of the same event, and the same 
 gives the same sequence of callbacks. The barrier is iterative: a strategy answering every
 order update with a new order builds no stack.
 
+Private events are queued as lines (``framework.exchange.frames``: kind, line, order id) and
+delivered through a table of routes by kind (``framework.desk``): one call per event, which
+writes it to the run's output and names the callbacks it goes to, if any.
+
 Nothing here awaits: trio runs tasks in a random order on purpose, and anything awaited after
 the merge point would make replays diverge.
 """
@@ -25,12 +29,20 @@ from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from framework import events as ev
-
 if TYPE_CHECKING:
+    from framework import events as ev
+    from framework.exchange.frames import Emitted
     from framework.strategy import Strategy
 
-__all__ = ["Blame", "Dispatcher", "FailureHandler", "Handler", "PrivateRouter", "Target"]
+__all__ = [
+    "Blame",
+    "Delivery",
+    "Dispatcher",
+    "FailureHandler",
+    "Handler",
+    "PrivateRoute",
+    "Target",
+]
 
 Handler = Callable[..., None]
 Blame = tuple["Strategy", str] | None
@@ -38,8 +50,11 @@ Blame = tuple["Strategy", str] | None
 Target = tuple[Handler, Blame]
 FailureHandler = Callable[["Strategy", str, object, Exception], None]
 """Called when a strategy's handler raised; raises to stop the run or returns to go on."""
-PrivateRouter = Callable[[ev.PrivateEvent], Sequence[Target]]
-"""Records a private event (the run's output) and names the callbacks it goes to."""
+Delivery = tuple[Sequence[Target], tuple["ev.PrivateEvent"]]
+"""The callbacks a private event goes to, and their argument: the event's Struct."""
+PrivateRoute = Callable[[bytes, str], Delivery | None]
+"""Records a private event of one kind (its line, its order id), and names the callbacks it
+goes to: None when there are none, as for most."""
 
 
 class Dispatcher:
@@ -51,8 +66,9 @@ class Dispatcher:
 
     def __init__(self, on_failure: FailureHandler) -> None:
         self.commands: deque[Callable[[], None]] = deque()  # strategies' orders and cancels
-        self.private: deque[ev.PrivateEvent] = deque()  # what the venue emitted, in order
-        self.route_private: PrivateRouter = lambda event: ()
+        self.private: deque[Emitted] = deque()  # what the venue emitted, in order
+        # One route per kind of private event, indexed by it (see framework.exchange.frames).
+        self.private_routes: Sequence[PrivateRoute] = ()
         self._on_failure = on_failure
         self._routes: dict[type, tuple[Handler, ...]] = {}
         self._blame: dict[type, tuple[Blame, ...]] = {}
@@ -116,16 +132,17 @@ class Dispatcher:
     def barrier(self) -> None:
         """Apply queued commands, then deliver private events, until both queues are empty."""
         commands, private = self.commands, self.private
+        routes = self.private_routes
         self._settling = True
         try:
             while commands or private:
                 while commands:
                     commands.popleft()()
                 while private and not commands:
-                    event = private.popleft()
-                    targets = self.route_private(event)
-                    if targets:  # most private events have no listener: only the output
-                        self._call(targets, (event,))
+                    kind, line, key = private.popleft()
+                    delivery = routes[kind](line, key)
+                    if delivery is not None:  # most private events have no listener
+                        self._call(*delivery)
         finally:
             self._settling = False
 

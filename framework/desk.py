@@ -5,27 +5,42 @@ and queued on the dispatcher, which applies it after the event being handled (th
 rule, ``framework.bus``). When it is applied, the desk submits it to the paper venue and
 remembers which strategy owns the order, so that the order's private events go back to that
 strategy only, and so that each fill is booked in the results model as that strategy's
-(:meth:`OrderDesk.book`: the one place fills are attributed). Balance updates go to every strategy that listens. A command that reaches the
+(:meth:`OrderDesk.book_deal`: the one place fills are attributed). Balance updates go to every strategy that listens. A command that reaches the
 venue later (``latency_ms``) is applied by a clock timer at its arrival, so that market data
 stamped at or after it is matched with it and no data stamped before it is.
+
+Private events are lines (``framework.exchange.frames``), which the venue appends to the run's
+log as it makes them (:meth:`OrderDesk.log_to`). It queues for delivery only the events that
+something follows: a ``finished`` order update (the order is let go of), a balance update (the
+equity sampler), and, while someone reads Structs (a strategy that listens to order or deal
+updates, or an :attr:`OrderDesk.on_private` sink: the run database, the dashboard, a resumed
+session's check), every event. Each is delivered by its kind's route (:attr:`OrderDesk.routes`),
+which decodes its Struct from the line only if a sink or the owner's callback wants it, once
+for both. The routes are chosen again whenever the readers change.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Callable
 
 from framework import events as ev
-from framework.bus import Dispatcher, Target
+from framework.bus import Delivery, Dispatcher, PrivateRoute, Target
 from framework.clock import Clock
 from framework.exchange import DealRecord, OrderRequest, OrderView, PaperExchange
+from framework.exchange.frames import BALANCE, CREATED, DEAL, REJECTED, PrivateLines, decode
 from framework.report.results import Fill, Results
 from framework.strategy import OrderTicket, Strategy
 
-__all__ = ["OrderDesk", "PrivateSink"]
+__all__ = ["LineSink", "OrderDesk", "PrivateSink"]
 
 PrivateSink = Callable[[ev.PrivateEvent], None]
+LineSink = Callable[[bytes, str], None]
+"""Takes a private event's line and the id of the order it is about (a route of its own)."""
 _NONE: tuple[Target, ...] = ()
+
+
+def _discard(line: bytes, order_id: str) -> None:
+    pass
 
 
 class OrderDesk:
@@ -38,8 +53,12 @@ class OrderDesk:
         dispatcher: Dispatcher,
         latency_ns: int,
         results: Results,
+        lines: PrivateLines,
     ) -> None:
-        self.on_private: PrivateSink | None = None  # every private event, in order: the output
+        # Follows each balance update as it is delivered (the equity sampler).
+        self.on_balance: LineSink = _discard
+        self._lines = lines
+        self._sink: PrivateSink | None = None  # every private event's Struct, in order
         # A rule of the run that refuses orders (the warm-up): the reason, or None to let go.
         self.gate: Callable[[int], str | None] = lambda now_ns: None
         self._exchange = exchange
@@ -52,6 +71,8 @@ class OrderDesk:
         self._unbooked: list[DealRecord] = []  # fills of an order still being submitted
         self._order_targets: dict[Strategy, dict[type, Target]] = {}
         self._balance_targets: tuple[Target, ...] = ()
+        self.routes: tuple[PrivateRoute, ...] = ()
+        self._reroute()
 
     def listen(
         self, strategy: Strategy, kind: type[ev.PrivateEvent], target: Target | None
@@ -63,6 +84,23 @@ class OrderDesk:
             self._balance_targets = (*self._balance_targets, target)
         else:
             self._order_targets.setdefault(strategy, {})[kind] = target
+        self._reroute()
+
+    @property
+    def on_private(self) -> PrivateSink | None:
+        """Called with every private event's Struct, in order, after the log (None: nobody)."""
+        return self._sink
+
+    @on_private.setter
+    def on_private(self, sink: PrivateSink | None) -> None:
+        self._sink = sink
+        self._reroute()
+
+    def log_to(self, log: bytearray, flush: Callable[[], None], on_balance: LineSink) -> None:
+        """Append every private event's line to ``log`` as the venue makes it (``flush``
+        once it is full), and call ``on_balance`` as each balance update is delivered."""
+        self._lines.log, self._lines.flush, self.on_balance = log, flush, on_balance
+        self._reroute()
 
     # --- commands ------------------------------------------------------------------------------
 
@@ -122,41 +160,65 @@ class OrderDesk:
 
     # --- private events --------------------------------------------------------------------------
 
-    def route_private(self, event: ev.PrivateEvent) -> Sequence[Target]:
-        """Write ``event`` to the output, and name the callbacks it goes to."""
-        if self.on_private is not None:
-            self.on_private(event)
-        kind = type(event)  # exact types, compared by identity: this runs per private event
-        if kind is ev.BalanceUpdate:
-            return self._balance_targets
-        owner: Strategy | None
-        data: Any = event.data  # its type follows ``kind`` (no cast: this runs per event)
-        if kind is ev.OrderUpdate:
-            order_id = data.info.id
-            owner = self._owners.get(order_id)
-            if data.type == "finished":
-                # Every event of this order is out: let go of it, so memory stays flat.
-                self._owners.pop(order_id, None)
-                self._finalizing.discard(order_id)
-                self._exchange.forget(order_id)
-        elif kind is ev.DealUpdate:
-            owner = self._owners.get(self._exchange.order_id_of_deal(data.info.dealId) or "")
-        else:
-            owner = self._owners.get(data.info.orderId or "")
+    def _reroute(self) -> None:
+        """Tell the venue which events to queue, choose each kind's route (see the module
+        doc), and hand the table to the dispatcher."""
+        self._lines.structs = self._sink is not None or bool(self._order_targets)
+        balances = self._balance_update if self._sink or self._balance_targets else self.on_balance
+        order = self._order_update
+        self.routes = (order, order, self._finished, self._deal_update, balances, self._rejected)
+        self._dispatcher.private_routes = self.routes
+
+    def _deliver(self, kind: int, line: bytes, order_id: str, cls: type) -> Delivery | None:
+        """The Struct of an event for the sink and the owner's callback, if either wants it."""
+        owner = self._owners.get(order_id)
         targets = self._order_targets.get(owner) if owner is not None else None
-        target = targets.get(kind) if targets else None
-        return (target,) if target is not None else _NONE
+        target = targets.get(cls) if targets else None
+        if target is None and self._sink is None:
+            return None
+        event = decode(kind, line)
+        if self._sink is not None:
+            self._sink(event)
+        return ((target,), (event,)) if target is not None else None
+
+    def _order_update(self, line: bytes, order_id: str) -> Delivery | None:
+        """A ``created`` or ``updated`` order update (queued only when someone reads it)."""
+        return self._deliver(CREATED, line, order_id, ev.OrderUpdate)
+
+    def _deal_update(self, line: bytes, order_id: str) -> Delivery | None:
+        return self._deliver(DEAL, line, order_id, ev.DealUpdate)
+
+    def _rejected(self, line: bytes, order_id: str) -> Delivery | None:
+        return self._deliver(REJECTED, line, order_id, ev.OrderRejected)
+
+    def _balance_update(self, line: bytes, order_id: str) -> Delivery | None:
+        """A balance update, for the sampler and a sink or strategies that listen."""
+        self.on_balance(line, order_id)
+        event = decode(BALANCE, line)
+        if self._sink is not None:
+            self._sink(event)
+        return (self._balance_targets, (event,)) if self._balance_targets else None
+
+    def _finished(self, line: bytes, order_id: str) -> Delivery | None:
+        """An order's last update: once it is out, the order is let go of, so memory stays
+        flat."""
+        delivery = (
+            self._deliver(CREATED, line, order_id, ev.OrderUpdate) if self._lines.structs else None
+        )
+        self._owners.pop(order_id, None)
+        self._finalizing.discard(order_id)
+        self._exchange.forget(order_id)
+        return delivery
+
+    def undelivered(self, kind: int, line: bytes) -> None:
+        """An event that will not be delivered (the run stopped): its line is in the log
+        already; the sampler and the sink still follow it."""
+        if kind == BALANCE:
+            self.on_balance(line, "")
+        if self._sink is not None:
+            self._sink(decode(kind, line))
 
     # --- the results -----------------------------------------------------------------------------
-
-    def book(self, event: ev.PrivateEvent) -> None:
-        """Count an event in the results as the venue emits it: an accepted order, a refusal.
-        (Fills are booked from the venue's own record, :meth:`book_deal`.)"""
-        if type(event) is ev.OrderUpdate:
-            if event.data.type == "created":
-                self._results.add_order()
-        elif type(event) is ev.OrderRejected:
-            self._results.add_rejection(event.data.info)
 
     def book_deal(self, deal: DealRecord) -> None:
         """Book a fill as its owner's as the venue makes it, before any callback, so

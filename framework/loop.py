@@ -37,9 +37,10 @@ from framework.bars import BarService
 from framework.bus import Blame, Dispatcher, Handler, Target
 from framework.clock import Clock
 from framework.decoded import CachedFrame, DecodedBatch, NotedFrame, drop_again, failure_of
-from framework.desk import OrderDesk, PrivateSink
+from framework.desk import LineSink, OrderDesk, PrivateSink
 from framework.errors import ProviderProtocolError, StrategyError
 from framework.exchange import DealRecord, ExchangeConfig, OrderRequest, PaperExchange
+from framework.exchange.frames import PrivateLines
 from framework.marketbook import MarketState
 from framework.providers.base import Ack, Codec, ErrorReply, Pong
 from framework.recording import (
@@ -118,7 +119,7 @@ class Engine:
         strategies: the strategies, in delivery order.
         exchange_config: the paper exchange's markets, balances, fees and latency.
         seed: seeds the exchange's ids.
-        on_private: called with every private event, in order (the run's output log).
+        on_private: called with every private event's Struct, in order (see :attr:`on_private`).
         recorder: live runs write every consumed line here, before processing it.
         isolate_strategy_errors: log and skip a failing callback instead of stopping the run.
         results: the run's results model (fills by strategy, round trips, statistics); a
@@ -159,15 +160,22 @@ class Engine:
             bar_history=max((s.bar_history for s in self.strategies), default=0),
         )
         self.dispatcher = Dispatcher(self.monitor.strategy_failed)
-        self.exchange = PaperExchange(
-            exchange_config, self._emitted, seed, self.state, on_deal=self._dealt
+        # The venue queues its private events as lines (framework.exchange.frames), counting
+        # accepted and refused orders in the results as it emits them.
+        lines = PrivateLines(
+            self.dispatcher.private.append, self.results.add_order, self.results.add_rejection
         )
+        self.exchange = PaperExchange(exchange_config, lines, seed, self.state, on_deal=self._dealt)
         self.desk = OrderDesk(
-            self.exchange, self.clock, self.dispatcher, exchange_config.latency_ns, self.results
+            self.exchange,
+            self.clock,
+            self.dispatcher,
+            exchange_config.latency_ns,
+            self.results,
+            lines,
         )
         self.desk.on_private = on_private
         self.desk.gate = self.warmup.gate
-        self.dispatcher.route_private = self.desk.route_private
         self.bar_service = BarService(self.clock, self._deliver_bar)
         if self.warmup.bars:
             self.bar_service.on_close = self._bar_closed
@@ -193,12 +201,6 @@ class Engine:
         self._everyone = _wire(self, observers)
         self._gate: tuple[Handler, Gate] | None = None
 
-    def _emitted(self, event: ev.PrivateEvent) -> None:
-        """The venue emitted an event: booked now (a strategy's position moves with its fill,
-        as the account's balance does), delivered after the event being handled."""
-        self.dispatcher.private.append(event)
-        self.desk.book(event)
-
     def _dealt(self, record: DealRecord) -> None:
         """The venue made a fill: booked in the results as its owner's."""
         self.desk.book_deal(record)
@@ -209,12 +211,19 @@ class Engine:
 
     @property
     def on_private(self) -> PrivateSink | None:
-        """Called with every private event, in order: the run's output log."""
+        """Called with every private event's Struct, in order, after the run's log: for those
+        who read Structs (the run database, the dashboard, a resumed session's check)."""
         return self.desk.on_private
 
     @on_private.setter
     def on_private(self, sink: PrivateSink | None) -> None:
         self.desk.on_private = sink
+
+    def log_private(self, log: bytearray, flush: Callable[[], None], on_balance: LineSink) -> None:
+        """Append every private event's line to ``log`` (``events.jsonl``'s buffer; ``flush``
+        once it is full) as it happens, and call ``on_balance`` with each balance update's
+        line as it is delivered (see ``framework.desk``)."""
+        self.desk.log_to(log, flush, on_balance)
 
     def owner_name(self, order_id: str) -> str | None:
         """The name of the strategy that placed a not yet forgotten order, or None."""
@@ -395,9 +404,8 @@ class Engine:
         self.stats.last_ts_ns = self.clock.now_ns
         private = self.dispatcher.private
         while private:
-            event = private.popleft()
-            if self.on_private is not None:
-                self.on_private(event)
+            kind, line, _ = private.popleft()
+            self.desk.undelivered(kind, line)
 
     def _close_positions(self) -> None:
         desk = self.desk

@@ -352,7 +352,7 @@ class _EquitySampler:
         self._output, self._valued, self._clock = output, output.valued_markets(), engine.clock
         self._warmup = engine.warmup
         engine.gate(self.on_price, output)  # on_price does nothing before output.next_sample_ns
-        engine.on_private = self.on_private
+        engine.log_private(output.events, output.flush_events, self.on_balance)
         if engine.warmup.enabled:
             engine.warmup.on_end.append(output.changed)  # statistics start when the warm-up ends
         else:
@@ -378,17 +378,13 @@ class _EquitySampler:
             output.on_bar(bar)
         self.on_price(bar)
 
-    def on_private(self, event: ev.PrivateEvent) -> None:
+    def on_balance(self, line: bytes, order_id: str) -> None:
+        """A balance update was delivered: the account changed."""
         output = self._output
         assert output is not None
-        output.on_private(event)
         now = self._clock.now_ns
-        if (
-            type(event) is ev.BalanceUpdate
-            and now >= output.next_sample_ns
-            and not self._warming(now)
-        ):
-            output.changed(self._clock.now_ns)
+        if now >= output.next_sample_ns and not self._warming(now):
+            output.changed(now)
 
 
 def with_recorded_markets(setup: RunSetup, header: Header) -> RunSetup:

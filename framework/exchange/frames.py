@@ -26,6 +26,18 @@ nothing downstream parses a rendered string back or looks an order up by its dea
 ``balance_update``: ``walletId`` is stable per currency, derived from the seed and the currency
 code alone, so it is the same in every run with the same seed.
 
+**Lines, not Structs.** In a run, each frame is written straight to its line (the bytes
+``msgspec.json.encode`` gives for its Struct, so ``events.jsonl`` is the same) from templates
+made once per order (``order_update``), market (``deal_update``) and currency
+(``balance_update``), with only the changing fields rendered into them. Strings that come from
+a user or a config (client order ids, symbols, currency codes) are escaped by msgspec itself
+when a template is made; ids are ULIDs (Crockford base32) and amounts decimal digits, written
+as they are. The lines are queued (:class:`PrivateLines`) with what routing needs (the event's
+kind and order id); a Struct is decoded from a line only for someone who reads Structs (a
+strategy that listens, the run database, the dashboard, a resumed session's check). Given a
+plain ``emit`` callable instead (the venue used on its own), each frame is passed as its Struct.
+``order_rejected`` is rare: it is built as a Struct and encoded by msgspec.
+
 This module builds and hands over frames; it decides nothing about orders or balances.
 """
 
@@ -34,10 +46,9 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 from decimal import Decimal
-from typing import Final, Literal
+from typing import Any, Final, Literal
 
 import msgspec
-from msgspec import UNSET, UnsetType
 
 from framework import events as ev
 from framework.exchange.accounts import BalanceChange
@@ -48,12 +59,53 @@ from framework.ids import UlidGenerator
 from framework.instruments import to_cryptomus
 from framework.money import ZERO, at16, quantize, render, render8
 
-__all__ = ["DealRecord", "Frames", "seconds", "wallet_id"]
+__all__ = [
+    "BALANCE",
+    "CREATED",
+    "DEAL",
+    "FINISHED",
+    "REJECTED",
+    "UPDATED",
+    "DealRecord",
+    "Emitted",
+    "Frames",
+    "PrivateLines",
+    "decode",
+    "seconds",
+    "wallet_id",
+]
 
 _NS_PER_S: Final = 1_000_000_000
 # Wallets are made "when the account opened"; a fixed instant keeps their ids stable.
 _WALLET_EPOCH_NS: Final = 1_704_067_200 * _NS_PER_S  # 2024-01-01T00:00:00Z
 _ZERO_TEXT: Final = render(ZERO)  # "0.0000000000000000"
+
+# The kinds of private events, as queued: an index into a table of routes (framework.desk).
+CREATED: Final = 0  # order_update "created"
+UPDATED: Final = 1  # order_update "updated"
+FINISHED: Final = 2  # order_update "finished"
+DEAL: Final = 3  # deal_update
+BALANCE: Final = 4  # balance_update
+REJECTED: Final = 5  # order_rejected
+
+Emitted = tuple[int, bytes, str]
+"""One private event as queued: (kind, its line, the order id it is about or "")."""
+
+_DECODERS: Final = (
+    msgspec.json.Decoder(ev.OrderUpdate),
+    msgspec.json.Decoder(ev.OrderUpdate),
+    msgspec.json.Decoder(ev.OrderUpdate),
+    msgspec.json.Decoder(ev.DealUpdate),
+    msgspec.json.Decoder(ev.BalanceUpdate),
+    msgspec.json.Decoder(ev.OrderRejected),
+)
+_ENCODER: Final = msgspec.json.Encoder()
+
+
+def decode(kind: int, line: bytes) -> ev.PrivateEvent:
+    """The Struct of a queued line of ``kind``: equal to the one its line was encoded from."""
+    event: ev.PrivateEvent = _DECODERS[kind].decode(line)
+    return event
 
 
 class DealRecord(msgspec.Struct, frozen=True, gc=False):
@@ -86,39 +138,81 @@ def wallet_id(seed: int, currency: str) -> str:
     return UlidGenerator(int.from_bytes(digest[:8], "big")).new(_WALLET_EPOCH_NS)
 
 
-class Frames:
-    """Builds private-event frames and passes each to ``emit`` in the order they happen."""
+def _nothing() -> None:
+    pass
+
+
+class PrivateLines:
+    """Where a run's venue writes its private events' lines, and queues those someone reads.
+
+    Each line is appended to :attr:`log` (``events.jsonl``'s buffer) as it is made, and
+    :attr:`flush` is called once the log holds :attr:`limit` bytes. An event is also put as an
+    :data:`Emitted` ``(kind, line, key)`` when something is to be done at its delivery: every
+    ``finished`` order update (the order is let go of) and every balance update (the equity
+    sampler follows them), and every event while :attr:`structs` is set (someone reads
+    Structs: a strategy that listens, the run database, the dashboard...).
+
+    Args:
+        put: receives the events to deliver, in the order they happen (the dispatcher's queue).
+        on_created: called as an order is accepted (its ``created`` update is made).
+        on_rejected: called with each refusal as it is made.
+    """
+
+    __slots__ = ("flush", "limit", "log", "on_created", "on_rejected", "put", "structs")
 
     def __init__(
         self,
-        emit: Callable[[ev.PrivateEvent], None],
+        put: Callable[[Emitted], None],
+        on_created: Callable[[], None] = _nothing,
+        on_rejected: Callable[[ev.OrderRejectedInfo], None] | None = None,
+    ) -> None:
+        self.put = put
+        self.on_created = on_created
+        self.on_rejected = on_rejected
+        self.structs = False
+        self.log = bytearray()
+        self.limit = 1 << 16
+        self.flush: Callable[[], None] = self.log.clear  # no log: lines are dropped
+
+
+class Frames:
+    """Builds private-event frames and hands each over in the order they happen: as a line to
+    ``emit`` if it is a :class:`PrivateLines`, else as its Struct."""
+
+    def __init__(
+        self,
+        emit: Callable[[ev.PrivateEvent], None] | PrivateLines,
         seed: int,
         on_deal: Callable[[DealRecord], None] | None = None,
     ) -> None:
-        self._emit = emit
+        if isinstance(emit, PrivateLines):
+            lines = emit
+        else:
+            structs = emit
+
+            def put(item: Emitted) -> None:
+                structs(decode(item[0], item[1]))
+
+            lines = PrivateLines(put)
+            lines.structs = True
+        self._lines = lines
         self._on_deal = on_deal
         self._seed = seed
         self._count = 0
-        self._wallets: dict[str, str] = {}
+        # currency -> the fixed head of its balance_update, its last new balance and its text
+        self._balances: dict[str, list[Any]] = {}
+        # instrument -> the fixed parts of its deal_update (before transactionId, tradeRole),
+        # and its symbol as the lines write it
+        self._deals: dict[str, tuple[str, str, str]] = {}
 
     def order(
         self, kind: Literal["created", "updated", "finished"], order: Order, ts_ns: int
     ) -> None:
         """An ``order_update`` of type ``kind`` describing ``order`` as it is now."""
-        req = order.req
         fixed = order.rendered
         if fixed is None:
-            fixed = order.rendered = _fixed_fields(order)
-        symbol, price, quantity, value = fixed
-        update_ts: int | UnsetType = UNSET
-        finish_ts: int | UnsetType = UNSET
-        state: str | UnsetType = UNSET
-        internal: str | UnsetType = UNSET
-        if kind == "updated":
-            update_ts = seconds(ts_ns)
-        elif kind == "finished":
-            finish_ts = seconds(ts_ns)
-            state, internal = finished_states(order)
+            parts = self._deals.get(order.req.instrument) or self._deal_parts(order)
+            fixed = order.rendered = _fixed_fields(order, parts[2])
         # Rendered by the deal_update just before (one fill so far), or zero, or now.
         known = order.filled_text
         if known is not None and known[0] is order.filled_qty and known[1] is order.filled_value:
@@ -127,24 +221,33 @@ class Frames:
             filled_qty = filled_value = _ZERO_TEXT
         else:
             filled_qty, filled_value = render(order.filled_qty), render(order.filled_value)
-        info = ev.OrderInfo(
-            id=order.id,
-            symbol=symbol,
-            orderType=req.type,
-            direction=req.direction,
-            price=price,
-            quantity=quantity,
-            value=value,
-            filledQuantity=filled_qty,
-            filledValue=filled_value,
-            clientOid=req.client_order_id,
-            createTs=order.create_ts,
-            updateTs=update_ts,
-            finishTs=finish_ts,
-            state=state,
-            internalState=internal,
-        )
-        self._emit(ev.OrderUpdate(id=self._next(), data=ev.OrderUpdateData(type=kind, info=info)))
+        if kind == "created":
+            more = ""
+        elif kind == "finished":
+            state, internal = finished_states(order)
+            more = (
+                f',"finishTs":{ts_ns // _NS_PER_S},"state":"{state}","internalState":"{internal}"'
+            )
+        else:
+            more = f',"updateTs":{ts_ns // _NS_PER_S}'
+        self._count += 1
+        line = (
+            f'{{"id":"{self._count}","method":"order_update","data":{{"type":"{kind}{fixed[1]}'
+            f'{filled_qty}","filledValue":"{filled_value}"{fixed[2]}{more}}}}},"error":null}}\n'
+        ).encode()
+        lines = self._lines
+        log = lines.log
+        log += line
+        if len(log) >= lines.limit:
+            lines.flush()
+        if kind == "created":
+            if lines.structs:
+                lines.put((CREATED, line, order.id))
+            lines.on_created()
+        elif kind == "finished":
+            lines.put((FINISHED, line, order.id))
+        elif lines.structs:
+            lines.put((UPDATED, line, order.id))
 
     def deal(
         self, order: Order, fill: Fill, value: Decimal, fee: Decimal, tx_id: str, ts_ns: int
@@ -152,54 +255,83 @@ class Frames:
         """A ``deal_update`` for one fill of ``order``."""
         # The record holds what the event says: each amount at the event's 16 decimals.
         quantity, value16 = at16(fill.quantity), at16(value)
-        quantity_text, value_text = render(quantity), render(value16)
+        price, fee16 = at16(fill.price), at16(fee)
+        # At 16 decimals str() writes exactly the event's text, unless it writes an exponent
+        # (zero, or below 1e-6): money.render then.
+        quantity_text, value_text = str(quantity), str(value16)
+        price_text, fee_text = str(price), str(fee16)
+        if "E" in quantity_text:
+            quantity_text = render(quantity)
+        if "E" in value_text:
+            value_text = render(value16)
+        if "E" in price_text:
+            price_text = render(price)
+        if "E" in fee_text:
+            fee_text = render(fee16)
         if order.filled_qty == fill.quantity and order.filled_value == value:  # its first fill
             order.filled_text = (order.filled_qty, order.filled_value, quantity_text, value_text)
-        committed = seconds(ts_ns)
-        record = DealRecord(
-            ts_ns=committed * _NS_PER_S,
-            order_id=order.id,
-            deal_id=order.deal_id or "",
-            transaction_id=tx_id,
-            instrument=order.req.instrument,
-            symbol=_symbol(order),
-            side=order.req.direction,
-            role=fill.role,
-            price=at16(fill.price),
-            quantity=quantity,
-            value=value16,
-            fee=at16(fee),
-            fee_currency=order.rules.quote_currency,
-        )
-        info = ev.DealInfo(
-            dealId=record.deal_id,
-            symbol=record.symbol,
-            dealState="completed",
-            transactionId=tx_id,
-            filledPrice=render(record.price),
-            filledQuantity=quantity_text,
-            filledValue=value_text,
-            fee=render(record.fee),
-            feeCurrency=record.fee_currency,
-            tradeRole=fill.role,
-            committedAt=committed,
-        )
-        self._emit(ev.DealUpdate(id=self._next(), data=ev.DealUpdateData(info=info)))
+        committed = ts_ns // _NS_PER_S
+        req = order.req
+        deal_id = order.deal_id or ""
+        parts = self._deals.get(req.instrument) or self._deal_parts(order)
+        self._count += 1
+        line = (
+            f'{{"id":"{self._count}","method":"deal_update","data":{{"info":{{"dealId":"'
+            f'{deal_id}{parts[0]}{tx_id}","filledPrice":"{price_text}","filledQuantity":"'
+            f'{quantity_text}","filledValue":"{value_text}","fee":"{fee_text}{parts[1]}'
+            f'{fill.role}","committedAt":{committed}}}}},"error":null}}\n'
+        ).encode()
+        lines = self._lines
+        log = lines.log
+        log += line
+        if len(log) >= lines.limit:
+            lines.flush()
+        if lines.structs:
+            lines.put((DEAL, line, order.id))
         if self._on_deal is not None:
-            self._on_deal(record)
+            self._on_deal(
+                DealRecord(
+                    ts_ns=committed * _NS_PER_S,
+                    order_id=order.id,
+                    deal_id=deal_id,
+                    transaction_id=tx_id,
+                    instrument=req.instrument,
+                    symbol=_symbol(order),
+                    side=req.direction,
+                    role=fill.role,
+                    price=price,
+                    quantity=quantity,
+                    value=value16,
+                    fee=fee16,
+                    fee_currency=order.rules.quote_currency,
+                )
+            )
 
     def balance(self, change: BalanceChange | None) -> None:
         """A ``balance_update`` for one change of an available balance (nothing for None)."""
         if change is None:
             return
-        info = ev.BalanceInfo(
-            walletId=self._wallet(change.currency),
-            currencyCode=change.currency,
-            amount=render(change.amount),
-            oldBalance=render(change.old),
-            newBalance=render8(change.new),
-        )
-        self._emit(ev.BalanceUpdate(id=self._next(), data=ev.BalanceUpdateData(info=info)))
+        known = self._balances.get(change.currency) or self._balance_head(change.currency)
+        # The old balance is most often the new one of the currency's last update, rendered
+        # then; newBalance's 8 decimals are the 16's when those end in 8 zeros (the 16 are
+        # then the value rounded within 1e-16 of a multiple of 1e-8, so rounding it to 8
+        # decimals gives that multiple).
+        old, new = change.old, change.new
+        old_text = known[2] if old == known[1] else render(old)
+        new_text = render(new)
+        new8 = new_text[:-8] if new_text.endswith("00000000") else render8(new)
+        known[1], known[2] = new, new_text
+        self._count += 1
+        line = (
+            f'{{"id":"{self._count}{known[0]}{render(change.amount)}","oldBalance":"'
+            f'{old_text}","newBalance":"{new8}"}}}},"error":null}}\n'
+        ).encode()
+        lines = self._lines
+        log = lines.log
+        log += line
+        if len(log) >= lines.limit:
+            lines.flush()
+        lines.put((BALANCE, line, ""))
 
     def rejected(
         self,
@@ -223,21 +355,54 @@ class Frames:
             orderId=order_id,
             ts=seconds(ts_ns),
         )
-        self._emit(ev.OrderRejected(id=self._next(), data=ev.OrderRejectedData(info=info)))
-
-    def _next(self) -> str:
         self._count += 1
-        return str(self._count)
+        event = ev.OrderRejected(id=str(self._count), data=ev.OrderRejectedData(info=info))
+        line = _ENCODER.encode(event) + b"\n"
+        lines = self._lines
+        log = lines.log
+        log += line
+        if len(log) >= lines.limit:
+            lines.flush()
+        if lines.structs:
+            lines.put((REJECTED, line, order_id))
+        if lines.on_rejected is not None:
+            lines.on_rejected(info)
 
-    def _wallet(self, currency: str) -> str:
-        wallet = self._wallets.get(currency)
-        if wallet is None:
-            wallet = self._wallets[currency] = wallet_id(self._seed, currency)
-        return wallet
+    def _deal_parts(self, order: Order) -> tuple[str, str, str]:
+        symbol = _quoted(to_cryptomus(order.req.instrument))
+        parts = (
+            f'","symbol":{symbol},"dealState":"completed","transactionId":"',
+            f'","feeCurrency":{_quoted(order.rules.quote_currency)},"tradeRole":"',
+            symbol,
+        )
+        self._deals[order.req.instrument] = parts
+        return parts
+
+    def _balance_head(self, currency: str) -> list[Any]:
+        wallet = wallet_id(self._seed, currency)
+        head = (
+            f'","method":"balance_update","data":{{"info":{{"walletId":"{wallet}",'
+            f'"currencyCode":{_quoted(currency)},"amount":"'
+        )
+        known = self._balances[currency] = [head, None, ""]
+        return known
 
 
-def _fixed_fields(order: Order) -> tuple[str, str, str, str]:
-    """Symbol, price, quantity and value of an ``order_update``: they never change."""
+# The lines are written in f-strings, field by field in the Structs' order. Text from a config
+# or a user (symbols, currency codes, client order ids) is msgspec's own encoding of it, its
+# escaping (_quoted). Order, deal, transaction and wallet ids are ULIDs, an order's type and
+# direction are checked before the order exists (framework.exchange.validation), states are
+# the venue's own words and amounts are digits: they are put in as they are.
+
+
+def _quoted(text: str | None) -> str:
+    """``text`` as msgspec encodes it in a line: quoted and escaped (``null`` for None)."""
+    return _ENCODER.encode(text).decode()
+
+
+def _fixed_fields(order: Order, symbol_json: str) -> tuple[str, str, str]:
+    """The symbol of an ``order_update`` and its parts that never change: from the end of
+    ``type`` to ``filledQuantity``, and ``clientOid`` and ``createTs``."""
     req = order.req
     limit = req.type == "limit"
     price = req.price if limit and req.price is not None else ZERO
@@ -246,12 +411,16 @@ def _fixed_fields(order: Order) -> tuple[str, str, str, str]:
         value = quantize(price * quantity, order.rules.quote_prec)
     else:
         value = req.value if req.value is not None else ZERO
-    return (
-        to_cryptomus(req.instrument),
-        render(price) if price else _ZERO_TEXT,
-        render(quantity) if quantity else _ZERO_TEXT,
-        render(value) if value else _ZERO_TEXT,
+    symbol = to_cryptomus(req.instrument)
+    head = (
+        f'","info":{{"id":"{order.id}","symbol":{symbol_json},"orderType":"{req.type}",'
+        f'"direction":"{req.direction}","price":"{render(price) if price else _ZERO_TEXT}",'
+        f'"quantity":"{render(quantity) if quantity else _ZERO_TEXT}",'
+        f'"value":"{render(value) if value else _ZERO_TEXT}","filledQuantity":"'
     )
+    client = "null" if req.client_order_id is None else _quoted(req.client_order_id)
+    tail = f',"clientOid":{client},"createTs":{order.create_ts}'
+    return symbol, head, tail
 
 
 def _symbol(order: Order) -> str:

@@ -184,9 +184,9 @@ class Order:
         self.reserve = ZERO
         self.hold_currency = ""
         self.deal_id: str | None = None
-        # symbol, price, quantity, value as order_update renders them: fixed for the order's
-        # life, so rendered once (frames.Frames.order), not on every update.
-        self.rendered: tuple[str, str, str, str] | None = None
+        # its symbol and the parts of its order_update that never change over its life, so
+        # rendered once (frames.Frames.order), not on every update.
+        self.rendered: tuple[str, str, str] | None = None
         # filled_qty, filled_value and their text, when a deal_update has just rendered them.
         self.filled_text: tuple[Decimal, Decimal, str, str] | None = None
         self.ahead: float | None = None

@@ -38,7 +38,7 @@ from framework.exchange.accounts import Account
 from framework.exchange.book import Market
 from framework.exchange.execution import Executor
 from framework.exchange.feed import MarketFeed
-from framework.exchange.frames import DealRecord, Frames
+from framework.exchange.frames import DealRecord, Frames, PrivateLines
 from framework.exchange.orders import OrderRequest, OrderView, make_view
 from framework.exchange.rules import ExchangeConfig, MarketRules, check_config
 from framework.exchange.validation import Rejection
@@ -67,7 +67,7 @@ class PaperExchange:
     Args:
         config: markets, balances, fees, latency, slippage and the queue assumption.
         emit: receives every private event (``OrderUpdate``, ``DealUpdate``, ``BalanceUpdate``,
-            ``OrderRejected``) in the order they happen.
+            ``OrderRejected``) in the order they happen; a run's, as lines (see ``frames``).
         seed: seeds order, deal and transaction ids and wallet ids; the same inputs and seed
             give the same events.
         state: the run's market state, which the venue reads (a new, empty one if not given).
@@ -81,7 +81,7 @@ class PaperExchange:
     def __init__(
         self,
         config: ExchangeConfig,
-        emit: Callable[[ev.PrivateEvent], None],
+        emit: Callable[[ev.PrivateEvent], None] | PrivateLines,
         seed: int = 0,
         state: MarketState | None = None,
         on_deal: Callable[[DealRecord], None] | None = None,

@@ -65,7 +65,6 @@ _EPOCH: Final = dt.date(1970, 1, 1)
 _HOURS_MINUTES: Final = tuple(f"{m // 60:02d}:{m % 60:02d}" for m in range(1440))
 _SECONDS: Final = tuple(f"{n:02d}" for n in range(60))
 _MILLISECONDS: Final = tuple(f"{n:03d}" for n in range(1000))
-_ENCODER: Final = msgspec.json.Encoder()
 _SORTED: Final = msgspec.json.Encoder(order="sorted")  # results.json's encoding
 FILL_COLUMNS: Final = (
     "time", "ts_ns", "strategy", "order_id", "deal_id", "transaction_id", "symbol", "direction",
@@ -161,13 +160,15 @@ class RunOutput:
 
     # --- private events -------------------------------------------------------------------------
 
-    def on_private(self, event: ev.PrivateEvent) -> None:
-        """Append one private event to events.jsonl."""
-        buf = self._buf
-        _ENCODER.encode_into(event, buf, len(buf))
-        buf += b"\n"
-        if len(buf) >= _FLUSH_BYTES:
-            self._flush()
+    @property
+    def events(self) -> bytearray:
+        """events.jsonl's buffer: the venue appends each private event's line to it
+        (``framework.exchange.frames``), then calls :meth:`flush_events` once it is full."""
+        return self._buf
+
+    def flush_events(self) -> None:
+        """Write the buffered lines to events.jsonl."""
+        self._flush()
 
     def _write_fill(self, fill: Fill) -> None:
         unspooled = self._unspooled[0]  # for results.json, encoded _SPOOL_ITEMS at a time
