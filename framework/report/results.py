@@ -34,12 +34,11 @@ Nothing here reads the clock or iterates an unordered container into the output.
 
 from __future__ import annotations
 
-import decimal
 import heapq
 import itertools
 import math
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, Final, Literal
 
@@ -48,7 +47,7 @@ import msgspec
 from framework import events as ev
 from framework.errors import ConfigError
 from framework.exchange import MarketRules
-from framework.money import ZERO, from_float, step
+from framework.money import CONTEXT, ZERO, from_float, step
 from framework.report import stats
 from framework.report.spill import Numbers, Pairs, Spill
 
@@ -73,7 +72,7 @@ _NS: Final = 1_000_000_000
 _RATIO_DIGITS: Final = 10
 _HELD_CHUNK: Final = 512  # held intervals kept in memory per (strategy, instrument)
 # framework.money.quantize's context, for quantizing with a market's quanta kept at hand
-QUANTIZE: Final = decimal.Context(prec=60, rounding=ROUND_HALF_EVEN)
+QUANTIZE: Final = CONTEXT
 
 
 class Fill(msgspec.Struct, frozen=True, kw_only=True):
