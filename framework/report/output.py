@@ -66,6 +66,9 @@ _HOURS_MINUTES: Final = tuple(f"{m // 60:02d}:{m % 60:02d}" for m in range(1440)
 _SECONDS: Final = tuple(f"{n:02d}" for n in range(60))
 _MILLISECONDS: Final = tuple(f"{n:03d}" for n in range(1000))
 _SORTED: Final = msgspec.json.Encoder(order="sorted")  # results.json's encoding
+# Fills and round trips declare their fields in name order: encoded as declared, they are
+# encoded as _SORTED would, without a sort per item.
+_ITEMS: Final = msgspec.json.Encoder()
 FILL_COLUMNS: Final = (
     "time", "ts_ns", "strategy", "order_id", "deal_id", "transaction_id", "symbol", "direction",
     "role", "price", "quantity", "value", "fee", "fee_currency",
@@ -393,7 +396,7 @@ class RunOutput:
         spool = self._spools[which]
         if self._spooled[which]:
             spool.write(b",")
-        spool.write(_SORTED.encode(items)[1:-1])  # a list's items, without its brackets
+        spool.write(_ITEMS.encode(items)[1:-1])  # a list's items, without its brackets
         self._spooled[which] += len(items)
         items.clear()
 

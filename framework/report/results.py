@@ -76,23 +76,28 @@ QUANTIZE: Final = CONTEXT
 
 
 class Fill(msgspec.Struct, frozen=True, kw_only=True):
-    """One fill of one strategy's order, money exact."""
+    """One fill of one strategy's order, money exact.
 
-    ts_ns: int  # simulated time of the fill (whole seconds, as Cryptomus stamps deals)
-    strategy: str  # the strategy whose order filled
-    instrument: str  # canonical id, "BTC/USDT"
-    symbol: str  # Cryptomus spelling, "BTC_USDT"
-    order_id: str
+    Fields are declared in name order: ``results.json`` keeps its keys sorted, and a Struct
+    whose fields are in that order is encoded so without sorting each one (see
+    ``report.output``; ``tests/report/test_output.py`` checks that both agree).
+    """
+
     deal_id: str
-    transaction_id: str
-    side: Literal["buy", "sell"]
-    role: str  # "maker" | "taker"
-    price: Decimal
-    quantity: Decimal  # base
-    value: Decimal  # quote
     fee: Decimal
     fee_currency: str
     finalizing: bool = False  # placed by the framework to close the position at the end
+    instrument: str  # canonical id, "BTC/USDT"
+    order_id: str
+    price: Decimal
+    quantity: Decimal  # base
+    role: str  # "maker" | "taker"
+    side: Literal["buy", "sell"]
+    strategy: str  # the strategy whose order filled
+    symbol: str  # Cryptomus spelling, "BTC_USDT"
+    transaction_id: str
+    ts_ns: int  # simulated time of the fill (whole seconds, as Cryptomus stamps deals)
+    value: Decimal  # quote
 
 
 class RoundTrip(msgspec.Struct, frozen=True, kw_only=True):
@@ -103,23 +108,24 @@ class RoundTrip(msgspec.Struct, frozen=True, kw_only=True):
     position is split by quantity). An open trip is valued at ``exit_price``, the last price.
     """
 
-    strategy: str
+    # Declared in name order, as Fill is (results.json's order).
+    bars_held: int  # bars of the instrument received while it was held
+    entry_ns: int
+    entry_price: Decimal
+    exit_ns: int  # the closing fill, or the end of the run for an open trip
+    exit_price: Decimal
+    fees: Decimal
+    finalizing: bool  # closed by the framework's finalizing order
+    gross_pnl: Decimal
     instrument: str
+    net_pnl: Decimal
+    net_return: float  # net_pnl / entry value
+    quantity: Decimal  # the base quantity entered
     quote: str
     side: Literal["long", "short"]
     status: Literal["closed", "open"]
-    entry_ns: int
-    exit_ns: int  # the closing fill, or the end of the run for an open trip
-    entry_price: Decimal
-    exit_price: Decimal
-    quantity: Decimal  # the base quantity entered
-    gross_pnl: Decimal
-    fees: Decimal
-    net_pnl: Decimal
-    net_return: float  # net_pnl / entry value
-    bars_held: int  # bars of the instrument received while it was held
+    strategy: str
     trades_held: int  # trades of the instrument received while it was held
-    finalizing: bool  # closed by the framework's finalizing order
 
     @property
     def duration_s(self) -> float:

@@ -57,35 +57,35 @@ class Values(Protocol):
 
 
 class ExactSum:
-    """A running sum of floats kept exact (Shewchuk's partials, as ``math.fsum`` keeps them):
-    :attr:`value` is ``math.fsum`` of everything added, to the bit, from a few floats."""
+    """A running sum of floats kept exact: :attr:`value` is ``math.fsum`` of everything added,
+    to the bit.
 
-    __slots__ = ("_partials", "count")
+    Every finite float is a whole multiple of 2**-1074, so the sum is kept as that whole
+    number, an integer; :attr:`value` divides it by 2**1074, which Python rounds correctly,
+    as ``math.fsum`` rounds the exact sum (and an exact zero is +0.0 in both). One integer
+    addition a value, where Shewchuk's partials cost a loop over them.
+    """
+
+    __slots__ = ("_units", "count")
 
     def __init__(self) -> None:
         self.count = 0
-        self._partials: list[float] = []
+        self._units = 0  # the sum, in units of 2**-1074
 
     def add(self, x: float) -> None:
         """Add one finite float."""
         self.count += 1
-        partials = self._partials
-        i = 0
-        for y in partials:
-            if abs(x) < abs(y):
-                x, y = y, x
-            hi = x + y
-            lo = y - (hi - x)
-            if lo:
-                partials[i] = lo
-                i += 1
-            x = hi
-        partials[i:] = [x]
+        numerator, denominator = x.as_integer_ratio()  # the denominator is a power of two
+        self._units += numerator << (_UNIT_BITS + 1 - denominator.bit_length())
 
     @property
     def value(self) -> float:
         """The correctly rounded sum."""
-        return math.fsum(self._partials)
+        return self._units / _UNIT
+
+
+_UNIT_BITS: Final = 1074  # 2**-1074 is the smallest positive float
+_UNIT: Final = 1 << _UNIT_BITS
 
 
 def mean(values: Values) -> float | None:

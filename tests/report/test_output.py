@@ -196,3 +196,22 @@ def test_a_trip_entered_many_fills_ago_shows_its_entry_time(
         ("Slow", "2025-06-26T16:00:00.000Z", "2025-06-26T16:00:09.000Z"),
         ("Maker", "2025-06-26T16:00:01.000Z", ""),
     ]
+
+
+def test_fills_and_trips_are_encoded_in_results_json_key_order_without_a_sort() -> None:
+    # results.json keeps its keys sorted; fills and round trips are encoded as declared
+    # (output._ITEMS), which is the same only while their fields are declared in name order.
+    from framework.report.results import RoundTrip
+
+    for kind in (Fill, RoundTrip):
+        assert list(kind.__struct_fields__) == sorted(kind.__struct_fields__)
+    trip = RoundTrip(
+        strategy="Maker", instrument="BTC/USDT", quote="USDT", side="long", status="closed",
+        entry_ns=1, exit_ns=2, entry_price=Decimal("1.5"), exit_price=Decimal("2.5"),
+        quantity=Decimal("0.001"), gross_pnl=Decimal("0.001"), fees=Decimal(0),
+        net_pnl=Decimal("0.001"), net_return=0.25, bars_held=0, trades_held=3, finalizing=True,
+    )  # fmt: skip
+    items = [_fill("01JYM2Z3D8TX0000000000000A", 1_750_953_600), trip]
+    sorted_encoder = msgspec.json.Encoder(order="sorted")
+    assert output_module._ITEMS.encode(items) == sorted_encoder.encode(items)
+    assert b'"bars_held":0,"entry_ns":1' in output_module._ITEMS.encode(trip)
