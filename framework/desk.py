@@ -68,7 +68,10 @@ class OrderDesk:
         self._owners: dict[str, Strategy] = {}
         self._results = results
         self._finalizing: set[str] = set()  # orders placed to close positions; membership only
-        self._unbooked: list[DealRecord] = []  # fills of an order still being submitted
+        # The owner of the order being submitted, and whether it is finalizing: an order that
+        # fills at once (no latency) fills before its id is known here.
+        self._submitting: Strategy | None = None
+        self._submitting_finalizing = False
         self._order_targets: dict[Strategy, dict[type, Target]] = {}
         self._balance_targets: tuple[Target, ...] = ()
         self.routes: tuple[PrivateRoute, ...] = ()
@@ -119,12 +122,15 @@ class OrderDesk:
             if refused is not None:
                 order_id = self._exchange.refuse(request, now, refused)
             else:
-                order_id = self._exchange.submit(request, now)
+                self._submitting, self._submitting_finalizing = strategy, finalizing
+                try:
+                    order_id = self._exchange.submit(request, now)
+                finally:
+                    self._submitting = None
             ticket.order_id = order_id
             self._owners[order_id] = strategy
             if finalizing:
                 self._finalizing.add(order_id)
-            self._book_unbooked()
             if self._latency_ns:
                 self._wake_on_arrival()
 
@@ -223,13 +229,16 @@ class OrderDesk:
     def book_deal(self, deal: DealRecord) -> None:
         """Book a fill as its owner's as the venue makes it, before any callback, so
         ``position()`` counts it as soon as the account does. An order that fills while it is
-        being submitted (no latency) has no owner yet: its fills are booked right after
-        ``submit()`` returns."""
+        being submitted (no latency) is the one being submitted: no other order can fill then,
+        as nothing else reaches the venue during a submit at latency 0."""
         order_id = deal.order_id
         owner = self._owners.get(order_id)
-        if owner is None:
-            self._unbooked.append(deal)
-            return
+        if owner is not None:
+            finalizing = order_id in self._finalizing
+        else:
+            owner, finalizing = self._submitting, self._submitting_finalizing
+            if owner is None:
+                raise RuntimeError(f"a fill of order {order_id}, which no strategy placed")
         self._results.add_fill(
             Fill(
                 ts_ns=deal.ts_ns,
@@ -246,11 +255,6 @@ class OrderDesk:
                 value=deal.value,
                 fee=deal.fee,
                 fee_currency=deal.fee_currency,
-                finalizing=order_id in self._finalizing,
+                finalizing=finalizing,
             )
         )
-
-    def _book_unbooked(self) -> None:
-        unbooked, self._unbooked = self._unbooked, []
-        for deal in unbooked:
-            self.book_deal(deal)

@@ -60,36 +60,40 @@ class UlidGenerator:
         self._prefix_ms = -1  # time_ms >> 10 of the cached prefix
         self._prefix = ""
         # The next id in the same millisecond (the next id of the same order, most often) adds
-        # one to the random part: unless that carries out of the last 10 bits, only the last
-        # two symbols of the last id change.
-        self._last_id = ""
+        # one to the random part: unless that carries out of the last 10 bits (``_low``), only
+        # the last two symbols of the last id change (after its ``_stem``).
+        self._stem = ""
+        self._low = 0  # the last random part's low 10 bits; it is _last_rand - _last_rand % 1024
         self._next_ns = -(1 << 63)  # the first ns of the millisecond after the last id's
 
     def new(self, ts_ns: int) -> str:
         """A new ULID for simulated time ``ts_ns`` (integer nanoseconds since the epoch)."""
         if ts_ns < self._next_ns:
             # Same (or earlier) millisecond: keep order by incrementing the random part.
+            low = self._low + 1
+            if low < 1024:  # no carry: the random part stays within _RANDOM_MASK
+                self._low = low
+                return self._stem + _PAIRS[low]
             time_ms = self._last_ms
-            rand = self._last_rand = self._last_rand + 1
-            if rand & 1023 and rand <= _RANDOM_MASK:
-                last_id = self._last_id = self._last_id[:-2] + _PAIRS[rand & 1023]
-                return last_id
-            rand &= _RANDOM_MASK
+            rand = (self._last_rand + low) & _RANDOM_MASK
         else:
             time_ms = self._last_ms = ts_ns // 1_000_000
             if not 0 <= time_ms <= _MAX_TIME_MS:
                 raise ValueError(f"ULID time out of range: {time_ms}")
             self._next_ns = (time_ms + 1) * 1_000_000
-            rand = self._last_rand = self._rng.getrandbits(_RANDOM_BITS - 1)
+            rand = self._rng.getrandbits(_RANDOM_BITS - 1)
+        self._low = low = rand & 1023
+        self._last_rand = rand - low
         p = _PAIRS
         t = time_ms >> 10
         if t != self._prefix_ms:  # _time_prefix(t), written out as the rest is
             self._prefix_ms = t
             self._prefix = f"{_ALPHABET[t >> 35]}{p[t >> 25 & 1023]}{p[t >> 15 & 1023]}{p[t >> 5 & 1023]}{_ALPHABET[t & 31]}"
         hi, lo = rand >> 40, rand & 0xFF_FFFF_FFFF
-        last_id = self._last_id = (
+        last_id = (
             f"{self._prefix}{p[time_ms & 1023]}"
             f"{p[hi >> 30]}{p[hi >> 20 & 1023]}{p[hi >> 10 & 1023]}{p[hi & 1023]}"
-            f"{p[lo >> 30]}{p[lo >> 20 & 1023]}{p[lo >> 10 & 1023]}{p[lo & 1023]}"
+            f"{p[lo >> 30]}{p[lo >> 20 & 1023]}{p[lo >> 10 & 1023]}{p[low]}"
         )
+        self._stem = last_id[:-2]
         return last_id

@@ -87,7 +87,7 @@ def test_finished_orders_and_fills_are_not_kept(tmp_path: Path) -> None:
         exchange, desk, results = engine.exchange, engine.desk, engine.results
         assert exchange.open_orders() == []
         assert exchange._exec.orders == {} and exchange._exec.deal_orders == {}
-        assert desk._owners == {} and desk._unbooked == [] and desk._finalizing == set()
+        assert desk._owners == {} and desk._submitting is None and desk._finalizing == set()
         assert results.fills == [] and results.trips == []  # they are in the output files
         fills_csv = (tmp_path / f"out-400-{latency_ms}" / "fills.csv").read_text()
         trades_csv = (tmp_path / f"out-400-{latency_ms}" / "trades.csv").read_text()

@@ -45,7 +45,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any, Final, Literal
 
 import msgspec
@@ -57,7 +57,7 @@ from framework.exchange.orders import Order, OrderRequest, finished_states
 from framework.exchange.validation import Rejection
 from framework.ids import UlidGenerator
 from framework.instruments import to_cryptomus
-from framework.money import ZERO, at16, quantize, render, render8
+from framework.money import CONTEXT, ZERO, quantize, render, render8
 
 __all__ = [
     "BALANCE",
@@ -79,6 +79,8 @@ _NS_PER_S: Final = 1_000_000_000
 # Wallets are made "when the account opened"; a fixed instant keeps their ids stable.
 _WALLET_EPOCH_NS: Final = 1_704_067_200 * _NS_PER_S  # 2024-01-01T00:00:00Z
 _ZERO_TEXT: Final = render(ZERO)  # "0.0000000000000000"
+_Q16: Final = Decimal("1e-16")  # the events' 16 decimals
+_PADS: Final = tuple("0" * n for n in range(17))  # money.render's zeros
 
 # The kinds of private events, as queued: an index into a table of routes (framework.desk).
 CREATED: Final = 0  # order_update "created"
@@ -202,8 +204,8 @@ class Frames:
         # currency -> the fixed head of its balance_update, its last new balance and its text
         self._balances: dict[str, list[Any]] = {}
         # instrument -> the fixed parts of its deal_update (before transactionId, tradeRole),
-        # and its symbol as the lines write it
-        self._deals: dict[str, tuple[str, str, str]] = {}
+        # its symbol as the lines write it, and its symbol
+        self._deals: dict[str, tuple[str, str, str, str]] = {}
 
     def order(
         self, kind: Literal["created", "updated", "finished"], order: Order, ts_ns: int
@@ -212,7 +214,7 @@ class Frames:
         fixed = order.rendered
         if fixed is None:
             parts = self._deals.get(order.req.instrument) or self._deal_parts(order)
-            fixed = order.rendered = _fixed_fields(order, parts[2])
+            fixed = order.rendered = _fixed_fields(order, parts[2], parts[3])
         # Rendered by the deal_update just before (one fill so far), or zero, or now.
         known = order.filled_text
         if known is not None and known[0] is order.filled_qty and known[1] is order.filled_value:
@@ -253,9 +255,14 @@ class Frames:
         self, order: Order, fill: Fill, value: Decimal, fee: Decimal, tx_id: str, ts_ns: int
     ) -> None:
         """A ``deal_update`` for one fill of ``order``."""
-        # The record holds what the event says: each amount at the event's 16 decimals.
-        quantity, value16 = at16(fill.quantity), at16(value)
-        price, fee16 = at16(fill.price), at16(fee)
+        # The record holds what the event says: each amount at the event's 16 decimals
+        # (money.at16, written out).
+        q16, even, context = _Q16, ROUND_HALF_EVEN, CONTEXT
+        quantity, value16 = (
+            fill.quantity.quantize(q16, even, context),
+            value.quantize(q16, even, context),
+        )
+        price, fee16 = fill.price.quantize(q16, even, context), fee.quantize(q16, even, context)
         # At 16 decimals str() writes exactly the event's text, unless it writes an exponent
         # (zero, or below 1e-6): money.render then.
         quantity_text, value_text = str(quantity), str(value16)
@@ -296,7 +303,7 @@ class Frames:
                     deal_id=deal_id,
                     transaction_id=tx_id,
                     instrument=req.instrument,
-                    symbol=_symbol(order),
+                    symbol=parts[3],
                     side=req.direction,
                     role=fill.role,
                     price=price,
@@ -316,14 +323,29 @@ class Frames:
         # then; newBalance's 8 decimals are the 16's when those end in 8 zeros (the 16 are
         # then the value rounded within 1e-16 of a multiple of 1e-8, so rounding it to 8
         # decimals gives that multiple).
-        old, new = change.old, change.new
+        old, new, amount = change.old, change.new, change.amount
         old_text = known[2] if old == known[1] else render(old)
-        new_text = render(new)
+        # money.render of the new balance and the amount, written out for their usual case
+        # (plain text with at most 16 decimals, padded with zeros)
+        new_text = str(new)
+        dot = new_text.find(".")
+        pad = 17 + dot - len(new_text)
+        if dot < 0 or pad < 0 or "E" in new_text:
+            new_text = render(new)
+        else:
+            new_text += _PADS[pad]
+        amount_text = str(amount)
+        dot = amount_text.find(".")
+        pad = 17 + dot - len(amount_text)
+        if dot < 0 or pad < 0 or "E" in amount_text:
+            amount_text = render(amount)
+        else:
+            amount_text += _PADS[pad]
         new8 = new_text[:-8] if new_text.endswith("00000000") else render8(new)
         known[1], known[2] = new, new_text
         self._count += 1
         line = (
-            f'{{"id":"{self._count}{known[0]}{render(change.amount)}","oldBalance":"'
+            f'{{"id":"{self._count}{known[0]}{amount_text}","oldBalance":"'
             f'{old_text}","newBalance":"{new8}"}}}},"error":null}}\n'
         ).encode()
         lines = self._lines
@@ -368,12 +390,14 @@ class Frames:
         if lines.on_rejected is not None:
             lines.on_rejected(info)
 
-    def _deal_parts(self, order: Order) -> tuple[str, str, str]:
-        symbol = _quoted(to_cryptomus(order.req.instrument))
+    def _deal_parts(self, order: Order) -> tuple[str, str, str, str]:
+        plain = to_cryptomus(order.req.instrument)
+        symbol = _quoted(plain)
         parts = (
             f'","symbol":{symbol},"dealState":"completed","transactionId":"',
             f'","feeCurrency":{_quoted(order.rules.quote_currency)},"tradeRole":"',
             symbol,
+            plain,
         )
         self._deals[order.req.instrument] = parts
         return parts
@@ -400,9 +424,10 @@ def _quoted(text: str | None) -> str:
     return _ENCODER.encode(text).decode()
 
 
-def _fixed_fields(order: Order, symbol_json: str) -> tuple[str, str, str]:
+def _fixed_fields(order: Order, symbol_json: str, symbol: str) -> tuple[str, str, str]:
     """The symbol of an ``order_update`` and its parts that never change: from the end of
-    ``type`` to ``filledQuantity``, and ``clientOid`` and ``createTs``."""
+    ``type`` to ``filledQuantity``, and ``clientOid`` and ``createTs`` (``symbol``, and as
+    the line writes it, ``symbol_json``)."""
     req = order.req
     limit = req.type == "limit"
     price = req.price if limit and req.price is not None else ZERO
@@ -411,7 +436,6 @@ def _fixed_fields(order: Order, symbol_json: str) -> tuple[str, str, str]:
         value = quantize(price * quantity, order.rules.quote_prec)
     else:
         value = req.value if req.value is not None else ZERO
-    symbol = to_cryptomus(req.instrument)
     head = (
         f'","info":{{"id":"{order.id}","symbol":{symbol_json},"orderType":"{req.type}",'
         f'"direction":"{req.direction}","price":"{render(price) if price else _ZERO_TEXT}",'
@@ -421,8 +445,3 @@ def _fixed_fields(order: Order, symbol_json: str) -> tuple[str, str, str]:
     client = "null" if req.client_order_id is None else _quoted(req.client_order_id)
     tail = f',"clientOid":{client},"createTs":{order.create_ts}'
     return symbol, head, tail
-
-
-def _symbol(order: Order) -> str:
-    fixed = order.rendered
-    return fixed[0] if fixed is not None else to_cryptomus(order.req.instrument)

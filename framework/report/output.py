@@ -36,7 +36,7 @@ import shutil
 import tempfile
 import weakref
 from collections.abc import Callable
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Decimal
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Final
 
@@ -182,10 +182,10 @@ class RunOutput:
         quote, q = quanta.quote, QUANTIZE
         # _fixed of the four amounts, inlined: plain text unless one shows an exponent
         amounts = (
-            f"{q.quantize(fill.price, quote)!s},"
-            f"{q.quantize(fill.quantity, quanta.base)!s},"
-            f"{q.quantize(fill.value, quote)!s},"
-            f"{q.quantize(fill.fee, quote)!s}"
+            f"{fill.price.quantize(quote, ROUND_HALF_EVEN, q)!s},"
+            f"{fill.quantity.quantize(quanta.base, ROUND_HALF_EVEN, q)!s},"
+            f"{fill.value.quantize(quote, ROUND_HALF_EVEN, q)!s},"
+            f"{fill.fee.quantize(quote, ROUND_HALF_EVEN, q)!s}"
         )
         if "E" in amounts:
             places, base = quanta.quote_prec, quanta.base_prec
@@ -413,12 +413,12 @@ class RunOutput:
         quote, q = quanta.quote, QUANTIZE
         # _fixed of the six amounts, inlined: plain text unless one shows an exponent
         amounts = (
-            str(q.quantize(t.entry_price, quote)),
-            str(q.quantize(t.exit_price, quote)),
-            str(q.quantize(t.quantity, quanta.base)),
-            str(q.quantize(t.gross_pnl, quote)),
-            str(q.quantize(t.fees, quote)),
-            str(q.quantize(t.net_pnl, quote)),
+            str(t.entry_price.quantize(quote, ROUND_HALF_EVEN, q)),
+            str(t.exit_price.quantize(quote, ROUND_HALF_EVEN, q)),
+            str(t.quantity.quantize(quanta.base, ROUND_HALF_EVEN, q)),
+            str(t.gross_pnl.quantize(quote, ROUND_HALF_EVEN, q)),
+            str(t.fees.quantize(quote, ROUND_HALF_EVEN, q)),
+            str(t.net_pnl.quantize(quote, ROUND_HALF_EVEN, q)),
         )
         if "E" in "".join(amounts):
             places, base = quanta.quote_prec, quanta.base_prec

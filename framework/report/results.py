@@ -38,7 +38,7 @@ import heapq
 import itertools
 import math
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Decimal
 from pathlib import Path
 from typing import Any, Final, Literal
 
@@ -70,6 +70,7 @@ MAX_POINTS: Final = 4000  # points kept of a curve for plotting
 _PRICE_STEP_NS: Final = 1_000_000_000  # at first, one price point a second at most
 _NS: Final = 1_000_000_000
 _RATIO_DIGITS: Final = 10
+_ONE: Final = Decimal(1)
 _HELD_CHUNK: Final = 512  # held intervals kept in memory per (strategy, instrument)
 # framework.money.quantize's context, for quantizing with a market's quanta kept at hand
 QUANTIZE: Final = CONTEXT
@@ -204,7 +205,7 @@ class Quanta:
         self.quote_currency = rules.quote_currency if rules is not None else ""
         self.base_prec = rules.base_prec if rules is not None else 16
         self.quote_prec = rules.quote_prec if rules is not None else 16
-        self.base = step(self.base_prec)  # quantize(x, base_prec) is QUANTIZE.quantize(x, base)
+        self.base = step(self.base_prec)  # quantize(x, base_prec), with QUANTIZE
         self.quote = step(self.quote_prec)
 
 
@@ -339,7 +340,9 @@ class Results:
             _enter(trip, signed, fill.price, fill.value, fee)
             return
         closing = min(abs(signed), abs(trip.position))
-        share = closing / quantity
+        # closing / quantity, which is Decimal 1 when the fill only closes (closing is then
+        # abs(signed): quantity's own digits and exponent)
+        share = _ONE if closing == quantity else closing / quantity
         trip.exit_qty += closing
         trip.exit_cost += closing * fill.price
         trip.exit_value += fill.value * share
@@ -555,8 +558,8 @@ class Results:
             exit_value += abs(trip.position) * price
             exit_cost += abs(trip.position) * price
         gross = exit_value - trip.entry_value if long else trip.entry_value - exit_value
-        gross = QUANTIZE.quantize(gross, in_quote)
-        fees = QUANTIZE.quantize(trip.fees, in_quote)
+        gross = gross.quantize(in_quote, ROUND_HALF_EVEN, QUANTIZE)
+        fees = trip.fees.quantize(in_quote, ROUND_HALF_EVEN, QUANTIZE)
         net = gross - fees
         tape = self._tapes.get(instrument)
         return RoundTrip(
@@ -567,9 +570,9 @@ class Results:
             status=status,
             entry_ns=trip.entry_ns,
             exit_ns=end_ns,
-            entry_price=QUANTIZE.quantize(trip.entry_cost / qty, in_quote),
-            exit_price=QUANTIZE.quantize(exit_cost / qty, in_quote),
-            quantity=QUANTIZE.quantize(qty, quanta.base),
+            entry_price=(trip.entry_cost / qty).quantize(in_quote, ROUND_HALF_EVEN, QUANTIZE),
+            exit_price=(exit_cost / qty).quantize(in_quote, ROUND_HALF_EVEN, QUANTIZE),
+            quantity=qty.quantize(quanta.base, ROUND_HALF_EVEN, QUANTIZE),
             gross_pnl=gross,
             fees=fees,
             net_pnl=net,
