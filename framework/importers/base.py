@@ -315,16 +315,16 @@ def digits(texts: list[bytes], size: int) -> bool:
     """Whether every text of a column is ``size`` digits, the first not a zero.
 
     The texts are fields of comma-separated rows (no comma in any): joined by commas, they
-    are all ``size`` long when the commas fall every ``size + 1`` bytes.
+    are all ``size`` long when the commas fall every ``size + 1`` bytes (and their first
+    digits are then every ``size + 1`` bytes from the first).
     """
     joined = b",".join(texts)
     commas = len(texts) - 1
     return (
         len(joined) == (size + 1) * commas + size
         and joined[size :: size + 1] == b"," * commas
-        and not joined.translate(None, b",0123456789")
-        and joined[0] != _ZERO
-        and b",0" not in joined
+        and b"".join(texts).isdigit()
+        and b"0" not in joined[:: size + 1]
     )
 
 
@@ -343,6 +343,8 @@ def plain_numbers(texts: Sequence[bytes], *, positive: bool) -> bool:
         or b".," in joined  # or last
     ):
         return False
+    if b",0" not in joined:  # every text starts with a digit from 1 to 9: plain, positive
+        return True
     # A leading zero is only allowed before the dot, or alone (zero, where zero is allowed).
     zeros = joined.count(b",0.") + (0 if positive else texts.count(b"0"))
     if joined.count(b",0") != zeros:
