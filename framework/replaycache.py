@@ -85,6 +85,7 @@ _GENERIC: Final = 71  # b"G": any other line
 _IS_TRADE: Final = bytes.maketrans(b"TG", b"\x01\x00")
 _SIDES: Final = ("buy", "sell", "")
 _SIDE_CODE: Final = {side: code for code, side in enumerate(_SIDES)}
+_SIDE_CODES: Final = bytes(range(len(_SIDES)))
 _MAX_I64: Final = 2**63 - 1
 _Trade: Final = ev.Trade
 # The modules whose source decides what a frame decodes to (and this file's layout).
@@ -405,6 +406,7 @@ class CacheReader:
         self.path = file
         self._fh = fh
         self._start, self._end = start, end
+        self._at = start  # the file offset reached by :meth:`batches`
         self._tail = tail
         self.header: Header = _HEADER_JSON.decode(head.header)
         self.stats = ReadStats(lines=1)
@@ -422,7 +424,7 @@ class CacheReader:
         return self._end
 
     def position(self) -> int:
-        return int(self._fh.tell())
+        return self._at
 
     def sha256(self) -> str:
         """The SHA-256 of the recording the cache was built from."""
@@ -432,7 +434,7 @@ class CacheReader:
         """The decoded batches, one per block the recording reader read (``wire_type`` is
         ignored: the frames are decoded already)."""
         fh = self._fh
-        fh.seek(self._start)
+        self._at = fh.seek(self._start)
         for _ in range(self._tail.chunks):
             chunk = self._read_chunk(fh)
             self.stats = chunk.stats
@@ -440,9 +442,11 @@ class CacheReader:
         self.stats = self._tail.stats
 
     def _read_chunk(self, fh: Any) -> _Chunk:
+        # The offset is counted here rather than asked of the file (a system call per chunk).
         try:
             (n,) = _LEN.unpack(fh.read(4))
-            if fh.tell() + n > self._end:
+            self._at += 4 + n
+            if self._at > self._end:
                 raise CacheError(f"{self.path}: a record runs past the end")
             return _CHUNK.decode(fh.read(n))
         except (struct.error, msgspec.DecodeError) as exc:
@@ -476,13 +480,14 @@ def _materialize(chunk: _Chunk, path: Path) -> DecodedBatch:
         if not chunk.key:
             venue, instrument, symbol = (repeat(s) for s in keys[0])
         else:
-            index = np.frombuffer(chunk.key, "<u2").tolist()
-            if len(index) != trades or max(index) >= len(keys):
+            codes = np.frombuffer(chunk.key, "<u2")
+            if len(codes) != trades or int(codes.max()) >= len(keys):
                 raise CacheError(f"{path}: damaged: a trade's key is out of range")
+            index = codes.tolist()
             venue = [keys[i][0] for i in index]
             instrument = [keys[i][1] for i in index]
             symbol = [keys[i][2] for i in index]
-        if max(side) >= len(_SIDES):
+        if side.translate(None, _SIDE_CODES):  # a byte that is no side's code
             raise CacheError(f"{path}: damaged: a trade's side is out of range")
         made = list(
             map(_Trade, venue, instrument, symbol, ts_event, ts_recv, price, size,
@@ -573,22 +578,36 @@ def ensure(recording: Path, window_ns: int, folder: Path) -> tuple[Path, bool]:
         CacheError: the cache cannot be written, or the recording cannot be cached.
     """
     file = cache_path(recording, window_ns, folder)
-    try:
-        reader = open_cache(recording, window_ns, file)
-    except CacheError:
-        reader = None
-    except OSError as exc:
-        raise CacheError(f"cannot read the cache file {file}: {exc.strerror}") from exc
+    reader = _valid(recording, window_ns, file)
     if reader is not None:
         reader.close()
         return file, False
+    _build(recording, window_ns, file)
+    return file, True
+
+
+def _valid(recording: Path, window_ns: int, file: Path) -> CacheReader | None:
+    """The cache in ``file`` if it is valid and current; None to build it (again).
+
+    Raises:
+        CacheError: the file exists but cannot be read.
+    """
+    try:
+        return open_cache(recording, window_ns, file)
+    except CacheError:
+        return None
+    except OSError as exc:
+        raise CacheError(f"cannot read the cache file {file}: {exc.strerror}") from exc
+
+
+def _build(recording: Path, window_ns: int, file: Path) -> None:
+    """:func:`build`, its failures said as a CacheError (see :func:`ensure`)."""
     try:
         build(recording, window_ns, file)
     except _NotCacheable as exc:
         raise CacheError(f"{recording}: not cached: {exc}") from exc
     except OSError as exc:
         raise CacheError(f"cannot write the cache file {file}: {exc.strerror or exc}") from exc
-    return file, True
 
 
 def open_or_build(recording: Path, window_ns: int) -> CacheReader | None:
@@ -608,7 +627,11 @@ def open_or_build(recording: Path, window_ns: int) -> CacheReader | None:
         mark = _ENCODER.encode((decoder_version(), str(recording.resolve()), _identity(recording)))
         if refused.is_file() and refused.read_bytes() == mark:
             return None
-        file, _ = ensure(recording, window_ns, folder)
+        # A valid cache is opened (and its checksum checked) once, not once per step.
+        reader = _valid(recording, window_ns, file)
+        if reader is not None:
+            return reader
+        _build(recording, window_ns, file)
         return open_cache(recording, window_ns, file)
     except CacheError as exc:
         if isinstance(exc.__cause__, _NotCacheable):
