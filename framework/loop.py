@@ -341,6 +341,7 @@ class Engine:
         # first trade of another instrument goes through the handler itself, which makes or
         # finds that instrument's state and tape.
         fused, rest = head[0], head[1:]
+        one = rest[0] if len(rest) == 1 else None  # the common case: one strategy, called alone
         taped = self.state.taped
         day_end = self.results.day_end
         next_day_ns = 0  # no trade before it starts a new day (Results.day_end)
@@ -378,8 +379,12 @@ class Engine:
                     instrument = trade.instrument
                     state, tape = taped[instrument]
                     log = state.trade_log
-                for handler in rest:
+                if one is not None:
+                    handler = one
                     handler(trade)
+                else:
+                    for handler in rest:
+                        handler(trade)
                 if ts >= gate.next_sample_ns:
                     handler = last
                     handler(trade)

@@ -86,6 +86,8 @@ _IS_TRADE: Final = bytes.maketrans(b"TG", b"\x01\x00")
 _SIDES: Final = ("buy", "sell", "")
 _SIDE_CODE: Final = {side: code for code, side in enumerate(_SIDES)}
 _SIDE_CODES: Final = bytes(range(len(_SIDES)))
+# A list's __getitem__ is called without building a tuple of arguments; a tuple's is not.
+_SIDE_OF: Final = list(_SIDES).__getitem__
 _MAX_I64: Final = 2**63 - 1
 _Trade: Final = ev.Trade
 # The modules whose source decides what a frame decodes to (and this file's layout).
@@ -491,7 +493,7 @@ def _materialize(chunk: _Chunk, path: Path) -> DecodedBatch:
             raise CacheError(f"{path}: damaged: a trade's side is out of range")
         made = list(
             map(_Trade, venue, instrument, symbol, ts_event, ts_recv, price, size,
-                map(_SIDES.__getitem__, side))
+                map(_SIDE_OF, side))
         )  # fmt: skip
     except (ValueError, IndexError) as exc:
         raise CacheError(f"{path}: damaged: {exc}") from exc
