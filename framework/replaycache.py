@@ -28,7 +28,8 @@ Layout. ``MAGIC``, then records (a little-endian u32 length, then msgpack): the 
 chunk per block the recording reader decoded (so a run stopped by a strategy error reports
 the same read counts), the tail; then the tail's offset (u64) and ``END``. A chunk holds its
 lines' receive times and kinds as byte columns, the lone trades (nearly every line of a trade
-feed) as columns of ``numpy`` bytes, and every other line as msgpack Structs
+feed) as little-endian byte columns (``array``, no numpy: a replay from the cache does not
+import it), and every other line as msgpack Structs
 (``framework.decoded``).
 """
 
@@ -39,14 +40,15 @@ import functools
 import hashlib
 import os
 import struct
+import sys
 import zlib
+from array import array
 from collections.abc import Iterator
 from itertools import compress, repeat
 from pathlib import Path
 from typing import Any, Final
 
 import msgspec
-import numpy as np
 
 import framework
 from framework import events as ev
@@ -89,6 +91,8 @@ _SIDE_CODES: Final = bytes(range(len(_SIDES)))
 # A list's __getitem__ is called without building a tuple of arguments; a tuple's is not.
 _SIDE_OF: Final = list(_SIDES).__getitem__
 _MAX_I64: Final = 2**63 - 1
+# The columns' item types (array type codes of 8, 8 and 2 bytes), little-endian in the file.
+_SWAP: Final = sys.byteorder != "little"
 _Trade: Final = ev.Trade
 # The modules whose source decides what a frame decodes to (and this file's layout).
 _DECODER_MODULES: Final = (
@@ -309,16 +313,37 @@ def _chunk(lines: list[Any], stats: ReadStats) -> bytes:
     chunk = _Chunk(
         stats=stats,
         kinds=bytes(kinds),
-        times=np.array(times, dtype="<i8").tobytes(),
+        times=_column("q", times),
         keys=list(keys),
-        key=b"" if len(keys) <= 1 else np.array(key, dtype="<u2").tobytes(),
-        ts_event=np.array(ts_event, dtype="<i8").tobytes(),
-        price=np.array(price, dtype="<f8").tobytes(),
-        size=np.array(size, dtype="<f8").tobytes(),
+        key=b"" if len(keys) <= 1 else _column("H", key),
+        ts_event=_column("q", ts_event),
+        price=_column("d", price),
+        size=_column("d", size),
         side=bytes(side),
         generic=generic,
     )
     return _ENCODER.encode(chunk)
+
+
+def _column(typecode: str, values: list[Any]) -> bytes:
+    """``values`` as a little-endian column of ``typecode`` items."""
+    column = array(typecode, values)
+    if _SWAP:
+        column.byteswap()
+    return column.tobytes()
+
+
+def _values(typecode: str, data: bytes) -> list[Any]:
+    """A column's values.
+
+    Raises:
+        ValueError: ``data`` is not a whole number of items.
+    """
+    column = array(typecode)
+    column.frombytes(data)
+    if _SWAP:
+        column.byteswap()
+    return column.tolist()
 
 
 class _Writer:
@@ -458,7 +483,7 @@ class CacheReader:
 def _materialize(chunk: _Chunk, path: Path) -> DecodedBatch:
     """The chunk's lines: lone trades built from the columns, the rest as decoded."""
     try:
-        times: list[int] = np.frombuffer(chunk.times, "<i8").tolist()
+        times: list[int] = _values("q", chunk.times)
         kinds = chunk.kinds
         trades = kinds.count(_TRADE)
         generic = chunk.generic
@@ -469,9 +494,9 @@ def _materialize(chunk: _Chunk, path: Path) -> DecodedBatch:
         ts_recv = (
             times if trades == len(times) else list(compress(times, kinds.translate(_IS_TRADE)))
         )
-        ts_event = np.frombuffer(chunk.ts_event, "<i8").tolist()
-        price = np.frombuffer(chunk.price, "<f8").tolist()
-        size = np.frombuffer(chunk.size, "<f8").tolist()
+        ts_event = _values("q", chunk.ts_event)
+        price = _values("d", chunk.price)
+        size = _values("d", chunk.size)
         side = chunk.side
         if not (len(ts_event) == len(price) == len(size) == len(side) == trades):
             raise CacheError(f"{path}: damaged: a chunk's trade columns disagree")
@@ -482,10 +507,9 @@ def _materialize(chunk: _Chunk, path: Path) -> DecodedBatch:
         if not chunk.key:
             venue, instrument, symbol = (repeat(s) for s in keys[0])
         else:
-            codes = np.frombuffer(chunk.key, "<u2")
-            if len(codes) != trades or int(codes.max()) >= len(keys):
+            index = _values("H", chunk.key)
+            if len(index) != trades or max(index) >= len(keys):
                 raise CacheError(f"{path}: damaged: a trade's key is out of range")
-            index = codes.tolist()
             venue = [keys[i][0] for i in index]
             instrument = [keys[i][1] for i in index]
             symbol = [keys[i][2] for i in index]
