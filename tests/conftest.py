@@ -7,6 +7,12 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
+
+# Tests never time anything: Hypothesis' per-example deadline is a timed assertion that fails
+# under load (CI machines, a full suite beside other work) and says nothing about behaviour.
+settings.register_profile("papertrade", deadline=None)
+settings.load_profile("papertrade")
 
 FRAMES = Path(__file__).parent / "providers" / "frames"
 

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import ClassVar, Final, NamedTuple
 
@@ -50,9 +50,11 @@ __all__ = [
     "Converter",
     "Problems",
     "RowError",
+    "TradeLines",
     "columns",
     "depth_frame",
     "depth_line",
+    "digits",
     "first_time",
     "levels",
     "market_from_sample",
@@ -285,6 +287,7 @@ def number(text: bytes, what: str, *, positive: bool = True) -> bytes:
 
 _MARK: Final = b"\x00"
 _RENDERED: Final = 512
+_ONE_BY_ONE: Final = 32  # texts of a column that numbers() converts one by one, at most
 
 
 def columns(block: bytes, width: int) -> list[bytes] | None:
@@ -295,16 +298,34 @@ def columns(block: bytes, width: int) -> list[bytes] | None:
     """
     if _MARK in block:
         return None
-    rows = block.count(b"\n") + 1
-    fields = block.replace(b"\n", b",\x00,").split(b",")
+    marked = block.replace(b"\n", b",\x00,")
+    rows = (len(marked) - len(block)) // 2 + 1  # each line end grew by two bytes
+    fields = marked.split(b",")
     if len(fields) != (width + 1) * rows - 1:
         return None
-    # No NUL in the block: the rows - 1 marks are line ends, all where a width-wide row ends
-    # (a mark is Python's one cached b"\x00", found by identity: counting the block's line
-    # ends costs less than comparing every field with it).
+    # No NUL in the block: the rows - 1 marks are line ends (counted by the replace, which
+    # made each two bytes longer), all where a width-wide row ends (a mark is Python's one
+    # cached b"\x00", found by identity, not compared with every field).
     if fields[width :: width + 1].count(_MARK) != rows - 1:
         return None
     return fields
+
+
+def digits(texts: list[bytes], size: int) -> bool:
+    """Whether every text of a column is ``size`` digits, the first not a zero.
+
+    The texts are fields of comma-separated rows (no comma in any): joined by commas, they
+    are all ``size`` long when the commas fall every ``size + 1`` bytes (and their first
+    digits are then every ``size + 1`` bytes from the first).
+    """
+    joined = b",".join(texts)
+    commas = len(texts) - 1
+    return (
+        len(joined) == (size + 1) * commas + size
+        and joined[size :: size + 1] == b"," * commas
+        and b"".join(texts).isdigit()
+        and b"0" not in joined[:: size + 1]
+    )
 
 
 def plain_numbers(texts: Sequence[bytes], *, positive: bool) -> bool:
@@ -322,6 +343,8 @@ def plain_numbers(texts: Sequence[bytes], *, positive: bool) -> bool:
         or b".," in joined  # or last
     ):
         return False
+    if b",0" not in joined:  # every text starts with a digit from 1 to 9: plain, positive
+        return True
     # A leading zero is only allowed before the dot, or alone (zero, where zero is allowed).
     zeros = joined.count(b",0.") + (0 if positive else texts.count(b"0"))
     if joined.count(b",0") != zeros:
@@ -333,15 +356,28 @@ def numbers(texts: list[bytes], what: str, *, positive: bool = True) -> list[byt
     """A column of texts as :func:`number` writes each, or None when it refuses any.
 
     The same list when every text is already a plain JSON number (one check of the whole
-    column, :func:`plain_numbers`); else each text through :func:`number`, so that a column
-    with a ``1e-05`` in it is still converted as a column.
+    column, :func:`plain_numbers`); else the column's halves, each checked whole again, down
+    to :data:`_ONE_BY_ONE` texts that go through :func:`number` one by one: a column with a
+    ``1e-05`` in it is still converted as a column, at the price of a few dozen texts.
     """
     if plain_numbers(texts, positive=positive):
         return texts
     try:
-        return [number(text, what, positive=positive) for text in texts]
+        return _numbers(texts, what, positive)
     except RowError:
         return None
+
+
+def _numbers(texts: list[bytes], what: str, positive: bool) -> list[bytes]:
+    if len(texts) <= _ONE_BY_ONE:
+        return [number(text, what, positive=positive) for text in texts]
+    half = len(texts) // 2
+    first, second = texts[:half], texts[half:]
+    if not plain_numbers(first, positive=positive):
+        first = _numbers(first, what, positive)
+    if not plain_numbers(second, positive=positive):
+        second = _numbers(second, what, positive)
+    return first + second
 
 
 def trade_pieces(symbol: bytes, zeros: bytes) -> list[bytes]:
@@ -359,22 +395,52 @@ def render(pieces: list[bytes], values: list[list[bytes]], out: bytearray) -> No
 
     ``values`` are columns of equal length, one fewer than ``pieces``. Rows are joined
     :data:`_RENDERED` at a time: ``join`` keeps a record per item, and a few hundred rows' worth
-    stays in the processor's cache where a whole block's does not (twice as fast).
+    stays in the processor's cache where a whole block's does not (twice as fast). When
+    ``pieces[0]`` and ``pieces[-1]`` are empty (the last column's values carry a row's end and
+    the next row's start, as :class:`TradeLines` makes them), a row is two items fewer.
     """
     rows = len(values[0])
-    width = 2 * len(values)
     joint = pieces[-1] + pieces[0]  # a row's end and the next one's start
+    last = len(values) - 1
+    width = 2 * last + (2 if joint else 1)  # items per row
     out += pieces[0]
     for start in range(0, rows, _RENDERED):
         end = min(rows, start + _RENDERED)
-        flat = [joint] * (width * (end - start))
+        count = end - start
+        flat = [joint] * (width * count)
         for k, column in enumerate(values):
-            flat[2 * k :: width] = column[start:end]
-            if k + 1 < len(values):
-                flat[2 * k + 1 :: width] = [pieces[k + 1]] * (end - start)
-        if end == rows:
+            flat[2 * k :: width] = column if count == rows else column[start:end]
+            if k < last:
+                flat[2 * k + 1 :: width] = [pieces[k + 1]] * count
+        if end == rows and joint:
             flat[-1] = pieces[-1]
         out += b"".join(flat)
+
+
+class TradeLines:
+    """Trade lines (:data:`TRADE`) written from columns by :func:`render`, a row's end and the
+    next row's start carried by its direction's text: two items fewer to join per row.
+
+    Args:
+        symbol: the Cryptomus symbol.
+        zeros: the digits that make the time column's stamps nanoseconds.
+        directions: the direction column's texts as read -> the direction written.
+    """
+
+    def __init__(self, symbol: bytes, zeros: bytes, directions: Mapping[bytes, bytes]) -> None:
+        pieces = trade_pieces(symbol, zeros)
+        self._start = pieces[0]
+        self._pieces = [b"", *pieces[1:-1], b""]
+        self.tails = {text: side + pieces[-1] + pieces[0] for text, side in directions.items()}
+        """The direction column's texts as read -> the last value of :meth:`render`'s rows."""
+
+    def render(self, values: list[list[bytes]], out: bytearray) -> None:
+        """Append the lines of columns: time, whole seconds, price, quantity, whole seconds,
+        and the direction's :attr:`tails`."""
+        start = self._start
+        out += start
+        render(self._pieces, values, out)
+        del out[len(out) - len(start) :]  # the start of a row after the last
 
 
 def trade_frame(

@@ -34,13 +34,13 @@ from framework.importers.base import (
     TRADE,
     Converter,
     RowError,
+    TradeLines,
     columns,
+    digits,
     first_time,
     number,
     numbers,
-    render,
     trade_frame,
-    trade_pieces,
 )
 from framework.instruments import to_cryptomus
 from framework.providers.base import Subscription
@@ -57,7 +57,6 @@ _BUY: Final = b"buy"
 _MAKER: Final = {b"True": _SELL, b"true": _SELL, b"False": _BUY, b"false": _BUY}
 _UNITS: Final = ((604_800, "w"), (86_400, "d"), (3600, "h"), (60, "m"), (1, "s"))
 _ENCODER: Final = msgspec.json.Encoder()
-_ZERO: Final = 48
 _SECONDS: Final = operator.itemgetter(slice(10))  # a time stamp's whole seconds
 
 
@@ -79,8 +78,8 @@ class Trades(Converter):
         self.provider = ProviderSpec(CRYPTOMUS, (Subscription("trades", native),))
         self._symbol = native.encode()
         # The constant parts of a trade line, by time stamp length: micro- or milliseconds.
-        self._pieces = {16: trade_pieces(self._symbol, b"000"),
-                        13: trade_pieces(self._symbol, b"000000")}  # fmt: skip
+        self._lines = {16: TradeLines(self._symbol, b"000", _MAKER),
+                       13: TradeLines(self._symbol, b"000000", _MAKER)}  # fmt: skip
 
     def _as_columns(self, block: bytes, out: bytearray) -> bool:
         """Convert a block as columns; False (nothing done) unless every row is as Binance
@@ -94,13 +93,9 @@ class Trades(Converter):
         step = width + 1
         stamps = fields[self._time :: step]
         rows, size = len(stamps), len(stamps[0])
-        joined = b"".join(stamps)
         if (
-            size not in self._pieces
-            or len(joined) != size * rows
-            or min(map(len, stamps)) != size  # with the total, every time has ``size`` digits
-            or not joined.isdigit()
-            or stamps[0][0] == _ZERO  # the least (in order, below) has no leading zero
+            size not in self._lines
+            or not digits(stamps, size)
             or stamps != sorted(stamps)  # digit strings of one length sort as their numbers
         ):
             return False
@@ -109,7 +104,8 @@ class Trades(Converter):
         if first_ns < self.last_ns:
             return False
         try:
-            sides = list(map(_MAKER.__getitem__, fields[self._maker :: step]))
+            lines = self._lines[size]
+            tails = list(map(lines.tails.__getitem__, fields[self._maker :: step]))
         except KeyError:  # not True or False
             return False
         prices = numbers(fields[1::step], "price")
@@ -117,7 +113,7 @@ class Trades(Converter):
         if prices is None or qtys is None:
             return False
         seconds = list(map(_SECONDS, stamps))  # ten digits: 2001-09-09 to 2286
-        render(self._pieces[size], [stamps, seconds, prices, qtys, seconds, sides], out)
+        lines.render([stamps, seconds, prices, qtys, seconds, tails], out)
         self._sampled_columns(prices, qtys)
         self.first_ns = self.first_ns or first_ns
         self.last_ns = int(stamps[-1]) * unit

@@ -105,18 +105,18 @@ def import_files(
     digests = Digests([s.path for s in sources])
     out = Path(out)
     part = out.with_name(out.name + ".part")
-    pool = None
-    if jobs > 1 and converter.blockwise and sum(s.size for s in sources) >= parallel.PARALLEL_FROM:
-        pool = Pool(
-            jobs - 1, converter_cls
-        )  # started first: the workers load while the first block converts
+    pool = writer = None
+    # Everything from the first process started to the recording renamed is in this try: an
+    # error, or Ctrl-C at any point (while the workers or the writer start too), stops the
+    # workers and leaves no .part file behind.
     try:
+        if (
+            jobs > 1
+            and converter.blockwise
+            and sum(s.size for s in sources) >= parallel.PARALLEL_FROM
+        ):
+            pool = Pool(jobs - 1, converter_cls)  # first: workers load while a block converts
         writer = _Writer(part)
-    except BaseException:
-        if pool is not None:
-            pool.close()
-        raise
-    try:
         market = _convert(converter, sources, digests, writer, instrument, define, tick_size,
                           lot_size, progress, pool)  # fmt: skip
         writer.close()
@@ -126,7 +126,8 @@ def import_files(
     finally:
         if pool is not None:
             pool.close()
-        writer.close()
+        if writer is not None:
+            writer.close()
         part.unlink(missing_ok=True)
     return _report(converter, sources, out, instrument, market)
 

@@ -194,14 +194,14 @@ class Pool:
 
     def __init__(self, workers: int, converter: type[Converter]) -> None:
         self._workers: list[_Worker] = []
+        self._pending: deque[tuple[_Worker | tuple[bytearray, BlockSummary], Task, int]]
+        self._pending = deque()  # before the workers: close() reads it if starting them fails
         try:
             for _ in range(workers):
                 self._workers.append(_Worker(converter))
         except BaseException:
             self.close()
             raise
-        self._pending: deque[tuple[_Worker | tuple[bytearray, BlockSummary], Task, int]]
-        self._pending = deque()
         self._turn = 0
         self._limit = 2 * _AHEAD * workers  # runs in flight, and converted here, at most
 

@@ -37,15 +37,16 @@ from framework.importers.base import (
     TRADE,
     Converter,
     RowError,
+    TradeLines,
     columns,
     depth_frame,
     depth_line,
+    digits,
     levels,
     number,
     numbers,
     render,
     trade_frame,
-    trade_pieces,
     update_pieces,
 )
 from framework.instruments import to_cryptomus
@@ -56,7 +57,6 @@ from framework.recording import ProviderSpec
 __all__ = ["BookSnapshots", "IncrementalBook", "Trades"]
 
 _NS: Final = 1_000_000_000
-_ZERO: Final = 48
 _SECONDS: Final = operator.itemgetter(slice(10))  # a time stamp's whole seconds
 _SIDES: Final = {b"buy": b"buy", b"sell": b"sell"}
 _COMMON: Final = ("exchange", "symbol", "timestamp", "local_timestamp")
@@ -115,8 +115,8 @@ class _Tardis(Converter):
         symbol = self._file_symbol or symbols[0]
         if (
             symbols.count(symbol) != len(symbols)
-            or not _times(stamps)
-            or not _times(local)
+            or not digits(stamps, 16)  # microseconds, 2001 to 2286
+            or not digits(local, 16)
             or local != sorted(local)  # digit strings of one length sort as their numbers
             or int(local[0]) * 1000 < self.last_ns
         ):
@@ -181,7 +181,7 @@ class Trades(_Tardis):
 
     def __init__(self, symbol: str, sample: bool) -> None:
         super().__init__(symbol, sample)
-        self._pieces = trade_pieces(self._symbol, b"000")
+        self._lines = TradeLines(self._symbol, b"000", _SIDES)
 
     def _as_columns(self, block: bytes, out: bytearray) -> bool:
         fields = self._documented(block)
@@ -189,7 +189,7 @@ class Trades(_Tardis):
             return False
         stamps, local = fields[2::9], fields[3::9]
         try:
-            sides = list(map(_SIDES.__getitem__, fields[5::9]))
+            tails = list(map(self._lines.tails.__getitem__, fields[5::9]))
         except KeyError:  # not buy or sell
             return False
         prices = numbers(fields[6::9], "price")
@@ -197,7 +197,7 @@ class Trades(_Tardis):
         if prices is None or amounts is None:
             return False
         seconds = list(map(_SECONDS, stamps))  # ten digits: 2001-09-09 to 2286
-        render(self._pieces, [local, seconds, prices, amounts, seconds, sides], out)
+        self._lines.render([local, seconds, prices, amounts, seconds, tails], out)
         self._sampled_columns(prices, amounts)
         rows = len(local)
         self.first_ns = self.first_ns or int(local[0]) * 1000
@@ -505,17 +505,6 @@ def _levels(cells: list[bytes], at: list[tuple[int, int]], side: str) -> list[tu
         levels.append((number(price, f"{side}s[{level}].price"),
                        number(amount, f"{side}s[{level}].amount")))  # fmt: skip
     return levels
-
-
-def _times(stamps: list[bytes]) -> bool:
-    """Whether every time is 16 digits with no leading zero (microseconds, 2001 to 2286)."""
-    joined = b"".join(stamps)
-    return (
-        len(joined) == 16 * len(stamps)
-        and min(map(len, stamps)) == 16  # with the total: every one is 16 long
-        and joined.isdigit()
-        and min(stamps)[0] != _ZERO
-    )
 
 
 def _us(stamp: bytes, what: str) -> int:

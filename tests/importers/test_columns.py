@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from framework.importers import base, binance, tardis
-from framework.importers.base import Converter, columns, plain_numbers
+from framework.importers.base import Converter, columns, digits, number, numbers, plain_numbers
 
 T = 1735689600000000  # 2025-01-01 in microseconds
 
@@ -212,3 +212,36 @@ def test_columns_need_every_line_to_have_the_width() -> None:
 )
 def test_plain_numbers_agree_with_number(texts: list[str], positive: bool, plain: bool) -> None:
     assert plain_numbers([t.encode() for t in texts], positive=positive) is plain
+
+
+@pytest.mark.parametrize(
+    ("texts", "size", "expected"),
+    [
+        (["1735689600000000", "1735689600000001"], 16, True),
+        (["1735689600000"], 13, True),
+        (["173568960000000", "17356896000000001"], 16, False),  # 15 + 17 digits: 32 in all
+        (["1735689600000000", "0735689600000001"], 16, False),  # a leading zero, not first
+        (["0735689600000000"], 16, False),
+        (["17356896000000x0"], 16, False),
+        (["1735689600000.00"], 16, False),
+        (["", "17356896000000001735689600000000"], 16, False),
+        (["1735689600000000", ""], 16, False),
+    ],
+)
+def test_digits_needs_every_text_to_be_size_digits(
+    texts: list[str], size: int, expected: bool
+) -> None:
+    assert digits([t.encode() for t in texts], size) is expected
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(_NUMBER, min_size=1, max_size=300), st.booleans())
+def test_numbers_write_each_text_as_number_does(texts: list[str], positive: bool) -> None:
+    """A column is converted as number() converts each text, or refused when any is refused,
+    however its unusual texts are spread (the column is checked by halves)."""
+    column = [t.encode() for t in texts]
+    try:
+        expected: list[bytes] | None = [number(t, "price", positive=positive) for t in column]
+    except base.RowError:
+        expected = None
+    assert numbers(column, "price", positive=positive) == expected

@@ -350,3 +350,21 @@ def _alive(pid: int) -> bool:
             return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
     except OSError:
         return False
+
+
+def test_a_worker_that_cannot_start_stops_the_ones_started(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Starting the pool fails (here its second worker; Ctrl-C while they start, alike): the
+    worker already started is stopped and the error is the one that stopped it."""
+    started: list[parallel._Worker] = []
+    real = parallel._Worker
+
+    def worker(converter: type[Trades]) -> parallel._Worker:
+        if started:
+            raise RecordingError("cannot start a process to convert blocks: no room")
+        started.append(real(converter))
+        return started[-1]
+
+    monkeypatch.setattr(parallel, "_Worker", worker)
+    with pytest.raises(RecordingError, match="no room"):
+        parallel.Pool(2, Trades)
+    assert started[0].process.poll() is not None
