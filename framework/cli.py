@@ -16,20 +16,14 @@ from typing import TYPE_CHECKING, Any, Final, NoReturn
 import click
 import msgspec
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    Progress,
-    TaskID,
-    TaskProgressColumn,
-    TextColumn,
-    TimeRemainingColumn,
-)
 
 import framework
 from framework import logs
 from framework.errors import PapertradeError, StrategyError, find_error
 
 if TYPE_CHECKING:
+    from rich.progress import Progress, TaskID
+
     from framework.loop import LoopStats
 
 # The commands import what they need when they run: ``papertrade import`` or ``--help`` does
@@ -391,6 +385,15 @@ class _progress:
     def __enter__(self) -> _progress | None:
         if not self._console.is_terminal:
             return None
+        # Only on a terminal: a replay written to a pipe or a file does not import it.
+        from rich.progress import (
+            BarColumn,
+            Progress,
+            TaskProgressColumn,
+            TextColumn,
+            TimeRemainingColumn,
+        )
+
         self._bar = Progress(
             TextColumn("{task.description}"),
             BarColumn(bar_width=16),

@@ -10,22 +10,27 @@ costs more than the rest of the market state's work: :meth:`TradeHistory.add` on
 trade in a list, and the list is written into the arrays, a column at a time, when the history
 is read. The loop trims the list to the newest ``capacity`` trades after each batch
 (:meth:`TradeHistory.trim`), so a history never read costs a list append per trade.
+
+The arrays are made when a history is first written to or read, and numpy is imported then:
+a replay whose strategies never read a trade history, on a feed without bars, does not pay
+for importing numpy at start-up.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Final, NamedTuple
-
-import numpy as np
-import numpy.typing as npt
+from typing import TYPE_CHECKING, Any, Final, NamedTuple
 
 if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+
     from framework.events import Trade
+
+    Floats = npt.NDArray[np.float64]
+    Ints = npt.NDArray[np.int64]
 
 __all__ = ["BarArrays", "BarHistory", "TradeArrays", "TradeHistory"]
 
-Floats = npt.NDArray[np.float64]
-Ints = npt.NDArray[np.int64]
 _SIDE: Final = {"buy": 1.0, "sell": -1.0, "": 0.0}
 
 
@@ -52,17 +57,27 @@ class BarArrays(NamedTuple):
 class _Ring:
     """Integer nanosecond stamps (float64 would round them) plus float value columns."""
 
-    __slots__ = ("_cols", "_data", "_ts", "capacity", "count", "cursor")
+    __slots__ = ("_cols", "_data", "_fields", "_ts", "capacity", "count", "cursor")
+
+    _ts: Ints
+    _data: Any  # a 2-D float64 array: one row per field
+    _cols: list[Floats]
 
     def __init__(self, fields: int, capacity: int) -> None:
         if capacity < 1:
             raise ValueError(f"history capacity must be at least 1, got {capacity}")
         self.capacity = capacity
-        self._ts: Ints = np.zeros(2 * capacity, dtype=np.int64)
-        self._data = np.zeros((fields, 2 * capacity), dtype=np.float64)
-        self._cols = list(self._data)
+        self._fields = fields
         self.cursor = 0
         self.count = 0
+
+    def _arrays(self) -> None:
+        """Make the arrays (see the module docstring): once, before the first write or read."""
+        import numpy as np
+
+        self._ts = np.zeros(2 * self.capacity, dtype=np.int64)
+        self._data = np.zeros((self._fields, 2 * self.capacity), dtype=np.float64)
+        self._cols = list(self._data)
 
     def _advance(self) -> None:
         self.cursor += 1
@@ -76,6 +91,8 @@ class _Ring:
 
     def _extend(self, ts: list[int], columns: list[list[float]]) -> None:
         """Append rows given as columns (at most ``capacity`` of them)."""
+        if not hasattr(self, "_ts"):
+            self._arrays()
         n, cap = len(ts), self.capacity
         if self.cursor + n > 2 * cap:  # move the newest rows still wanted to the front
             keep = min(self.count, cap - n)
@@ -91,6 +108,8 @@ class _Ring:
         self.count = min(self.count + n, cap)
 
     def _view(self, n: int | None) -> tuple[Ints, list[Floats]]:
+        if not hasattr(self, "_ts"):
+            self._arrays()
         n = self.count if n is None else max(0, min(n, self.count))
         lo, hi = self.cursor - n, self.cursor
         ts = self._ts[lo:hi]
@@ -137,6 +156,8 @@ class TradeHistory(_Ring):
 
     def append(self, ts_ns: int, price: float, size: float, side: str) -> None:
         self.settle()
+        if not hasattr(self, "_ts"):
+            self._arrays()
         px, sz, sd = self._cols
         i = self.cursor
         self._ts[i] = ts_ns
@@ -163,6 +184,8 @@ class BarHistory(_Ring):
     def append(
         self, ts_ns: int, open_: float, high: float, low: float, close: float, volume: float
     ) -> None:
+        if not hasattr(self, "_ts"):
+            self._arrays()
         i = self.cursor
         self._ts[i] = ts_ns
         for col, value in zip(self._cols, (open_, high, low, close, volume), strict=True):

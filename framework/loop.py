@@ -198,6 +198,8 @@ class Engine:
         self._finished = False
         self.start_hooks: list[Callable[[int], None]] = []  # called with the first line's time
         self.finish_hooks: list[Callable[[int], None]] = []  # called with the last time
+        # The market state's fused trade handler, when routed (see _wire and _trades).
+        self._fused: Handler | None = None
         self._everyone = _wire(self, observers)
         self._gate: tuple[Handler, Gate] | None = None
 
@@ -318,7 +320,10 @@ class Engine:
 
     def _trades(self, trades: Sequence[ev.Trade], times: Sequence[int]) -> None:
         """:meth:`process` of a batch of lone trades (a DecodedBatch's ``trades_only``): the
-        same clock moves, dispatch and barriers, without the checks of each line's kind."""
+        same clock moves, dispatch and barriers, without the checks of each line's kind.
+
+        A lone trade's receive time is its line's time (``framework.decoded``).
+        """
         clock = self.clock
         dispatcher = self.dispatcher
         commands, private = dispatcher.commands, dispatcher.private
@@ -328,6 +333,83 @@ class Engine:
         head, last = handlers, _nothing
         if self._gate is not None and handlers and handlers[-1] == self._gate[0]:
             head, last, gate = handlers[:-1], handlers[-1], self._gate[1]
+        if not head or head[0] is not self._fused:
+            self._trades_routed(trades, times, handlers, head, last, gate)
+            return
+        # The first handler is the market state's fused one (MarketState.trade_handler): its
+        # work is done here, inline, for a trade of the instrument of the trade before; the
+        # first trade of another instrument goes through the handler itself, which makes or
+        # finds that instrument's state and tape.
+        fused, rest = head[0], head[1:]
+        one = rest[0] if len(rest) == 1 else None  # the common case: one strategy, called alone
+        taped = self.state.taped
+        day_end = self.results.day_end
+        next_day_ns = 0  # no trade before it starts a new day (Results.day_end)
+        instrument = None  # the instrument of the trade before, whose state and tape these are
+        state: Any = None
+        tape: Any = None
+        log: Any = None
+        for ts, trade in zip(times, trades, strict=False):
+            if ts >= clock.next_deadline_ns:  # Clock.follow, inlined, as in process
+                clock.advance_to(ts)
+            elif ts > clock.now_ns:
+                clock.now_ns = ts
+            handler = fused
+            try:
+                if trade.instrument is instrument:
+                    # MarketState.on_trade
+                    price = trade.price
+                    state.last = price
+                    state.last_trade = trade
+                    state.has_trades = True
+                    if log is not None:
+                        log.pending.append(trade)
+                    overlay = state.overlay
+                    if overlay is not None and overlay.active:
+                        state.venue.on_trade(trade)
+                    # Results.on_trade
+                    if ts >= next_day_ns:
+                        next_day_ns = day_end(ts)
+                    tape.last = price
+                    tape.trades += 1
+                    if ts >= tape.next_ns:
+                        tape.point(ts, price)
+                else:
+                    fused(trade)
+                    instrument = trade.instrument
+                    state, tape = taped[instrument]
+                    log = state.trade_log
+                if one is not None:
+                    handler = one
+                    handler(trade)
+                else:
+                    for handler in rest:
+                        handler(trade)
+                if ts >= gate.next_sample_ns:
+                    handler = last
+                    handler(trade)
+            except Exception as exc:
+                dispatcher.failed(trade, handlers.index(handler), exc)
+            if commands or private:
+                dispatcher.barrier()
+        self.stats.frames += len(trades)
+        self.stats.last_ts_ns = clock.now_ns
+        self.state.trim()
+
+    def _trades_routed(
+        self,
+        trades: Sequence[ev.Trade],
+        times: Sequence[int],
+        handlers: tuple[Handler, ...],
+        head: tuple[Handler, ...],
+        last: Handler,
+        gate: Gate,
+    ) -> None:
+        """:meth:`_trades` when the first handler is not the market state's fused one (bars
+        are built from trades): every handler called as routed."""
+        clock = self.clock
+        dispatcher = self.dispatcher
+        commands, private = dispatcher.commands, dispatcher.private
         for ts, trade in zip(times, trades, strict=False):
             if ts >= clock.next_deadline_ns:  # Clock.follow, inlined, as in process
                 clock.advance_to(ts)
@@ -336,7 +418,7 @@ class Engine:
             try:
                 for handler in head:
                     handler(trade)
-                if trade.ts_recv_ns >= gate.next_sample_ns:
+                if ts >= gate.next_sample_ns:
                     handler = last
                     handler(trade)
             except Exception as exc:
@@ -487,7 +569,8 @@ def _wire(
     if bars_from_trades:
         route(ev.Trade, state.on_trade)
     else:
-        route(ev.Trade, state.trade_handler(engine.results))
+        engine._fused = state.trade_handler(engine.results)
+        route(ev.Trade, engine._fused)
     route(ev.Bar, state.on_bar)
     route(ev.BookSnapshot, state.on_book_snapshot)
     route(ev.BookDelta, state.on_book_delta)

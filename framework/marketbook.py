@@ -196,6 +196,8 @@ class MarketState:
         self.bar_history = bar_history
         self._trades: dict[str, TradeHistory] = {}
         self._bars: dict[str, BarHistory] = {}
+        # The state and tape of each instrument the handler of trade_handler has seen.
+        self.taped: dict[str, tuple[InstrumentState, Tape]] = {}
 
     def of(self, instrument: str) -> InstrumentState:
         """The state of ``instrument``, created empty on first use."""
@@ -246,9 +248,11 @@ class MarketState:
         feed, which makes the dispatcher call every handler once per trade).
 
         Each instrument's state and tape, once made, are never replaced, so the handler keeps
-        them together by instrument.
+        them together by instrument, in :attr:`taped` (``loop.Engine`` has this handler inlined
+        for batches of lone trades, with the pair of each instrument it has made: change both
+        together).
         """
-        kept: dict[str, tuple[InstrumentState, Tape]] = {}
+        kept = self.taped
         next_day_ns = 0  # no trade before it starts a new day (Results.day_end)
 
         def on_trade(trade: ev.Trade) -> None:

@@ -28,7 +28,8 @@ Layout. ``MAGIC``, then records (a little-endian u32 length, then msgpack): the 
 chunk per block the recording reader decoded (so a run stopped by a strategy error reports
 the same read counts), the tail; then the tail's offset (u64) and ``END``. A chunk holds its
 lines' receive times and kinds as byte columns, the lone trades (nearly every line of a trade
-feed) as columns of ``numpy`` bytes, and every other line as msgpack Structs
+feed) as little-endian byte columns (``array``, no numpy: a replay from the cache does not
+import it), and every other line as msgpack Structs
 (``framework.decoded``).
 """
 
@@ -39,14 +40,15 @@ import functools
 import hashlib
 import os
 import struct
+import sys
 import zlib
+from array import array
 from collections.abc import Iterator
 from itertools import compress, repeat
 from pathlib import Path
 from typing import Any, Final
 
 import msgspec
-import numpy as np
 
 import framework
 from framework import events as ev
@@ -85,7 +87,12 @@ _GENERIC: Final = 71  # b"G": any other line
 _IS_TRADE: Final = bytes.maketrans(b"TG", b"\x01\x00")
 _SIDES: Final = ("buy", "sell", "")
 _SIDE_CODE: Final = {side: code for code, side in enumerate(_SIDES)}
+_SIDE_CODES: Final = bytes(range(len(_SIDES)))
+# A list's __getitem__ is called without building a tuple of arguments; a tuple's is not.
+_SIDE_OF: Final = list(_SIDES).__getitem__
 _MAX_I64: Final = 2**63 - 1
+# The columns' item types (array type codes of 8, 8 and 2 bytes), little-endian in the file.
+_SWAP: Final = sys.byteorder != "little"
 _Trade: Final = ev.Trade
 # The modules whose source decides what a frame decodes to (and this file's layout).
 _DECODER_MODULES: Final = (
@@ -306,16 +313,37 @@ def _chunk(lines: list[Any], stats: ReadStats) -> bytes:
     chunk = _Chunk(
         stats=stats,
         kinds=bytes(kinds),
-        times=np.array(times, dtype="<i8").tobytes(),
+        times=_column("q", times),
         keys=list(keys),
-        key=b"" if len(keys) <= 1 else np.array(key, dtype="<u2").tobytes(),
-        ts_event=np.array(ts_event, dtype="<i8").tobytes(),
-        price=np.array(price, dtype="<f8").tobytes(),
-        size=np.array(size, dtype="<f8").tobytes(),
+        key=b"" if len(keys) <= 1 else _column("H", key),
+        ts_event=_column("q", ts_event),
+        price=_column("d", price),
+        size=_column("d", size),
         side=bytes(side),
         generic=generic,
     )
     return _ENCODER.encode(chunk)
+
+
+def _column(typecode: str, values: list[Any]) -> bytes:
+    """``values`` as a little-endian column of ``typecode`` items."""
+    column = array(typecode, values)
+    if _SWAP:
+        column.byteswap()
+    return column.tobytes()
+
+
+def _values(typecode: str, data: bytes) -> list[Any]:
+    """A column's values.
+
+    Raises:
+        ValueError: ``data`` is not a whole number of items.
+    """
+    column = array(typecode)
+    column.frombytes(data)
+    if _SWAP:
+        column.byteswap()
+    return column.tolist()
 
 
 class _Writer:
@@ -405,6 +433,7 @@ class CacheReader:
         self.path = file
         self._fh = fh
         self._start, self._end = start, end
+        self._at = start  # the file offset reached by :meth:`batches`
         self._tail = tail
         self.header: Header = _HEADER_JSON.decode(head.header)
         self.stats = ReadStats(lines=1)
@@ -422,7 +451,7 @@ class CacheReader:
         return self._end
 
     def position(self) -> int:
-        return int(self._fh.tell())
+        return self._at
 
     def sha256(self) -> str:
         """The SHA-256 of the recording the cache was built from."""
@@ -432,7 +461,7 @@ class CacheReader:
         """The decoded batches, one per block the recording reader read (``wire_type`` is
         ignored: the frames are decoded already)."""
         fh = self._fh
-        fh.seek(self._start)
+        self._at = fh.seek(self._start)
         for _ in range(self._tail.chunks):
             chunk = self._read_chunk(fh)
             self.stats = chunk.stats
@@ -440,9 +469,11 @@ class CacheReader:
         self.stats = self._tail.stats
 
     def _read_chunk(self, fh: Any) -> _Chunk:
+        # The offset is counted here rather than asked of the file (a system call per chunk).
         try:
             (n,) = _LEN.unpack(fh.read(4))
-            if fh.tell() + n > self._end:
+            self._at += 4 + n
+            if self._at > self._end:
                 raise CacheError(f"{self.path}: a record runs past the end")
             return _CHUNK.decode(fh.read(n))
         except (struct.error, msgspec.DecodeError) as exc:
@@ -452,7 +483,7 @@ class CacheReader:
 def _materialize(chunk: _Chunk, path: Path) -> DecodedBatch:
     """The chunk's lines: lone trades built from the columns, the rest as decoded."""
     try:
-        times: list[int] = np.frombuffer(chunk.times, "<i8").tolist()
+        times: list[int] = _values("q", chunk.times)
         kinds = chunk.kinds
         trades = kinds.count(_TRADE)
         generic = chunk.generic
@@ -463,9 +494,9 @@ def _materialize(chunk: _Chunk, path: Path) -> DecodedBatch:
         ts_recv = (
             times if trades == len(times) else list(compress(times, kinds.translate(_IS_TRADE)))
         )
-        ts_event = np.frombuffer(chunk.ts_event, "<i8").tolist()
-        price = np.frombuffer(chunk.price, "<f8").tolist()
-        size = np.frombuffer(chunk.size, "<f8").tolist()
+        ts_event = _values("q", chunk.ts_event)
+        price = _values("d", chunk.price)
+        size = _values("d", chunk.size)
         side = chunk.side
         if not (len(ts_event) == len(price) == len(size) == len(side) == trades):
             raise CacheError(f"{path}: damaged: a chunk's trade columns disagree")
@@ -476,17 +507,17 @@ def _materialize(chunk: _Chunk, path: Path) -> DecodedBatch:
         if not chunk.key:
             venue, instrument, symbol = (repeat(s) for s in keys[0])
         else:
-            index = np.frombuffer(chunk.key, "<u2").tolist()
+            index = _values("H", chunk.key)
             if len(index) != trades or max(index) >= len(keys):
                 raise CacheError(f"{path}: damaged: a trade's key is out of range")
             venue = [keys[i][0] for i in index]
             instrument = [keys[i][1] for i in index]
             symbol = [keys[i][2] for i in index]
-        if max(side) >= len(_SIDES):
+        if side.translate(None, _SIDE_CODES):  # a byte that is no side's code
             raise CacheError(f"{path}: damaged: a trade's side is out of range")
         made = list(
             map(_Trade, venue, instrument, symbol, ts_event, ts_recv, price, size,
-                map(_SIDES.__getitem__, side))
+                map(_SIDE_OF, side))
         )  # fmt: skip
     except (ValueError, IndexError) as exc:
         raise CacheError(f"{path}: damaged: {exc}") from exc
@@ -573,22 +604,36 @@ def ensure(recording: Path, window_ns: int, folder: Path) -> tuple[Path, bool]:
         CacheError: the cache cannot be written, or the recording cannot be cached.
     """
     file = cache_path(recording, window_ns, folder)
-    try:
-        reader = open_cache(recording, window_ns, file)
-    except CacheError:
-        reader = None
-    except OSError as exc:
-        raise CacheError(f"cannot read the cache file {file}: {exc.strerror}") from exc
+    reader = _valid(recording, window_ns, file)
     if reader is not None:
         reader.close()
         return file, False
+    _build(recording, window_ns, file)
+    return file, True
+
+
+def _valid(recording: Path, window_ns: int, file: Path) -> CacheReader | None:
+    """The cache in ``file`` if it is valid and current; None to build it (again).
+
+    Raises:
+        CacheError: the file exists but cannot be read.
+    """
+    try:
+        return open_cache(recording, window_ns, file)
+    except CacheError:
+        return None
+    except OSError as exc:
+        raise CacheError(f"cannot read the cache file {file}: {exc.strerror}") from exc
+
+
+def _build(recording: Path, window_ns: int, file: Path) -> None:
+    """:func:`build`, its failures said as a CacheError (see :func:`ensure`)."""
     try:
         build(recording, window_ns, file)
     except _NotCacheable as exc:
         raise CacheError(f"{recording}: not cached: {exc}") from exc
     except OSError as exc:
         raise CacheError(f"cannot write the cache file {file}: {exc.strerror or exc}") from exc
-    return file, True
 
 
 def open_or_build(recording: Path, window_ns: int) -> CacheReader | None:
@@ -608,7 +653,11 @@ def open_or_build(recording: Path, window_ns: int) -> CacheReader | None:
         mark = _ENCODER.encode((decoder_version(), str(recording.resolve()), _identity(recording)))
         if refused.is_file() and refused.read_bytes() == mark:
             return None
-        file, _ = ensure(recording, window_ns, folder)
+        # A valid cache is opened (and its checksum checked) once, not once per step.
+        reader = _valid(recording, window_ns, file)
+        if reader is not None:
+            return reader
+        _build(recording, window_ns, file)
         return open_cache(recording, window_ns, file)
     except CacheError as exc:
         if isinstance(exc.__cause__, _NotCacheable):

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -44,3 +49,41 @@ def test_fewer_rows_than_asked_gives_what_there_is() -> None:
     hist.append(60, 1.0, 2.0, 0.5, 1.5, 10.0)
     assert len(hist.last(100).close) == 1
     assert len(hist.last(0).close) == 0
+
+
+_REPLAY_WITHOUT_READS = """
+import sys
+from framework.bundled import resolve_recording
+from framework.config import Config
+from framework.run import RunSetup, replay
+from framework.strategy import Strategy
+
+class Counts(Strategy):
+    def on_trade(self, trade):
+        self.n = getattr(self, "n", 0) + 1
+
+class Reads(Counts):
+    def on_stop(self):
+        assert len(self.trades("BTC/USDT").price) == 1000
+
+strategy = Reads if sys.argv[1] == "reads" else Counts
+setup = RunSetup(strategies=(strategy,), strategy_sources={}, config=Config(), seed=1)
+for out in ("a", "b"):  # the first replay builds the decoded cache, the second reads it
+    summary = replay(setup, resolve_recording("cryptomus-btc-usdt"), sys.argv[2] + "/" + out)
+print(summary["counts"]["frames"], "numpy" in sys.modules)
+"""
+
+
+@pytest.mark.parametrize(("strategy", "imported"), [("counts", "False"), ("reads", "True")])
+def test_numpy_is_imported_only_when_a_trade_history_is_read(
+    tmp_path: Path, strategy: str, imported: str
+) -> None:
+    env = {**os.environ, "PAPERTRADE_CACHE": str(tmp_path / "cache")}
+    done = subprocess.run(
+        [sys.executable, "-c", _REPLAY_WITHOUT_READS, strategy, str(tmp_path)],
+        capture_output=True, text=True, env=env, check=True,
+    )  # fmt: skip
+    frames, numpy_imported = done.stdout.split()
+    assert int(frames) > 1000
+    assert numpy_imported == imported
+    assert list((tmp_path / "cache" / "replay").glob("*.ptdc"))  # the second replay was cached

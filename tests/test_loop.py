@@ -412,3 +412,59 @@ def test_a_batch_of_lone_trades_calls_a_gated_observer_only_once_its_gate_is_due
     assert observed == [103.0, 105.0, 107.0]  # due at 3 s, then 5 s, then 7 s
     assert eng.stats.frames == 7
     assert eng.state.last_price("BTC/USDT") == 107.0
+
+
+class _Reader(Strategy):
+    """Reads the market state from inside each trade: what the loop's batch path must have
+    updated before calling it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: list[tuple[str, float, float | None, int, list[float]]] = []
+
+    def on_trade(self, trade: ev.Trade) -> None:
+        history = self.trades(trade.instrument).price.tolist()
+        last = self.last_price(trade.instrument)
+        self.seen.append((trade.instrument, trade.price, last, self.now_ns, history))
+
+
+def _two_instruments() -> list[ev.Trade]:
+    """Lone trades of two instruments: in runs of one instrument and alternating."""
+    out = []
+    for i, inst in enumerate(["BTC/USDT"] * 3 + ["ETH/USDT", "BTC/USDT"] * 3 + ["ETH/USDT"] * 2):
+        out.append(ev.Trade("cryptomus", inst, inst.replace("/", "_"), i * S, i * S, 100.0 + i, 1.0, "sell"))  # fmt: skip
+    return out
+
+
+def test_a_batch_of_lone_trades_of_several_instruments_updates_state_and_results_as_routed() -> (
+    None
+):
+    runs = []
+    for trades_only in (True, False):  # the loop's batch path, then every handler as routed
+        reader = _Reader()
+        eng = Engine({"cryptomus": CryptomusCodec()}, [reader], ExchangeConfig(), seed=1)
+        trades = _two_instruments()
+        eng.process(DecodedBatch(trades, [t.ts_recv_ns for t in trades], trades_only=trades_only))
+        tapes = {inst: eng.results.last_price(inst) for inst in ("BTC/USDT", "ETH/USDT")}
+        runs.append((reader.seen, tapes, eng.state.instruments["ETH/USDT"].last_trade))
+    assert runs[0] == runs[1]
+    seen = runs[0][0]
+    # Each trade is seen with its own instrument's state, history and clock already updated.
+    assert seen[3] == ("ETH/USDT", 103.0, 103.0, 3 * S, [103.0])
+    assert seen[4] == ("BTC/USDT", 104.0, 104.0, 4 * S, [100.0, 101.0, 102.0, 104.0])
+    assert seen[-1] == ("ETH/USDT", 110.0, 110.0, 10 * S, [103.0, 105.0, 107.0, 109.0, 110.0])
+    assert runs[0][1] == {"BTC/USDT": 108.0, "ETH/USDT": 110.0}
+
+
+def test_a_strategy_failing_in_a_batch_of_lone_trades_is_named() -> None:
+    class Fails(Strategy):
+        def on_trade(self, trade: ev.Trade) -> None:
+            if trade.price > 101.0:
+                raise ValueError("no")
+
+    eng = Engine({"cryptomus": CryptomusCodec()}, [Fails("fails")], ExchangeConfig(), seed=1)
+    trades = _two_instruments()
+    with pytest.raises(StrategyError) as caught:
+        eng.process(DecodedBatch(trades, [t.ts_recv_ns for t in trades], trades_only=True))
+    assert (caught.value.strategy, caught.value.callback) == ("fails", "on_trade")
+    assert eng.state.last_price("BTC/USDT") == 102.0  # the state took the trade before
