@@ -35,7 +35,8 @@ __all__ = ["LineSink", "OrderDesk", "PrivateSink"]
 
 PrivateSink = Callable[[ev.PrivateEvent], None]
 LineSink = Callable[[bytes, str], None]
-"""Takes a private event's line and the id of the order it is about (a route of its own)."""
+"""Takes a private event's line (empty while the venue defers its lines: nobody reads them)
+and the id of the order it is about (a route of its own)."""
 _NONE: tuple[Target, ...] = ()
 
 
@@ -169,7 +170,11 @@ class OrderDesk:
     def _reroute(self) -> None:
         """Tell the venue which events to queue, choose each kind's route (see the module
         doc), and hand the table to the dispatcher."""
-        self._lines.structs = self._sink is not None or bool(self._order_targets)
+        lines = self._lines
+        lines.settle()  # the lines kept back are written before the readers change
+        lines.structs = self._sink is not None or bool(self._order_targets)
+        # Nobody reads a line before the log is flushed: the venue may render them later.
+        lines.defer = not lines.structs and not self._balance_targets
         balances = self._balance_update if self._sink or self._balance_targets else self.on_balance
         order = self._order_update
         self.routes = (order, order, self._finished, self._deal_update, balances, self._rejected)
@@ -180,7 +185,8 @@ class OrderDesk:
         owner = self._owners.get(order_id)
         targets = self._order_targets.get(owner) if owner is not None else None
         target = targets.get(cls) if targets else None
-        if target is None and self._sink is None:
+        if target is None and self._sink is None or not line:
+            # (no line: it was made while nobody read them, before a reader came)
             return None
         event = decode(kind, line)
         if self._sink is not None:
@@ -200,6 +206,8 @@ class OrderDesk:
     def _balance_update(self, line: bytes, order_id: str) -> Delivery | None:
         """A balance update, for the sampler and a sink or strategies that listen."""
         self.on_balance(line, order_id)
+        if not line:  # made while nobody read them, before a reader came
+            return None
         event = decode(BALANCE, line)
         if self._sink is not None:
             self._sink(event)
@@ -221,7 +229,7 @@ class OrderDesk:
         already; the sampler and the sink still follow it."""
         if kind == BALANCE:
             self.on_balance(line, "")
-        if self._sink is not None:
+        if self._sink is not None and line:
             self._sink(decode(kind, line))
 
     # --- the results -----------------------------------------------------------------------------

@@ -91,7 +91,12 @@ BALANCE: Final = 4  # balance_update
 REJECTED: Final = 5  # order_rejected
 
 Emitted = tuple[int, bytes, str]
-"""One private event as queued: (kind, its line, the order id it is about or "")."""
+"""One private event as queued: (kind, its line, the order id it is about or ""); the line is
+empty while lines are deferred (:attr:`PrivateLines.defer`: nobody reads it)."""
+_KINDS: Final = {"created": CREATED, "updated": UPDATED, "finished": FINISHED}
+_TYPES: Final = ("created", "updated", "finished")  # order_update's type, by kind
+_BATCH: Final = 1024  # deferred events rendered together (Frames.settle)
+_DEFERRED_BALANCE: Final[Emitted] = (BALANCE, b"", "")
 
 _DECODERS: Final = (
     msgspec.json.Decoder(ev.OrderUpdate),
@@ -160,7 +165,9 @@ class PrivateLines:
         on_rejected: called with each refusal as it is made.
     """
 
-    __slots__ = ("flush", "limit", "log", "on_created", "on_rejected", "put", "structs")
+    __slots__ = (
+        "defer", "flush", "limit", "log", "on_created", "on_rejected", "put", "settle", "structs"
+    )  # fmt: skip
 
     def __init__(
         self,
@@ -172,14 +179,28 @@ class PrivateLines:
         self.on_created = on_created
         self.on_rejected = on_rejected
         self.structs = False
+        # Nobody reads the lines until the log is flushed: the venue may keep compact records
+        # and render them later, in a batch (:meth:`Frames.settle`).
+        self.defer = False
         self.log = bytearray()
         self.limit = 1 << 16
         self.flush: Callable[[], None] = self.log.clear  # no log: lines are dropped
+        # Renders the records kept back into the log (set by the Frames that writes here).
+        self.settle: Callable[[], None] = _nothing
 
 
 class Frames:
     """Builds private-event frames and hands each over in the order they happen: as a line to
-    ``emit`` if it is a :class:`PrivateLines`, else as its Struct."""
+    ``emit`` if it is a :class:`PrivateLines`, else as its Struct.
+
+    While the lines are deferred (:attr:`PrivateLines.defer`: nobody reads a line or a Struct
+    before the log is flushed), an event is kept as a compact record of what its line says,
+    taken as it happens (the order, its filled amounts then, the fill's :class:`DealRecord`,
+    the :class:`BalanceChange`), and :meth:`settle` renders the records in order, the running
+    ``id`` included, a batch at a time: when :data:`_BATCH` are waiting, before the log is
+    flushed or the readers change, and before an ``order_rejected`` (rendered at once). The
+    lines are the same bytes either way; what is queued for delivery carries an empty line.
+    """
 
     def __init__(
         self,
@@ -198,9 +219,12 @@ class Frames:
             lines = PrivateLines(put)
             lines.structs = True
         self._lines = lines
+        lines.settle = self.settle
         self._on_deal = on_deal
         self._seed = seed
         self._count = 0
+        # the events kept back while lines are deferred, in order (see the class doc)
+        self._pending: list[tuple[Any, ...]] = []
         # currency -> the fixed head of its balance_update, its last new balance and its text
         self._balances: dict[str, list[Any]] = {}
         # instrument -> the fixed parts of its deal_update (before transactionId, tradeRole),
@@ -211,42 +235,28 @@ class Frames:
         self, kind: Literal["created", "updated", "finished"], order: Order, ts_ns: int
     ) -> None:
         """An ``order_update`` of type ``kind`` describing ``order`` as it is now."""
-        fixed = order.rendered
-        if fixed is None:
-            parts = self._deals.get(order.req.instrument) or self._deal_parts(order)
-            fixed = order.rendered = _fixed_fields(order, parts[2], parts[3])
-        # Rendered by the deal_update just before (one fill so far), or zero, or now.
-        known = order.filled_text
-        if known is not None and known[0] is order.filled_qty and known[1] is order.filled_value:
-            filled_qty, filled_value = known[2], known[3]
-        elif not order.filled_qty and not order.filled_value:
-            filled_qty = filled_value = _ZERO_TEXT
-        else:
-            filled_qty, filled_value = render(order.filled_qty), render(order.filled_value)
-        if kind == "created":
-            more = ""
-        elif kind == "finished":
-            state, internal = finished_states(order)
-            more = (
-                f',"finishTs":{ts_ns // _NS_PER_S},"state":"{state}","internalState":"{internal}"'
-            )
-        else:
-            more = f',"updateTs":{ts_ns // _NS_PER_S}'
-        self._count += 1
-        line = (
-            f'{{"id":"{self._count}","method":"order_update","data":{{"type":"{kind}{fixed[1]}'
-            f'{filled_qty}","filledValue":"{filled_value}"{fixed[2]}{more}}}}},"error":null}}\n'
-        ).encode()
+        code = _KINDS[kind]
         lines = self._lines
+        if lines.defer:
+            pending = self._pending
+            pending.append((code, order, ts_ns, order.filled_qty, order.filled_value))
+            if len(pending) >= _BATCH:
+                self.settle()
+            if code == CREATED:
+                lines.on_created()
+            elif code == FINISHED:
+                lines.put((FINISHED, b"", order.id))
+            return
+        line = self._order_line(code, order, ts_ns, order.filled_qty, order.filled_value)
         log = lines.log
         log += line
         if len(log) >= lines.limit:
             lines.flush()
-        if kind == "created":
+        if code == CREATED:
             if lines.structs:
                 lines.put((CREATED, line, order.id))
             lines.on_created()
-        elif kind == "finished":
+        elif code == FINISHED:
             lines.put((FINISHED, line, order.id))
         elif lines.structs:
             lines.put((UPDATED, line, order.id))
@@ -258,66 +268,144 @@ class Frames:
         # The record holds what the event says: each amount at the event's 16 decimals
         # (money.at16, written out).
         q16, even, context = _Q16, ROUND_HALF_EVEN, CONTEXT
-        quantity, value16 = (
+        req = order.req
+        parts = self._deals.get(req.instrument) or self._deal_parts(order)
+        record = DealRecord(
+            ts_ns // _NS_PER_S * _NS_PER_S,
+            order.id,
+            order.deal_id or "",
+            tx_id,
+            req.instrument,
+            parts[3],
+            req.direction,
+            fill.role,
+            fill.price.quantize(q16, even, context),
             fill.quantity.quantize(q16, even, context),
             value.quantize(q16, even, context),
+            fee.quantize(q16, even, context),
+            order.rules.quote_currency,
         )
-        price, fee16 = fill.price.quantize(q16, even, context), fee.quantize(q16, even, context)
-        # At 16 decimals str() writes exactly the event's text, unless it writes an exponent
-        # (zero, or below 1e-6): money.render then.
-        quantity_text, value_text = str(quantity), str(value16)
-        price_text, fee_text = str(price), str(fee16)
-        if "E" in quantity_text:
-            quantity_text = render(quantity)
-        if "E" in value_text:
-            value_text = render(value16)
-        if "E" in price_text:
-            price_text = render(price)
-        if "E" in fee_text:
-            fee_text = render(fee16)
-        if order.filled_qty == fill.quantity and order.filled_value == value:  # its first fill
-            order.filled_text = (order.filled_qty, order.filled_value, quantity_text, value_text)
-        committed = ts_ns // _NS_PER_S
-        req = order.req
-        deal_id = order.deal_id or ""
-        parts = self._deals.get(req.instrument) or self._deal_parts(order)
-        self._count += 1
-        line = (
-            f'{{"id":"{self._count}","method":"deal_update","data":{{"info":{{"dealId":"'
-            f'{deal_id}{parts[0]}{tx_id}","filledPrice":"{price_text}","filledQuantity":"'
-            f'{quantity_text}","filledValue":"{value_text}","fee":"{fee_text}{parts[1]}'
-            f'{fill.role}","committedAt":{committed}}}}},"error":null}}\n'
-        ).encode()
         lines = self._lines
-        log = lines.log
-        log += line
-        if len(log) >= lines.limit:
-            lines.flush()
-        if lines.structs:
-            lines.put((DEAL, line, order.id))
+        if lines.defer:
+            pending = self._pending
+            pending.append((DEAL, order, record, order.filled_qty, order.filled_value))
+            if len(pending) >= _BATCH:
+                self.settle()
+        else:
+            line = self._deal_line(order, record, order.filled_qty, order.filled_value)
+            log = lines.log
+            log += line
+            if len(log) >= lines.limit:
+                lines.flush()
+            if lines.structs:
+                lines.put((DEAL, line, order.id))
         if self._on_deal is not None:
-            self._on_deal(
-                DealRecord(
-                    ts_ns=committed * _NS_PER_S,
-                    order_id=order.id,
-                    deal_id=deal_id,
-                    transaction_id=tx_id,
-                    instrument=req.instrument,
-                    symbol=parts[3],
-                    side=req.direction,
-                    role=fill.role,
-                    price=price,
-                    quantity=quantity,
-                    value=value16,
-                    fee=fee16,
-                    fee_currency=order.rules.quote_currency,
-                )
-            )
+            self._on_deal(record)
 
     def balance(self, change: BalanceChange | None) -> None:
         """A ``balance_update`` for one change of an available balance (nothing for None)."""
         if change is None:
             return
+        lines = self._lines
+        if lines.defer:
+            pending = self._pending
+            pending.append((BALANCE, change))
+            if len(pending) >= _BATCH:
+                self.settle()
+            lines.put(_DEFERRED_BALANCE)
+            return
+        line = self._balance_line(change)
+        log = lines.log
+        log += line
+        if len(log) >= lines.limit:
+            lines.flush()
+        lines.put((BALANCE, line, ""))
+
+    def settle(self) -> None:
+        """Render the events kept back, in order, into the log (flushed once it is full)."""
+        pending = self._pending
+        if not pending:
+            return
+        self._pending = []  # a flush of the log settles again: nothing is rendered twice
+        lines = self._lines
+        log = lines.log
+        order_line, deal_line, balance_line = self._order_line, self._deal_line, self._balance_line
+        for record in pending:
+            code = record[0]
+            if code == DEAL:
+                log += deal_line(record[1], record[2], record[3], record[4])
+            elif code == BALANCE:
+                log += balance_line(record[1])
+            else:
+                log += order_line(code, record[1], record[2], record[3], record[4])
+        if len(log) >= lines.limit:
+            lines.flush()
+
+    def _order_line(
+        self, code: int, order: Order, ts_ns: int, filled_qty: Decimal, filled_value: Decimal
+    ) -> bytes:
+        """The line of an ``order_update`` (``code``: CREATED, UPDATED or FINISHED) of
+        ``order`` with these filled amounts."""
+        fixed = order.rendered
+        if fixed is None:
+            parts = self._deals.get(order.req.instrument) or self._deal_parts(order)
+            fixed = order.rendered = _fixed_fields(order, parts[2], parts[3])
+        # Rendered by the deal_update just before (one fill so far), or zero, or now.
+        known = order.filled_text
+        if known is not None and known[0] is filled_qty and known[1] is filled_value:
+            qty_text, value_text = known[2], known[3]
+        elif not filled_qty and not filled_value:
+            qty_text = value_text = _ZERO_TEXT
+        else:
+            qty_text, value_text = render(filled_qty), render(filled_value)
+        if code == CREATED:
+            more = ""
+        elif code == FINISHED:
+            state, internal = finished_states(order)
+            more = (
+                f',"finishTs":{ts_ns // _NS_PER_S},"state":"{state}","internalState":"{internal}"'
+            )
+        else:
+            more = f',"updateTs":{ts_ns // _NS_PER_S}'
+        self._count += 1
+        return (
+            f'{{"id":"{self._count}","method":"order_update","data":{{"type":"{_TYPES[code]}'
+            f'{fixed[1]}{qty_text}","filledValue":"{value_text}"{fixed[2]}{more}}}}},'
+            f'"error":null}}\n'
+        ).encode()
+
+    def _deal_line(
+        self, order: Order, record: DealRecord, filled_qty: Decimal, filled_value: Decimal
+    ) -> bytes:
+        """The line of a ``deal_update`` of ``record``, a fill of ``order``, which had
+        filled ``filled_qty`` for ``filled_value`` with it."""
+        quantity, value = record.quantity, record.value
+        # At 16 decimals str() writes exactly the event's text, unless it writes an exponent
+        # (zero, or below 1e-6): money.render then.
+        quantity_text, value_text = str(quantity), str(value)
+        price_text, fee_text = str(record.price), str(record.fee)
+        if "E" in quantity_text:
+            quantity_text = render(quantity)
+        if "E" in value_text:
+            value_text = render(value)
+        if "E" in price_text:
+            price_text = render(record.price)
+        if "E" in fee_text:
+            fee_text = render(record.fee)
+        if filled_qty == quantity and filled_value == value:  # its first fill
+            order.filled_text = (filled_qty, filled_value, quantity_text, value_text)
+        parts = self._deals[record.instrument]
+        self._count += 1
+        return (
+            f'{{"id":"{self._count}","method":"deal_update","data":{{"info":{{"dealId":"'
+            f'{record.deal_id}{parts[0]}{record.transaction_id}","filledPrice":"{price_text}",'
+            f'"filledQuantity":"{quantity_text}","filledValue":"{value_text}","fee":"'
+            f'{fee_text}{parts[1]}{record.role}","committedAt":{record.ts_ns // _NS_PER_S}}}}},'
+            f'"error":null}}\n'
+        ).encode()
+
+    def _balance_line(self, change: BalanceChange) -> bytes:
+        """The line of a ``balance_update`` of ``change``."""
         known = self._balances.get(change.currency) or self._balance_head(change.currency)
         # The old balance is most often the new one of the currency's last update, rendered
         # then; newBalance's 8 decimals are the 16's when those end in 8 zeros (the 16 are
@@ -344,16 +432,10 @@ class Frames:
         new8 = new_text[:-8] if new_text.endswith("00000000") else render8(new)
         known[1], known[2] = new, new_text
         self._count += 1
-        line = (
+        return (
             f'{{"id":"{self._count}{known[0]}{amount_text}","oldBalance":"'
             f'{old_text}","newBalance":"{new8}"}}}},"error":null}}\n'
         ).encode()
-        lines = self._lines
-        log = lines.log
-        log += line
-        if len(log) >= lines.limit:
-            lines.flush()
-        lines.put((BALANCE, line, ""))
 
     def rejected(
         self,
@@ -377,6 +459,7 @@ class Frames:
             orderId=order_id,
             ts=seconds(ts_ns),
         )
+        self.settle()  # the lines kept back come first
         self._count += 1
         event = ev.OrderRejected(id=str(self._count), data=ev.OrderRejectedData(info=info))
         line = _ENCODER.encode(event) + b"\n"

@@ -95,9 +95,8 @@ class PaperExchange:
         }
         self._account = Account(config.balances)
         self._ids = UlidGenerator(seed)
-        self._exec = Executor(
-            config, self._markets, self._account, Frames(emit, seed, on_deal), self._ids
-        )
+        self._frames = Frames(emit, seed, on_deal)
+        self._exec = Executor(config, self._markets, self._account, self._frames, self._ids)
         self.feed = MarketFeed(self._markets, self._exec, config.queue_when_depth_unknown)
         for market in self._markets.values():
             market.state.venue = self.feed  # the state hands the venue its events
@@ -155,6 +154,10 @@ class PaperExchange:
                     self._exec.fill_all_at(order, price, "taker", now_ns)
                     if order.is_open:
                         self._exec.finish(order, "expire", now_ns)
+
+    def settle_lines(self) -> None:
+        """Write the private events' lines kept back (nobody reads them yet) to the log."""
+        self._frames.settle()
 
     # --- read access -----------------------------------------------------------------------
 

@@ -455,6 +455,7 @@ class RunOutput:
         (self.dir / "summary.json").write_bytes(text + b"\n")
 
     def _flush(self) -> None:
+        self._exchange.settle_lines()  # the lines the venue kept back come first
         if self._buf:
             self._events.write(self._buf)
             self._sha.update(self._buf)
