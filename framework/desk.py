@@ -175,7 +175,11 @@ class OrderDesk:
         lines.structs = self._sink is not None or bool(self._order_targets)
         # Nobody reads a line before the log is flushed: the venue may render them later.
         lines.defer = not lines.structs and not self._balance_targets
-        balances = self._balance_update if self._sink or self._balance_targets else self.on_balance
+        lines.balance_queued = False
+        if self._sink or self._balance_targets:
+            balances: PrivateRoute = self._balance_update
+        else:
+            balances = self._balances_changed if lines.defer else self.on_balance
         order = self._order_update
         self.routes = (order, order, self._finished, self._deal_update, balances, self._rejected)
         self._dispatcher.private_routes = self.routes
@@ -213,6 +217,12 @@ class OrderDesk:
             self._sink(event)
         return (self._balance_targets, (event,)) if self._balance_targets else None
 
+    def _balances_changed(self, line: bytes, order_id: str) -> None:
+        """Balances changed, while the venue defers its lines: one update queued stands for
+        all those made until its delivery (the sampler's answer is the same for each)."""
+        self._lines.balance_queued = False
+        self.on_balance(line, order_id)
+
     def _finished(self, line: bytes, order_id: str) -> Delivery | None:
         """An order's last update: once it is out, the order is let go of, so memory stays
         flat."""
@@ -228,6 +238,7 @@ class OrderDesk:
         """An event that will not be delivered (the run stopped): its line is in the log
         already; the sampler and the sink still follow it."""
         if kind == BALANCE:
+            self._lines.balance_queued = False
             self.on_balance(line, "")
         if self._sink is not None and line:
             self._sink(decode(kind, line))

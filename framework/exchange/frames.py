@@ -166,7 +166,8 @@ class PrivateLines:
     """
 
     __slots__ = (
-        "defer", "flush", "limit", "log", "on_created", "on_rejected", "put", "settle", "structs"
+        "balance_queued", "defer", "flush", "limit", "log", "on_created", "on_rejected", "put",
+        "settle", "structs",
     )  # fmt: skip
 
     def __init__(
@@ -182,6 +183,10 @@ class PrivateLines:
         # Nobody reads the lines until the log is flushed: the venue may keep compact records
         # and render them later, in a batch (:meth:`Frames.settle`).
         self.defer = False
+        # While deferred, one balance update stands for all those made until it is delivered
+        # (their delivery runs no strategy: only the equity sampler follows, once is enough);
+        # this says one is queued (the route that delivers it clears it).
+        self.balance_queued = False
         self.log = bytearray()
         self.limit = 1 << 16
         self.flush: Callable[[], None] = self.log.clear  # no log: lines are dropped
@@ -312,7 +317,9 @@ class Frames:
             pending.append((BALANCE, change))
             if len(pending) >= _BATCH:
                 self.settle()
-            lines.put(_DEFERRED_BALANCE)
+            if not lines.balance_queued:
+                lines.balance_queued = True
+                lines.put(_DEFERRED_BALANCE)
             return
         line = self._balance_line(change)
         log = lines.log
