@@ -189,7 +189,7 @@ class OrderDesk:
         owner = self._owners.get(order_id)
         targets = self._order_targets.get(owner) if owner is not None else None
         target = targets.get(cls) if targets else None
-        if (target is None and self._sink is None) or not line:
+        if target is None and self._sink is None or not line:
             # (no line: it was made while nobody read them, before a reader came)
             return None
         event = decode(kind, line)

@@ -17,7 +17,6 @@ from typing import Final
 
 __all__ = [
     "CONTEXT",
-    "DOWN",
     "ZERO",
     "from_float",
     "parse",
@@ -33,10 +32,6 @@ _CTX: Final = decimal.Context(prec=60, rounding=ROUND_HALF_EVEN)
 # The context of :func:`quantize`, for the venue's hot path, which quantizes inline
 # (``value.quantize(step(places), ROUND_HALF_EVEN, CONTEXT)`` is ``quantize(value, places)``).
 CONTEXT: Final = _CTX
-# The same, rounding toward zero. A context's own ``quantize(a, b)`` takes its arguments by
-# position: ``Decimal.quantize`` parses keywords on every call, which costs more than the
-# rounding (``CONTEXT.quantize(value, q)`` is ``value.quantize(q, ROUND_HALF_EVEN, CONTEXT)``).
-DOWN: Final = decimal.Context(prec=60, rounding=ROUND_DOWN)
 _Q16: Final = Decimal("1e-16")
 _Q8: Final = Decimal("1e-8")
 _ZEROS: Final = tuple("0" * n for n in range(17))
@@ -54,7 +49,7 @@ def step(places: int) -> Decimal:
 def quantize(value: Decimal, places: int, *, down: bool = False) -> Decimal:
     """Round ``value`` to ``places`` decimals (half-even, or toward zero with ``down``)."""
     quantum = _STEPS[places] if 0 <= places < _N_STEPS else Decimal(1).scaleb(-places)
-    return (DOWN if down else _CTX).quantize(value, quantum)
+    return value.quantize(quantum, ROUND_DOWN if down else ROUND_HALF_EVEN, _CTX)
 
 
 def from_float(value: float) -> Decimal:
@@ -72,7 +67,7 @@ def parse(text: str) -> Decimal:
 
 def at16(value: Decimal) -> Decimal:
     """``value`` with exactly 16 decimals: the Decimal that its :func:`render` text denotes."""
-    return _CTX.quantize(value, _Q16)
+    return value.quantize(_Q16, ROUND_HALF_EVEN, _CTX)
 
 
 def render(value: Decimal) -> str:

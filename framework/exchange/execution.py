@@ -28,7 +28,7 @@ This module does not decide which orders fill on market data (``matching`` does,
 
 from __future__ import annotations
 
-from decimal import Decimal
+from decimal import ROUND_DOWN, ROUND_HALF_EVEN, Decimal
 from typing import Final
 
 from framework.exchange.accounts import Account, fee_for
@@ -56,7 +56,7 @@ from framework.exchange.validation import (
 )
 from framework.ids import UlidGenerator
 from framework.instruments import to_cryptomus
-from framework.money import CONTEXT, DOWN, ZERO, from_float, quantize, step
+from framework.money import CONTEXT, ZERO, from_float, quantize, step
 
 __all__ = ["Executor"]
 
@@ -152,15 +152,15 @@ class Executor:
         """Apply one fill; ``completes`` ends a market buy by value (it has spent what it can)."""
         # Runs for every fill: quantizing, the fee and the settlement are written out here
         # (``money.quantize``, ``accounts.fee_for``), with the market's own quantum.
-        req, rules, account, context = order.req, order.rules, self._account, CONTEXT
+        req, rules, account = order.req, order.rules, self._account
         market = self._markets[req.instrument]
         quantum = market.quote_step
         if fill.role == "maker":
             rate, share = self._maker, self._maker_share
         else:
             rate, share = self._taker, self._taker_share
-        value = context.quantize(fill.price * fill.quantity, quantum)
-        fee = context.quantize(value * share, quantum)
+        value = (fill.price * fill.quantity).quantize(quantum, ROUND_HALF_EVEN, CONTEXT)
+        fee = (value * share).quantize(quantum, ROUND_HALF_EVEN, CONTEXT)
         quantity = fill.quantity
         if req.direction == "buy":
             cost = value + fee
@@ -237,7 +237,7 @@ class Executor:
         quantum = market.quote_step
         if req.type == "limit":
             assert req.price is not None and req.quantity is not None
-            value = CONTEXT.quantize(req.price * req.quantity, quantum)
+            value = (req.price * req.quantity).quantize(quantum, ROUND_HALF_EVEN, CONTEXT)
             share = self._limit_hold_share
         elif req.value is not None:
             value, share = req.value, self._taker_share
@@ -245,7 +245,7 @@ class Executor:
             value, share = self._market_buy_cost(req, market, mode), self._taker_share
         # accounts.hold_fee, written out: the fee at the rate, never rounded down.
         exact = value * share
-        fee = DOWN.quantize(exact, quantum)
+        fee = exact.quantize(quantum, ROUND_DOWN, CONTEXT)
         return rules.quote_currency, value + (fee if fee == exact else fee + quantum)
 
     def _market_buy_cost(self, req: OrderRequest, market: Market, mode: Mode) -> Decimal:
@@ -261,7 +261,7 @@ class Executor:
             price = market.slipped_buy.get(last) or self._slipped(market, last, True)
         else:
             price = quantize(from_float(last), rules.quote_prec)
-        return CONTEXT.quantize(price * quantity, market.quote_step)
+        return (price * quantity).quantize(market.quote_step, ROUND_HALF_EVEN, CONTEXT)
 
     def _slipped(self, market: Market, last: float, is_buy: bool) -> Decimal:
         """``matching.slipped_price`` at ``last``, remembered per market, side and price: a

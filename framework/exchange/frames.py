@@ -45,7 +45,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any, Final, Literal
 
 import msgspec
@@ -272,7 +272,7 @@ class Frames:
         """A ``deal_update`` for one fill of ``order``."""
         # The record holds what the event says: each amount at the event's 16 decimals
         # (money.at16, written out).
-        q16, quantize16 = _Q16, CONTEXT.quantize
+        q16, even, context = _Q16, ROUND_HALF_EVEN, CONTEXT
         req = order.req
         parts = self._deals.get(req.instrument) or self._deal_parts(order)
         record = DealRecord(
@@ -284,10 +284,10 @@ class Frames:
             parts[3],
             req.direction,
             fill.role,
-            quantize16(fill.price, q16),
-            quantize16(fill.quantity, q16),
-            quantize16(value, q16),
-            quantize16(fee, q16),
+            fill.price.quantize(q16, even, context),
+            fill.quantity.quantize(q16, even, context),
+            value.quantize(q16, even, context),
+            fee.quantize(q16, even, context),
             order.rules.quote_currency,
         )
         lines = self._lines

@@ -54,8 +54,6 @@ _TIME_IN_FORCE: Final = ("gtc", "ioc", "fok")
 # Quantizing in the precision check: a result that needs more digits than this is NaN (no
 # trap), and NaN equals nothing, so such a number gets the exact count of its decimals.
 _QUIET: Final = Context(prec=40, traps=[])
-# _QUIET rounding down: its quantize(a, b) takes no keywords to parse (see money.DOWN)
-_QUIET_DOWN: Final = Context(prec=40, rounding=ROUND_DOWN, traps=[])
 _GRID: Final = tuple(step(n) for n in range(17))
 _N_GRID: Final = len(_GRID)
 
@@ -105,14 +103,14 @@ def _usual(req: OrderRequest, rules: MarketRules) -> bool:
         or type(price) is not Decimal
         or not price.is_finite()
         or price <= ZERO
-        or _QUIET_DOWN.quantize(price, _grid(rules.quote_prec)) != price
+        or price.quantize(_grid(rules.quote_prec), ROUND_DOWN, _QUIET) != price
     ):
         return False
     # The precision, then the range, in the checks' order (a comparison with odd rules
     # raises where theirs would).
     places = rules.base_prec  # _grid(places), written out
     grid = _GRID[places] if 0 <= places < _N_GRID else step(places)
-    if _QUIET_DOWN.quantize(quantity, grid) != quantity:
+    if quantity.quantize(grid, ROUND_DOWN, _QUIET) != quantity:
         return False
     if not rules.base_min_size <= quantity <= rules.base_max_size:
         return False
