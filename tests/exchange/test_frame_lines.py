@@ -12,10 +12,12 @@ from __future__ import annotations
 from decimal import Decimal
 
 import msgspec
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from framework import events as ev
+from framework.exchange import frames as frames_module
 from framework.exchange.accounts import BalanceChange
 from framework.exchange.frames import (
     BALANCE,
@@ -223,3 +225,85 @@ def test_lines_go_to_the_log_and_only_followed_events_are_queued() -> None:
         "order_update", "balance_update", "order_update"
     ]  # fmt: skip
     assert queued == [(BALANCE, log[1], ""), (FINISHED, log[2], _ORDER_ID)]
+
+
+def _life(frames: Frames, refuse_between: bool) -> None:
+    """Two orders' events (created, holds, deals, updates, finished), a refusal between them
+    when asked, through ``frames``."""
+    from framework.exchange.validation import Rejection
+
+    rules = _rules("BTC", "USDT")
+    for n, (sell, parts) in enumerate(((False, 2), (True, 1))):
+        req = OrderRequest(
+            instrument="BTC/USDT", direction="sell" if sell else "buy", type="limit",
+            quantity=Decimal("0.5"), price=Decimal("101.25"), client_order_id=f'c"{n}',
+        )  # fmt: skip
+        order = Order(f"{_ORDER_ID[:-1]}{n}", req, rules, n, _TS_NS)
+        order.create_ts = _TS_NS // 10**9 + n
+        frames.order("created", order, _TS_NS)
+        frames.balance(BalanceChange("USDT", Decimal("50.7"), Decimal(1000), Decimal("949.3")))
+        for part in range(parts):
+            quantity = Decimal("0.5") / parts
+            value = quantize(Decimal("101.25") * quantity, 6)
+            order.filled_qty += quantity
+            order.filled_value += value
+            order.deal_id = order.deal_id or _DEAL_ID
+            fill = Fill(Decimal("101.25"), quantity, "maker")
+            frames.deal(order, fill, value, Decimal("0.05"), f"{_TX_ID[:-1]}{part}", _TS_NS)
+            frames.balance(BalanceChange("BTC", quantity, Decimal(0), quantity))
+            if part < parts - 1:
+                frames.order("updated", order, _TS_NS + part)
+        if refuse_between and n == 0:
+            frames.rejected(Rejection(6, "Insufficient funds."), "X", req, "limit", _TS_NS)
+        order.state = "filled"
+        frames.order("finished", order, _TS_NS + 5 * 10**9)
+
+
+@pytest.mark.parametrize("refuse_between", [False, True])
+@pytest.mark.parametrize("batch", [1, 2, 3, 1024])
+def test_lines_rendered_later_in_batches_equal_lines_rendered_at_once(
+    refuse_between: bool, batch: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While nobody reads them, the venue keeps records and renders them in batches: the same
+    bytes, ids counted the same way, whatever the batch size and wherever a refusal (rendered at
+    once) falls; only followed events are queued, with no line, one balance update for many."""
+    monkeypatch.setattr(frames_module, "_BATCH", batch)
+    now_queued: list[Emitted] = []
+    at_once = PrivateLines(now_queued.append)
+    _life(Frames(at_once, 1), refuse_between)
+
+    late_queued: list[Emitted] = []
+    late = PrivateLines(late_queued.append)
+    late.defer = True
+    records: list[DealRecord] = []
+    frames = Frames(late, 1, records.append)
+    _life(frames, refuse_between)
+    assert len(records) == 3  # every fill is handed over as it is made, whatever is deferred
+    frames.settle()
+    assert bytes(late.log) == bytes(at_once.log)
+    ids = [msgspec.json.decode(line)["id"] for line in bytes(late.log).splitlines()]
+    assert ids == [str(n) for n in range(1, 14 + refuse_between)]
+    assert [item for item in late_queued if item[0] == FINISHED] == [
+        (FINISHED, b"", f"{_ORDER_ID[:-1]}0"), (FINISHED, b"", f"{_ORDER_ID[:-1]}1")
+    ]  # fmt: skip
+    assert [item for item in late_queued if item[0] == BALANCE] == [(BALANCE, b"", "")]
+
+
+def test_the_log_is_flushed_with_the_lines_kept_back_rendered_first() -> None:
+    flushed: list[bytes] = []
+    queued: list[Emitted] = []
+    lines = PrivateLines(queued.append)
+    lines.defer = True
+    frames = Frames(lines, 1)
+
+    def flush() -> None:  # as RunOutput.flush_events does
+        frames.settle()
+        flushed.append(bytes(lines.log))
+        lines.log.clear()
+
+    lines.flush = flush
+    lines.limit = 1  # every rendered batch fills the log
+    frames.balance(BalanceChange("USDT", Decimal(5), Decimal(10), Decimal(5)))
+    assert lines.log == bytearray() and not flushed  # kept back
+    lines.settle()  # what the run's output does before it writes (RunOutput._flush)
+    assert [msgspec.json.decode(chunk)["id"] for chunk in flushed] == ["1"]
