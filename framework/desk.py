@@ -103,6 +103,7 @@ class OrderDesk:
     def log_to(self, log: bytearray, flush: Callable[[], None], on_balance: LineSink) -> None:
         """Append every private event's line to ``log`` as the venue makes it (``flush``
         once it is full), and call ``on_balance`` as each balance update is delivered."""
+        self._lines.settle()  # lines kept back go to the log they were made for
         self._lines.log, self._lines.flush, self.on_balance = log, flush, on_balance
         self._reroute()
 
@@ -189,7 +190,7 @@ class OrderDesk:
         owner = self._owners.get(order_id)
         targets = self._order_targets.get(owner) if owner is not None else None
         target = targets.get(cls) if targets else None
-        if target is None and self._sink is None or not line:
+        if (target is None and self._sink is None) or not line:
             # (no line: it was made while nobody read them, before a reader came)
             return None
         event = decode(kind, line)
