@@ -48,7 +48,7 @@ __all__ = [
     "failure_of",
 ]
 
-TRADE_SIDES: Final = ("buy", "sell", "")
+TRADE_SIDES: Final[tuple[ev.Side, ...]] = ("buy", "sell", "")
 """A trade's side by its code in :attr:`TradeColumns.side`."""
 # A list's __getitem__ is called without building a tuple of arguments; a tuple's is not.
 _SIDE_OF: Final = list(TRADE_SIDES).__getitem__
@@ -118,12 +118,13 @@ class DecodedBatch(list[Any]):
 class TradeColumns:
     """A block of lone trades of one instrument (see the module docstring), oldest first.
 
-    Iterating builds the trades, one at a time; :meth:`applied` says how many of them the
-    loop has applied to the market state so far (its history then holds them).
+    Iterating builds the trades; :meth:`applied` says how many of them the loop has applied to
+    the market state so far (its history then holds them).
 
     Args:
         key: the trades' (venue, instrument, symbol).
-        times: each trade's receive time (its line's time, and its ``ts_recv_ns``).
+        times: each trade's receive time (its line's time, and its ``ts_recv_ns``; an
+            ``array('q')``).
         ts_event: each trade's ``ts_event_ns`` (an ``array('q')``).
         price: each trade's price (an ``array('d')``).
         size: each trade's size (an ``array('d')``).
@@ -135,7 +136,7 @@ class TradeColumns:
     def __init__(
         self,
         key: tuple[str, str, str],
-        times: list[int],
+        times: Any,
         ts_event: Any,
         price: Any,
         size: Any,
@@ -147,7 +148,7 @@ class TradeColumns:
         self.price = price
         self.size = size
         self.side = side
-        self._made: Iterator[int] = iter(times)  # what remains of it: the trades not yet built
+        self._made: Iterator[ev.Trade] | None = None  # the trades not yet handed out
         # 1 while the trade built last is not yet applied: the loop sets it while the timers
         # due before that trade fire.
         self.unapplied = 0
@@ -156,16 +157,22 @@ class TradeColumns:
         return len(self.times)
 
     def __iter__(self) -> Iterator[ev.Trade]:
-        """The trades, built as they are asked for."""
+        """The trades, all built at once (one stretch of the same code), handed out in order:
+        once all are, none is kept here."""
         venue, instrument, symbol = self.key
-        self._made = made = iter(self.times)
-        return map(
-            ev.Trade, repeat(venue), repeat(instrument), repeat(symbol), self.ts_event, made,
-            self.price, self.size, map(_SIDE_OF, self.side),
+        made = list(
+            map(
+                ev.Trade, repeat(venue), repeat(instrument), repeat(symbol), self.ts_event,
+                self.times, self.price, self.size, map(_SIDE_OF, self.side),
+            )
         )  # fmt: skip
+        self._made = handed = iter(made)  # a list iterator lets go of its list at the end
+        return handed
 
     def applied(self) -> int:
         """How many trades (the first ones) the loop has applied to the market state."""
+        if self._made is None:
+            return 0
         return len(self.times) - length_hint(self._made) - self.unapplied
 
 

@@ -155,12 +155,12 @@ class TradeHistory(_Ring):
         self.pending.append(trade)
 
     def follow(self, columns: TradeColumns) -> None:
-        """Keep the trades of ``columns`` as the loop applies them, until the next
-        :meth:`add` or :meth:`follow` (every trade of the batch is this instrument's)."""
+        """Keep the trades of ``columns`` as the loop applies them, from its first, until the
+        next :meth:`add` or :meth:`follow` (every trade of the batch is this instrument's)."""
         if self.pending:
             self.earlier.append(self.pending)
             self.pending = []
-        self.earlier.append(_Span(columns, columns.applied()))
+        self.earlier.append(_Span(columns, 0))
 
     def trim(self) -> None:
         """Forget kept trades older than the newest ``capacity`` (they could never be read)."""

@@ -386,7 +386,8 @@ class Engine:
         state: Any = None
         tape: Any = None
         log: Any = None
-        for ts, trade in zip(times, trades, strict=False):
+        # The trades first: a TradeColumns' iterator, run to its end, lets go of the trades.
+        for trade, ts in zip(trades, times, strict=False):
             if ts >= clock.next_deadline_ns:  # Clock.follow, inlined, as in process
                 if columns is None:
                     clock.advance_to(ts)

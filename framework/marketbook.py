@@ -212,7 +212,7 @@ class MarketState:
             if self.trade_history:
                 hist = state.trade_log = self._trades[instrument] = TradeHistory(self.trade_history)
                 if self.feeding is not None and self.feeding.key[1] == instrument:
-                    hist.follow(self.feeding)
+                    hist.follow(self.feeding)  # made at the batch's first trade applied
         return state
 
     def feed(self, columns: TradeColumns | None) -> None:

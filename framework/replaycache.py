@@ -503,17 +503,14 @@ def _materialize(chunk: _Chunk, path: Path) -> DecodedBatch | TradeColumns:
     """The chunk's lines: lone trades of one instrument as their columns, lone trades of
     several built from the columns, the rest as decoded."""
     try:
-        times: list[int] = _values("q", chunk.times)
+        time_column = _column_of("q", chunk.times)
         kinds = chunk.kinds
         trades = kinds.count(_TRADE)
         generic = chunk.generic
-        if len(kinds) != len(times) or trades + len(generic) != len(kinds):
+        if len(kinds) != len(time_column) or trades + len(generic) != len(kinds):
             raise CacheError(f"{path}: damaged: a chunk's columns disagree")
         if not trades:
-            return DecodedBatch(generic, times)
-        ts_recv = (
-            times if trades == len(times) else list(compress(times, kinds.translate(_IS_TRADE)))
-        )
+            return DecodedBatch(generic, time_column.tolist())
         ts_event = _column_of("q", chunk.ts_event)
         price = _column_of("d", chunk.price)
         size = _column_of("d", chunk.size)
@@ -523,8 +520,12 @@ def _materialize(chunk: _Chunk, path: Path) -> DecodedBatch | TradeColumns:
         keys = chunk.keys
         if side.translate(None, _SIDE_CODES):  # a byte that is no side's code
             raise CacheError(f"{path}: damaged: a trade's side is out of range")
-        if not generic and not chunk.key:  # lone trades of one instrument: built as delivered
-            return TradeColumns(keys[0], times, ts_event, price, size, side)
+        if not generic and not chunk.key:  # lone trades of one instrument, as columns
+            return TradeColumns(keys[0], time_column, ts_event, price, size, side)
+        times: list[int] = time_column.tolist()
+        ts_recv = (
+            times if trades == len(times) else list(compress(times, kinds.translate(_IS_TRADE)))
+        )
         venue: Any
         instrument: Any
         symbol: Any
