@@ -14,7 +14,7 @@ is read. The loop trims what is kept to the newest ``capacity`` trades after eac
 A batch of the decoded cache's lone trades of one instrument (``framework.decoded.TradeColumns``)
 costs it nothing per trade: the history follows the batch (:meth:`TradeHistory.follow`), as a
 span of its columns that grows as the loop applies its trades, and copies the columns when it
-is read. The trades themselves are not kept, so each is freed as soon as it is handed on.
+is read. The trades themselves are not kept: they are freed with their batch.
 
 The arrays are made when a history is first written to or read, and numpy is imported then:
 a replay whose strategies never read a trade history, on a feed without bars, does not pay

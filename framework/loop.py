@@ -403,8 +403,7 @@ class Engine:
                     # MarketState.on_trade
                     price = trade.price
                     state.last = price
-                    state.last_trade = trade
-                    state.has_trades = True
+                    state.last_trade = trade  # has_trades: set by its first trade, in fused
                     if log is not None:
                         log.pending.append(trade)
                     overlay = state.overlay
