@@ -26,7 +26,7 @@ objects (to be freed much later, cold).
 from __future__ import annotations
 
 from collections.abc import Iterator
-from itertools import chain, repeat
+from itertools import repeat
 from operator import length_hint
 from typing import Any, Final
 
@@ -51,7 +51,6 @@ __all__ = [
 
 TRADE_SIDES: Final[tuple[ev.Side, ...]] = ("buy", "sell", "")
 """A trade's side by its code in :attr:`TradeColumns.side`."""
-_BLOCK: Final = 128  # see TradeColumns.__iter__
 # A list's __getitem__ is called without building a tuple of arguments; a tuple's is not.
 _SIDE_OF: Final = list(TRADE_SIDES).__getitem__
 
@@ -133,9 +132,7 @@ class TradeColumns:
         side: each trade's side, as its index in :data:`TRADE_SIDES`.
     """
 
-    __slots__ = (
-        "_end", "_made", "key", "price", "side", "size", "times", "ts_event", "unapplied",
-    )  # fmt: skip
+    __slots__ = ("_made", "key", "price", "side", "size", "times", "ts_event", "unapplied")
 
     def __init__(
         self,
@@ -152,8 +149,7 @@ class TradeColumns:
         self.price = price
         self.size = size
         self.side = side
-        self._made: Iterator[ev.Trade] | None = None  # the trades built, not yet handed out
-        self._end = 0  # the trades built so far
+        self._made: Iterator[ev.Trade] | None = None  # the trades not yet handed out
         # 1 while the trade built last is not yet applied: the loop sets it while the timers
         # due before that trade fire.
         self.unapplied = 0
@@ -162,31 +158,23 @@ class TradeColumns:
         return len(self.times)
 
     def __iter__(self) -> Iterator[ev.Trade]:
-        """The trades, handed out in order, built :data:`_BLOCK` at a time (one stretch of
-        the same code, whose objects are still in the processor's cache when handed on); once
-        handed out, none is kept here."""
-        return chain.from_iterable(self._blocks())
-
-    def _blocks(self) -> Iterator[Iterator[ev.Trade]]:
+        """The trades, all built at once (one stretch of the same code), handed out in order:
+        once all are, none is kept here."""
         venue, instrument, symbol = self.key
-        for lo in range(0, len(self.times), _BLOCK):
-            hi = lo + _BLOCK
-            made = list(
-                map(
-                    ev.Trade, repeat(venue), repeat(instrument), repeat(symbol),
-                    self.ts_event[lo:hi], self.times[lo:hi], self.price[lo:hi],
-                    self.size[lo:hi], map(_SIDE_OF, self.side[lo:hi]),
-                )
-            )  # fmt: skip
-            self._end = lo + len(made)
-            self._made = handed = iter(made)  # a list iterator lets go of its list at the end
-            yield handed
+        made = list(
+            map(
+                ev.Trade, repeat(venue), repeat(instrument), repeat(symbol), self.ts_event,
+                self.times, self.price, self.size, map(_SIDE_OF, self.side),
+            )
+        )  # fmt: skip
+        self._made = handed = iter(made)  # a list iterator lets go of its list at the end
+        return handed
 
     def applied(self) -> int:
         """How many trades (the first ones) the loop has applied to the market state."""
         if self._made is None:
             return 0
-        return self._end - length_hint(self._made) - self.unapplied
+        return len(self.times) - length_hint(self._made) - self.unapplied
 
 
 class _Symbol:

@@ -7,7 +7,6 @@ from __future__ import annotations
 from array import array
 from pathlib import Path
 from typing import Any, ClassVar
-from unittest import mock
 
 import msgspec
 import pytest
@@ -201,15 +200,11 @@ def feeds(draw: st.DrawFn) -> tuple[list[ev.Trade], list[int], int, set[int]]:
 
 
 @settings(max_examples=200, deadline=None)
-@given(feed=feeds(), block=st.integers(1, 8))
+@given(feed=feeds())
 def test_fuzz_any_batching_reads_what_the_trades_were(
-    feed: tuple[list[ev.Trade], list[int], int, set[int]], block: int
+    feed: tuple[list[ev.Trade], list[int], int, set[int]],
 ) -> None:
-    with mock.patch("framework.decoded._BLOCK", block):  # trades built this many at a time
-        read_as_fed(*feed)
-
-
-def read_as_fed(trades: list[ev.Trade], cuts: list[int], capacity: int, reads: set[int]) -> None:
+    trades, cuts, capacity, reads = feed
     batches: list[Any] = []
     for lo, hi in zip([0, *cuts], [*cuts, len(trades)], strict=True):
         part = trades[lo:hi]
