@@ -17,7 +17,9 @@ importing process is copied into it) speaking over its standard input and output
 (a pickled :class:`Task`, which only the importing process writes), its lines and summary
 out. Runs go to the workers in turn, so each result is read from the worker whose turn it
 was, in file order. A worker reads its input on a thread of its own, so that the importing
-process never waits to hand over a run while the worker waits to hand back the one before.
+process never waits to hand over a run while the worker waits to hand back the one before;
+and writes its results on another, so that it converts the runs it holds while a result
+(larger than a pipe holds) waits for the importing process to read it.
 Workers ignore Ctrl-C (the importing process stops them), and go when the importing process
 goes however it goes (their input ends; ``PR_SET_PDEATHSIG`` on Linux). A worker that fails
 sends its exception back; one that dies is a :class:`~framework.errors.RecordingError`: the
@@ -280,6 +282,9 @@ def serve(parent: int, module: str) -> None:
     tasks: queue.Queue[bytes | None] = queue.Queue()
     reader = threading.Thread(target=_read_tasks, args=(sys.stdin.buffer, tasks), daemon=True)
     reader.start()
+    done: queue.Queue[tuple[bytes, bytearray] | None] = queue.Queue()
+    sender = threading.Thread(target=_send_results, args=(results, done), daemon=True)
+    sender.start()
     while (data := tasks.get()) is not None:
         try:
             out, summary = convert_task(pickle.loads(data))
@@ -288,13 +293,12 @@ def serve(parent: int, module: str) -> None:
                 meta = pickle.dumps(exc, protocol=pickle.HIGHEST_PROTOCOL)
             except Exception:
                 meta = pickle.dumps(RuntimeError(repr(exc)), protocol=pickle.HIGHEST_PROTOCOL)
-            results.write(bytes([_FAILED]) + _LENGTH.pack(len(meta)) + meta)
-            results.flush()
+            done.put((bytes([_FAILED]) + _LENGTH.pack(len(meta)) + meta, bytearray()))
             continue
         meta = pickle.dumps(summary, protocol=pickle.HIGHEST_PROTOCOL)
-        results.write(bytes([_OK]) + _LENGTH.pack(len(meta)) + meta + _LENGTH.pack(len(out)))
-        results.write(out)
-        results.flush()
+        done.put((bytes([_OK]) + _LENGTH.pack(len(meta)) + meta + _LENGTH.pack(len(out)), out))
+    done.put(None)
+    sender.join()
 
 
 def _read_tasks(stream: IO[bytes], tasks: queue.Queue[bytes | None]) -> None:
@@ -306,6 +310,20 @@ def _read_tasks(stream: IO[bytes], tasks: queue.Queue[bytes | None]) -> None:
             break
         tasks.put(data)
     tasks.put(None)
+
+
+def _send_results(stream: IO[bytes], done: queue.Queue[tuple[bytes, bytearray] | None]) -> None:
+    """Write results as they come: a result is larger than the pipe holds, and its writer
+    waits until the importing process reads it, which it does between runs it converts
+    itself; meanwhile the worker converts the runs it holds (at most :data:`_AHEAD`)."""
+    while (result := done.get()) is not None:
+        head, out = result
+        try:
+            stream.write(head)
+            stream.write(out)
+            stream.flush()
+        except OSError:  # the importing process is gone: so is the end of the input, soon
+            return
 
 
 def _widen(fd: int) -> None:
