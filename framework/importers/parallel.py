@@ -84,9 +84,14 @@ def convert_task(task: Task) -> tuple[bytearray, BlockSummary]:
     """Convert a run of blocks on a fresh converter: its lines, and what it found."""
     converter = task.converter(task.symbol, sample=task.sample)
     converter.resume(task.source, task.context)
-    out = bytearray()
+    # Each block's lines in a buffer of their own, joined once: appended to one buffer, the
+    # run's lines would be copied again at every growth (each a realloc of the whole).
+    parts: list[bytearray] = []
     for first_line, block in task.blocks:
-        converter.feed(task.source, first_line, block, out)
+        part = bytearray()
+        converter.feed(task.source, first_line, block, part)
+        parts.append(part)
+    out = bytearray().join(parts)
     return out, converter.summary(out)
 
 
