@@ -214,6 +214,23 @@ def test_plain_numbers_agree_with_number(texts: list[str], positive: bool, plain
     assert plain_numbers([t.encode() for t in texts], positive=positive) is plain
 
 
+@settings(max_examples=500, deadline=None)
+@given(st.lists(st.text("0123456789.", max_size=6), min_size=1, max_size=40), st.booleans())
+def test_plain_numbers_is_true_exactly_when_number_keeps_every_text(
+    texts: list[str], positive: bool
+) -> None:
+    """Texts of digits and dots in any arrangement (empty, dots first, last, doubled, zeros):
+    plain exactly when number() returns each of them unchanged, refusing none."""
+    encoded = [t.encode() for t in texts]
+    kept = True
+    for text in encoded:
+        try:
+            kept = kept and number(text, "price", positive=positive) == text
+        except base.RowError:
+            kept = False
+    assert plain_numbers(encoded, positive=positive) is kept
+
+
 @pytest.mark.parametrize(
     ("texts", "size", "expected"),
     [
