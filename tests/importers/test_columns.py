@@ -62,17 +62,18 @@ def tardis_rows(draw: st.DrawFn, book: bool) -> list[str]:
     rows = []
     for stamp in local:
         symbol = "BTCUSDT" if clean else draw(st.sampled_from(["BTCUSDT"] * 5 + ["ETHUSDT", ""]))
+        exchange = "binance" if clean else draw(st.sampled_from(["binance"] * 5 + ["bybit", ""]))
         times = [str(int(stamp) - 900) if stamp.isdigit() else "", str(T + 5_000_000)]
         exchange_time = draw(st.sampled_from(times if clean else [*times, ""]))
         if book:
             side = draw(st.sampled_from(["bid", "ask"] + ([] if clean else ["buy"])))
             amount = draw(st.sampled_from(["0", "1.5", "0.000"])) if clean else _number(draw, False)
             middle = ["false" if clean else draw(st.sampled_from(["false"] * 5 + ["true"])), side]
-            rows.append(",".join(["binance", symbol, exchange_time, stamp, *middle,
+            rows.append(",".join([exchange, symbol, exchange_time, stamp, *middle,
                                   _number(draw, clean), amount]))  # fmt: skip
         else:
             side = draw(st.sampled_from(["buy", "sell"] + ([] if clean else ["unknown"])))
-            rows.append(",".join(["binance", symbol, exchange_time, stamp, "id1", side,
+            rows.append(",".join([exchange, symbol, exchange_time, stamp, "id1", side,
                                   _number(draw, clean), _number(draw, clean)]))  # fmt: skip
     return rows
 
@@ -86,8 +87,8 @@ def _both(make: type[Converter], blocks: list[tuple[int, list[str]]]) -> tuple[o
     """Feed the same blocks as columns and row by row; each one's whole outcome.
 
     The blocks are fed twice as columns: as they are, and with refused blocks halved down to
-    a few bytes (every row of a refused block tried as columns on its own), which must change
-    nothing either.
+    a few bytes (every row of a refused block tried as columns on its own) and Tardis rows'
+    exchange and symbol cut off a few bytes at a time, which must change nothing either.
     """
     by_block, by_row = make("BTC/USDT", sample=True), make("BTC/USDT", sample=True)
     halved = make("BTC/USDT", sample=True)
@@ -98,6 +99,7 @@ def _both(make: type[Converter], blocks: list[tuple[int, list[str]]]) -> tuple[o
         by_row.feed_lines("f.csv", first_line, data, out_row)
         with pytest.MonkeyPatch.context() as patch:
             patch.setattr(base, "HALVES_FROM", 2)
+            patch.setattr(tardis, "_CUT", 5)
             halved.feed("f.csv", first_line, b"\n".join(data), out_halved)
     by_block.finish(out_block)
     by_row.finish(out_row)
