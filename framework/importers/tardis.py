@@ -60,7 +60,6 @@ _NS: Final = 1_000_000_000
 _SECONDS: Final = operator.itemgetter(slice(10))  # a time stamp's whole seconds
 _SIDES: Final = {b"buy": b"buy", b"sell": b"sell"}
 _COMMON: Final = ("exchange", "symbol", "timestamp", "local_timestamp")
-_CUT: Final = 24_000  # bytes replaced at a time: under CPython's 30,000 (see _documented)
 
 
 class _Tardis(Converter):
@@ -105,45 +104,18 @@ class _Tardis(Converter):
         raise NotImplementedError
 
     def _documented(self, block: bytes) -> list[bytes] | None:
-        """The block's fields from ``timestamp`` on (six a row: every row's exchange and symbol
-        cut off), when its columns are the documented eight, in order, and every row has them,
-        the exchange and symbol of its first row (the symbol the file's), and times of 16 digits
-        with local times in order.
-
-        Exchange and symbol are cut off by replacing a line end and the first row's
-        ``exchange,symbol,`` with the line end: every row had them when the block shrank by as
-        many as it has line ends; the rows' two first fields are then neither split nor
-        compared. The replace goes :data:`_CUT` bytes at a time: in a longer text, CPython
-        searches for each occurrence of a needle this long with an algorithm whose set-up
-        costs more than splitting the fields.
-        """
+        """The block's fields when its columns are the documented eight, in order, and every
+        row has them, its symbol the file's and its times 16 digits with local times in order."""
         if self._width != 8 or list(self._index.values()) != list(range(8)):
             return None
-        lead_end = block.find(b",", block.find(b",") + 1) + 1  # past the first row's symbol
-        lead = block[:lead_end]
-        if not lead_end or b"\n" in lead:
-            return None
-        symbol = lead[lead.index(b",") + 1 : -1]
-        if self._file_symbol and symbol != self._file_symbol:
-            return None
-        needle = b"\n" + lead
-        parts = []
-        start = lead_end
-        while start < len(block):
-            end = block.find(b"\n", start + _CUT) if start + _CUT < len(block) else -1
-            end = len(block) if end < 0 else end
-            parts.append(block[start:end].replace(needle, b"\n"))
-            start = end
-        rest = b"".join(parts)
-        fields = columns(rest, 6)
+        fields = columns(block, 8)
         if fields is None:
             return None
-        rows = (len(fields) + 1) // 7
-        if len(block) - lead_end - len(rest) != (rows - 1) * lead_end:
-            return None
-        stamps, local = fields[0::7], fields[1::7]
+        symbols, stamps, local = fields[1::9], fields[2::9], fields[3::9]
+        symbol = self._file_symbol or symbols[0]
         if (
-            not digits(stamps, 16)  # microseconds, 2001 to 2286
+            symbols.count(symbol) != len(symbols)
+            or not digits(stamps, 16)  # microseconds, 2001 to 2286
             or not digits(local, 16)
             or local != sorted(local)  # digit strings of one length sort as their numbers
             or int(local[0]) * 1000 < self.last_ns
@@ -215,13 +187,13 @@ class Trades(_Tardis):
         fields = self._documented(block)
         if fields is None:
             return False
-        stamps, local = fields[0::7], fields[1::7]
+        stamps, local = fields[2::9], fields[3::9]
         try:
-            tails = list(map(self._lines.tails.__getitem__, fields[3::7]))
+            tails = list(map(self._lines.tails.__getitem__, fields[5::9]))
         except KeyError:  # not buy or sell
             return False
-        prices = numbers(fields[4::7], "price")
-        amounts = numbers(fields[5::7], "amount")
+        prices = numbers(fields[6::9], "price")
+        amounts = numbers(fields[7::9], "amount")
         if prices is None or amounts is None:
             return False
         seconds = list(map(_SECONDS, stamps))  # ten digits: 2001-09-09 to 2286
@@ -319,15 +291,15 @@ class IncrementalBook(_Tardis):
         fields = self._documented(block)
         if fields is None:
             return False
-        stamps, local, snaps, sides = fields[0::7], fields[1::7], fields[2::7], fields[3::7]
+        stamps, local, snaps, sides = fields[2::9], fields[3::9], fields[4::9], fields[5::9]
         if (
             int(local[0]) < self._key
             or snaps.count(b"false") != len(snaps)  # a snapshot (a reset) goes row by row
             or not {b"bid", b"ask"} >= set(sides)
         ):
             return False
-        prices = numbers(fields[4::7], "price")
-        amounts = numbers(fields[5::7], "amount", positive=False)
+        prices = numbers(fields[6::9], "price")
+        amounts = numbers(fields[7::9], "amount", positive=False)
         if prices is None or amounts is None:
             return False
         # As in _rows for updates: rows of one local_timestamp are one message. The message

@@ -87,8 +87,8 @@ def _both(make: type[Converter], blocks: list[tuple[int, list[str]]]) -> tuple[o
     """Feed the same blocks as columns and row by row; each one's whole outcome.
 
     The blocks are fed twice as columns: as they are, and with refused blocks halved down to
-    a few bytes (every row of a refused block tried as columns on its own) and Tardis rows'
-    exchange and symbol cut off a few bytes at a time, which must change nothing either.
+    a few bytes (every row of a refused block tried as columns on its own), which must change
+    nothing either.
     """
     by_block, by_row = make("BTC/USDT", sample=True), make("BTC/USDT", sample=True)
     halved = make("BTC/USDT", sample=True)
@@ -99,7 +99,6 @@ def _both(make: type[Converter], blocks: list[tuple[int, list[str]]]) -> tuple[o
         by_row.feed_lines("f.csv", first_line, data, out_row)
         with pytest.MonkeyPatch.context() as patch:
             patch.setattr(base, "HALVES_FROM", 2)
-            patch.setattr(tardis, "_CUT", 5)
             halved.feed("f.csv", first_line, b"\n".join(data), out_halved)
     by_block.finish(out_block)
     by_row.finish(out_row)
