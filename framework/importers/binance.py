@@ -23,12 +23,11 @@ from __future__ import annotations
 
 import operator
 import re
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 import msgspec
 
 from framework.errors import ConfigError
-from framework.importcsv import BarRow, finazon_names
 from framework.importers.base import (
     POSITIVE,
     TRADE,
@@ -45,9 +44,10 @@ from framework.importers.base import (
 from framework.instruments import to_cryptomus
 from framework.providers.base import Subscription
 from framework.providers.cryptomus import NAME as CRYPTOMUS
-from framework.providers.finazon import PROVIDER as FINAZON
-from framework.providers.finazon import CandleUpdate
-from framework.recording import Frame, ProviderSpec
+from framework.recording import ProviderSpec
+
+if TYPE_CHECKING:
+    from framework.importcsv import BarRow
 
 __all__ = ["AggTrades", "Klines", "Trades"]
 
@@ -186,11 +186,18 @@ class AggTrades(Trades):
 
 
 class Klines(Converter):
-    """Binance ``klines`` rows as Finazon bars of the file's interval."""
+    """Binance ``klines`` rows as Finazon bars of the file's interval.
+
+    The bar writing it shares with ``framework.importcsv`` (and the Finazon provider) is
+    loaded when a klines file is imported: an import of trades does not pay for it.
+    """
 
     noun = "bar"
 
     def __init__(self, symbol: str, sample: bool) -> None:
+        from framework.importcsv import finazon_names
+        from framework.providers.finazon import PROVIDER as FINAZON
+
         super().__init__(symbol, sample)
         self._ticker, self._dataset = finazon_names(symbol)
         self.provider = ProviderSpec(FINAZON)  # completed when the interval is known
@@ -223,6 +230,8 @@ class Klines(Converter):
             self._held = None
 
     def _bar(self, line: bytes) -> tuple[BarRow, int]:
+        from framework.importcsv import BarRow
+
         cells = line.split(b",")
         if len(cells) < 7:
             raise RowError(f"{len(cells)} columns, expected 12 (at least 7)")
@@ -248,6 +257,8 @@ class Klines(Converter):
         return BarRow(open_ns // _NS, o, h, low, c, volume), open_ns + interval
 
     def _set_interval(self, interval_ns: int) -> None:
+        from framework.providers.finazon import PROVIDER as FINAZON
+
         if interval_ns >= 28 * 86_400 * _NS:
             raise ConfigError(
                 "these are monthly klines (1mo), whose bars have no fixed length; papertrade's "
@@ -262,6 +273,11 @@ class Klines(Converter):
         self.provider = ProviderSpec(FINAZON, (sub,), {"dataset": self._dataset})
 
     def _write(self, bar: BarRow, next_t: int, out: bytearray) -> None:
+        from framework.importcsv import BarRow
+        from framework.providers.finazon import PROVIDER as FINAZON
+        from framework.providers.finazon import CandleUpdate
+        from framework.recording import Frame
+
         close_ns = bar.t * _NS + self._interval_ns
         opening = BarRow(next_t, bar.close, bar.close, bar.close, bar.close, 0.0)
         for row in (bar, opening):

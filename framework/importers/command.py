@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
+from collections.abc import Iterator
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 import click
 from rich.console import Console
-from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 
 from framework.errors import ConfigError
-from framework.importers.convert import FORMATS, import_files
+from framework.importers.convert import FORMATS, ProgressFn, import_files
 from framework.importers.parallel import PARALLEL_FROM
 
 __all__ = ["import_cmd", "parse_step"]
@@ -65,21 +66,7 @@ def import_cmd(
       papertrade import binance-trades BTCUSDT-trades-2025-01-01.zip --symbol BTC/USDT \\
           --out btc-trades.jsonl.gz
     """
-    console = Console(stderr=True)
-    with Progress(
-        TextColumn("importing"),
-        BarColumn(),
-        DownloadColumn(),
-        TimeRemainingColumn(),
-        console=console,
-        transient=True,
-        disable=not console.is_terminal,
-    ) as bar:
-        task = bar.add_task("import", total=None)
-
-        def progress(done: int, total: int) -> None:
-            bar.update(task, completed=done, total=total)
-
+    with _progress_bar() as progress:
         report = import_files(
             fmt,
             files,
@@ -92,6 +79,31 @@ def import_cmd(
         )
     click.echo(report, err=True)
     sys.stderr.flush()
+
+
+@contextlib.contextmanager
+def _progress_bar() -> Iterator[ProgressFn | None]:
+    """A progress bar on a terminal (None elsewhere: rich's bar is not even loaded)."""
+    console = Console(stderr=True)
+    if not console.is_terminal:
+        yield None
+        return
+    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
+
+    with Progress(
+        TextColumn("importing"),
+        BarColumn(),
+        DownloadColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        transient=True,
+    ) as bar:
+        task = bar.add_task("import", total=None)
+
+        def progress(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        yield progress
 
 
 def parse_step(text: str | None, name: str) -> Decimal | None:

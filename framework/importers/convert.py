@@ -9,12 +9,14 @@ the header and everything after it are written as they come. The recording is wr
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import gc
 import gzip
 import os
 import queue
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from decimal import Decimal
 from pathlib import Path
 from typing import IO, Final
@@ -30,7 +32,7 @@ from framework.importers.parallel import Pool, Task, default_jobs
 from framework.importers.source import Digests, Source
 from framework.recording import FORMAT, VERSION, Header
 
-__all__ = ["FORMATS", "GENERATOR", "import_files"]
+__all__ = ["FORMATS", "GENERATOR", "ProgressFn", "import_files"]
 
 GENERATOR: Final = "papertrade import"
 FORMATS: Final[dict[str, type[Converter]]] = {
@@ -106,10 +108,12 @@ def import_files(
     out = Path(out)
     part = out.with_name(out.name + ".part")
     pool = writer = None
+    stack = contextlib.ExitStack()
     # Everything from the first process started to the recording renamed is in this try: an
     # error, or Ctrl-C at any point (while the workers or the writer start too), stops the
     # workers and leaves no .part file behind.
     try:
+        stack.enter_context(_fewer_collections())
         if (
             jobs > 1
             and converter.blockwise
@@ -124,6 +128,7 @@ def import_files(
             raise _nothing(converter, sources)
         os.replace(part, out)
     finally:
+        stack.close()
         if pool is not None:
             pool.close()
         if writer is not None:
@@ -234,6 +239,27 @@ def _convert(
     else:
         writer.write(tail)
     return market
+
+
+@contextlib.contextmanager
+def _fewer_collections() -> Iterator[None]:
+    """Run the collector less often while converting (as ``framework.run`` does for a replay).
+
+    Converting makes short-lived lists by the thousand and no cycles; every 700 containers the
+    collector would re-scan the lists in hand (some 5 % of the time). The collector is left as
+    found: thresholds restored, and objects frozen only when nobody had frozen any.
+    """
+    old = gc.get_threshold()
+    freeze = gc.get_freeze_count() == 0
+    if freeze:
+        gc.freeze()
+    gc.set_threshold(max(old[0], 50_000), max(old[1], 20), max(old[2], 100))
+    try:
+        yield
+    finally:
+        gc.set_threshold(*old)
+        if freeze:
+            gc.unfreeze()
 
 
 def _instrument(symbol: str) -> str:

@@ -62,17 +62,18 @@ def tardis_rows(draw: st.DrawFn, book: bool) -> list[str]:
     rows = []
     for stamp in local:
         symbol = "BTCUSDT" if clean else draw(st.sampled_from(["BTCUSDT"] * 5 + ["ETHUSDT", ""]))
+        exchange = "binance" if clean else draw(st.sampled_from(["binance"] * 5 + ["bybit", ""]))
         times = [str(int(stamp) - 900) if stamp.isdigit() else "", str(T + 5_000_000)]
         exchange_time = draw(st.sampled_from(times if clean else [*times, ""]))
         if book:
             side = draw(st.sampled_from(["bid", "ask"] + ([] if clean else ["buy"])))
             amount = draw(st.sampled_from(["0", "1.5", "0.000"])) if clean else _number(draw, False)
             middle = ["false" if clean else draw(st.sampled_from(["false"] * 5 + ["true"])), side]
-            rows.append(",".join(["binance", symbol, exchange_time, stamp, *middle,
+            rows.append(",".join([exchange, symbol, exchange_time, stamp, *middle,
                                   _number(draw, clean), amount]))  # fmt: skip
         else:
             side = draw(st.sampled_from(["buy", "sell"] + ([] if clean else ["unknown"])))
-            rows.append(",".join(["binance", symbol, exchange_time, stamp, "id1", side,
+            rows.append(",".join([exchange, symbol, exchange_time, stamp, "id1", side,
                                   _number(draw, clean), _number(draw, clean)]))  # fmt: skip
     return rows
 
@@ -212,6 +213,23 @@ def test_columns_need_every_line_to_have_the_width() -> None:
 )
 def test_plain_numbers_agree_with_number(texts: list[str], positive: bool, plain: bool) -> None:
     assert plain_numbers([t.encode() for t in texts], positive=positive) is plain
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(st.text("0123456789.", max_size=6), min_size=1, max_size=40), st.booleans())
+def test_plain_numbers_is_true_exactly_when_number_keeps_every_text(
+    texts: list[str], positive: bool
+) -> None:
+    """Texts of digits and dots in any arrangement (empty, dots first, last, doubled, zeros):
+    plain exactly when number() returns each of them unchanged, refusing none."""
+    encoded = [t.encode() for t in texts]
+    kept = True
+    for text in encoded:
+        try:
+            kept = kept and number(text, "price", positive=positive) == text
+        except base.RowError:
+            kept = False
+    assert plain_numbers(encoded, positive=positive) is kept
 
 
 @pytest.mark.parametrize(
