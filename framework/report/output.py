@@ -36,7 +36,7 @@ import shutil
 import tempfile
 import weakref
 from collections.abc import Callable
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import Decimal
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Final
 
@@ -46,7 +46,7 @@ from framework import events as ev
 from framework.errors import ConfigError
 from framework.exchange import PaperExchange
 from framework.money import ZERO, quantize
-from framework.report.results import QUANTIZE, Fill, Quanta, Results, RoundTrip
+from framework.report.results import Fill, Quanta, Results, RoundTrip
 
 if TYPE_CHECKING:
     from framework.marketbook import InstrumentState
@@ -65,6 +65,7 @@ _EPOCH: Final = dt.date(1970, 1, 1)
 _HOURS_MINUTES: Final = tuple(f"{m // 60:02d}:{m % 60:02d}" for m in range(1440))
 _SECONDS: Final = tuple(f"{n:02d}" for n in range(60))
 _MILLISECONDS: Final = tuple(f"{n:03d}" for n in range(1000))
+_ZEROS: Final = tuple("0" * n for n in range(17))  # decimals _plain drops
 _SORTED: Final = msgspec.json.Encoder(order="sorted")  # results.json's encoding
 # Fills and round trips declare their fields in name order: encoded as declared, they are
 # encoded as _SORTED would, without a sort per item.
@@ -179,20 +180,11 @@ class RunOutput:
         if len(unspooled) >= _SPOOL_ITEMS:
             self._spool_out(0)
         quanta = self._quanta.get(fill.instrument) or _NO_RULES
-        quote, q = quanta.quote, QUANTIZE
-        # _fixed of the four amounts, inlined: plain text unless one shows an exponent
+        places, base = quanta.quote_prec, quanta.base_prec
         amounts = (
-            f"{fill.price.quantize(quote, ROUND_HALF_EVEN, q)!s},"
-            f"{fill.quantity.quantize(quanta.base, ROUND_HALF_EVEN, q)!s},"
-            f"{fill.value.quantize(quote, ROUND_HALF_EVEN, q)!s},"
-            f"{fill.fee.quantize(quote, ROUND_HALF_EVEN, q)!s}"
+            f"{_plain(fill.price, places)},{_plain(fill.quantity, base)},"
+            f"{_plain(fill.value, places)},{_plain(fill.fee, places)}"
         )
-        if "E" in amounts:
-            places, base = quanta.quote_prec, quanta.base_prec
-            amounts = ",".join((
-                _fixed(fill.price, places), _fixed(fill.quantity, base),
-                _fixed(fill.value, places), _fixed(fill.fee, places),
-            ))  # fmt: skip
         ts_ns = fill.ts_ns
         time = self._fill_time(ts_ns)
         line = (
@@ -361,6 +353,7 @@ class RunOutput:
 
     def flush(self) -> None:
         """Hand everything written so far to the operating system (a live run, every so often)."""
+        self.results.settle()  # the fills booked in batches, to fills.csv
         self._flush()
         self._events.flush()
         self._write_fills()
@@ -370,6 +363,7 @@ class RunOutput:
 
     def close(self) -> str:
         """Flush and close the streamed files; return the SHA-256 of events.jsonl."""
+        self.results.settle()  # the fills booked in batches, to fills.csv
         self._flush()
         self._events.close()
         self._write_fills()
@@ -410,23 +404,12 @@ class RunOutput:
     def trade_row(self, t: RoundTrip) -> tuple[object, ...]:
         """One round trip as trades.csv writes it (:data:`TRADE_COLUMNS`)."""
         quanta = self._quanta.get(t.instrument) or _NO_RULES
-        quote, q = quanta.quote, QUANTIZE
-        # _fixed of the six amounts, inlined: plain text unless one shows an exponent
+        places, base = quanta.quote_prec, quanta.base_prec
+        # a closed trip's amounts are at these precisions already (Results._close)
         amounts = (
-            str(t.entry_price.quantize(quote, ROUND_HALF_EVEN, q)),
-            str(t.exit_price.quantize(quote, ROUND_HALF_EVEN, q)),
-            str(t.quantity.quantize(quanta.base, ROUND_HALF_EVEN, q)),
-            str(t.gross_pnl.quantize(quote, ROUND_HALF_EVEN, q)),
-            str(t.fees.quantize(quote, ROUND_HALF_EVEN, q)),
-            str(t.net_pnl.quantize(quote, ROUND_HALF_EVEN, q)),
-        )
-        if "E" in "".join(amounts):
-            places, base = quanta.quote_prec, quanta.base_prec
-            amounts = (
-                _fixed(t.entry_price, places), _fixed(t.exit_price, places),
-                _fixed(t.quantity, base), _fixed(t.gross_pnl, places), _fixed(t.fees, places),
-                _fixed(t.net_pnl, places),
-            )  # fmt: skip
+            _plain(t.entry_price, places), _plain(t.exit_price, places), _plain(t.quantity, base),
+            _plain(t.gross_pnl, places), _plain(t.fees, places), _plain(t.net_pnl, places),
+        )  # fmt: skip
         return (
             t.strategy, t.instrument, t.side, t.status, self._fill_time(t.entry_ns),
             self._fill_time(t.exit_ns) if t.status == "closed" else "", *amounts, t.quote,
@@ -489,6 +472,21 @@ def _quoted(line: str) -> bool:
     '\\r'). Three scans for one character each cost less than one regular expression's scan
     for any of three."""
     return '"' in line or "\n" in line or "\r" in line
+
+
+def _plain(value: Decimal, places: int) -> str:
+    """:func:`_fixed` of ``value``, cut from ``str(value)`` when that is in plain notation
+    with ``places`` decimals, or more that are all zeros (a fill's amounts at the events' 16
+    decimals, a round trip's at its market's precision): the same text, without a quantize."""
+    text = str(value)
+    dot = text.find(".")
+    if dot > 0 and "E" not in text:
+        extra = len(text) - dot - 1 - places
+        if extra == 0:
+            return text
+        if 0 < extra < 17 and text.endswith(_ZEROS[extra]):
+            return text[: -extra if places else dot]
+    return _fixed(value, places)
 
 
 def _fixed(value: Decimal, places: int) -> str:
