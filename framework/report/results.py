@@ -302,6 +302,10 @@ class Results:
         self.active_days: list[int] = []  # UTC day numbers on which bars or trades arrived
         self.listeners: list[Callable[[Fill], None]] = []  # views written as fills happen
         self.trip_listeners: list[Callable[[RoundTrip], None]] = []  # as trips close (or end)
+        # Views that take the fills, and the round trips, of each batch at once, in order
+        # (before the one-at-a-time listeners): the run's files.
+        self.fill_views: list[Callable[[list[Fill]], None]] = []
+        self.trip_views: list[Callable[[list[RoundTrip]], None]] = []
         self._open: dict[tuple[str, str], _Open] = {}
         self._tapes: dict[str, _Tape] = {}
         self._next_day_ns = 0
@@ -338,14 +342,17 @@ class Results:
             self.settle()
 
     def settle(self) -> None:
-        """Book the fills still waiting (see :attr:`batch`), in the order they were made."""
+        """Book the fills still waiting (see :attr:`batch`), in the order they were made.
+
+        Each step is taken for the whole batch before the next (the fills made, handed to the
+        views, booked, the round trips they closed made, counted and handed on), so that each
+        runs as one stretch of the same code."""
         pending = self._pending
         if not pending:
             return
         self._pending = []
-        book = self._book
-        for record, strategy, finalizing, bars, trades in pending:
-            fill = Fill(
+        fills = [
+            Fill(
                 ts_ns=record.ts_ns,
                 strategy=strategy,
                 instrument=record.instrument,
@@ -362,20 +369,43 @@ class Results:
                 fee_currency=record.fee_currency,
                 finalizing=finalizing,
             )
-            book(fill, bars, trades)
+            for record, strategy, finalizing, _, _ in pending
+        ]
+        self._take(fills, [(bars, trades) for _, _, _, bars, trades in pending])
 
     def add_fill(self, fill: Fill) -> None:
         """Record one fill and move its strategy's round trip in that instrument."""
         self.settle()
         tape = self._tapes.get(fill.instrument)
-        self._book(fill, *((tape.bars, tape.trades) if tape is not None else _NO_COUNTS))
+        self._take([fill], [(tape.bars, tape.trades) if tape is not None else _NO_COUNTS])
 
-    def _book(self, fill: Fill, bars: int, trades: int) -> None:
-        """:meth:`add_fill`, with the instrument's bar and trade counts when the fill was made."""
+    def _take(self, fills: list[Fill], counts: list[tuple[int, int]]) -> None:
+        """Book fills in order, each with the instrument's bar and trade counts when it was
+        made; then the round trips they closed."""
         if self.keep:
-            self._fills.append(fill)
+            self._fills.extend(fills)
+        for view in self.fill_views:
+            view(fills)
         for listener in self.listeners:
-            listener(fill)
+            for fill in fills:
+                listener(fill)
+        closed: list[tuple[str, str, _Open, int, int, int]] = []
+        book = self._book
+        for fill, (bars, trades) in zip(fills, counts, strict=True):
+            book(fill, bars, trades, closed)
+        if closed:
+            close = self._close
+            self._add_trips([close(*trip[:4], None, *trip[4:]) for trip in closed])
+
+    def _book(
+        self,
+        fill: Fill,
+        bars: int,
+        trades: int,
+        closed: list[tuple[str, str, _Open, int, int, int]],
+    ) -> None:
+        """Count one fill and move its round trip; a trip it closes is appended to ``closed``
+        (strategy, instrument, the trip, the time, and the bar and trade counts then)."""
         strategy, instrument, fee, fee_currency = (
             fill.strategy, fill.instrument, fill.fee, fill.fee_currency
         )  # fmt: skip
@@ -415,9 +445,8 @@ class Results:
         trip.finalizing = trip.finalizing or fill.finalizing
         if trip.position != 0:
             return
-        self._add_trip(
-            self._close(fill.strategy, fill.instrument, trip, fill.ts_ns, None, bars, trades)
-        )
+        # made into its RoundTrip after the batch: the closed trip changes no more
+        closed.append((strategy, instrument, trip, fill.ts_ns, bars, trades))
         rest = fill.quantity - closing
         del self._open[key]
         if rest > 0:  # the fill reversed the position: the rest opens the next trip
@@ -439,12 +468,20 @@ class Results:
             tally = self._tallies[strategy] = _Tally()
         return tally
 
-    def _add_trip(self, trip: RoundTrip) -> None:
-        """Count a round trip (closed as it closes, open at the end) and hand it on."""
+    def _add_trips(self, trips: list[RoundTrip]) -> None:
+        """Hand round trips on (closed as they close, open at the end) and count them."""
         if self.keep:
-            self._trips.append(trip)
+            self._trips.extend(trips)
+        for view in self.trip_views:
+            view(trips)
         for listener in self.trip_listeners:
-            listener(trip)
+            for trip in trips:
+                listener(trip)
+        for trip in trips:
+            self._count(trip)
+
+    def _count(self, trip: RoundTrip) -> None:
+        """Count one round trip in the statistics."""
         self._trip_count += 1
         self._hold(trip)
         tally = self._tallies.get(trip.strategy) or self._tally(trip.strategy)
@@ -555,8 +592,7 @@ class Results:
         """Compute the statistics (once); the open trips are handed on (and kept) first."""
         if self._finished is None:
             self.settle()
-            for trip in self.open_trips(last_ns):
-                self._add_trip(trip)
+            self._add_trips(self.open_trips(last_ns))
             self._finished = self._statistics(first_ns, last_ns, strategies or [])
         return self._finished
 
