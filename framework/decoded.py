@@ -14,11 +14,21 @@ instead of recorded lines. Each line of such a batch is one of:
 
 The batch carries every line's receive time beside it (:attr:`DecodedBatch.times`), so the
 clock follows the same times as with the recording, frame by frame.
+
+A block whose every line is a lone trade of one instrument (nearly every block of a trade
+feed) comes as :class:`TradeColumns` instead: the cache's columns, from which the loop builds
+the block's trades (in one stretch of the same code) and lets them go at the block's end,
+while their memory is still in the processor's cache, and from which the instrument's trade
+history (``framework.history``) copies the trades a strategy asks for, rather than keeping the
+objects (to be freed much later, cold).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterator
+from itertools import repeat
+from operator import length_hint
+from typing import Any, Final
 
 import msgspec
 
@@ -28,14 +38,21 @@ from framework.providers.base import Ack, ErrorReply, Pong
 from framework.recording import ConnectedLine, DisconnectedLine, SubscribedLine, Tick
 
 __all__ = [
+    "TRADE_SIDES",
     "CachedFrame",
     "DecodedBatch",
     "Drop",
     "Failure",
     "Item",
     "NotedFrame",
+    "TradeColumns",
     "failure_of",
 ]
+
+TRADE_SIDES: Final[tuple[ev.Side, ...]] = ("buy", "sell", "")
+"""A trade's side by its code in :attr:`TradeColumns.side`."""
+# A list's __getitem__ is called without building a tuple of arguments; a tuple's is not.
+_SIDE_OF: Final = list(TRADE_SIDES).__getitem__
 
 Item = (
     ev.Trade | ev.Bar | ev.BarUpdate | ev.BookSnapshot | ev.BookDelta | ev.Ticker | ev.LastPrice
@@ -97,6 +114,67 @@ class DecodedBatch(list[Any]):
         super().__init__(lines)
         self.times = times
         self.trades_only = trades_only
+
+
+class TradeColumns:
+    """A block of lone trades of one instrument (see the module docstring), oldest first.
+
+    Iterating builds the trades; :meth:`applied` says how many of them the loop has applied to
+    the market state so far (its history then holds them).
+
+    Args:
+        key: the trades' (venue, instrument, symbol).
+        times: each trade's receive time (its line's time, and its ``ts_recv_ns``; an
+            ``array('q')``).
+        ts_event: each trade's ``ts_event_ns`` (an ``array('q')``).
+        price: each trade's price (an ``array('d')``).
+        size: each trade's size (an ``array('d')``).
+        side: each trade's side, as its index in :data:`TRADE_SIDES`.
+    """
+
+    __slots__ = ("_made", "key", "price", "side", "size", "times", "ts_event", "unapplied")
+
+    def __init__(
+        self,
+        key: tuple[str, str, str],
+        times: Any,
+        ts_event: Any,
+        price: Any,
+        size: Any,
+        side: bytes,
+    ) -> None:
+        self.key = key
+        self.times = times
+        self.ts_event = ts_event
+        self.price = price
+        self.size = size
+        self.side = side
+        self._made: Iterator[ev.Trade] | None = None  # the trades not yet handed out
+        # 1 while the trade built last is not yet applied: the loop sets it while the timers
+        # due before that trade fire.
+        self.unapplied = 0
+
+    def __len__(self) -> int:
+        return len(self.times)
+
+    def __iter__(self) -> Iterator[ev.Trade]:
+        """The trades, all built at once (one stretch of the same code), handed out in order:
+        once all are, none is kept here."""
+        venue, instrument, symbol = self.key
+        made = list(
+            map(
+                ev.Trade, repeat(venue), repeat(instrument), repeat(symbol), self.ts_event,
+                self.times, self.price, self.size, map(_SIDE_OF, self.side),
+            )
+        )  # fmt: skip
+        self._made = handed = iter(made)  # a list iterator lets go of its list at the end
+        return handed
+
+    def applied(self) -> int:
+        """How many trades (the first ones) the loop has applied to the market state."""
+        if self._made is None:
+            return 0
+        return len(self.times) - length_hint(self._made) - self.unapplied
 
 
 class _Symbol:

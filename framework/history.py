@@ -8,8 +8,13 @@ copy, valid until the next append (copy it if you keep it).
 Trades arrive one at a time on the loop's hot path, where writing four numpy elements per trade
 costs more than the rest of the market state's work: :meth:`TradeHistory.add` only keeps the
 trade in a list, and the list is written into the arrays, a column at a time, when the history
-is read. The loop trims the list to the newest ``capacity`` trades after each batch
+is read. The loop trims what is kept to the newest ``capacity`` trades after each batch
 (:meth:`TradeHistory.trim`), so a history never read costs a list append per trade.
+
+A batch of the decoded cache's lone trades of one instrument (``framework.decoded.TradeColumns``)
+costs it nothing per trade: the history follows the batch (:meth:`TradeHistory.follow`), as a
+span of its columns that grows as the loop applies its trades, and copies the columns when it
+is read. The trades themselves are not kept: they are freed with their batch.
 
 The arrays are made when a history is first written to or read, and numpy is imported then:
 a replay whose strategies never read a trade history, on a feed without bars, does not pay
@@ -24,6 +29,7 @@ if TYPE_CHECKING:
     import numpy as np
     import numpy.typing as npt
 
+    from framework.decoded import TradeColumns
     from framework.events import Trade
 
     Floats = npt.NDArray[np.float64]
@@ -89,7 +95,7 @@ class _Ring:
             self._ts[:cap] = self._ts[cap:]
             self.cursor = cap
 
-    def _extend(self, ts: list[int], columns: list[list[float]]) -> None:
+    def _extend(self, ts: Any, columns: list[Any]) -> None:
         """Append rows given as columns (at most ``capacity`` of them)."""
         if not hasattr(self, "_ts"):
             self._arrays()
@@ -119,31 +125,91 @@ class _Ring:
         return ts, list(block)
 
 
+class _Span:
+    """Trades of a batch of columns kept by a history: from ``start`` to those applied so far."""
+
+    __slots__ = ("columns", "start")
+
+    def __init__(self, columns: TradeColumns, start: int) -> None:
+        self.columns = columns
+        self.start = start
+
+    def __len__(self) -> int:
+        return self.columns.applied() - self.start
+
+
 class TradeHistory(_Ring):
     """The last ``capacity`` trades of one instrument."""
 
-    __slots__ = ("pending",)
+    __slots__ = ("earlier", "pending")
 
     def __init__(self, capacity: int) -> None:
         super().__init__(3, capacity)
         self.pending: list[Trade] = []  # added, not yet written to the arrays
+        # Kept before ``pending``, oldest first: earlier lists of added trades, and spans of
+        # batches followed (see the module docstring).
+        self.earlier: list[list[Trade] | _Span] = []
 
     def add(self, trade: Trade) -> None:
         """Keep a trade (the market state's hot path: written to the arrays later)."""
         self.pending.append(trade)
 
+    def follow(self, columns: TradeColumns) -> None:
+        """Keep the trades of ``columns`` as the loop applies them, from its first, until the
+        next :meth:`add` or :meth:`follow` (every trade of the batch is this instrument's)."""
+        if self.pending:
+            self.earlier.append(self.pending)
+            self.pending = []
+        self.earlier.append(_Span(columns, 0))
+
     def trim(self) -> None:
         """Forget kept trades older than the newest ``capacity`` (they could never be read)."""
-        if len(self.pending) > self.capacity:
-            del self.pending[: -self.capacity]
+        pending, cap = self.pending, self.capacity
+        if len(pending) >= cap:
+            del pending[:-cap]
+            self.earlier.clear()
+            return
+        earlier = self.earlier
+        kept = len(pending)
+        for i in range(len(earlier) - 1, -1, -1):
+            kept += len(earlier[i])
+            if kept >= cap:
+                del earlier[:i]
+                return
 
     def settle(self) -> None:
-        """Write the trades added since the last read into the arrays."""
-        pending = self.pending
-        if not pending:
+        """Write the trades kept since the last read into the arrays (the newest ``capacity``)."""
+        pending, earlier = self.pending, self.earlier
+        if not pending and not earlier:
             return
-        recent = pending[-self.capacity :]
-        pending.clear()
+        pieces: list[list[Trade] | tuple[TradeColumns, int, int]] = []  # newest first
+        need = self.capacity
+        if pending:
+            pieces.append(pending[-need:])
+            need -= len(pieces[-1])
+        for kept in reversed(earlier):
+            if need <= 0:
+                break
+            if isinstance(kept, _Span):
+                end = kept.columns.applied()
+                lo = max(kept.start, end - need)
+                pieces.append((kept.columns, lo, end))
+                need -= end - lo
+            else:
+                pieces.append(kept[-need:])
+                need -= len(pieces[-1])
+        last = earlier[-1] if earlier and not pending else None
+        self.pending = []
+        self.earlier = []
+        if isinstance(last, _Span):  # a batch still followed: its next trades are kept too
+            self.earlier.append(_Span(last.columns, last.columns.applied()))
+        for piece in reversed(pieces):
+            if isinstance(piece, list):
+                self._extend_trades(piece)
+            else:
+                self._extend_columns(*piece)
+
+    def _extend_trades(self, recent: list[Trade]) -> None:
         side = _SIDE.get
         self._extend(
             [t.ts_event_ns for t in recent],
@@ -152,6 +218,19 @@ class TradeHistory(_Ring):
                 [t.size for t in recent],
                 [side(t.side, 0.0) for t in recent],
             ],
+        )
+
+    def _extend_columns(self, columns: TradeColumns, lo: int, hi: int) -> None:
+        import numpy as np
+
+        from framework.decoded import TRADE_SIDES
+
+        if lo == hi:
+            return
+        sides = np.array([_SIDE[s] for s in TRADE_SIDES], dtype=np.float64)
+        codes = np.frombuffer(columns.side, dtype=np.uint8, count=hi - lo, offset=lo)
+        self._extend(
+            columns.ts_event[lo:hi], [columns.price[lo:hi], columns.size[lo:hi], sides[codes]]
         )
 
     def append(self, ts_ns: int, price: float, size: float, side: str) -> None:

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import logging
 import operator
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any, Final, Protocol
 
@@ -36,7 +36,14 @@ from framework import events as ev
 from framework.bars import BarService
 from framework.bus import Blame, Dispatcher, Handler, Target
 from framework.clock import Clock
-from framework.decoded import CachedFrame, DecodedBatch, NotedFrame, drop_again, failure_of
+from framework.decoded import (
+    CachedFrame,
+    DecodedBatch,
+    NotedFrame,
+    TradeColumns,
+    drop_again,
+    failure_of,
+)
 from framework.desk import LineSink, OrderDesk, PrivateSink
 from framework.errors import ProviderProtocolError, StrategyError
 from framework.exchange import DealRecord, ExchangeConfig, OrderRequest, PaperExchange
@@ -237,9 +244,14 @@ class Engine:
 
     # --- the loop -----------------------------------------------------------------------------
 
-    def process(self, lines: Sequence[Line]) -> None:
+    def process(self, lines: Sequence[Line] | TradeColumns) -> None:
         """Consume one batch of lines, in order. Never awaits; raises only StrategyError."""
         if not lines:
+            return
+        if isinstance(lines, TradeColumns):  # lone trades of one instrument (framework.decoded)
+            if not self._started:
+                self._start(lines.times[0])
+            self._trades(lines, lines.times, lines)
             return
         if self._recorder is not None:
             self._recorder.write(lines)
@@ -249,7 +261,7 @@ class Engine:
             if lines.trades_only:
                 if not self._started:
                     self._start(times[0])
-                self._trades(lines, times)
+                self._trades(lines, times, None)
                 return
         else:
             times = [line.t for line in lines]
@@ -318,16 +330,18 @@ class Engine:
         self.stats.last_ts_ns = clock.now_ns
         self.state.trim()
 
-    def _trades(self, trades: Sequence[ev.Trade], times: Sequence[int]) -> None:
-        """:meth:`process` of a batch of lone trades (a DecodedBatch's ``trades_only``): the
-        same clock moves, dispatch and barriers, without the checks of each line's kind.
+    def _trades(
+        self, trades: Iterable[ev.Trade], times: Sequence[int], columns: TradeColumns | None
+    ) -> None:
+        """:meth:`process` of a batch of lone trades (a DecodedBatch's ``trades_only``, or
+        ``columns``): the same clock moves, dispatch and barriers, without the checks of each
+        line's kind.
 
-        A lone trade's receive time is its line's time (``framework.decoded``).
+        A lone trade's receive time is its line's time (``framework.decoded``). The trades of
+        ``columns`` are built one at a time as they are handed on, and their instrument's
+        history follows the columns (``MarketState.feed``) instead of keeping them.
         """
-        clock = self.clock
-        dispatcher = self.dispatcher
-        commands, private = dispatcher.commands, dispatcher.private
-        handlers = dispatcher.table().get(ev.Trade, ())
+        handlers = self.dispatcher.table().get(ev.Trade, ())
         # The last handler, when gated (see gate), is called only once its gate is due.
         gate: Gate = _NEVER
         head, last = handlers, _nothing
@@ -336,6 +350,29 @@ class Engine:
         if not head or head[0] is not self._fused:
             self._trades_routed(trades, times, handlers, head, last, gate)
             return
+        if columns is None:
+            self._trades_fused(trades, times, handlers, head, last, gate, None)
+            return
+        self.state.feed(columns)
+        try:
+            self._trades_fused(trades, times, handlers, head, last, gate, columns)
+        finally:
+            self.state.feed(None)
+
+    def _trades_fused(
+        self,
+        trades: Iterable[ev.Trade],
+        times: Sequence[int],
+        handlers: tuple[Handler, ...],
+        head: tuple[Handler, ...],
+        last: Handler,
+        gate: Gate,
+        columns: TradeColumns | None,
+    ) -> None:
+        """:meth:`_trades` when the first handler is the market state's fused one."""
+        clock = self.clock
+        dispatcher = self.dispatcher
+        commands, private = dispatcher.commands, dispatcher.private
         # The first handler is the market state's fused one (MarketState.trade_handler): its
         # work is done here, inline, for a trade of the instrument of the trade before; the
         # first trade of another instrument goes through the handler itself, which makes or
@@ -349,9 +386,15 @@ class Engine:
         state: Any = None
         tape: Any = None
         log: Any = None
-        for ts, trade in zip(times, trades, strict=False):
+        # The trades first: a TradeColumns' iterator, run to its end, lets go of the trades.
+        for trade, ts in zip(trades, times, strict=False):
             if ts >= clock.next_deadline_ns:  # Clock.follow, inlined, as in process
-                clock.advance_to(ts)
+                if columns is None:
+                    clock.advance_to(ts)
+                else:  # the trade is built, not yet applied, while the timers fire
+                    columns.unapplied = 1
+                    clock.advance_to(ts)
+                    columns.unapplied = 0
             elif ts > clock.now_ns:
                 clock.now_ns = ts
             handler = fused
@@ -360,8 +403,7 @@ class Engine:
                     # MarketState.on_trade
                     price = trade.price
                     state.last = price
-                    state.last_trade = trade
-                    state.has_trades = True
+                    state.last_trade = trade  # has_trades: set by its first trade, in fused
                     if log is not None:
                         log.pending.append(trade)
                     overlay = state.overlay
@@ -378,7 +420,7 @@ class Engine:
                     fused(trade)
                     instrument = trade.instrument
                     state, tape = taped[instrument]
-                    log = state.trade_log
+                    log = state.trade_log if columns is None else None
                 if one is not None:
                     handler = one
                     handler(trade)
@@ -392,13 +434,13 @@ class Engine:
                 dispatcher.failed(trade, handlers.index(handler), exc)
             if commands or private:
                 dispatcher.barrier()
-        self.stats.frames += len(trades)
+        self.stats.frames += len(times)
         self.stats.last_ts_ns = clock.now_ns
         self.state.trim()
 
     def _trades_routed(
         self,
-        trades: Sequence[ev.Trade],
+        trades: Iterable[ev.Trade],
         times: Sequence[int],
         handlers: tuple[Handler, ...],
         head: tuple[Handler, ...],
@@ -425,7 +467,7 @@ class Engine:
                 dispatcher.failed(trade, handlers.index(handler), exc)
             if commands or private:
                 dispatcher.barrier()
-        self.stats.frames += len(trades)
+        self.stats.frames += len(times)
         self.stats.last_ts_ns = clock.now_ns
         self.state.trim()
 

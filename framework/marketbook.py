@@ -32,11 +32,14 @@ Sorting happens only when levels are read.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Final, Protocol
+from typing import TYPE_CHECKING, Final, Protocol
 
 from framework import events as ev
 from framework.events import UNKNOWN_SIZE
 from framework.history import BarArrays, BarHistory, TradeArrays, TradeHistory
+
+if TYPE_CHECKING:
+    from framework.decoded import TradeColumns
 
 __all__ = [
     "UNKNOWN_SIZE",
@@ -198,6 +201,8 @@ class MarketState:
         self._bars: dict[str, BarHistory] = {}
         # The state and tape of each instrument the handler of trade_handler has seen.
         self.taped: dict[str, tuple[InstrumentState, Tape]] = {}
+        # The batch of columns whose instrument's history follows it (see feed).
+        self.feeding: TradeColumns | None = None
 
     def of(self, instrument: str) -> InstrumentState:
         """The state of ``instrument``, created empty on first use."""
@@ -205,8 +210,21 @@ class MarketState:
         if state is None:
             state = self.instruments[instrument] = InstrumentState(instrument)
             if self.trade_history:
-                state.trade_log = self._trades[instrument] = TradeHistory(self.trade_history)
+                hist = state.trade_log = self._trades[instrument] = TradeHistory(self.trade_history)
+                if self.feeding is not None and self.feeding.key[1] == instrument:
+                    hist.follow(self.feeding)  # made at the batch's first trade applied
         return state
+
+    def feed(self, columns: TradeColumns | None) -> None:
+        """The loop applies the trades of ``columns`` (one instrument's) from now until
+        ``feed(None)``: their instrument's history follows the columns
+        (``TradeHistory.follow``) instead of being handed each trade, by the loop and by
+        :meth:`trade_handler`'s handler alike."""
+        self.feeding = columns
+        if columns is not None:
+            hist = self._trades.get(columns.key[1])
+            if hist is not None:
+                hist.follow(columns)
 
     # --- read access ---------------------------------------------------------------------------
 
@@ -269,7 +287,7 @@ class MarketState:
             state.last_trade = trade
             state.has_trades = True
             log = state.trade_log
-            if log is not None:
+            if log is not None and self.feeding is None:
                 log.pending.append(trade)
             overlay = state.overlay
             if overlay is not None and overlay.active:

@@ -52,7 +52,16 @@ import msgspec
 
 import framework
 from framework import events as ev
-from framework.decoded import CachedFrame, CachedLine, DecodedBatch, Drop, Failure, NotedFrame
+from framework.decoded import (
+    TRADE_SIDES,
+    CachedFrame,
+    CachedLine,
+    DecodedBatch,
+    Drop,
+    Failure,
+    NotedFrame,
+    TradeColumns,
+)
 from framework.errors import PapertradeError, ProviderProtocolError
 from framework.providers import make_codec
 from framework.providers.base import Ack, Codec, ErrorReply, Pong
@@ -85,7 +94,7 @@ _READ: Final = 1 << 20
 _TRADE: Final = 84  # b"T": a lone trade, from the columns
 _GENERIC: Final = 71  # b"G": any other line
 _IS_TRADE: Final = bytes.maketrans(b"TG", b"\x01\x00")
-_SIDES: Final = ("buy", "sell", "")
+_SIDES: Final = TRADE_SIDES
 _SIDE_CODE: Final = {side: code for code, side in enumerate(_SIDES)}
 _SIDE_CODES: Final = bytes(range(len(_SIDES)))
 # A list's __getitem__ is called without building a tuple of arguments; a tuple's is not.
@@ -333,8 +342,8 @@ def _column(typecode: str, values: list[Any]) -> bytes:
     return column.tobytes()
 
 
-def _values(typecode: str, data: bytes) -> list[Any]:
-    """A column's values.
+def _column_of(typecode: str, data: bytes) -> array[Any]:
+    """A column, as an array of ``typecode`` items (iterating it makes each value as it goes).
 
     Raises:
         ValueError: ``data`` is not a whole number of items.
@@ -343,7 +352,16 @@ def _values(typecode: str, data: bytes) -> list[Any]:
     column.frombytes(data)
     if _SWAP:
         column.byteswap()
-    return column.tolist()
+    return column
+
+
+def _values(typecode: str, data: bytes) -> list[Any]:
+    """A column's values.
+
+    Raises:
+        ValueError: ``data`` is not a whole number of items.
+    """
+    return _column_of(typecode, data).tolist()
 
 
 class _Writer:
@@ -457,9 +475,10 @@ class CacheReader:
         """The SHA-256 of the recording the cache was built from."""
         return self._tail.recording_sha256
 
-    def batches(self, wire_type: Any = None) -> Iterator[DecodedBatch]:
+    def batches(self, wire_type: Any = None) -> Iterator[Any]:
         """The decoded batches, one per block the recording reader read (``wire_type`` is
-        ignored: the frames are decoded already)."""
+        ignored: the frames are decoded already): each a ``DecodedBatch`` or ``TradeColumns``
+        (``framework.decoded``), for ``Engine.process``."""
         fh = self._fh
         self._at = fh.seek(self._start)
         for _ in range(self._tail.chunks):
@@ -480,27 +499,33 @@ class CacheReader:
             raise CacheError(f"{self.path}: damaged: {exc}") from exc
 
 
-def _materialize(chunk: _Chunk, path: Path) -> DecodedBatch:
-    """The chunk's lines: lone trades built from the columns, the rest as decoded."""
+def _materialize(chunk: _Chunk, path: Path) -> DecodedBatch | TradeColumns:
+    """The chunk's lines: lone trades of one instrument as their columns, lone trades of
+    several built from the columns, the rest as decoded."""
     try:
-        times: list[int] = _values("q", chunk.times)
+        time_column = _column_of("q", chunk.times)
         kinds = chunk.kinds
         trades = kinds.count(_TRADE)
         generic = chunk.generic
-        if len(kinds) != len(times) or trades + len(generic) != len(kinds):
+        if len(kinds) != len(time_column) or trades + len(generic) != len(kinds):
             raise CacheError(f"{path}: damaged: a chunk's columns disagree")
         if not trades:
-            return DecodedBatch(generic, times)
-        ts_recv = (
-            times if trades == len(times) else list(compress(times, kinds.translate(_IS_TRADE)))
-        )
-        ts_event = _values("q", chunk.ts_event)
-        price = _values("d", chunk.price)
-        size = _values("d", chunk.size)
+            return DecodedBatch(generic, time_column.tolist())
+        ts_event = _column_of("q", chunk.ts_event)
+        price = _column_of("d", chunk.price)
+        size = _column_of("d", chunk.size)
         side = chunk.side
         if not (len(ts_event) == len(price) == len(size) == len(side) == trades):
             raise CacheError(f"{path}: damaged: a chunk's trade columns disagree")
         keys = chunk.keys
+        if side.translate(None, _SIDE_CODES):  # a byte that is no side's code
+            raise CacheError(f"{path}: damaged: a trade's side is out of range")
+        if not generic and not chunk.key:  # lone trades of one instrument, as columns
+            return TradeColumns(keys[0], time_column, ts_event, price, size, side)
+        times: list[int] = time_column.tolist()
+        ts_recv = (
+            times if trades == len(times) else list(compress(times, kinds.translate(_IS_TRADE)))
+        )
         venue: Any
         instrument: Any
         symbol: Any
@@ -513,8 +538,6 @@ def _materialize(chunk: _Chunk, path: Path) -> DecodedBatch:
             venue = [keys[i][0] for i in index]
             instrument = [keys[i][1] for i in index]
             symbol = [keys[i][2] for i in index]
-        if side.translate(None, _SIDE_CODES):  # a byte that is no side's code
-            raise CacheError(f"{path}: damaged: a trade's side is out of range")
         made = list(
             map(_Trade, venue, instrument, symbol, ts_event, ts_recv, price, size,
                 map(_SIDE_OF, side))
