@@ -28,7 +28,7 @@ from framework.bus import Delivery, Dispatcher, PrivateRoute, Target
 from framework.clock import Clock
 from framework.exchange import DealRecord, OrderRequest, OrderView, PaperExchange
 from framework.exchange.frames import BALANCE, CREATED, DEAL, REJECTED, PrivateLines, decode
-from framework.report.results import Fill, Results
+from framework.report.results import Results
 from framework.strategy import OrderTicket, Strategy
 
 __all__ = ["LineSink", "OrderDesk", "PrivateSink"]
@@ -259,22 +259,4 @@ class OrderDesk:
             owner, finalizing = self._submitting, self._submitting_finalizing
             if owner is None:
                 raise RuntimeError(f"a fill of order {order_id}, which no strategy placed")
-        self._results.add_fill(
-            Fill(
-                ts_ns=deal.ts_ns,
-                strategy=owner.name,
-                instrument=deal.instrument,
-                symbol=deal.symbol,
-                order_id=order_id,
-                deal_id=deal.deal_id,
-                transaction_id=deal.transaction_id,
-                side=deal.side,
-                role=deal.role,
-                price=deal.price,
-                quantity=deal.quantity,
-                value=deal.value,
-                fee=deal.fee,
-                fee_currency=deal.fee_currency,
-                finalizing=finalizing,
-            )
-        )
+        self._results.deal(deal, owner.name, finalizing)

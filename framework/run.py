@@ -68,6 +68,7 @@ ProgressFn = Callable[[int, int, LoopStats], None]  # (bytes read, bytes in all,
 # replaces the reading loop: gets the engine and the batches, hands the engine every line
 Feed = Callable[[Engine, Iterable[list[Line]]], None]
 _DEFAULT_BALANCE: Final = Decimal(10000)
+_BOOK_BATCH: Final = 256  # fills booked together (report.results.Results.batch)
 
 
 class RunSetup(msgspec.Struct, frozen=True, kw_only=True):
@@ -318,6 +319,8 @@ def build(
     if db is not None:
         db.attach(engine, output)
         output.equity_listener = db.on_equity
+    else:  # nothing follows each fill or round trip as it is booked: book them in batches
+        engine.results.batch = _BOOK_BATCH
     return engine, output
 
 

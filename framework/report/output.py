@@ -119,8 +119,8 @@ class RunOutput:
         self._fill_lines: list[str] = []  # fills.csv rows not yet written, without newlines
         # iso_time of recent fills' times: a round trip's entry and exit are fills' times
         self._fill_times: dict[int, str] = {}
-        results.listeners.append(self._write_fill)
-        results.trip_listeners.append(self._write_trip)
+        results.fill_views.append(self._write_fills_of)
+        results.trip_views.append(self._write_trips_of)
         # results.json's fills and round trips, each item encoded as it happens
         self._spools = (tempfile.TemporaryFile(), tempfile.TemporaryFile())  # noqa: SIM115
         self._spooled = [0, 0]  # items in each
@@ -131,6 +131,9 @@ class RunOutput:
         self._trades = csv.writer(self._trades_buf, lineterminator="\n")
         self._trades.writerow(TRADE_COLUMNS)
         self._quanta = {name: Quanta(r) for name, r in exchange.markets().items()}
+        # by instrument: whether the results model rounds its round trips' amounts to the
+        # precisions trades.csv writes (then they are written as they are)
+        self._exact: dict[str, bool] = {}
         self._equity_rows = csv.writer(self._equity_fh, lineterminator="\n")
         self._equity_rows.writerow(("time", "ts_ns", "equity"))
         # currency -> the market that prices it in the report currency (AAPL -> AAPL.US in USD)
@@ -149,7 +152,7 @@ class RunOutput:
         self._plan: tuple[tuple[str, float, InstrumentState | None], ...] = ()
         self._marketless: tuple[str, ...] = ()
         self._planned: tuple[tuple[str, Decimal, Decimal | None], ...] | None = None
-        self._equity_lines: list[str] = []  # equity.csv rows not yet written
+        self._samples: list[tuple[int, float]] = []  # equity.csv rows not yet rendered
         self._day_ns = -_DAY_NS  # the start of the day of the last equity row, and its text
         self._day_text = ""
         self.interval_ns = _MINUTE_NS  # the sampling interval; set_interval changes it
@@ -173,47 +176,51 @@ class RunOutput:
         """Write the buffered lines to events.jsonl."""
         self._flush()
 
-    def _write_fill(self, fill: Fill) -> None:
+    def _write_fills_of(self, fills: list[Fill]) -> None:
+        """A batch of fills, in order: results.json's items and fills.csv's rows."""
         unspooled = self._unspooled[0]  # for results.json, encoded _SPOOL_ITEMS at a time
-        unspooled.append(fill)
+        unspooled.extend(fills)
         if len(unspooled) >= _SPOOL_ITEMS:
             self._spool_out(0)
-        quanta = self._quanta.get(fill.instrument) or _NO_RULES
-        quote, q = quanta.quote, QUANTIZE
-        # _fixed of the four amounts, inlined: plain text unless one shows an exponent
-        amounts = (
-            f"{fill.price.quantize(quote, ROUND_HALF_EVEN, q)!s},"
-            f"{fill.quantity.quantize(quanta.base, ROUND_HALF_EVEN, q)!s},"
-            f"{fill.value.quantize(quote, ROUND_HALF_EVEN, q)!s},"
-            f"{fill.fee.quantize(quote, ROUND_HALF_EVEN, q)!s}"
-        )
-        if "E" in amounts:
-            places, base = quanta.quote_prec, quanta.base_prec
-            amounts = ",".join((
-                _fixed(fill.price, places), _fixed(fill.quantity, base),
-                _fixed(fill.value, places), _fixed(fill.fee, places),
-            ))  # fmt: skip
-        ts_ns = fill.ts_ns
-        time = self._fill_time(ts_ns)
-        line = (
-            f"{time},{ts_ns},{fill.strategy},{fill.order_id},{fill.deal_id},"
-            f"{fill.transaction_id},{fill.symbol},{fill.side},{fill.role},{amounts},"
-            f"{fill.fee_currency}"
-        )
-        # _write_row: a row with no field csv would quote is the fields joined by commas
-        if line.count(",") == 13 and not _quoted(line):
-            lines = self._fill_lines
-            lines.append(line)
-            if len(lines) >= _FILL_ROWS:
+        all_quanta, q, even = self._quanta, QUANTIZE, ROUND_HALF_EVEN
+        fill_time = self._fill_time
+        lines = self._fill_lines
+        for fill in fills:
+            quanta = all_quanta.get(fill.instrument) or _NO_RULES
+            quote = quanta.quote
+            # _fixed of the four amounts, inlined: plain text unless one shows an exponent
+            amounts = (
+                f"{fill.price.quantize(quote, even, q)!s},"
+                f"{fill.quantity.quantize(quanta.base, even, q)!s},"
+                f"{fill.value.quantize(quote, even, q)!s},"
+                f"{fill.fee.quantize(quote, even, q)!s}"
+            )
+            if "E" in amounts:
+                places, base = quanta.quote_prec, quanta.base_prec
+                amounts = ",".join((
+                    _fixed(fill.price, places), _fixed(fill.quantity, base),
+                    _fixed(fill.value, places), _fixed(fill.fee, places),
+                ))  # fmt: skip
+            ts_ns = fill.ts_ns
+            time = fill_time(ts_ns)
+            line = (
+                f"{time},{ts_ns},{fill.strategy},{fill.order_id},{fill.deal_id},"
+                f"{fill.transaction_id},{fill.symbol},{fill.side},{fill.role},{amounts},"
+                f"{fill.fee_currency}"
+            )
+            # _write_row: a row with no field csv would quote is the fields joined by commas
+            if line.count(",") == 13 and not ('"' in line or "\n" in line or "\r" in line):
+                lines.append(line)
+            else:
                 self._write_fills()
-        else:
+                row = (
+                    time, str(ts_ns), fill.strategy, fill.order_id, fill.deal_id,
+                    fill.transaction_id, fill.symbol, fill.side, fill.role,
+                    *amounts.split(","), fill.fee_currency,
+                )  # fmt: skip
+                self._fills.writerow(row)
+        if len(lines) >= _FILL_ROWS:
             self._write_fills()
-            row = (
-                time, str(ts_ns), fill.strategy, fill.order_id, fill.deal_id,
-                fill.transaction_id, fill.symbol, fill.side, fill.role, *amounts.split(","),
-                fill.fee_currency,
-            )  # fmt: skip
-            self._fills.writerow(row)
 
     def _fill_time(self, ts_ns: int) -> str:
         """iso_time of a fill's time, kept for the round trips it opens or closes."""
@@ -332,35 +339,45 @@ class RunOutput:
             self.unpriced.update(self._marketless)
         self.results.add_equity(ts_ns, total)
         self.equity_ns = ts_ns
-        # iso_time's text, from the day's text kept while the rows stay in that day
-        into = ts_ns - self._day_ns
-        if not 0 <= into < _DAY_NS:
-            day = ts_ns // _DAY_NS
-            self._day_ns = day * _DAY_NS
-            self._day_text = _iso_day(day) + "T"
-            into = ts_ns - self._day_ns
-        minute, ns = divmod(into, _MINUTE_NS)
-        second, ns = divmod(ns, 1_000_000_000)
-        # the row csv.writer would write: no field can hold a comma, a quote or a newline
-        lines = self._equity_lines
-        lines.append(
-            f"{self._day_text}{_HOURS_MINUTES[minute]}:{_SECONDS[second]}."
-            f"{_MILLISECONDS[ns // 1_000_000]}Z,{ts_ns},{total:.8f}\n"
-        )
-        if len(lines) >= _EQUITY_ROWS:
+        samples = self._samples  # rendered _EQUITY_ROWS at a time
+        samples.append((ts_ns, total))
+        if len(samples) >= _EQUITY_ROWS:
             self._write_equity()
         if self.equity_listener is not None:
             self.equity_listener(ts_ns, total)
 
     def _write_equity(self) -> None:
-        if self._equity_lines:
-            self._equity_fh.write("".join(self._equity_lines))
-            self._equity_lines.clear()
+        """Render the samples waiting and write their equity.csv rows."""
+        samples = self._samples
+        if not samples:
+            return
+        day_ns, day_text = self._day_ns, self._day_text
+        hours_minutes, seconds, milliseconds = _HOURS_MINUTES, _SECONDS, _MILLISECONDS
+        lines = []
+        for ts_ns, total in samples:
+            # iso_time's text, from the day's text kept while the rows stay in that day
+            into = ts_ns - day_ns
+            if not 0 <= into < _DAY_NS:
+                day = ts_ns // _DAY_NS
+                day_ns = day * _DAY_NS
+                day_text = _iso_day(day) + "T"
+                into = ts_ns - day_ns
+            minute, ns = divmod(into, _MINUTE_NS)
+            second, ns = divmod(ns, 1_000_000_000)
+            # the row csv.writer would write: no field can hold a comma, a quote or a newline
+            lines.append(
+                f"{day_text}{hours_minutes[minute]}:{seconds[second]}."
+                f"{milliseconds[ns // 1_000_000]}Z,{ts_ns},{total:.8f}\n"
+            )
+        self._day_ns, self._day_text = day_ns, day_text
+        self._equity_fh.write("".join(lines))
+        samples.clear()
 
     # --- the end --------------------------------------------------------------------------------
 
     def flush(self) -> None:
         """Hand everything written so far to the operating system (a live run, every so often)."""
+        self.results.settle()  # the fills booked in batches, to fills.csv
         self._flush()
         self._events.flush()
         self._write_fills()
@@ -370,6 +387,7 @@ class RunOutput:
 
     def close(self) -> str:
         """Flush and close the streamed files; return the SHA-256 of events.jsonl."""
+        self.results.settle()  # the fills booked in batches, to fills.csv
         self._flush()
         self._events.close()
         self._write_fills()
@@ -378,15 +396,28 @@ class RunOutput:
         self._equity_fh.close()
         return self._sha.hexdigest()
 
-    def _write_trip(self, trip: RoundTrip) -> None:
-        """One round trip, as it closes (or, open, at the end): a trades.csv row."""
+    def _write_trips_of(self, trips: list[RoundTrip]) -> None:
+        """Round trips as they close (or, open, at the end), a batch at a time, in order:
+        results.json's items and trades.csv's rows."""
         unspooled = self._unspooled[1]
-        unspooled.append(trip)
+        unspooled.extend(trips)
         if len(unspooled) >= _SPOOL_ITEMS:
             self._spool_out(1)
-        _write_row(self._trades_buf, self._trades, tuple(map(str, self.trade_row(trip))))
-        if self._trades_buf.tell() >= _FLUSH_BYTES:
+        buf, writer, exact = self._trades_buf, self._trades, self._exact
+        trade_row = self.trade_row
+        for trip in trips:
+            instrument = trip.instrument
+            rounded = exact.get(instrument)
+            if rounded is None:
+                rounded = exact[instrument] = self._rounded_alike(instrument)
+            _write_row(buf, writer, tuple(map(str, trade_row(trip, exact=rounded))))
+        if buf.tell() >= _FLUSH_BYTES:
             self._flush_trades()
+
+    def _rounded_alike(self, instrument: str) -> bool:
+        """Whether the results model rounds ``instrument``'s round trips as trades.csv does."""
+        ours, theirs = self._quanta.get(instrument) or _NO_RULES, self.results.quanta(instrument)
+        return (ours.quote_prec, ours.base_prec) == (theirs.quote_prec, theirs.base_prec)
 
     def _spool_out(self, which: int) -> None:
         """Encode the items waiting for spool ``which`` in one call, comma-separated."""
@@ -407,19 +438,27 @@ class RunOutput:
         self._trades_buf.seek(0)
         self._trades_buf.truncate()
 
-    def trade_row(self, t: RoundTrip) -> tuple[object, ...]:
-        """One round trip as trades.csv writes it (:data:`TRADE_COLUMNS`)."""
+    def trade_row(self, t: RoundTrip, *, exact: bool = False) -> tuple[object, ...]:
+        """One round trip as trades.csv writes it (:data:`TRADE_COLUMNS`). ``exact``: its
+        prices, quantity, P&L and fees are at the market's precisions already (as
+        ``Results`` rounds them), so they are written as they are."""
         quanta = self._quanta.get(t.instrument) or _NO_RULES
         quote, q = quanta.quote, QUANTIZE
         # _fixed of the six amounts, inlined: plain text unless one shows an exponent
-        amounts = (
-            str(t.entry_price.quantize(quote, ROUND_HALF_EVEN, q)),
-            str(t.exit_price.quantize(quote, ROUND_HALF_EVEN, q)),
-            str(t.quantity.quantize(quanta.base, ROUND_HALF_EVEN, q)),
-            str(t.gross_pnl.quantize(quote, ROUND_HALF_EVEN, q)),
-            str(t.fees.quantize(quote, ROUND_HALF_EVEN, q)),
-            str(t.net_pnl.quantize(quote, ROUND_HALF_EVEN, q)),
-        )
+        if exact:  # net_pnl is gross_pnl - fees, whose exponent the context may have moved
+            amounts = (
+                str(t.entry_price), str(t.exit_price), str(t.quantity), str(t.gross_pnl),
+                str(t.fees), str(t.net_pnl.quantize(quote, ROUND_HALF_EVEN, q)),
+            )  # fmt: skip
+        else:
+            amounts = (
+                str(t.entry_price.quantize(quote, ROUND_HALF_EVEN, q)),
+                str(t.exit_price.quantize(quote, ROUND_HALF_EVEN, q)),
+                str(t.quantity.quantize(quanta.base, ROUND_HALF_EVEN, q)),
+                str(t.gross_pnl.quantize(quote, ROUND_HALF_EVEN, q)),
+                str(t.fees.quantize(quote, ROUND_HALF_EVEN, q)),
+                str(t.net_pnl.quantize(quote, ROUND_HALF_EVEN, q)),
+            )
         if "E" in "".join(amounts):
             places, base = quanta.quote_prec, quanta.base_prec
             amounts = (

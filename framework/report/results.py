@@ -28,6 +28,15 @@ equity samples, the closed trips' P&L, the held intervals) is appended to spille
 read back in order, one chunk at a time, so every sum sees the same floats in the same order
 and comes out to the same bits. What remains grows by one number per active day.
 
+A run's fills may be booked in batches (:attr:`Results.batch`): :meth:`Results.deal` then keeps
+a compact record of each (the venue's record, its strategy, and the instrument's bar and trade
+counts at that moment) and books the waiting ones together, in order, when ``batch`` of them
+wait and before anything reads the model (a position, the statistics, the kept lists; the
+run's files ask with :meth:`Results.settle`). Booking, round trips and the views' rows then
+each run for many fills at a stretch instead of between market events; what they compute is
+the same. A model with listeners that must see each fill or trip as it happens keeps
+``batch`` at 1, the default.
+
 Money stays Decimal through the round trips; statistics are floats computed in a fixed order.
 Nothing here reads the clock or iterates an unordered container into the output.
 """
@@ -40,7 +49,7 @@ import math
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from decimal import ROUND_HALF_EVEN, Decimal
 from pathlib import Path
-from typing import Any, Final, Literal
+from typing import TYPE_CHECKING, Any, Final, Literal
 
 import msgspec
 
@@ -50,6 +59,9 @@ from framework.exchange import MarketRules
 from framework.money import CONTEXT, ZERO, from_float, step
 from framework.report import stats
 from framework.report.spill import Numbers, Pairs, Spill
+
+if TYPE_CHECKING:
+    from framework.exchange import DealRecord
 
 __all__ = [
     "MAX_POINTS",
@@ -72,6 +84,7 @@ _NS: Final = 1_000_000_000
 _RATIO_DIGITS: Final = 10
 _ONE: Final = Decimal(1)
 _HELD_CHUNK: Final = 512  # held intervals kept in memory per (strategy, instrument)
+_NO_COUNTS: Final = (0, 0)  # the bar and trade counts of an instrument with no tape yet
 # framework.money.quantize's context, for quantizing with a market's quanta kept at hand
 QUANTIZE: Final = CONTEXT
 
@@ -187,6 +200,7 @@ class _Open:
     )  # fmt: skip
 
     def __init__(self, ts_ns: int, bars_at: int, trades_at: int) -> None:
+        # bars_at, trades_at: the instrument's bar and trade counts when the trip opened
         self.entry_ns = ts_ns
         self.position = ZERO  # signed base quantity
         self.entry_qty = self.entry_value = self.exit_qty = self.exit_value = self.fees = ZERO
@@ -276,14 +290,22 @@ class Results:
         self._markets = dict(markets)
         self._quanta: dict[str, Quanta] = {}  # by instrument, as fills need them
         self.keep = keep
-        self.fills: list[Fill] = []  # every fill, when kept
-        self.trips: list[RoundTrip] = []  # closed trips as they close (when kept), then open ones
+        self._fills: list[Fill] = []  # every fill, when kept
+        self._trips: list[RoundTrip] = []  # closed trips as they close (when kept), then open ones
+        # Fills booked together once this many wait (see the module doc); 1: each at once.
+        self.batch = 1
+        # (record, strategy, finalizing, bars, trades) of each fill not booked yet, in order
+        self._pending: list[tuple[DealRecord, str, bool, int, int]] = []
         self._equity = Pairs("qd")  # (time, value) of every equity sample
         self.orders = 0
         self.rejection_counts: dict[tuple[int, str], int] = {}  # (code, message) -> count
         self.active_days: list[int] = []  # UTC day numbers on which bars or trades arrived
         self.listeners: list[Callable[[Fill], None]] = []  # views written as fills happen
         self.trip_listeners: list[Callable[[RoundTrip], None]] = []  # as trips close (or end)
+        # Views that take the fills, and the round trips, of each batch at once, in order
+        # (before the one-at-a-time listeners): the run's files.
+        self.fill_views: list[Callable[[list[Fill]], None]] = []
+        self.trip_views: list[Callable[[list[RoundTrip]], None]] = []
         self._open: dict[tuple[str, str], _Open] = {}
         self._tapes: dict[str, _Tape] = {}
         self._next_day_ns = 0
@@ -306,12 +328,84 @@ class Results:
 
     # --- in, as the run happens ---------------------------------------------------------------
 
+    def deal(self, record: DealRecord, strategy: str, finalizing: bool) -> None:
+        """Book one fill the venue made, of an order of ``strategy`` (``finalizing``: placed
+        to close its position at the end): at once, or with the next batch (see
+        :attr:`batch`)."""
+        tape = self._tapes.get(record.instrument)
+        pending = self._pending
+        if tape is None:
+            pending.append((record, strategy, finalizing, 0, 0))
+        else:
+            pending.append((record, strategy, finalizing, tape.bars, tape.trades))
+        if len(pending) >= self.batch:
+            self.settle()
+
+    def settle(self) -> None:
+        """Book the fills still waiting (see :attr:`batch`), in the order they were made.
+
+        Each step is taken for the whole batch before the next (the fills made, handed to the
+        views, booked, the round trips they closed made, counted and handed on), so that each
+        runs as one stretch of the same code."""
+        pending = self._pending
+        if not pending:
+            return
+        self._pending = []
+        fills = [
+            Fill(
+                ts_ns=record.ts_ns,
+                strategy=strategy,
+                instrument=record.instrument,
+                symbol=record.symbol,
+                order_id=record.order_id,
+                deal_id=record.deal_id,
+                transaction_id=record.transaction_id,
+                side=record.side,
+                role=record.role,
+                price=record.price,
+                quantity=record.quantity,
+                value=record.value,
+                fee=record.fee,
+                fee_currency=record.fee_currency,
+                finalizing=finalizing,
+            )
+            for record, strategy, finalizing, _, _ in pending
+        ]
+        self._take(fills, [(bars, trades) for _, _, _, bars, trades in pending])
+
     def add_fill(self, fill: Fill) -> None:
         """Record one fill and move its strategy's round trip in that instrument."""
+        self.settle()
+        tape = self._tapes.get(fill.instrument)
+        self._take([fill], [(tape.bars, tape.trades) if tape is not None else _NO_COUNTS])
+
+    def _take(self, fills: list[Fill], counts: list[tuple[int, int]]) -> None:
+        """Book fills in order, each with the instrument's bar and trade counts when it was
+        made; then the round trips they closed."""
         if self.keep:
-            self.fills.append(fill)
+            self._fills.extend(fills)
+        for view in self.fill_views:
+            view(fills)
         for listener in self.listeners:
-            listener(fill)
+            for fill in fills:
+                listener(fill)
+        closed: list[tuple[str, str, _Open, int, int, int]] = []
+        book = self._book
+        for fill, (bars, trades) in zip(fills, counts, strict=True):
+            book(fill, bars, trades, closed)
+        if closed:
+            close = self._close
+            self._add_trips([close(*trip[:4], None, *trip[4:]) for trip in closed])
+
+    def _book(
+        self,
+        fill: Fill,
+        bars: int,
+        trades: int,
+        closed: list[tuple[str, str, _Open, int, int, int]],
+    ) -> None:
+        """Count one fill and move its round trip; a trip it closes is appended to ``closed``
+        (strategy, instrument, the trip, the time, and the bar and trade counts then)."""
         strategy, instrument, fee, fee_currency = (
             fill.strategy, fill.instrument, fill.fee, fill.fee_currency
         )  # fmt: skip
@@ -335,7 +429,7 @@ class Results:
             fee = ZERO
         trip = self._open.get(key)
         if trip is None:
-            trip = self._open[key] = self._new_trip(instrument, fill.ts_ns)
+            trip = self._open[key] = _Open(fill.ts_ns, bars, trades)
         if trip.position == 0 or (trip.position > 0) == (signed > 0):
             _enter(trip, signed, fill.price, fill.value, fee)
             return
@@ -351,11 +445,12 @@ class Results:
         trip.finalizing = trip.finalizing or fill.finalizing
         if trip.position != 0:
             return
-        self._add_trip(self._close(fill.strategy, fill.instrument, trip, fill.ts_ns, None))
+        # made into its RoundTrip after the batch: the closed trip changes no more
+        closed.append((strategy, instrument, trip, fill.ts_ns, bars, trades))
         rest = fill.quantity - closing
         del self._open[key]
         if rest > 0:  # the fill reversed the position: the rest opens the next trip
-            trip = self._open[key] = self._new_trip(fill.instrument, fill.ts_ns)
+            trip = self._open[key] = _Open(fill.ts_ns, bars, trades)
             direction = rest if signed > 0 else -rest
             value, fee = fill.value - fill.value * share, fee - fee * share
             _enter(trip, direction, fill.price, value, fee)
@@ -373,12 +468,20 @@ class Results:
             tally = self._tallies[strategy] = _Tally()
         return tally
 
-    def _add_trip(self, trip: RoundTrip) -> None:
-        """Count a round trip (closed as it closes, open at the end) and hand it on."""
+    def _add_trips(self, trips: list[RoundTrip]) -> None:
+        """Hand round trips on (closed as they close, open at the end) and count them."""
         if self.keep:
-            self.trips.append(trip)
+            self._trips.extend(trips)
+        for view in self.trip_views:
+            view(trips)
         for listener in self.trip_listeners:
-            listener(trip)
+            for trip in trips:
+                listener(trip)
+        for trip in trips:
+            self._count(trip)
+
+    def _count(self, trip: RoundTrip) -> None:
+        """Count one round trip in the statistics."""
         self._trip_count += 1
         self._hold(trip)
         tally = self._tallies.get(trip.strategy) or self._tally(trip.strategy)
@@ -452,11 +555,14 @@ class Results:
 
     def position(self, strategy: str, instrument: str) -> Decimal:
         """One strategy's net position in one instrument, from its own fills."""
+        if self._pending:
+            self.settle()
         trip = self._open.get((strategy, instrument))
         return trip.position if trip is not None else ZERO
 
     def positions(self, strategy: str) -> dict[str, Decimal]:
         """One strategy's non-zero positions, by instrument, sorted."""
+        self.settle()
         return {
             inst: trip.position
             for (name, inst), trip in sorted(self._open.items())
@@ -470,12 +576,14 @@ class Results:
 
     def open_trips(self, end_ns: int) -> list[RoundTrip]:
         """The round trips still open, marked at the last price, in (strategy, instrument) order."""
+        self.settle()
         out = []
         for (strategy, instrument), trip in sorted(self._open.items()):
             if trip.position != 0:
-                out.append(
-                    self._close(strategy, instrument, trip, end_ns, self.last_price(instrument))
-                )
+                tape = self._tapes.get(instrument)
+                bars, trades = (tape.bars, tape.trades) if tape is not None else _NO_COUNTS
+                mark = tape.last if tape is not None else None
+                out.append(self._close(strategy, instrument, trip, end_ns, mark, bars, trades))
         return out
 
     def finish(
@@ -483,13 +591,14 @@ class Results:
     ) -> Statistics:
         """Compute the statistics (once); the open trips are handed on (and kept) first."""
         if self._finished is None:
-            for trip in self.open_trips(last_ns):
-                self._add_trip(trip)
+            self.settle()
+            self._add_trips(self.open_trips(last_ns))
             self._finished = self._statistics(first_ns, last_ns, strategies or [])
         return self._finished
 
     def curves(self) -> tuple[Series, dict[str, Series]]:
         """The thinned equity curve and the traded instruments' price curves, for plotting."""
+        self.settle()
         prices = {}
         for instrument in sorted(self._instruments):
             tape = self._tapes.get(instrument)
@@ -505,15 +614,24 @@ class Results:
         )
 
     @property
+    def fills(self) -> list[Fill]:
+        """Every fill, in order (a kept model; else none)."""
+        self.settle()
+        return self._fills
+
+    @property
+    def trips(self) -> list[RoundTrip]:
+        """The round trips as they closed, then (after :meth:`finish`) the open ones (a kept
+        model; else none)."""
+        self.settle()
+        return self._trips
+
+    @property
     def closed_trips(self) -> list[RoundTrip]:
         """The kept round trips that ended flat."""
         return [t for t in self.trips if t.status == "closed"]
 
     # --- internals ---------------------------------------------------------------------------
-
-    def _new_trip(self, instrument: str, ts_ns: int) -> _Open:
-        tape = self._tapes.get(instrument)
-        return _Open(ts_ns, tape.bars if tape else 0, tape.trades if tape else 0)
 
     def _hold(self, trip: RoundTrip) -> None:
         """Keep a trip's (entry, exit), noting whether its strategy and instrument's trips still
@@ -544,8 +662,17 @@ class Results:
         return tape
 
     def _close(
-        self, strategy: str, instrument: str, trip: _Open, end_ns: int, mark: float | None
+        self,
+        strategy: str,
+        instrument: str,
+        trip: _Open,
+        end_ns: int,
+        mark: float | None,
+        bars: int,
+        trades: int,
     ) -> RoundTrip:
+        """The round trip ``trip`` as it ends at ``end_ns`` (open: marked at ``mark``), with the
+        instrument's bar and trade counts then."""
         quanta = self._quanta.get(instrument) or self.quanta(instrument)
         in_quote = quanta.quote
         long = trip.entry_qty > 0
@@ -561,7 +688,6 @@ class Results:
         gross = gross.quantize(in_quote, ROUND_HALF_EVEN, QUANTIZE)
         fees = trip.fees.quantize(in_quote, ROUND_HALF_EVEN, QUANTIZE)
         net = gross - fees
-        tape = self._tapes.get(instrument)
         return RoundTrip(
             strategy=strategy,
             instrument=instrument,
@@ -577,8 +703,8 @@ class Results:
             fees=fees,
             net_pnl=net,
             net_return=float(net / trip.entry_value) if trip.entry_value else 0.0,
-            bars_held=(tape.bars if tape else 0) - trip.bars_at,
-            trades_held=(tape.trades if tape else 0) - trip.trades_at,
+            bars_held=bars - trip.bars_at,
+            trades_held=trades - trip.trades_at,
             finalizing=trip.finalizing,
         )
 
@@ -668,6 +794,7 @@ class Results:
         return out
 
     def _per_strategy(self, name: str) -> dict[str, Any]:
+        self.settle()
         tally = self._tallies.get(name) or _Tally()
         positions = {
             inst: format(trip.position.normalize(), "f")
